@@ -1,0 +1,179 @@
+//! The webhook function: Meta's verification handshake on `GET`, and on `POST`
+//! a signature check over the raw bytes followed by a lossless hand-off to SQS.
+//! It answers `200` only once every part of the payload is queued.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use shared::config::{Settings, WebhookConfig};
+use shared::intake::{self, MAX_BODY_BYTES, MAX_WEBHOOK_BYTES};
+use shared::queue::{Queue, SqsQueue};
+use shared::secrets::{SecretCache, SecretsManagerSource};
+use shared::signature::{self, SignatureError};
+
+/// Longest `hub.challenge` echoed back (Meta sends a short number).
+const MAX_CHALLENGE_CHARS: usize = 1024;
+
+/// What the function holds between invocations.
+pub struct App {
+    secrets: SecretCache,
+    queue: Arc<dyn Queue>,
+}
+
+impl App {
+    pub fn new(secrets: SecretCache, queue: Arc<dyn Queue>) -> Self {
+        Self { secrets, queue }
+    }
+
+    /// Cold start: read the configuration, build the clients and fetch the
+    /// secret once. Any failure here names what to fix.
+    pub async fn from_env() -> Result<Self, lambda_http::Error> {
+        let config = WebhookConfig::load(&Settings::from_env())?;
+        let aws = shared::aws_config().await;
+        let secrets = SecretCache::new(
+            Arc::new(SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(&aws),
+                &config.secret.secret_id,
+            )),
+            config.secret.ttl,
+        );
+        secrets.get().await?;
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.queue_url);
+        Ok(Self::new(secrets, Arc::new(queue)))
+    }
+}
+
+/// The answer and what the request's log line reports.
+struct Reply {
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    outcome: &'static str,
+    detail: Option<String>,
+    bytes: usize,
+    entries: usize,
+    changes: usize,
+    queued: usize,
+}
+
+impl Reply {
+    fn json(status: StatusCode, outcome: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let key = if status.is_success() { "status" } else { "error" };
+        Self {
+            status,
+            content_type: "application/json",
+            body: serde_json::json!({ key: message }).to_string(),
+            outcome,
+            detail: (!status.is_success()).then_some(message),
+            bytes: 0,
+            entries: 0,
+            changes: 0,
+            queued: 0,
+        }
+    }
+}
+
+/// Handles one HTTP request. Never panics; every request logs one line.
+pub async fn handle(app: &App, req: Request) -> Response<Body> {
+    let started = Instant::now();
+    let request_id = req
+        .lambda_context_ref()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let reply = match method {
+        Method::GET => handshake(app, &req).await,
+        Method::POST => receive(app, &req).await,
+        _ => Reply::json(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET for the handshake or POST for events"),
+    };
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let status = reply.status.as_u16();
+    if reply.status.is_server_error() {
+        tracing::error!(request_id, %method, status, outcome = reply.outcome, detail = reply.detail, bytes = reply.bytes, entries = reply.entries, changes = reply.changes, queued = reply.queued, latency_ms, "webhook request");
+    } else {
+        tracing::info!(request_id, %method, status, outcome = reply.outcome, detail = reply.detail, bytes = reply.bytes, entries = reply.entries, changes = reply.changes, queued = reply.queued, latency_ms, "webhook request");
+    }
+    Response::builder()
+        .status(reply.status)
+        .header(header::CONTENT_TYPE, reply.content_type)
+        .body(Body::Text(reply.body))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
+}
+
+async fn handshake(app: &App, req: &Request) -> Reply {
+    let query = req.query_string_parameters();
+    let (Some(mode), Some(token), Some(challenge)) = (
+        query.first("hub.mode"),
+        query.first("hub.verify_token"),
+        query.first("hub.challenge"),
+    ) else {
+        return Reply::json(StatusCode::BAD_REQUEST, "handshake_incomplete", "hub.mode, hub.verify_token and hub.challenge are required");
+    };
+    if challenge.is_empty() || challenge.chars().count() > MAX_CHALLENGE_CHARS {
+        return Reply::json(StatusCode::BAD_REQUEST, "handshake_incomplete", "hub.challenge must be 1 to 1024 characters");
+    }
+    if mode != "subscribe" {
+        return Reply::json(StatusCode::FORBIDDEN, "handshake_refused", "hub.mode must be subscribe");
+    }
+    let secret = match app.secrets.get().await {
+        Ok(secret) => secret,
+        Err(err) => return Reply::json(StatusCode::SERVICE_UNAVAILABLE, "secret_unavailable", err.to_string()),
+    };
+    if !signature::token_matches(token, secret.verify_token.expose()) {
+        return Reply::json(StatusCode::FORBIDDEN, "handshake_refused", "hub.verify_token does not match");
+    }
+    Reply {
+        content_type: "text/plain; charset=utf-8",
+        body: challenge.to_owned(),
+        ..Reply::json(StatusCode::OK, "handshake_ok", "")
+    }
+}
+
+async fn receive(app: &App, req: &Request) -> Reply {
+    let body: &[u8] = match req.body() {
+        Body::Empty => &[],
+        Body::Text(text) => text.as_bytes(),
+        Body::Binary(bytes) => bytes,
+        _ => &[],
+    };
+    let bytes = body.len();
+    if bytes > MAX_WEBHOOK_BYTES {
+        return Reply {
+            bytes,
+            ..Reply::json(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body has {bytes} bytes; Meta sends at most {MAX_WEBHOOK_BYTES}"))
+        };
+    }
+    let secret = match app.secrets.get().await {
+        Ok(secret) => secret,
+        Err(err) => return Reply { bytes, ..Reply::json(StatusCode::SERVICE_UNAVAILABLE, "secret_unavailable", err.to_string()) },
+    };
+    let header = req.headers().get(signature::HEADER).map(|v| v.as_bytes());
+    if let Err(err) = signature::verify(header, body, secret.app_secret.expose().as_bytes()) {
+        let (status, outcome) = match err {
+            SignatureError::Missing => (StatusCode::UNAUTHORIZED, "signature_missing"),
+            SignatureError::Malformed(_) | SignatureError::Mismatch => (StatusCode::FORBIDDEN, "signature_invalid"),
+        };
+        return Reply { bytes, ..Reply::json(status, outcome, err.to_string()) };
+    }
+    let split = intake::split(body, shared::now_millis(), MAX_BODY_BYTES);
+    let counts = |reply: Reply| Reply {
+        bytes,
+        entries: split.entries,
+        changes: split.changes,
+        ..reply
+    };
+    if let Err(err) = app.queue.send_all(&split.messages).await {
+        return counts(Reply::json(StatusCode::SERVICE_UNAVAILABLE, "queue_failed", format!("{err}; Meta will retry")));
+    }
+    let queued = split.messages.len();
+    let mut reply = counts(Reply::json(StatusCode::OK, "queued", format!("queued {queued} messages")));
+    reply.queued = queued;
+    if let Some(reason) = &split.raw_reason {
+        reply.outcome = "queued_raw";
+        reply.detail = Some(reason.clone());
+    }
+    reply
+}

@@ -1,0 +1,20 @@
+use std::sync::Arc;
+
+use lambda_http::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let app = match webhook::App::from_env().await {
+        Ok(app) => Arc::new(app),
+        Err(err) => {
+            tracing::error!(error = %err, "cold start failed");
+            return Err(err);
+        }
+    };
+    lambda_http::run(service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(webhook::handle(&app, req).await) }
+    }))
+    .await
+}

@@ -1,0 +1,311 @@
+//! The configuration contract. Every setting comes from the environment; a
+//! missing or malformed one fails the cold start with a message naming it, so a
+//! broken deployment is loud at its first invocation instead of quietly wrong.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub const DEFAULT_GRAPH_API_BASE_URL: &str = "https://graph.facebook.com";
+pub const DEFAULT_GRAPH_API_VERSION: &str = "v25.0";
+pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name} is not set: {hint}")]
+    Missing { name: &'static str, hint: &'static str },
+    #[error("{name} is malformed ({value:?}): {reason}")]
+    Malformed {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+/// Where settings are read from: the process environment in production, a map
+/// in tests (edition 2024 makes mutating the process environment `unsafe`).
+pub struct Settings {
+    lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+}
+
+impl Settings {
+    pub fn from_env() -> Self {
+        Self {
+            lookup: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let map: HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Self {
+            lookup: Box::new(move |name| map.get(name).cloned()),
+        }
+    }
+
+    /// A setting that is unset or blank counts as absent.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::Missing { name, hint })
+    }
+
+    fn checked(
+        name: &'static str,
+        value: String,
+        valid: impl Fn(&str) -> Result<(), &'static str>,
+    ) -> Result<String, ConfigError> {
+        match valid(&value) {
+            Ok(()) => Ok(value),
+            Err(reason) => Err(ConfigError::Malformed {
+                name,
+                value,
+                reason,
+            }),
+        }
+    }
+
+    /// `WHATSAPP_SECRET_ID` and the cache lifetime of the secret it names.
+    pub fn secret(&self) -> Result<SecretSettings, ConfigError> {
+        let secret_id = self.required(
+            "WHATSAPP_SECRET_ID",
+            "set it to the Secrets Manager id of the JSON secret {app_secret, verify_token, access_token}",
+        )?;
+        let ttl = match self.get("SECRET_CACHE_TTL_SECONDS") {
+            None => DEFAULT_SECRET_TTL,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(secs) if secs > 0 => Duration::from_secs(secs),
+                _ => {
+                    return Err(ConfigError::Malformed {
+                        name: "SECRET_CACHE_TTL_SECONDS",
+                        value: raw,
+                        reason: "expected a positive number of seconds",
+                    });
+                }
+            },
+        };
+        Ok(SecretSettings { secret_id, ttl })
+    }
+
+    /// `WEBHOOK_QUEUE_URL`: where verified webhook payloads are queued.
+    pub fn webhook_queue_url(&self) -> Result<String, ConfigError> {
+        let url = self.required(
+            "WEBHOOK_QUEUE_URL",
+            "set it to the URL of the SQS queue the status function consumes",
+        )?;
+        Self::checked("WEBHOOK_QUEUE_URL", url, http_url)
+    }
+
+    /// `TABLE_NAME`: the DynamoDB table holding messages, contacts and idempotency.
+    pub fn table_name(&self) -> Result<String, ConfigError> {
+        let name = self.required("TABLE_NAME", "set it to the DynamoDB table name")?;
+        Self::checked("TABLE_NAME", name, |v| {
+            let ok = (3..=255).contains(&v.len())
+                && v
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if ok {
+                Ok(())
+            } else {
+                Err("expected 3-255 characters of a-z, A-Z, 0-9, '_', '-' or '.'")
+            }
+        })
+    }
+
+    /// The Graph API endpoint, version and default business number.
+    pub fn graph(&self) -> Result<GraphSettings, ConfigError> {
+        let base_url = Self::checked(
+            "GRAPH_API_BASE_URL",
+            self.get("GRAPH_API_BASE_URL")
+                .unwrap_or_else(|| DEFAULT_GRAPH_API_BASE_URL.to_owned()),
+            http_url,
+        )?
+        .trim_end_matches('/')
+        .to_owned();
+        let version = Self::checked(
+            "GRAPH_API_VERSION",
+            self.get("GRAPH_API_VERSION")
+                .unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.to_owned()),
+            graph_version,
+        )?;
+        let phone_number_id = Self::checked(
+            "WHATSAPP_PHONE_NUMBER_ID",
+            self.required(
+                "WHATSAPP_PHONE_NUMBER_ID",
+                "set it to the default business phone number id from Meta's WhatsApp manager",
+            )?,
+            |v| {
+                if v.bytes().all(|b| b.is_ascii_digit()) {
+                    Ok(())
+                } else {
+                    Err("expected the numeric phone number id, not the phone number")
+                }
+            },
+        )?;
+        Ok(GraphSettings {
+            base_url,
+            version,
+            phone_number_id,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSettings {
+    pub secret_id: String,
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphSettings {
+    pub base_url: String,
+    pub version: String,
+    pub phone_number_id: String,
+}
+
+/// Everything the webhook function needs at cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub secret: SecretSettings,
+    pub queue_url: String,
+}
+
+impl WebhookConfig {
+    pub fn load(settings: &Settings) -> Result<Self, ConfigError> {
+        Ok(Self {
+            secret: settings.secret()?,
+            queue_url: settings.webhook_queue_url()?,
+        })
+    }
+}
+
+fn http_url(value: &str) -> Result<(), &'static str> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or("expected an http:// or https:// URL")?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("expected a URL with a host");
+    }
+    Ok(())
+}
+
+fn graph_version(value: &str) -> Result<(), &'static str> {
+    let reason = "expected a Graph API version such as v25.0";
+    let (major, minor) = value
+        .strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .ok_or(reason)?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(major) && digits(minor) {
+        Ok(())
+    } else {
+        Err(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        Settings::from_pairs(pairs.iter().copied())
+    }
+
+    #[test]
+    fn webhook_config_loads_with_defaults() {
+        let s = settings(&[
+            ("WHATSAPP_SECRET_ID", "chasqui/whatsapp"),
+            ("WEBHOOK_QUEUE_URL", "http://127.0.0.1:5000/123/webhook-events"),
+        ]);
+        let cfg = WebhookConfig::load(&s).unwrap();
+        assert_eq!(cfg.secret.secret_id, "chasqui/whatsapp");
+        assert_eq!(cfg.secret.ttl, DEFAULT_SECRET_TTL);
+        assert_eq!(cfg.queue_url, "http://127.0.0.1:5000/123/webhook-events");
+    }
+
+    #[test]
+    fn missing_settings_are_named() {
+        let err = WebhookConfig::load(&settings(&[("WEBHOOK_QUEUE_URL", "https://q")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { name: "WHATSAPP_SECRET_ID", .. }));
+        assert!(err.to_string().starts_with("WHATSAPP_SECRET_ID is not set"));
+
+        let err = WebhookConfig::load(&settings(&[("WHATSAPP_SECRET_ID", "x"), ("WEBHOOK_QUEUE_URL", "  ")]))
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { name: "WEBHOOK_QUEUE_URL", .. }));
+    }
+
+    #[test]
+    fn malformed_settings_are_named() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("WHATSAPP_SECRET_ID", "x"), ("WEBHOOK_QUEUE_URL", "sqs/queue")], "WEBHOOK_QUEUE_URL"),
+            (
+                &[("WHATSAPP_SECRET_ID", "x"), ("WEBHOOK_QUEUE_URL", "https://q"), ("SECRET_CACHE_TTL_SECONDS", "0")],
+                "SECRET_CACHE_TTL_SECONDS",
+            ),
+            (
+                &[("WHATSAPP_SECRET_ID", "x"), ("WEBHOOK_QUEUE_URL", "https://q"), ("SECRET_CACHE_TTL_SECONDS", "5m")],
+                "SECRET_CACHE_TTL_SECONDS",
+            ),
+        ];
+        for (pairs, name) in cases {
+            match WebhookConfig::load(&settings(pairs)) {
+                Err(ConfigError::Malformed { name: got, .. }) => assert_eq!(&got, name),
+                other => panic!("{pairs:?}: expected {name} malformed, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn graph_settings_default_and_validate() {
+        let g = settings(&[("WHATSAPP_PHONE_NUMBER_ID", "1122334455")]).graph().unwrap();
+        assert_eq!(g.base_url, DEFAULT_GRAPH_API_BASE_URL);
+        assert_eq!(g.version, DEFAULT_GRAPH_API_VERSION);
+
+        let g = settings(&[
+            ("WHATSAPP_PHONE_NUMBER_ID", "1"),
+            ("GRAPH_API_BASE_URL", "http://127.0.0.1:8080/"),
+            ("GRAPH_API_VERSION", "v26.0"),
+        ])
+        .graph()
+        .unwrap();
+        assert_eq!(g.base_url, "http://127.0.0.1:8080");
+        assert_eq!(g.version, "v26.0");
+
+        for (name, value) in [
+            ("GRAPH_API_VERSION", "25.0"),
+            ("GRAPH_API_VERSION", "v25"),
+            ("GRAPH_API_VERSION", "vX.0"),
+            ("GRAPH_API_BASE_URL", "graph.facebook.com"),
+            ("GRAPH_API_BASE_URL", "https://"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "+1 555 0100"),
+        ] {
+            let mut pairs = vec![("WHATSAPP_PHONE_NUMBER_ID", "1")];
+            pairs.retain(|(k, _)| *k != name);
+            pairs.push((name, value));
+            match settings(&pairs).graph() {
+                Err(ConfigError::Malformed { name: got, .. }) => assert_eq!(got, name, "{value}"),
+                other => panic!("{name}={value}: expected malformed, got {other:?}"),
+            }
+        }
+        assert!(matches!(
+            settings(&[]).graph(),
+            Err(ConfigError::Missing { name: "WHATSAPP_PHONE_NUMBER_ID", .. })
+        ));
+    }
+
+    #[test]
+    fn table_name_is_checked() {
+        assert_eq!(settings(&[("TABLE_NAME", "chasqui-messages")]).table_name().unwrap(), "chasqui-messages");
+        assert!(matches!(
+            settings(&[("TABLE_NAME", "no spaces")]).table_name(),
+            Err(ConfigError::Malformed { name: "TABLE_NAME", .. })
+        ));
+    }
+}

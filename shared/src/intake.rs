@@ -1,0 +1,567 @@
+//! Turning one verified webhook POST into SQS messages without losing a byte.
+//!
+//! One message per `entry` x `change`, the change's `value` copied verbatim
+//! (no re-serialisation of Meta's JSON). A change too large for one SQS
+//! message is split by its items (`statuses`, `messages`, `errors`, ...), each
+//! part keeping the change's other fields (metadata, contacts). An item that is
+//! alone too large, and a raw body too large, travel as numbered fragments. A
+//! body that is not a webhook at all is queued raw with the reason.
+//!
+//! The queued bodies are [`QueuedWebhook`]s: the contract with the status
+//! function.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+/// SQS's maximum message size (body plus attributes).
+pub const MAX_SQS_MESSAGE_BYTES: usize = 262_144;
+/// The body budget, keeping room for the message attributes.
+pub const MAX_BODY_BYTES: usize = MAX_SQS_MESSAGE_BYTES - 4_096;
+/// Meta's largest webhook body.
+pub const MAX_WEBHOOK_BYTES: usize = 3 * 1024 * 1024;
+
+/// One queued piece of a webhook, as the status function reads it. `V` is the
+/// change's value: borrowed raw JSON when the webhook writes it, any
+/// deserialisable type when the status function reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QueuedWebhook<V> {
+    /// One change of one entry, or one part of it.
+    Change {
+        entry_id: String,
+        field: String,
+        received_at: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<Part>,
+        value: V,
+    },
+    /// A verified body that is not a webhook envelope: kept as received.
+    Raw {
+        received_at: u64,
+        reason: String,
+        encoding: Encoding,
+        body: String,
+    },
+    /// A piece of a queued body too large for one SQS message: decode each
+    /// `data`, concatenate in `index` order, and parse the result as a
+    /// `QueuedWebhook`.
+    Fragment {
+        received_at: u64,
+        group: String,
+        index: u32,
+        count: u32,
+        data: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    Utf8,
+    Base64,
+}
+
+/// What a queued message is, for SQS filtering and humans reading a DLQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Change,
+    Raw,
+    Fragment,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Change => "change",
+            Kind::Raw => "raw",
+            Kind::Fragment => "fragment",
+        }
+    }
+}
+
+/// A message ready for the queue, with what becomes its SQS attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueMessage {
+    pub body: String,
+    pub kind: Kind,
+    pub phone_number_id: Option<String>,
+    pub field: Option<String>,
+    pub received_at: u64,
+}
+
+/// The result of splitting one POST body.
+#[derive(Debug, Default)]
+pub struct Split {
+    pub messages: Vec<QueueMessage>,
+    pub entries: usize,
+    pub changes: usize,
+    /// Why the body was queued raw, when it was.
+    pub raw_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    entry: Vec<RawEntry<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawEntry<'a> {
+    #[serde(default)]
+    id: Option<IdText>,
+    #[serde(borrow, default)]
+    changes: Vec<RawChange<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawChange<'a> {
+    #[serde(default)]
+    field: Option<String>,
+    #[serde(borrow)]
+    value: &'a RawValue,
+}
+
+/// Meta's ids are strings, but a number should not lose the entry.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdText {
+    Text(String),
+    Number(serde_json::Number),
+}
+
+impl IdText {
+    fn into_string(self) -> String {
+        match self {
+            IdText::Text(s) => s,
+            IdText::Number(n) => n.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ValueMetadata {
+    #[serde(default)]
+    metadata: Option<MetadataIds>,
+}
+
+#[derive(Deserialize)]
+struct MetadataIds {
+    #[serde(default)]
+    phone_number_id: Option<IdText>,
+}
+
+/// Splits a verified body into queue messages of at most `max_body` bytes.
+pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
+    let text = match std::str::from_utf8(body) {
+        Ok(text) => text,
+        Err(_) => return raw(body, received_at, "the body is not UTF-8".to_owned(), max_body),
+    };
+    let envelope: Envelope<'_> = match serde_json::from_str(text) {
+        Ok(envelope) => envelope,
+        Err(err) => {
+            let reason = if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+                format!("valid JSON but not a webhook envelope: {err}")
+            } else {
+                format!("not valid JSON: {err}")
+            };
+            return raw(body, received_at, reason, max_body);
+        }
+    };
+    let mut split = Split {
+        entries: envelope.entry.len(),
+        ..Split::default()
+    };
+    for entry in envelope.entry {
+        let entry_id = entry.id.map(IdText::into_string).unwrap_or_default();
+        for change in entry.changes {
+            split.changes += 1;
+            let field = change.field.unwrap_or_default();
+            let phone_number_id = serde_json::from_str::<ValueMetadata>(change.value.get())
+                .ok()
+                .and_then(|v| v.metadata)
+                .and_then(|m| m.phone_number_id)
+                .map(IdText::into_string);
+            let attrs = Attrs {
+                phone_number_id,
+                field: Some(field.clone()),
+                received_at,
+            };
+            let whole = QueuedWebhook::Change {
+                entry_id: entry_id.clone(),
+                field: field.clone(),
+                received_at,
+                part: None,
+                value: change.value,
+            };
+            let body = to_body(&whole);
+            if body.len() <= max_body {
+                split.messages.push(attrs.message(Kind::Change, body));
+            } else {
+                for part in split_items(&entry_id, &field, received_at, change.value, max_body) {
+                    push_or_fragment(&mut split.messages, Kind::Change, part, &attrs, max_body);
+                }
+            }
+        }
+    }
+    if split.changes == 0 {
+        let reason = "a webhook envelope with no changes".to_owned();
+        let mut kept = raw(body, received_at, reason, max_body);
+        kept.entries = split.entries;
+        return kept;
+    }
+    split
+}
+
+#[derive(Clone)]
+struct Attrs {
+    phone_number_id: Option<String>,
+    field: Option<String>,
+    received_at: u64,
+}
+
+impl Attrs {
+    fn message(&self, kind: Kind, body: String) -> QueueMessage {
+        QueueMessage {
+            body,
+            kind,
+            phone_number_id: self.phone_number_id.clone(),
+            field: self.field.clone(),
+            received_at: self.received_at,
+        }
+    }
+}
+
+fn raw(body: &[u8], received_at: u64, reason: String, max_body: usize) -> Split {
+    let (encoding, text) = match std::str::from_utf8(body) {
+        Ok(text) => (Encoding::Utf8, text.to_owned()),
+        Err(_) => (Encoding::Base64, BASE64.encode(body)),
+    };
+    let queued: QueuedWebhook<()> = QueuedWebhook::Raw {
+        received_at,
+        reason: reason.clone(),
+        encoding,
+        body: text,
+    };
+    let attrs = Attrs {
+        phone_number_id: None,
+        field: None,
+        received_at,
+    };
+    let mut messages = Vec::new();
+    push_or_fragment(&mut messages, Kind::Raw, to_body(&queued), &attrs, max_body);
+    Split {
+        messages,
+        raw_reason: Some(reason),
+        ..Split::default()
+    }
+}
+
+fn push_or_fragment(out: &mut Vec<QueueMessage>, kind: Kind, body: String, attrs: &Attrs, max_body: usize) {
+    if body.len() <= max_body {
+        out.push(attrs.message(kind, body));
+        return;
+    }
+    let group = hex::encode(&Sha256::digest(body.as_bytes())[..16]);
+    // base64 grows 3 bytes to 4; keep 512 bytes for the fragment's own fields.
+    let chunk = (max_body.saturating_sub(512) / 4 * 3).max(3);
+    let count = body.len().div_ceil(chunk) as u32;
+    for (index, piece) in body.as_bytes().chunks(chunk).enumerate() {
+        let fragment: QueuedWebhook<()> = QueuedWebhook::Fragment {
+            received_at: attrs.received_at,
+            group: group.clone(),
+            index: index as u32,
+            count,
+            data: BASE64.encode(piece),
+        };
+        out.push(attrs.message(Kind::Fragment, to_body(&fragment)));
+    }
+}
+
+/// Splits an oversized change by its item arrays. Every part carries the
+/// value's other fields; items are packed greedily in their original order.
+fn split_items(entry_id: &str, field: &str, received_at: u64, value: &RawValue, max_body: usize) -> Vec<String> {
+    let Ok(object) = serde_json::from_str::<BTreeMap<String, &RawValue>>(value.get()) else {
+        // Not an object: nothing to split by, fragments carry it whole.
+        return vec![to_body(&QueuedWebhook::Change {
+            entry_id: entry_id.to_owned(),
+            field: field.to_owned(),
+            received_at,
+            part: None,
+            value,
+        })];
+    };
+    let mut base = Vec::new();
+    let mut items: Vec<(&str, &RawValue)> = Vec::new();
+    for (key, raw) in &object {
+        let arrayed = key != "contacts" && raw.get().trim_start().starts_with('[');
+        match arrayed.then(|| serde_json::from_str::<Vec<&RawValue>>(raw.get())).and_then(Result::ok) {
+            Some(list) => items.extend(list.into_iter().map(|item| (key.as_str(), item))),
+            None => base.push((key.as_str(), *raw)),
+        }
+    }
+    let overhead = to_body(&QueuedWebhook::Change {
+        entry_id: entry_id.to_owned(),
+        field: field.to_owned(),
+        received_at,
+        part: Some(Part { index: u32::MAX, count: u32::MAX }),
+        value: value_json(&base, &[]),
+    })
+    .len();
+    // Group items into parts whose estimated size fits.
+    let mut groups: Vec<Vec<(&str, &RawValue)>> = Vec::new();
+    let mut current: Vec<(&str, &RawValue)> = Vec::new();
+    let mut size = overhead;
+    for item in items {
+        let cost = item.1.get().len() + item.0.len() + 8;
+        if !current.is_empty() && size + cost > max_body {
+            groups.push(std::mem::take(&mut current));
+            size = overhead;
+        }
+        size += cost;
+        current.push(item);
+    }
+    if !current.is_empty() || groups.is_empty() {
+        groups.push(current);
+    }
+    let count = groups.len() as u32;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, group)| {
+            to_body(&QueuedWebhook::Change {
+                entry_id: entry_id.to_owned(),
+                field: field.to_owned(),
+                received_at,
+                part: Some(Part { index: i as u32 + 1, count }),
+                value: value_json(&base, group),
+            })
+        })
+        .collect()
+}
+
+/// Builds `{base..., key: [items...]}` from raw pieces, without re-encoding them.
+fn value_json(base: &[(&str, &RawValue)], items: &[(&str, &RawValue)]) -> Box<RawValue> {
+    let mut out = String::from("{");
+    let mut first = true;
+    let mut push_key = |out: &mut String, key: &str| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(&serde_json::Value::String(key.to_owned()).to_string());
+        out.push(':');
+    };
+    for (key, raw) in base {
+        push_key(&mut out, key);
+        out.push_str(raw.get());
+    }
+    let mut i = 0;
+    while i < items.len() {
+        let key = items[i].0;
+        push_key(&mut out, key);
+        out.push('[');
+        let mut j = i;
+        while j < items.len() && items[j].0 == key {
+            if j > i {
+                out.push(',');
+            }
+            out.push_str(items[j].1.get());
+            j += 1;
+        }
+        out.push(']');
+        i = j;
+    }
+    out.push('}');
+    // Every piece is valid JSON, so the assembly is too.
+    RawValue::from_string(out).unwrap_or_else(|_| unreachable!("assembled from valid JSON pieces"))
+}
+
+fn to_body<V: Serialize>(queued: &QueuedWebhook<V>) -> String {
+    // Serialising strings, numbers and raw JSON cannot fail.
+    let json = serde_json::to_string(queued).unwrap_or_else(|_| unreachable!("plain data serialises"));
+    sqs_safe(json)
+}
+
+/// SQS accepts only XML-legal characters. In JSON text the others can only sit
+/// inside strings, where a `\uXXXX` escape means the same thing.
+pub fn sqs_safe(json: String) -> String {
+    let allowed = |c: char| {
+        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+    };
+    if json.chars().all(allowed) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if allowed(c) {
+            out.push(c);
+        } else {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        }
+    }
+    out
+}
+
+/// Reassembles the `count` fragments of one group (given in any order) into
+/// the body they were cut from.
+pub fn reassemble(count: u32, fragments: &[(u32, &str)]) -> Result<String, String> {
+    let mut sorted: Vec<_> = fragments.to_vec();
+    sorted.sort_by_key(|(index, _)| *index);
+    sorted.dedup_by_key(|(index, _)| *index);
+    let mut bytes = Vec::new();
+    for expected in 0..count {
+        let Some((index, data)) = sorted.get(expected as usize) else {
+            return Err(format!("fragment {expected} of {count} is missing"));
+        };
+        if *index != expected {
+            return Err(format!("fragment {expected} of {count} is missing"));
+        }
+        bytes.extend(BASE64.decode(data).map_err(|e| format!("fragment {index} is not base64: {e}"))?);
+    }
+    String::from_utf8(bytes).map_err(|_| "reassembled fragments are not UTF-8".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    type Owned = QueuedWebhook<Value>;
+
+    fn parse(msg: &QueueMessage) -> Owned {
+        serde_json::from_str(&msg.body).unwrap()
+    }
+
+    fn change(field: &str, phone: &str, statuses: usize) -> Value {
+        let statuses: Vec<Value> = (0..statuses)
+            .map(|i| json!({"id": format!("wamid.{i:06}"), "status": "delivered", "timestamp": "1730000001", "recipient_id": "5511988887777", "biz_opaque_callback_data": format!("order-{i}-{}", "x".repeat(80))}))
+            .collect();
+        json!({"field": field, "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": phone},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": "5511988887777"}],
+            "statuses": statuses}})
+    }
+
+    #[test]
+    fn one_message_per_entry_and_change_with_verbatim_values() {
+        let body = json!({"object": "whatsapp_business_account", "entry": [
+            {"id": "waba-1", "changes": [change("messages", "111", 1), change("messages", "222", 2)]},
+            {"id": "waba-2", "changes": [change("account_update", "333", 0)]}]})
+        .to_string();
+        let split = split(body.as_bytes(), 42, MAX_BODY_BYTES);
+        assert_eq!((split.entries, split.changes, split.messages.len()), (2, 3, 3));
+        assert_eq!(split.raw_reason, None);
+        let phones: Vec<_> = split.messages.iter().map(|m| m.phone_number_id.clone().unwrap()).collect();
+        assert_eq!(phones, ["111", "222", "333"]);
+        assert_eq!(split.messages[2].field.as_deref(), Some("account_update"));
+        match parse(&split.messages[1]) {
+            QueuedWebhook::Change { entry_id, field, received_at, part, value } => {
+                assert_eq!((entry_id.as_str(), field.as_str(), received_at, part), ("waba-1", "messages", 42, None));
+                assert_eq!(value["statuses"].as_array().unwrap().len(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn values_are_copied_byte_for_byte() {
+        let value = r#"{"messaging_product":"whatsapp","metadata":{"phone_number_id":"1"},"messages":[{"text":{"body":"caf\u00e9 \/ ol\u00e1"}}]}"#;
+        let body = format!(r#"{{"object":"whatsapp_business_account","entry":[{{"id":"w","changes":[{{"field":"messages","value":{value}}}]}}]}}"#);
+        let split = split(body.as_bytes(), 1, MAX_BODY_BYTES);
+        assert!(split.messages[0].body.contains(value), "{}", split.messages[0].body);
+    }
+
+    #[test]
+    fn oversized_change_is_split_by_items_with_nothing_lost() {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": [change("messages", "111", 400)]}]}).to_string();
+        let max = 8_000;
+        let split = split(body.as_bytes(), 7, max);
+        assert!(split.messages.len() > 5, "{}", split.messages.len());
+        let mut ids = Vec::new();
+        let count = split.messages.len() as u32;
+        for (i, msg) in split.messages.iter().enumerate() {
+            assert!(msg.body.len() <= max, "part {i} has {} bytes", msg.body.len());
+            assert_eq!(msg.kind, Kind::Change);
+            let QueuedWebhook::Change { part, value, .. } = parse(msg) else { panic!() };
+            assert_eq!(part, Some(Part { index: i as u32 + 1, count }));
+            assert_eq!(value["metadata"]["phone_number_id"], "111");
+            assert_eq!(value["contacts"][0]["wa_id"], "5511988887777");
+            ids.extend(value["statuses"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()));
+        }
+        let expected: Vec<_> = (0..400).map(|i| format!("wamid.{i:06}")).collect();
+        assert_eq!(ids, expected);
+    }
+
+    #[test]
+    fn single_items_too_large_become_fragments_that_reassemble() {
+        let huge = "é".repeat(5_000);
+        let body = json!({"entry": [{"id": "w", "changes": [{"field": "messages", "value": {"metadata": {"phone_number_id": "9"}, "messages": [{"id": "wamid.1", "text": {"body": huge}}]}}]}]}).to_string();
+        let split = split(body.as_bytes(), 5, 2_000);
+        assert!(split.messages.len() > 3);
+        let mut pieces = Vec::new();
+        let mut group_seen = None;
+        for msg in &split.messages {
+            assert!(msg.body.len() <= 2_000);
+            assert_eq!(msg.kind, Kind::Fragment);
+            assert_eq!(msg.phone_number_id.as_deref(), Some("9"));
+            let QueuedWebhook::Fragment { group, index, count, data, .. } = parse(msg) else { panic!() };
+            assert_eq!(count as usize, split.messages.len());
+            assert!(group_seen.get_or_insert(group.clone()) == &group);
+            pieces.push((index, data));
+        }
+        pieces.reverse();
+        let refs: Vec<(u32, &str)> = pieces.iter().map(|(i, d)| (*i, d.as_str())).collect();
+        let count = refs.len() as u32;
+        let whole: Owned = serde_json::from_str(&reassemble(count, &refs).unwrap()).unwrap();
+        let QueuedWebhook::Change { value, part, .. } = whole else { panic!() };
+        assert_eq!(part, Some(Part { index: 1, count: 1 }));
+        assert_eq!(value["messages"][0]["text"]["body"], huge.as_str());
+        assert!(reassemble(count, &refs[1..]).is_err());
+        assert!(reassemble(count, &refs[..refs.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn bodies_that_are_not_webhooks_are_kept_raw() {
+        for (body, reason_start, encoding) in [
+            (&b"not json at all"[..], "not valid JSON", Encoding::Utf8),
+            (&b"{\"entry\": 5}"[..], "valid JSON but not a webhook envelope", Encoding::Utf8),
+            (&b"{\"object\":\"x\",\"entry\":[]}"[..], "a webhook envelope with no changes", Encoding::Utf8),
+            (&[0xff, 0xfe, 0x00, 0x41][..], "the body is not UTF-8", Encoding::Base64),
+        ] {
+            let split = split(body, 3, MAX_BODY_BYTES);
+            assert_eq!(split.messages.len(), 1);
+            assert_eq!(split.messages[0].kind, Kind::Raw);
+            assert!(split.raw_reason.as_deref().unwrap().starts_with(reason_start), "{:?}", split.raw_reason);
+            let QueuedWebhook::Raw { encoding: got, body: kept, reason, .. } = parse(&split.messages[0]) else { panic!() };
+            assert!(reason.starts_with(reason_start));
+            assert_eq!(got, encoding);
+            let bytes = match got {
+                Encoding::Utf8 => kept.into_bytes(),
+                Encoding::Base64 => BASE64.decode(kept).unwrap(),
+            };
+            assert_eq!(bytes, body);
+        }
+    }
+
+    #[test]
+    fn characters_sqs_refuses_are_escaped_without_changing_meaning() {
+        let body = "{\"entry\":[{\"id\":\"w\",\"changes\":[{\"field\":\"messages\",\"value\":{\"t\":\"a\u{FFFE}b\"}}]}]}";
+        let split = split(body.as_bytes(), 1, MAX_BODY_BYTES);
+        let msg = &split.messages[0].body;
+        assert!(!msg.contains('\u{FFFE}') && msg.contains("\\ufffe"));
+        let QueuedWebhook::Change { value, .. } = parse(&split.messages[0]) else { panic!() };
+        assert_eq!(value["t"], "a\u{FFFE}b");
+    }
+}

@@ -1,0 +1,17 @@
+//! Structured JSON logs, one object per line, as CloudWatch Logs Insights
+//! likes them. `RUST_LOG` sets the filter (default `info`).
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second init (tests, or a runtime that already set one) is harmless.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_current_span(false)
+        .with_span_list(false)
+        .flatten_event(true)
+        .try_init();
+}

@@ -1,0 +1,509 @@
+//! Meta's webhook payloads, typed. Meta adds fields and message types without
+//! notice, so the model is lenient everywhere: unknown fields are kept in
+//! `extra`, unknown types keep their name, a field of an unexpected shape is
+//! left in `extra` rather than failing its neighbours, and timestamps accept
+//! strings (Meta's choice) as well as numbers. Parsing never panics.
+
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The whole POST body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebhookPayload {
+    #[serde(default, deserialize_with = "lenient")]
+    pub object: String,
+    #[serde(default, deserialize_with = "items")]
+    pub entry: Vec<Entry>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl WebhookPayload {
+    pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The WhatsApp Business Account id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_timestamp", skip_serializing_if = "Option::is_none")]
+    pub time: Option<i64>,
+    #[serde(default, deserialize_with = "items")]
+    pub changes: Vec<Change>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One change: `field` says what `value` holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub field: String,
+    #[serde(default)]
+    pub value: Value,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Change {
+    /// The typed value of a `messages` change (statuses, inbound messages,
+    /// contacts, errors); `None` for other fields.
+    pub fn messages(&self) -> Option<MessagesValue> {
+        (self.field == "messages").then(|| MessagesValue::from_value(&self.value))
+    }
+}
+
+/// The value of a `messages` change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessagesValue {
+    #[serde(default, deserialize_with = "lenient")]
+    pub messaging_product: String,
+    #[serde(default, deserialize_with = "lenient")]
+    pub metadata: Metadata,
+    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Contact>,
+    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<InboundMessage>,
+    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    pub statuses: Vec<StatusUpdate>,
+    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorDetail>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl MessagesValue {
+    /// Never fails: a value that is not an object yields an empty model with
+    /// the original kept in `extra["unrecognized"]`.
+    pub fn from_value(value: &Value) -> Self {
+        serde_json::from_value(value.clone()).unwrap_or_else(|_| Self {
+            extra: unrecognized(value.clone()),
+            ..Self::default()
+        })
+    }
+
+    /// The profile name of `wa_id`, from the change's `contacts`.
+    pub fn profile_name(&self, wa_id: &str) -> Option<&str> {
+        self.contacts
+            .iter()
+            .find(|c| c.wa_id == wa_id)
+            .and_then(|c| c.profile.name.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub display_phone_number: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub phone_number_id: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    #[serde(default, deserialize_with = "lenient")]
+    pub profile: Profile,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub wa_id: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A delivery status for a message we (or another client of the number) sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    /// The `wamid` of the message.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub status: String,
+    #[serde(default, deserialize_with = "lenient_timestamp", skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub recipient_id: String,
+    /// Echo of what the sender set: Chasqui's own message id.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub biz_opaque_callback_data: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<Conversation>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorDetail>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl StatusUpdate {
+    pub fn kind(&self) -> StatusKind {
+        StatusKind::parse(&self.status)
+    }
+}
+
+/// Meta's status values; unknown ones are kept, not rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusKind {
+    Sent,
+    Delivered,
+    Read,
+    /// Voice messages: counts as read.
+    Played,
+    Failed,
+    Other(String),
+}
+
+impl StatusKind {
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "sent" => Self::Sent,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            "played" => Self::Played,
+            "failed" => Self::Failed,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_timestamp", skip_serializing_if = "Option::is_none")]
+    pub expiration_timestamp: Option<i64>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Origin {
+    #[serde(rename = "type", default, deserialize_with = "lenient_string")]
+    pub kind: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pricing {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub billable: Option<bool>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub pricing_model: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(rename = "type", default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// One of Meta's `errors[]` entries (on a failed status, an inbound
+/// `unsupported` message, or a change-level system error).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub error_data: Option<ErrorData>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ErrorDetail {
+    pub fn details(&self) -> Option<&str> {
+        self.error_data.as_ref().and_then(|d| d.details.as_deref())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorData {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A message a customer sent to the business number.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InboundMessage {
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub from: String,
+    /// The inbound `wamid`.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub id: String,
+    #[serde(default, deserialize_with = "lenient_timestamp", skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<i64>,
+    /// `text`, `image`, `button`, `interactive`, ... or anything Meta adds later.
+    #[serde(rename = "type", default, deserialize_with = "lenient_string")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub context: Option<MessageContext>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub text: Option<Text>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub image: Option<Media>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub audio: Option<Media>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub video: Option<Media>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub document: Option<Media>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub sticker: Option<Media>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub button: Option<ButtonReply>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<InteractiveReply>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<Reaction>,
+    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorDetail>,
+    /// `contacts`, `order`, `system`, `referral` and anything unknown, verbatim.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl InboundMessage {
+    /// The text a person typed or tapped: a text body, a button's text, an
+    /// interactive reply's title, or a media caption.
+    pub fn text_content(&self) -> Option<&str> {
+        if let Some(t) = &self.text {
+            return t.body.as_deref();
+        }
+        if let Some(b) = &self.button {
+            return b.text.as_deref();
+        }
+        if let Some(i) = &self.interactive {
+            return i.reply().and_then(|r| r.title.as_deref());
+        }
+        [&self.image, &self.video, &self.document]
+            .into_iter()
+            .flatten()
+            .find_map(|m| m.caption.as_deref())
+    }
+
+    /// The media object of a media message, whichever type it is.
+    pub fn media(&self) -> Option<&Media> {
+        [&self.image, &self.audio, &self.video, &self.document, &self.sticker]
+            .into_iter()
+            .flatten()
+            .next()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MessageContext {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The `wamid` this message replies to.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Text {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Media {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub latitude: Option<f64>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub longitude: Option<f64>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A tap on a template's quick-reply button.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ButtonReply {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A reply to an interactive message: `button_reply`, `list_reply` or
+/// `nfm_reply` (a flow's answer).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InteractiveReply {
+    #[serde(rename = "type", default, deserialize_with = "lenient_string")]
+    pub kind: String,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub button_reply: Option<ReplyChoice>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub list_reply: Option<ReplyChoice>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub nfm_reply: Option<FlowReply>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl InteractiveReply {
+    pub fn reply(&self) -> Option<&ReplyChoice> {
+        self.button_reply.as_ref().or(self.list_reply.as_ref())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplyChoice {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowReply {
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub response_json: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The `wamid` reacted to.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Absent when a reaction is removed.
+    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+// ---- leniency ---------------------------------------------------------------
+
+fn unrecognized(value: Value) -> Map<String, Value> {
+    let mut extra = Map::new();
+    extra.insert("unrecognized".to_owned(), value);
+    extra
+}
+
+/// A field of an unexpected shape becomes its default instead of failing the
+/// whole payload. (Its raw form still travels in the queued change.)
+fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default,
+{
+    let value = Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
+}
+
+/// Ids and names: strings, with numbers accepted as their decimal text.
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    })
+}
+
+/// Unix seconds, as Meta's strings or as numbers.
+fn lenient_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    })
+}
+
+/// An array of items, each parsed on its own: an element that is not an object
+/// is kept as an item whose `extra["unrecognized"]` holds it, so counts and
+/// order survive and nothing is silently dropped.
+fn items<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned + Default + HasExtra,
+{
+    Ok(match Value::deserialize(d)? {
+        Value::Array(values) => values
+            .into_iter()
+            .map(|v| {
+                serde_json::from_value::<T>(v.clone()).unwrap_or_else(|_| {
+                    let mut item = T::default();
+                    *item.extra_mut() = unrecognized(v);
+                    item
+                })
+            })
+            .collect(),
+        Value::Null => Vec::new(),
+        other => {
+            let mut item = T::default();
+            *item.extra_mut() = unrecognized(other);
+            vec![item]
+        }
+    })
+}
+
+/// Items that keep what they do not understand.
+pub trait HasExtra {
+    fn extra_mut(&mut self) -> &mut Map<String, Value>;
+}
+
+macro_rules! has_extra {
+    ($($t:ty),*) => { $(impl HasExtra for $t { fn extra_mut(&mut self) -> &mut Map<String, Value> { &mut self.extra } })* };
+}
+has_extra!(Entry, Change, Contact, StatusUpdate, ErrorDetail, InboundMessage);
