@@ -2,7 +2,8 @@
 //! missing or malformed one fails the cold start with a message naming it, so a
 //! broken deployment is loud at its first invocation instead of quietly wrong.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::time::Duration;
 
 pub const DEFAULT_GRAPH_API_BASE_URL: &str = "https://graph.facebook.com";
@@ -12,7 +13,10 @@ pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{name} is not set: {hint}")]
-    Missing { name: &'static str, hint: &'static str },
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
     #[error("{name} is malformed ({value:?}): {reason}")]
     Malformed {
         name: &'static str,
@@ -25,12 +29,16 @@ pub enum ConfigError {
 /// in tests (edition 2024 makes mutating the process environment `unsafe`).
 pub struct Settings {
     lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    /// Every name asked for: the template-agreement test reads it to know
+    /// which variables a function's configuration uses.
+    read: Mutex<BTreeSet<&'static str>>,
 }
 
 impl Settings {
     pub fn from_env() -> Self {
         Self {
             lookup: Box::new(|name| std::env::var(name).ok()),
+            read: Mutex::default(),
         }
     }
 
@@ -41,21 +49,34 @@ impl Settings {
             .collect();
         Self {
             lookup: Box::new(move |name| map.get(name).cloned()),
+            read: Mutex::default(),
         }
     }
 
+    /// The names of every setting read so far, set or not.
+    pub fn names_read(&self) -> Vec<&'static str> {
+        self.read
+            .lock()
+            .map(|names| names.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// A setting that is unset or blank counts as absent.
-    fn get(&self, name: &str) -> Option<String> {
+    pub fn get(&self, name: &'static str) -> Option<String> {
+        if let Ok(mut names) = self.read.lock() {
+            names.insert(name);
+        }
         (self.lookup)(name)
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     }
 
-    fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
+    pub fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
         self.get(name).ok_or(ConfigError::Missing { name, hint })
     }
 
-    fn checked(
+    /// `value` if `valid` accepts it, else a `Malformed` error naming `name`.
+    pub fn checked(
         name: &'static str,
         value: String,
         valid: impl Fn(&str) -> Result<(), &'static str>,
@@ -106,8 +127,7 @@ impl Settings {
         let name = self.required("TABLE_NAME", "set it to the DynamoDB table name")?;
         Self::checked("TABLE_NAME", name, |v| {
             let ok = (3..=255).contains(&v.len())
-                && v
-                    .chars()
+                && v.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
             if ok {
                 Ok(())
@@ -222,7 +242,10 @@ mod tests {
     fn webhook_config_loads_with_defaults() {
         let s = settings(&[
             ("WHATSAPP_SECRET_ID", "chasqui/whatsapp"),
-            ("WEBHOOK_QUEUE_URL", "http://127.0.0.1:5000/123/webhook-events"),
+            (
+                "WEBHOOK_QUEUE_URL",
+                "http://127.0.0.1:5000/123/webhook-events",
+            ),
         ]);
         let cfg = WebhookConfig::load(&s).unwrap();
         assert_eq!(cfg.secret.secret_id, "chasqui/whatsapp");
@@ -232,25 +255,55 @@ mod tests {
 
     #[test]
     fn missing_settings_are_named() {
-        let err = WebhookConfig::load(&settings(&[("WEBHOOK_QUEUE_URL", "https://q")])).unwrap_err();
-        assert!(matches!(err, ConfigError::Missing { name: "WHATSAPP_SECRET_ID", .. }));
+        let err =
+            WebhookConfig::load(&settings(&[("WEBHOOK_QUEUE_URL", "https://q")])).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Missing {
+                name: "WHATSAPP_SECRET_ID",
+                ..
+            }
+        ));
         assert!(err.to_string().starts_with("WHATSAPP_SECRET_ID is not set"));
 
-        let err = WebhookConfig::load(&settings(&[("WHATSAPP_SECRET_ID", "x"), ("WEBHOOK_QUEUE_URL", "  ")]))
-            .unwrap_err();
-        assert!(matches!(err, ConfigError::Missing { name: "WEBHOOK_QUEUE_URL", .. }));
+        let err = WebhookConfig::load(&settings(&[
+            ("WHATSAPP_SECRET_ID", "x"),
+            ("WEBHOOK_QUEUE_URL", "  "),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Missing {
+                name: "WEBHOOK_QUEUE_URL",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn malformed_settings_are_named() {
         let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("WHATSAPP_SECRET_ID", "x"), ("WEBHOOK_QUEUE_URL", "sqs/queue")], "WEBHOOK_QUEUE_URL"),
             (
-                &[("WHATSAPP_SECRET_ID", "x"), ("WEBHOOK_QUEUE_URL", "https://q"), ("SECRET_CACHE_TTL_SECONDS", "0")],
+                &[
+                    ("WHATSAPP_SECRET_ID", "x"),
+                    ("WEBHOOK_QUEUE_URL", "sqs/queue"),
+                ],
+                "WEBHOOK_QUEUE_URL",
+            ),
+            (
+                &[
+                    ("WHATSAPP_SECRET_ID", "x"),
+                    ("WEBHOOK_QUEUE_URL", "https://q"),
+                    ("SECRET_CACHE_TTL_SECONDS", "0"),
+                ],
                 "SECRET_CACHE_TTL_SECONDS",
             ),
             (
-                &[("WHATSAPP_SECRET_ID", "x"), ("WEBHOOK_QUEUE_URL", "https://q"), ("SECRET_CACHE_TTL_SECONDS", "5m")],
+                &[
+                    ("WHATSAPP_SECRET_ID", "x"),
+                    ("WEBHOOK_QUEUE_URL", "https://q"),
+                    ("SECRET_CACHE_TTL_SECONDS", "5m"),
+                ],
                 "SECRET_CACHE_TTL_SECONDS",
             ),
         ];
@@ -264,7 +317,9 @@ mod tests {
 
     #[test]
     fn graph_settings_default_and_validate() {
-        let g = settings(&[("WHATSAPP_PHONE_NUMBER_ID", "1122334455")]).graph().unwrap();
+        let g = settings(&[("WHATSAPP_PHONE_NUMBER_ID", "1122334455")])
+            .graph()
+            .unwrap();
         assert_eq!(g.base_url, DEFAULT_GRAPH_API_BASE_URL);
         assert_eq!(g.version, DEFAULT_GRAPH_API_VERSION);
 
@@ -296,16 +351,44 @@ mod tests {
         }
         assert!(matches!(
             settings(&[]).graph(),
-            Err(ConfigError::Missing { name: "WHATSAPP_PHONE_NUMBER_ID", .. })
+            Err(ConfigError::Missing {
+                name: "WHATSAPP_PHONE_NUMBER_ID",
+                ..
+            })
         ));
     }
 
     #[test]
+    fn names_read_include_unset_optional_settings() {
+        let s = settings(&[
+            ("WHATSAPP_SECRET_ID", "x"),
+            ("WEBHOOK_QUEUE_URL", "https://q"),
+        ]);
+        WebhookConfig::load(&s).unwrap();
+        assert_eq!(
+            s.names_read(),
+            [
+                "SECRET_CACHE_TTL_SECONDS",
+                "WEBHOOK_QUEUE_URL",
+                "WHATSAPP_SECRET_ID"
+            ]
+        );
+    }
+
+    #[test]
     fn table_name_is_checked() {
-        assert_eq!(settings(&[("TABLE_NAME", "chasqui-messages")]).table_name().unwrap(), "chasqui-messages");
+        assert_eq!(
+            settings(&[("TABLE_NAME", "chasqui-messages")])
+                .table_name()
+                .unwrap(),
+            "chasqui-messages"
+        );
         assert!(matches!(
             settings(&[("TABLE_NAME", "no spaces")]).table_name(),
-            Err(ConfigError::Malformed { name: "TABLE_NAME", .. })
+            Err(ConfigError::Malformed {
+                name: "TABLE_NAME",
+                ..
+            })
         ));
     }
 }

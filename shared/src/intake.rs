@@ -166,7 +166,14 @@ struct MetadataIds {
 pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
     let text = match std::str::from_utf8(body) {
         Ok(text) => text,
-        Err(_) => return raw(body, received_at, "the body is not UTF-8".to_owned(), max_body),
+        Err(_) => {
+            return raw(
+                body,
+                received_at,
+                "the body is not UTF-8".to_owned(),
+                max_body,
+            );
+        }
     };
     let envelope: Envelope<'_> = match serde_json::from_str(text) {
         Ok(envelope) => envelope,
@@ -268,7 +275,13 @@ fn raw(body: &[u8], received_at: u64, reason: String, max_body: usize) -> Split 
     }
 }
 
-fn push_or_fragment(out: &mut Vec<QueueMessage>, kind: Kind, body: String, attrs: &Attrs, max_body: usize) {
+fn push_or_fragment(
+    out: &mut Vec<QueueMessage>,
+    kind: Kind,
+    body: String,
+    attrs: &Attrs,
+    max_body: usize,
+) {
     if body.len() <= max_body {
         out.push(attrs.message(kind, body));
         return;
@@ -291,7 +304,13 @@ fn push_or_fragment(out: &mut Vec<QueueMessage>, kind: Kind, body: String, attrs
 
 /// Splits an oversized change by its item arrays. Every part carries the
 /// value's other fields; items are packed greedily in their original order.
-fn split_items(entry_id: &str, field: &str, received_at: u64, value: &RawValue, max_body: usize) -> Vec<String> {
+fn split_items(
+    entry_id: &str,
+    field: &str,
+    received_at: u64,
+    value: &RawValue,
+    max_body: usize,
+) -> Vec<String> {
     let Ok(object) = serde_json::from_str::<BTreeMap<String, &RawValue>>(value.get()) else {
         // Not an object: nothing to split by, fragments carry it whole.
         return vec![to_body(&QueuedWebhook::Change {
@@ -306,7 +325,10 @@ fn split_items(entry_id: &str, field: &str, received_at: u64, value: &RawValue, 
     let mut items: Vec<(&str, &RawValue)> = Vec::new();
     for (key, raw) in &object {
         let arrayed = key != "contacts" && raw.get().trim_start().starts_with('[');
-        match arrayed.then(|| serde_json::from_str::<Vec<&RawValue>>(raw.get())).and_then(Result::ok) {
+        match arrayed
+            .then(|| serde_json::from_str::<Vec<&RawValue>>(raw.get()))
+            .and_then(Result::ok)
+        {
             Some(list) => items.extend(list.into_iter().map(|item| (key.as_str(), item))),
             None => base.push((key.as_str(), *raw)),
         }
@@ -315,7 +337,10 @@ fn split_items(entry_id: &str, field: &str, received_at: u64, value: &RawValue, 
         entry_id: entry_id.to_owned(),
         field: field.to_owned(),
         received_at,
-        part: Some(Part { index: u32::MAX, count: u32::MAX }),
+        part: Some(Part {
+            index: u32::MAX,
+            count: u32::MAX,
+        }),
         value: value_json(&base, &[]),
     })
     .len();
@@ -344,7 +369,10 @@ fn split_items(entry_id: &str, field: &str, received_at: u64, value: &RawValue, 
                 entry_id: entry_id.to_owned(),
                 field: field.to_owned(),
                 received_at,
-                part: Some(Part { index: i as u32 + 1, count }),
+                part: Some(Part {
+                    index: i as u32 + 1,
+                    count,
+                }),
                 value: value_json(&base, group),
             })
         })
@@ -390,16 +418,15 @@ fn value_json(base: &[(&str, &RawValue)], items: &[(&str, &RawValue)]) -> Box<Ra
 
 fn to_body<V: Serialize>(queued: &QueuedWebhook<V>) -> String {
     // Serialising strings, numbers and raw JSON cannot fail.
-    let json = serde_json::to_string(queued).unwrap_or_else(|_| unreachable!("plain data serialises"));
+    let json =
+        serde_json::to_string(queued).unwrap_or_else(|_| unreachable!("plain data serialises"));
     sqs_safe(json)
 }
 
 /// SQS accepts only XML-legal characters. In JSON text the others can only sit
 /// inside strings, where a `\uXXXX` escape means the same thing.
 pub fn sqs_safe(json: String) -> String {
-    let allowed = |c: char| {
-        matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-    };
+    let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}');
     if json.chars().all(allowed) {
         return json;
     }
@@ -428,7 +455,11 @@ pub fn reassemble(count: u32, fragments: &[(u32, &str)]) -> Result<String, Strin
         if *index != expected {
             return Err(format!("fragment {expected} of {count} is missing"));
         }
-        bytes.extend(BASE64.decode(data).map_err(|e| format!("fragment {index} is not base64: {e}"))?);
+        bytes.extend(
+            BASE64
+                .decode(data)
+                .map_err(|e| format!("fragment {index} is not base64: {e}"))?,
+        );
     }
     String::from_utf8(bytes).map_err(|_| "reassembled fragments are not UTF-8".to_owned())
 }
@@ -461,14 +492,30 @@ mod tests {
             {"id": "waba-2", "changes": [change("account_update", "333", 0)]}]})
         .to_string();
         let split = split(body.as_bytes(), 42, MAX_BODY_BYTES);
-        assert_eq!((split.entries, split.changes, split.messages.len()), (2, 3, 3));
+        assert_eq!(
+            (split.entries, split.changes, split.messages.len()),
+            (2, 3, 3)
+        );
         assert_eq!(split.raw_reason, None);
-        let phones: Vec<_> = split.messages.iter().map(|m| m.phone_number_id.clone().unwrap()).collect();
+        let phones: Vec<_> = split
+            .messages
+            .iter()
+            .map(|m| m.phone_number_id.clone().unwrap())
+            .collect();
         assert_eq!(phones, ["111", "222", "333"]);
         assert_eq!(split.messages[2].field.as_deref(), Some("account_update"));
         match parse(&split.messages[1]) {
-            QueuedWebhook::Change { entry_id, field, received_at, part, value } => {
-                assert_eq!((entry_id.as_str(), field.as_str(), received_at, part), ("waba-1", "messages", 42, None));
+            QueuedWebhook::Change {
+                entry_id,
+                field,
+                received_at,
+                part,
+                value,
+            } => {
+                assert_eq!(
+                    (entry_id.as_str(), field.as_str(), received_at, part),
+                    ("waba-1", "messages", 42, None)
+                );
                 assert_eq!(value["statuses"].as_array().unwrap().len(), 2);
             }
             other => panic!("{other:?}"),
@@ -478,9 +525,15 @@ mod tests {
     #[test]
     fn values_are_copied_byte_for_byte() {
         let value = r#"{"messaging_product":"whatsapp","metadata":{"phone_number_id":"1"},"messages":[{"text":{"body":"caf\u00e9 \/ ol\u00e1"}}]}"#;
-        let body = format!(r#"{{"object":"whatsapp_business_account","entry":[{{"id":"w","changes":[{{"field":"messages","value":{value}}}]}}]}}"#);
+        let body = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"w","changes":[{{"field":"messages","value":{value}}}]}}]}}"#
+        );
         let split = split(body.as_bytes(), 1, MAX_BODY_BYTES);
-        assert!(split.messages[0].body.contains(value), "{}", split.messages[0].body);
+        assert!(
+            split.messages[0].body.contains(value),
+            "{}",
+            split.messages[0].body
+        );
     }
 
     #[test]
@@ -492,13 +545,31 @@ mod tests {
         let mut ids = Vec::new();
         let count = split.messages.len() as u32;
         for (i, msg) in split.messages.iter().enumerate() {
-            assert!(msg.body.len() <= max, "part {i} has {} bytes", msg.body.len());
+            assert!(
+                msg.body.len() <= max,
+                "part {i} has {} bytes",
+                msg.body.len()
+            );
             assert_eq!(msg.kind, Kind::Change);
-            let QueuedWebhook::Change { part, value, .. } = parse(msg) else { panic!() };
-            assert_eq!(part, Some(Part { index: i as u32 + 1, count }));
+            let QueuedWebhook::Change { part, value, .. } = parse(msg) else {
+                panic!()
+            };
+            assert_eq!(
+                part,
+                Some(Part {
+                    index: i as u32 + 1,
+                    count
+                })
+            );
             assert_eq!(value["metadata"]["phone_number_id"], "111");
             assert_eq!(value["contacts"][0]["wa_id"], "5511988887777");
-            ids.extend(value["statuses"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()));
+            ids.extend(
+                value["statuses"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["id"].as_str().unwrap().to_owned()),
+            );
         }
         let expected: Vec<_> = (0..400).map(|i| format!("wamid.{i:06}")).collect();
         assert_eq!(ids, expected);
@@ -516,7 +587,16 @@ mod tests {
             assert!(msg.body.len() <= 2_000);
             assert_eq!(msg.kind, Kind::Fragment);
             assert_eq!(msg.phone_number_id.as_deref(), Some("9"));
-            let QueuedWebhook::Fragment { group, index, count, data, .. } = parse(msg) else { panic!() };
+            let QueuedWebhook::Fragment {
+                group,
+                index,
+                count,
+                data,
+                ..
+            } = parse(msg)
+            else {
+                panic!()
+            };
             assert_eq!(count as usize, split.messages.len());
             assert!(group_seen.get_or_insert(group.clone()) == &group);
             pieces.push((index, data));
@@ -525,7 +605,9 @@ mod tests {
         let refs: Vec<(u32, &str)> = pieces.iter().map(|(i, d)| (*i, d.as_str())).collect();
         let count = refs.len() as u32;
         let whole: Owned = serde_json::from_str(&reassemble(count, &refs).unwrap()).unwrap();
-        let QueuedWebhook::Change { value, part, .. } = whole else { panic!() };
+        let QueuedWebhook::Change { value, part, .. } = whole else {
+            panic!()
+        };
         assert_eq!(part, Some(Part { index: 1, count: 1 }));
         assert_eq!(value["messages"][0]["text"]["body"], huge.as_str());
         assert!(reassemble(count, &refs[1..]).is_err());
@@ -536,15 +618,43 @@ mod tests {
     fn bodies_that_are_not_webhooks_are_kept_raw() {
         for (body, reason_start, encoding) in [
             (&b"not json at all"[..], "not valid JSON", Encoding::Utf8),
-            (&b"{\"entry\": 5}"[..], "valid JSON but not a webhook envelope", Encoding::Utf8),
-            (&b"{\"object\":\"x\",\"entry\":[]}"[..], "a webhook envelope with no changes", Encoding::Utf8),
-            (&[0xff, 0xfe, 0x00, 0x41][..], "the body is not UTF-8", Encoding::Base64),
+            (
+                &b"{\"entry\": 5}"[..],
+                "valid JSON but not a webhook envelope",
+                Encoding::Utf8,
+            ),
+            (
+                &b"{\"object\":\"x\",\"entry\":[]}"[..],
+                "a webhook envelope with no changes",
+                Encoding::Utf8,
+            ),
+            (
+                &[0xff, 0xfe, 0x00, 0x41][..],
+                "the body is not UTF-8",
+                Encoding::Base64,
+            ),
         ] {
             let split = split(body, 3, MAX_BODY_BYTES);
             assert_eq!(split.messages.len(), 1);
             assert_eq!(split.messages[0].kind, Kind::Raw);
-            assert!(split.raw_reason.as_deref().unwrap().starts_with(reason_start), "{:?}", split.raw_reason);
-            let QueuedWebhook::Raw { encoding: got, body: kept, reason, .. } = parse(&split.messages[0]) else { panic!() };
+            assert!(
+                split
+                    .raw_reason
+                    .as_deref()
+                    .unwrap()
+                    .starts_with(reason_start),
+                "{:?}",
+                split.raw_reason
+            );
+            let QueuedWebhook::Raw {
+                encoding: got,
+                body: kept,
+                reason,
+                ..
+            } = parse(&split.messages[0])
+            else {
+                panic!()
+            };
             assert!(reason.starts_with(reason_start));
             assert_eq!(got, encoding);
             let bytes = match got {
@@ -561,7 +671,9 @@ mod tests {
         let split = split(body.as_bytes(), 1, MAX_BODY_BYTES);
         let msg = &split.messages[0].body;
         assert!(!msg.contains('\u{FFFE}') && msg.contains("\\ufffe"));
-        let QueuedWebhook::Change { value, .. } = parse(&split.messages[0]) else { panic!() };
+        let QueuedWebhook::Change { value, .. } = parse(&split.messages[0]) else {
+            panic!()
+        };
         assert_eq!(value["t"], "a\u{FFFE}b");
     }
 }

@@ -7,6 +7,7 @@ pub mod intake;
 pub mod queue;
 pub mod secrets;
 pub mod signature;
+pub mod table;
 pub mod telemetry;
 pub mod webhook;
 

@@ -77,7 +77,11 @@ impl SqsQueue {
             }
             // A sender fault (a message SQS will never take) is not retried.
             if let Some(f) = failed.iter().find(|f| f.sender_fault()) {
-                return Err(self.rejected(failed.len(), batch.len(), format!("{}: {}", f.code(), f.message().unwrap_or_default())));
+                return Err(self.rejected(
+                    failed.len(),
+                    batch.len(),
+                    format!("{}: {}", f.code(), f.message().unwrap_or_default()),
+                ));
             }
             last_reason = failed
                 .first()
@@ -123,7 +127,9 @@ fn batches(messages: &[QueueMessage]) -> Vec<Vec<&QueueMessage>> {
     for msg in messages {
         let cost = msg.body.len() + attribute_bytes(msg);
         match out.last_mut() {
-            Some(batch) if batch.len() < MAX_BATCH_ENTRIES && size + cost <= MAX_SQS_MESSAGE_BYTES => {
+            Some(batch)
+                if batch.len() < MAX_BATCH_ENTRIES && size + cost <= MAX_SQS_MESSAGE_BYTES =>
+            {
                 batch.push(msg);
                 size += cost;
             }
@@ -155,10 +161,16 @@ fn attributes(msg: &QueueMessage) -> Vec<(&'static str, &'static str, String)> {
 }
 
 fn attribute_bytes(msg: &QueueMessage) -> usize {
-    attributes(msg).iter().map(|(n, t, v)| n.len() + t.len() + v.len()).sum()
+    attributes(msg)
+        .iter()
+        .map(|(n, t, v)| n.len() + t.len() + v.len())
+        .sum()
 }
 
-fn entry(index: usize, msg: &QueueMessage) -> Result<SendMessageBatchRequestEntry, aws_sdk_sqs::error::BuildError> {
+fn entry(
+    index: usize,
+    msg: &QueueMessage,
+) -> Result<SendMessageBatchRequestEntry, aws_sdk_sqs::error::BuildError> {
     let mut builder = SendMessageBatchRequestEntry::builder()
         .id(index.to_string())
         .message_body(&msg.body);

@@ -116,7 +116,9 @@ impl SecretSource for SecretsManagerSource {
             .await
             .map_err(|e| SecretError::Unavailable {
                 secret_id: self.secret_id.clone(),
-                source: aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string().into(),
+                source: aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                    .to_string()
+                    .into(),
             })?;
         let json = out.secret_string().ok_or_else(|| SecretError::Malformed {
             secret_id: self.secret_id.clone(),
@@ -194,21 +196,40 @@ mod tests {
         let s = WhatsAppSecret::from_json("id", JSON).unwrap();
         assert_eq!(s.app_secret.expose(), "s3cr3t");
         let debug = format!("{s:?}");
-        assert!(!debug.contains("s3cr3t") && !debug.contains("EAAB") && !debug.contains("tok\""), "{debug}");
+        assert!(
+            !debug.contains("s3cr3t") && !debug.contains("EAAB") && !debug.contains("tok\""),
+            "{debug}"
+        );
     }
 
     #[test]
     fn malformed_secrets_name_the_key_not_the_value() {
         for (json, key) in [
-            (r#"{"verify_token":"tok","access_token":"EAAB"}"#, "app_secret"),
-            (r#"{"app_secret":"s3cr3t","verify_token":"  ","access_token":"EAAB"}"#, "verify_token"),
-            (r#"{"app_secret":"s3cr3t","verify_token":"tok","access_token":12345}"#, "access_token"),
+            (
+                r#"{"verify_token":"tok","access_token":"EAAB"}"#,
+                "app_secret",
+            ),
+            (
+                r#"{"app_secret":"s3cr3t","verify_token":"  ","access_token":"EAAB"}"#,
+                "verify_token",
+            ),
+            (
+                r#"{"app_secret":"s3cr3t","verify_token":"tok","access_token":12345}"#,
+                "access_token",
+            ),
         ] {
-            let err = WhatsAppSecret::from_json("chasqui/whatsapp", json).unwrap_err().to_string();
+            let err = WhatsAppSecret::from_json("chasqui/whatsapp", json)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(key), "{err}");
-            assert!(!err.contains("s3cr3t") && !err.contains("12345") && !err.contains("EAAB"), "{err}");
+            assert!(
+                !err.contains("s3cr3t") && !err.contains("12345") && !err.contains("EAAB"),
+                "{err}"
+            );
         }
-        let err = WhatsAppSecret::from_json("id", "s3cr3t").unwrap_err().to_string();
+        let err = WhatsAppSecret::from_json("id", "s3cr3t")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("s3cr3t"), "{err}");
     }
 
@@ -235,7 +256,10 @@ mod tests {
 
     #[tokio::test]
     async fn caches_within_ttl_and_refreshes_after() {
-        let source = Arc::new(Counting { calls: AtomicUsize::new(0), fail_after: usize::MAX });
+        let source = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+            fail_after: usize::MAX,
+        });
         let cache = SecretCache::new(source.clone(), Duration::from_millis(50));
         assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-0");
         assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-0");
@@ -247,7 +271,10 @@ mod tests {
 
     #[tokio::test]
     async fn failed_refresh_serves_stale_and_first_failure_errors() {
-        let source = Arc::new(Counting { calls: AtomicUsize::new(0), fail_after: 1 });
+        let source = Arc::new(Counting {
+            calls: AtomicUsize::new(0),
+            fail_after: 1,
+        });
         let cache = SecretCache::new(source.clone(), Duration::from_millis(1));
         assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-0");
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -256,7 +283,13 @@ mod tests {
         assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-0");
         assert_eq!(source.calls.load(Ordering::SeqCst), 2);
 
-        let never = SecretCache::new(Arc::new(Counting { calls: AtomicUsize::new(0), fail_after: 0 }), DEFAULT);
+        let never = SecretCache::new(
+            Arc::new(Counting {
+                calls: AtomicUsize::new(0),
+                fail_after: 0,
+            }),
+            DEFAULT,
+        );
         assert!(never.get().await.unwrap_err().is_retryable());
     }
 

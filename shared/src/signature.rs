@@ -37,7 +37,10 @@ pub fn verify(header: Option<&[u8]>, body: &[u8], app_secret: &[u8]) -> Result<(
         return Err(SignatureError::Malformed("expected 64 hex digits"));
     }
     // Meta sends lowercase; anything else did not come from Meta.
-    if !hex_digest.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b)) {
+    if !hex_digest
+        .iter()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    {
         return Err(SignatureError::Malformed("expected lowercase hex digits"));
     }
     let mut expected = [0u8; 32];
@@ -77,7 +80,10 @@ mod tests {
     fn sign_matches_a_known_vector() {
         // RFC 4231 test case 2
         let mac = sign(b"what do ya want for nothing?", b"Jefe");
-        assert_eq!(mac, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            mac,
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]
@@ -91,16 +97,52 @@ mod tests {
             ("missing", None, SignatureError::Missing),
             ("empty", Some(String::new()), SignatureError::Missing),
             ("blank", Some("  ".into()), SignatureError::Missing),
-            ("no prefix", Some(hex.clone()), SignatureError::Malformed("expected the sha256= prefix")),
-            ("wrong prefix", Some(format!("sha1={hex}")), SignatureError::Malformed("expected the sha256= prefix")),
-            ("prefix case", Some(format!("SHA256={hex}")), SignatureError::Malformed("expected the sha256= prefix")),
-            ("uppercase hex", Some(format!("sha256={}", hex.to_uppercase())), SignatureError::Malformed("expected lowercase hex digits")),
-            ("truncated", Some(good[..good.len() - 2].to_owned()), SignatureError::Malformed("expected 64 hex digits")),
-            ("prefix only", Some("sha256=".into()), SignatureError::Malformed("expected 64 hex digits")),
-            ("non hex", Some(format!("sha256={}", "z".repeat(64))), SignatureError::Malformed("expected lowercase hex digits")),
+            (
+                "no prefix",
+                Some(hex.clone()),
+                SignatureError::Malformed("expected the sha256= prefix"),
+            ),
+            (
+                "wrong prefix",
+                Some(format!("sha1={hex}")),
+                SignatureError::Malformed("expected the sha256= prefix"),
+            ),
+            (
+                "prefix case",
+                Some(format!("SHA256={hex}")),
+                SignatureError::Malformed("expected the sha256= prefix"),
+            ),
+            (
+                "uppercase hex",
+                Some(format!("sha256={}", hex.to_uppercase())),
+                SignatureError::Malformed("expected lowercase hex digits"),
+            ),
+            (
+                "truncated",
+                Some(good[..good.len() - 2].to_owned()),
+                SignatureError::Malformed("expected 64 hex digits"),
+            ),
+            (
+                "prefix only",
+                Some("sha256=".into()),
+                SignatureError::Malformed("expected 64 hex digits"),
+            ),
+            (
+                "non hex",
+                Some(format!("sha256={}", "z".repeat(64))),
+                SignatureError::Malformed("expected lowercase hex digits"),
+            ),
             ("another body", Some(other_body), SignatureError::Mismatch),
             ("wrong secret", Some(wrong_secret), SignatureError::Mismatch),
-            ("one bit off", Some(format!("sha256={}{}", &hex[..63], if hex.ends_with('0') { '1' } else { '0' })), SignatureError::Mismatch),
+            (
+                "one bit off",
+                Some(format!(
+                    "sha256={}{}",
+                    &hex[..63],
+                    if hex.ends_with('0') { '1' } else { '0' }
+                )),
+                SignatureError::Mismatch,
+            ),
         ];
         for (name, header, want) in cases {
             let got = verify(header.as_deref().map(str::as_bytes), body, SECRET);
@@ -115,9 +157,14 @@ mod tests {
         let body = r#"{"text":"caf\u00e9 \/ https:\/\/x.y","name":"José"}"#.as_bytes();
         let header = sign(body, SECRET);
         assert_eq!(verify(Some(header.as_bytes()), body, SECRET), Ok(()));
-        let reserialised = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(body).unwrap()).unwrap();
+        let reserialised =
+            serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(body).unwrap())
+                .unwrap();
         assert_ne!(reserialised, body);
-        assert_eq!(verify(Some(header.as_bytes()), &reserialised, SECRET), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(Some(header.as_bytes()), &reserialised, SECRET),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]

@@ -30,7 +30,11 @@ pub struct Entry {
     /// The WhatsApp Business Account id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: String,
-    #[serde(default, deserialize_with = "lenient_timestamp", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub time: Option<i64>,
     #[serde(default, deserialize_with = "items")]
     pub changes: Vec<Change>,
@@ -64,13 +68,29 @@ pub struct MessagesValue {
     pub messaging_product: String,
     #[serde(default, deserialize_with = "lenient")]
     pub metadata: Metadata,
-    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "items",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub contacts: Vec<Contact>,
-    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "items",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub messages: Vec<InboundMessage>,
-    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "items",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub statuses: Vec<StatusUpdate>,
-    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "items",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub errors: Vec<ErrorDetail>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -117,7 +137,11 @@ pub struct Contact {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -131,18 +155,38 @@ pub struct StatusUpdate {
     pub id: String,
     #[serde(default, deserialize_with = "lenient_string")]
     pub status: String,
-    #[serde(default, deserialize_with = "lenient_timestamp", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timestamp: Option<i64>,
     #[serde(default, deserialize_with = "lenient_string")]
     pub recipient_id: String,
     /// Echo of what the sender set: Chasqui's own message id.
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub biz_opaque_callback_data: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub conversation: Option<Conversation>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pricing: Option<Pricing>,
-    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "items",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub errors: Vec<ErrorDetail>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -183,9 +227,17 @@ impl StatusKind {
 pub struct Conversation {
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: String,
-    #[serde(default, deserialize_with = "lenient_timestamp", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub expiration_timestamp: Option<i64>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub origin: Option<Origin>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -201,13 +253,30 @@ pub struct Origin {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pricing {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub billable: Option<bool>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub pricing_model: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub category: Option<String>,
-    #[serde(rename = "type", default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub kind: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -217,15 +286,35 @@ pub struct Pricing {
 /// `unsupported` message, or a change-level system error).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub code: Option<i64>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub title: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_data: Option<ErrorData>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub href: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -239,7 +328,11 @@ impl ErrorDetail {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ErrorData {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub details: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -253,34 +346,86 @@ pub struct InboundMessage {
     /// The inbound `wamid`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: String,
-    #[serde(default, deserialize_with = "lenient_timestamp", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient_timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timestamp: Option<i64>,
     /// `text`, `image`, `button`, `interactive`, ... or anything Meta adds later.
     #[serde(rename = "type", default, deserialize_with = "lenient_string")]
     pub kind: String,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub context: Option<MessageContext>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub text: Option<Text>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub image: Option<Media>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub audio: Option<Media>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub video: Option<Media>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub document: Option<Media>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sticker: Option<Media>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub location: Option<Location>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub button: Option<ButtonReply>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interactive: Option<InteractiveReply>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reaction: Option<Reaction>,
-    #[serde(default, deserialize_with = "items", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "items",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub errors: Vec<ErrorDetail>,
     /// `contacts`, `order`, `system`, `referral` and anything unknown, verbatim.
     #[serde(flatten)]
@@ -308,19 +453,33 @@ impl InboundMessage {
 
     /// The media object of a media message, whichever type it is.
     pub fn media(&self) -> Option<&Media> {
-        [&self.image, &self.audio, &self.video, &self.document, &self.sticker]
-            .into_iter()
-            .flatten()
-            .next()
+        [
+            &self.image,
+            &self.audio,
+            &self.video,
+            &self.document,
+            &self.sticker,
+        ]
+        .into_iter()
+        .flatten()
+        .next()
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessageContext {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub from: Option<String>,
     /// The `wamid` this message replies to.
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -328,7 +487,11 @@ pub struct MessageContext {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Text {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub body: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -336,15 +499,35 @@ pub struct Text {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Media {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub mime_type: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub sha256: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub caption: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub filename: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -352,13 +535,29 @@ pub struct Media {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Location {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub latitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub longitude: Option<f64>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub address: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -367,9 +566,17 @@ pub struct Location {
 /// A tap on a template's quick-reply button.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ButtonReply {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub text: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub payload: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -381,11 +588,23 @@ pub struct ButtonReply {
 pub struct InteractiveReply {
     #[serde(rename = "type", default, deserialize_with = "lenient_string")]
     pub kind: String,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub button_reply: Option<ReplyChoice>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub list_reply: Option<ReplyChoice>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub nfm_reply: Option<FlowReply>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -399,11 +618,23 @@ impl InteractiveReply {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplyChoice {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub title: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -411,11 +642,23 @@ pub struct ReplyChoice {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FlowReply {
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub body: Option<String>,
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_json: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -424,10 +667,18 @@ pub struct FlowReply {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reaction {
     /// The `wamid` reacted to.
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub message_id: Option<String>,
     /// Absent when a reaction is removed.
-    #[serde(default, deserialize_with = "lenient", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub emoji: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -506,4 +757,11 @@ pub trait HasExtra {
 macro_rules! has_extra {
     ($($t:ty),*) => { $(impl HasExtra for $t { fn extra_mut(&mut self) -> &mut Map<String, Value> { &mut self.extra } })* };
 }
-has_extra!(Entry, Change, Contact, StatusUpdate, ErrorDetail, InboundMessage);
+has_extra!(
+    Entry,
+    Change,
+    Contact,
+    StatusUpdate,
+    ErrorDetail,
+    InboundMessage
+);

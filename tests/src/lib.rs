@@ -61,7 +61,12 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
         .queue_name(unique(prefix))
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create_queue: {}", aws_sdk_sqs::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_queue: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        });
     out.queue_url().unwrap_or_default().to_owned()
 }
 
@@ -81,17 +86,29 @@ pub async fn create_queue_with_dlq(
         .send()
         .await
         .ok()
-        .and_then(|o| o.attributes().and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned()))
+        .and_then(|o| {
+            o.attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        })
         .unwrap_or_else(|| panic!("no ARN for {dlq_url}"));
-    let policy = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#);
+    let policy =
+        format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#);
     let out = sqs
         .create_queue()
         .queue_name(unique(prefix))
         .attributes(QueueAttributeName::RedrivePolicy, policy)
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout_secs.to_string())
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_timeout_secs.to_string(),
+        )
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create_queue: {}", aws_sdk_sqs::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_queue: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        });
     (out.queue_url().unwrap_or_default().to_owned(), dlq_url)
 }
 
@@ -110,7 +127,12 @@ pub async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, expected: usize
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
-            .unwrap_or_else(|e| panic!("receive_message: {}", aws_sdk_sqs::error::DisplayErrorContext(e)));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "receive_message: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            });
         got.extend(out.messages().iter().cloned());
     }
     got
@@ -124,7 +146,12 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
         .attribute_names(QueueAttributeName::All)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("get_queue_attributes: {}", aws_sdk_sqs::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "get_queue_attributes: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        });
     let attrs = out.attributes().cloned().unwrap_or_default();
     [
         QueueAttributeName::ApproximateNumberOfMessages,
@@ -132,7 +159,12 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
         QueueAttributeName::ApproximateNumberOfMessagesDelayed,
     ]
     .iter()
-    .map(|k| attrs.get(k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0))
+    .map(|k| {
+        attrs
+            .get(k)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+    })
     .sum()
 }
 
@@ -158,7 +190,12 @@ pub async fn create_secret(sm: &aws_sdk_secretsmanager::Client) -> String {
         .secret_string(value.to_string())
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create_secret: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_secret: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            )
+        });
     id
 }
 
@@ -182,4 +219,75 @@ pub fn event(name: &str) -> String {
 pub fn fixture(name: &str) -> String {
     let path = root().join("shared/fixtures/webhooks").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Creates a table with Chasqui's key schema, `by_wamid` index and TTL, as the
+/// SAM template declares it, and returns its name.
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    };
+    use shared::table::{EXPIRES_AT, PK, SK, WAMID, WAMID_INDEX};
+    let name = unique("chasqui");
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    ddb.create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(PK))
+        .attribute_definitions(attr(SK))
+        .attribute_definitions(attr(WAMID))
+        .key_schema(key(PK, KeyType::Hash))
+        .key_schema(key(SK, KeyType::Range))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(WAMID_INDEX)
+                .key_schema(key(WAMID, KeyType::Hash))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_table: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        });
+    ddb.update_time_to_live()
+        .table_name(&name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(EXPIRES_AT)
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "update_time_to_live: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        });
+    name
 }

@@ -24,7 +24,11 @@ async fn setup() -> Fixture {
     let sqs = harness::sqs().await;
     let queue_url = harness::create_queue(&sqs, "webhook-events").await;
     let app = app_for(&queue_url).await;
-    Fixture { app, sqs, queue_url }
+    Fixture {
+        app,
+        sqs,
+        queue_url,
+    }
 }
 
 async fn app_for(queue_url: &str) -> App {
@@ -34,11 +38,16 @@ async fn app_for(queue_url: &str) -> App {
         Arc::new(SecretsManagerSource::new(sm, secret_id)),
         Duration::from_secs(300),
     );
-    App::new(secrets, Arc::new(SqsQueue::new(harness::sqs().await, queue_url)))
+    App::new(
+        secrets,
+        Arc::new(SqsQueue::new(harness::sqs().await, queue_url)),
+    )
 }
 
 fn post(body: &[u8], signature: Option<&str>) -> Request {
-    let mut builder = lambda_http::http::Request::builder().method("POST").uri("/webhook");
+    let mut builder = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/webhook");
     if let Some(sig) = signature {
         builder = builder.header("X-Hub-Signature-256", sig);
     }
@@ -65,14 +74,61 @@ fn queued(msg: &aws_sdk_sqs::types::Message) -> QueuedWebhook<Value> {
 async fn handshake_answers_the_challenge_only_for_the_right_token() {
     let f = setup().await;
     let cases: &[(&[(&str, &str)], StatusCode)] = &[
-        (&[("hub.mode", "subscribe"), ("hub.verify_token", VERIFY_TOKEN), ("hub.challenge", "1158201444")], StatusCode::OK),
-        (&[("hub.mode", "subscribe"), ("hub.verify_token", "wrong"), ("hub.challenge", "1158201444")], StatusCode::FORBIDDEN),
-        (&[("hub.mode", "subscribe"), ("hub.verify_token", ""), ("hub.challenge", "1158201444")], StatusCode::FORBIDDEN),
-        (&[("hub.mode", "unsubscribe"), ("hub.verify_token", VERIFY_TOKEN), ("hub.challenge", "1")], StatusCode::FORBIDDEN),
-        (&[("hub.verify_token", VERIFY_TOKEN), ("hub.challenge", "1")], StatusCode::BAD_REQUEST),
-        (&[("hub.mode", "subscribe"), ("hub.challenge", "1")], StatusCode::BAD_REQUEST),
-        (&[("hub.mode", "subscribe"), ("hub.verify_token", VERIFY_TOKEN)], StatusCode::BAD_REQUEST),
-        (&[("hub.mode", "subscribe"), ("hub.verify_token", VERIFY_TOKEN), ("hub.challenge", "")], StatusCode::BAD_REQUEST),
+        (
+            &[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", VERIFY_TOKEN),
+                ("hub.challenge", "1158201444"),
+            ],
+            StatusCode::OK,
+        ),
+        (
+            &[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", "wrong"),
+                ("hub.challenge", "1158201444"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", ""),
+                ("hub.challenge", "1158201444"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &[
+                ("hub.mode", "unsubscribe"),
+                ("hub.verify_token", VERIFY_TOKEN),
+                ("hub.challenge", "1"),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            &[("hub.verify_token", VERIFY_TOKEN), ("hub.challenge", "1")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &[("hub.mode", "subscribe"), ("hub.challenge", "1")],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", VERIFY_TOKEN),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            &[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", VERIFY_TOKEN),
+                ("hub.challenge", ""),
+            ],
+            StatusCode::BAD_REQUEST,
+        ),
         (&[], StatusCode::BAD_REQUEST),
     ];
     for (params, want) in cases {
@@ -87,21 +143,34 @@ async fn handshake_answers_the_challenge_only_for_the_right_token() {
             .body(Body::Empty)
             .unwrap();
         use lambda_http::RequestExt;
-        let map: std::collections::HashMap<String, String> =
-            params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: std::collections::HashMap<String, String> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let req = req.with_query_string_parameters(map);
         let resp = webhook::handle(&f.app, req).await;
         assert_eq!(resp.status(), *want, "{params:?}");
         if *want == StatusCode::OK {
             assert_eq!(text(&resp), "1158201444");
-            assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+            assert!(
+                resp.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("text/plain")
+            );
         } else {
-            assert!(!text(&resp).contains("1158201444"), "a refused handshake must not echo the challenge");
+            assert!(
+                !text(&resp).contains("1158201444"),
+                "a refused handshake must not echo the challenge"
+            );
         }
     }
     // the sample events drive the same path
     let resp = webhook::handle(&f.app, from_event("webhook-handshake.json")).await;
-    assert_eq!((resp.status(), text(&resp).as_str()), (StatusCode::OK, "1158201444"));
+    assert_eq!(
+        (resp.status(), text(&resp).as_str()),
+        (StatusCode::OK, "1158201444")
+    );
     let resp = webhook::handle(&f.app, from_event("webhook-handshake-wrong-token.json")).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(harness::queue_depth(&f.sqs, &f.queue_url).await, 0);
@@ -123,7 +192,14 @@ async fn a_batched_post_queues_one_message_per_entry_and_change() {
         let received_at: u64 = attribute(msg, "received_at").unwrap().parse().unwrap();
         assert!(received_at > 1_700_000_000_000);
         let phone = attribute(msg, "phone_number_id").unwrap();
-        let QueuedWebhook::Change { entry_id, value, received_at: body_time, part, .. } = queued(msg) else {
+        let QueuedWebhook::Change {
+            entry_id,
+            value,
+            received_at: body_time,
+            part,
+            ..
+        } = queued(msg)
+        else {
             panic!("not a change: {:?}", msg.body())
         };
         assert_eq!(part, None);
@@ -131,10 +207,15 @@ async fn a_batched_post_queues_one_message_per_entry_and_change() {
         assert_eq!(value["metadata"]["phone_number_id"], phone.as_str());
         let i: usize = entry_id.strip_prefix("waba-").unwrap().parse().unwrap();
         assert_eq!(phone, format!("11223344{i:02}"));
-        let item_id = value["statuses"][0]["id"].as_str().or(value["messages"][0]["id"].as_str()).unwrap();
+        let item_id = value["statuses"][0]["id"]
+            .as_str()
+            .or(value["messages"][0]["id"].as_str())
+            .unwrap();
         seen.insert(item_id.to_owned());
     }
-    let expected: BTreeSet<String> = (0..3).flat_map(|i| (0..2).map(move |j| format!("wamid.E{i}C{j}"))).collect();
+    let expected: BTreeSet<String> = (0..3)
+        .flat_map(|i| (0..2).map(move |j| format!("wamid.E{i}C{j}")))
+        .collect();
     assert_eq!(seen, expected);
 }
 
@@ -147,9 +228,17 @@ async fn meta_escapes_and_non_ascii_verify_and_are_queued_verbatim() {
     assert_eq!(messages.len(), 1);
     let body = messages[0].body().unwrap();
     // The raw bytes travel as Meta sent them: escapes intact.
-    assert!(body.contains(r#""name":"Jos\u00e9 Concei\u00e7\u00e3o""#), "{body}");
-    assert!(body.contains(r#"https:\/\/chasqui.example\/o\/77"#), "{body}");
-    let QueuedWebhook::Change { value, .. } = queued(&messages[0]) else { panic!() };
+    assert!(
+        body.contains(r#""name":"Jos\u00e9 Concei\u00e7\u00e3o""#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"https:\/\/chasqui.example\/o\/77"#),
+        "{body}"
+    );
+    let QueuedWebhook::Change { value, .. } = queued(&messages[0]) else {
+        panic!()
+    };
     assert_eq!(value["contacts"][0]["profile"]["name"], "José Conceição");
 
     // A direct POST with non-ASCII bytes (not escaped) verifies too.
@@ -167,7 +256,10 @@ async fn base64_bodies_are_decoded_before_verification() {
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
     let messages = harness::receive(&f.sqs, &f.queue_url, 1).await;
     assert_eq!(messages.len(), 1);
-    assert_eq!(attribute(&messages[0], "phone_number_id").as_deref(), Some("1122334455"));
+    assert_eq!(
+        attribute(&messages[0], "phone_number_id").as_deref(),
+        Some("1122334455")
+    );
 }
 
 #[tokio::test]
@@ -180,11 +272,30 @@ async fn bad_signatures_are_refused_and_nothing_is_queued() {
         ("missing", None, StatusCode::UNAUTHORIZED),
         ("empty", Some(String::new()), StatusCode::UNAUTHORIZED),
         ("no prefix", Some(hex.to_owned()), StatusCode::FORBIDDEN),
-        ("wrong prefix", Some(format!("sha1={hex}")), StatusCode::FORBIDDEN),
-        ("uppercase hex", Some(format!("sha256={}", hex.to_uppercase())), StatusCode::FORBIDDEN),
-        ("truncated", Some(good[..good.len() - 1].to_owned()), StatusCode::FORBIDDEN),
+        (
+            "wrong prefix",
+            Some(format!("sha1={hex}")),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "uppercase hex",
+            Some(format!("sha256={}", hex.to_uppercase())),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "truncated",
+            Some(good[..good.len() - 1].to_owned()),
+            StatusCode::FORBIDDEN,
+        ),
         ("another body", Some(sign(b"{}")), StatusCode::FORBIDDEN),
-        ("wrong secret", Some(shared::signature::sign(body.as_bytes(), b"not-the-app-secret")), StatusCode::FORBIDDEN),
+        (
+            "wrong secret",
+            Some(shared::signature::sign(
+                body.as_bytes(),
+                b"not-the-app-secret",
+            )),
+            StatusCode::FORBIDDEN,
+        ),
     ];
     for (name, sig, want) in cases {
         let resp = webhook::handle(&f.app, post(body.as_bytes(), sig.as_deref())).await;
@@ -225,7 +336,11 @@ async fn an_oversized_change_is_split_by_items_with_nothing_lost() {
         "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1555", "phone_number_id": "1122334455"},
                   "statuses": statuses}}]}]})
     .to_string();
-    assert!(body.len() > 2 * MAX_SQS_MESSAGE_BYTES, "the change must exceed an SQS message: {}", body.len());
+    assert!(
+        body.len() > 2 * MAX_SQS_MESSAGE_BYTES,
+        "the change must exceed an SQS message: {}",
+        body.len()
+    );
     let resp = webhook::handle(&f.app, post(body.as_bytes(), Some(&sign(body.as_bytes())))).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
 
@@ -235,10 +350,18 @@ async fn an_oversized_change_is_split_by_items_with_nothing_lost() {
     let mut ids = Vec::new();
     for msg in &messages {
         assert!(msg.body().unwrap().len() <= MAX_SQS_MESSAGE_BYTES);
-        let QueuedWebhook::Change { value, part, .. } = queued(msg) else { panic!() };
+        let QueuedWebhook::Change { value, part, .. } = queued(msg) else {
+            panic!()
+        };
         assert_eq!(part.unwrap().count as usize, messages.len());
         assert_eq!(value["metadata"]["phone_number_id"], "1122334455");
-        ids.extend(value["statuses"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_owned()));
+        ids.extend(
+            value["statuses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_str().unwrap().to_owned()),
+        );
     }
     ids.sort();
     let expected: Vec<String> = (0..3000).map(|i| format!("wamid.BIG{i:05}")).collect();
@@ -254,7 +377,12 @@ async fn a_verified_body_that_is_not_json_is_kept_raw_and_acknowledged() {
     let messages = harness::receive(&f.sqs, &f.queue_url, 1).await;
     assert_eq!(messages.len(), 1);
     assert_eq!(attribute(&messages[0], "kind").as_deref(), Some("raw"));
-    let QueuedWebhook::Raw { body: kept, reason, .. } = queued(&messages[0]) else { panic!() };
+    let QueuedWebhook::Raw {
+        body: kept, reason, ..
+    } = queued(&messages[0])
+    else {
+        panic!()
+    };
     assert_eq!(kept.as_bytes(), body);
     assert!(reason.starts_with("not valid JSON"), "{reason}");
 }
@@ -265,7 +393,14 @@ async fn bodies_over_metas_maximum_get_413_and_other_methods_405() {
     let body = vec![b' '; 3 * 1024 * 1024 + 1];
     let resp = webhook::handle(&f.app, post(&body, Some(&sign(&body)))).await;
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let req = lambda_http::http::Request::builder().method("PUT").uri("/webhook").body(Body::Empty).unwrap();
-    assert_eq!(webhook::handle(&f.app, req).await.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let req = lambda_http::http::Request::builder()
+        .method("PUT")
+        .uri("/webhook")
+        .body(Body::Empty)
+        .unwrap();
+    assert_eq!(
+        webhook::handle(&f.app, req).await.status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
     assert_eq!(harness::queue_depth(&f.sqs, &f.queue_url).await, 0);
 }

@@ -61,7 +61,11 @@ struct Reply {
 impl Reply {
     fn json(status: StatusCode, outcome: &'static str, message: impl Into<String>) -> Self {
         let message = message.into();
-        let key = if status.is_success() { "status" } else { "error" };
+        let key = if status.is_success() {
+            "status"
+        } else {
+            "error"
+        };
         Self {
             status,
             content_type: "application/json",
@@ -87,7 +91,11 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let reply = match method {
         Method::GET => handshake(app, &req).await,
         Method::POST => receive(app, &req).await,
-        _ => Reply::json(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use GET for the handshake or POST for events"),
+        _ => Reply::json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "use GET for the handshake or POST for events",
+        ),
     };
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = reply.status.as_u16();
@@ -110,20 +118,42 @@ async fn handshake(app: &App, req: &Request) -> Reply {
         query.first("hub.verify_token"),
         query.first("hub.challenge"),
     ) else {
-        return Reply::json(StatusCode::BAD_REQUEST, "handshake_incomplete", "hub.mode, hub.verify_token and hub.challenge are required");
+        return Reply::json(
+            StatusCode::BAD_REQUEST,
+            "handshake_incomplete",
+            "hub.mode, hub.verify_token and hub.challenge are required",
+        );
     };
     if challenge.is_empty() || challenge.chars().count() > MAX_CHALLENGE_CHARS {
-        return Reply::json(StatusCode::BAD_REQUEST, "handshake_incomplete", "hub.challenge must be 1 to 1024 characters");
+        return Reply::json(
+            StatusCode::BAD_REQUEST,
+            "handshake_incomplete",
+            "hub.challenge must be 1 to 1024 characters",
+        );
     }
     if mode != "subscribe" {
-        return Reply::json(StatusCode::FORBIDDEN, "handshake_refused", "hub.mode must be subscribe");
+        return Reply::json(
+            StatusCode::FORBIDDEN,
+            "handshake_refused",
+            "hub.mode must be subscribe",
+        );
     }
     let secret = match app.secrets.get().await {
         Ok(secret) => secret,
-        Err(err) => return Reply::json(StatusCode::SERVICE_UNAVAILABLE, "secret_unavailable", err.to_string()),
+        Err(err) => {
+            return Reply::json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "secret_unavailable",
+                err.to_string(),
+            );
+        }
     };
     if !signature::token_matches(token, secret.verify_token.expose()) {
-        return Reply::json(StatusCode::FORBIDDEN, "handshake_refused", "hub.verify_token does not match");
+        return Reply::json(
+            StatusCode::FORBIDDEN,
+            "handshake_refused",
+            "hub.verify_token does not match",
+        );
     }
     Reply {
         content_type: "text/plain; charset=utf-8",
@@ -143,20 +173,38 @@ async fn receive(app: &App, req: &Request) -> Reply {
     if bytes > MAX_WEBHOOK_BYTES {
         return Reply {
             bytes,
-            ..Reply::json(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("the body has {bytes} bytes; Meta sends at most {MAX_WEBHOOK_BYTES}"))
+            ..Reply::json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body has {bytes} bytes; Meta sends at most {MAX_WEBHOOK_BYTES}"),
+            )
         };
     }
     let secret = match app.secrets.get().await {
         Ok(secret) => secret,
-        Err(err) => return Reply { bytes, ..Reply::json(StatusCode::SERVICE_UNAVAILABLE, "secret_unavailable", err.to_string()) },
+        Err(err) => {
+            return Reply {
+                bytes,
+                ..Reply::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "secret_unavailable",
+                    err.to_string(),
+                )
+            };
+        }
     };
     let header = req.headers().get(signature::HEADER).map(|v| v.as_bytes());
     if let Err(err) = signature::verify(header, body, secret.app_secret.expose().as_bytes()) {
         let (status, outcome) = match err {
             SignatureError::Missing => (StatusCode::UNAUTHORIZED, "signature_missing"),
-            SignatureError::Malformed(_) | SignatureError::Mismatch => (StatusCode::FORBIDDEN, "signature_invalid"),
+            SignatureError::Malformed(_) | SignatureError::Mismatch => {
+                (StatusCode::FORBIDDEN, "signature_invalid")
+            }
         };
-        return Reply { bytes, ..Reply::json(status, outcome, err.to_string()) };
+        return Reply {
+            bytes,
+            ..Reply::json(status, outcome, err.to_string())
+        };
     }
     let split = intake::split(body, shared::now_millis(), MAX_BODY_BYTES);
     let counts = |reply: Reply| Reply {
@@ -166,10 +214,18 @@ async fn receive(app: &App, req: &Request) -> Reply {
         ..reply
     };
     if let Err(err) = app.queue.send_all(&split.messages).await {
-        return counts(Reply::json(StatusCode::SERVICE_UNAVAILABLE, "queue_failed", format!("{err}; Meta will retry")));
+        return counts(Reply::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "queue_failed",
+            format!("{err}; Meta will retry"),
+        ));
     }
     let queued = split.messages.len();
-    let mut reply = counts(Reply::json(StatusCode::OK, "queued", format!("queued {queued} messages")));
+    let mut reply = counts(Reply::json(
+        StatusCode::OK,
+        "queued",
+        format!("queued {queued} messages"),
+    ));
     reply.queued = queued;
     if let Some(reason) = &split.raw_reason {
         reply.outcome = "queued_raw";
