@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::config::{Settings, WebhookConfig};
+use shared::config::{ConfigError, Settings, WebhookConfig};
 use shared::intake::{self, MAX_BODY_BYTES, MAX_WEBHOOK_BYTES};
 use shared::queue::{Queue, SqsQueue};
 use shared::secrets::{SecretCache, SecretsManagerSource};
@@ -15,6 +15,19 @@ use shared::signature::{self, SignatureError};
 
 /// Longest `hub.challenge` echoed back (Meta sends a short number).
 const MAX_CHALLENGE_CHARS: usize = 1024;
+
+/// Every AWS action this function calls, with the setting that names the
+/// resource it acts on. The SAM template must grant exactly these
+/// (`tests/tests/template.rs` checks it).
+pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
+    ("WHATSAPP_SECRET_ID", "secretsmanager:GetSecretValue"),
+    ("WEBHOOK_QUEUE_URL", "sqs:SendMessage"),
+];
+
+/// Reads every setting this function uses.
+pub fn configure(settings: &Settings) -> Result<WebhookConfig, ConfigError> {
+    WebhookConfig::load(settings)
+}
 
 /// What the function holds between invocations.
 pub struct App {
@@ -30,7 +43,7 @@ impl App {
     /// Cold start: read the configuration, build the clients and fetch the
     /// secret once. Any failure here names what to fix.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
-        let config = WebhookConfig::load(&Settings::from_env())?;
+        let config = configure(&Settings::from_env())?;
         let aws = shared::aws_config().await;
         let secrets = SecretCache::new(
             Arc::new(SecretsManagerSource::new(
