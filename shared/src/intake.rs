@@ -329,8 +329,10 @@ fn split_items(
             .then(|| serde_json::from_str::<Vec<&RawValue>>(raw.get()))
             .and_then(Result::ok)
         {
-            Some(list) => items.extend(list.into_iter().map(|item| (key.as_str(), item))),
-            None => base.push((key.as_str(), *raw)),
+            Some(list) if !list.is_empty() => {
+                items.extend(list.into_iter().map(|item| (key.as_str(), item)))
+            }
+            _ => base.push((key.as_str(), *raw)),
         }
     }
     let overhead = to_body(&QueuedWebhook::Change {
@@ -675,5 +677,124 @@ mod tests {
             panic!()
         };
         assert_eq!(value["t"], "a\u{FFFE}b");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Map, Value, json};
+    use std::collections::BTreeMap;
+
+    /// Puts every queued message back together: fragments reassembled, parts
+    /// of a change merged (base fields once, item arrays concatenated), keyed
+    /// by the `_n` marker each generated change carries.
+    fn reconstruct(messages: &[QueueMessage]) -> BTreeMap<i64, (String, Value)> {
+        let mut bodies: Vec<String> = Vec::new();
+        let mut groups: BTreeMap<String, (u32, Vec<(u32, String)>)> = BTreeMap::new();
+        for msg in messages {
+            match serde_json::from_str::<QueuedWebhook<Value>>(&msg.body).unwrap() {
+                QueuedWebhook::Fragment {
+                    group,
+                    index,
+                    count,
+                    data,
+                    ..
+                } => {
+                    groups
+                        .entry(group)
+                        .or_insert((count, Vec::new()))
+                        .1
+                        .push((index, data));
+                }
+                _ => bodies.push(msg.body.clone()),
+            }
+        }
+        for (count, pieces) in groups.values() {
+            let refs: Vec<(u32, &str)> = pieces.iter().map(|(i, d)| (*i, d.as_str())).collect();
+            bodies.push(reassemble(*count, &refs).unwrap());
+        }
+        let mut merged: BTreeMap<i64, (String, Value)> = BTreeMap::new();
+        for body in bodies {
+            let QueuedWebhook::Change { field, value, .. } =
+                serde_json::from_str::<QueuedWebhook<Value>>(&body).unwrap()
+            else {
+                panic!("unexpected body {body}")
+            };
+            let n = value["_n"].as_i64().unwrap();
+            match merged.get_mut(&n) {
+                None => {
+                    merged.insert(n, (field, value));
+                }
+                Some((_, acc)) => {
+                    for (k, v) in value.as_object().unwrap() {
+                        match (acc.get_mut(k), v) {
+                            (Some(Value::Array(a)), Value::Array(b)) if k != "contacts" => {
+                                a.extend(b.iter().cloned())
+                            }
+                            (Some(existing), _) => {
+                                assert_eq!(existing, v, "base field {k} differs between parts")
+                            }
+                            (None, _) => {
+                                acc.as_object_mut().unwrap().insert(k.clone(), v.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        merged
+    }
+
+    fn change_value() -> impl Strategy<Value = Map<String, Value>> {
+        (
+            prop::collection::btree_map("[a-z]{1,6}", crate::test_support::json_value(), 0..4),
+            prop::collection::vec(crate::test_support::json_value(), 0..12),
+            prop::collection::vec(crate::test_support::json_value(), 0..4),
+        )
+            .prop_map(|(base, statuses, messages)| {
+                let mut m: Map<String, Value> = base.into_iter().collect();
+                m.insert("metadata".into(), json!({"phone_number_id": "1122334455"}));
+                m.insert("statuses".into(), Value::Array(statuses));
+                m.insert("messages".into(), Value::Array(messages));
+                m
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever the changes hold and however small the limit, every
+        /// message fits and the changes come back whole.
+        #[test]
+        fn nothing_is_lost_at_any_size(values in prop::collection::vec(change_value(), 1..5), max in 600usize..6_000) {
+            let mut expected = BTreeMap::new();
+            let changes: Vec<Value> = values.into_iter().enumerate().map(|(n, mut v)| {
+                v.insert("_n".into(), json!(n));
+                let field = format!("field{n}");
+                expected.insert(n as i64, (field.clone(), Value::Object(v.clone())));
+                json!({"field": field, "value": v})
+            }).collect();
+            let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": changes}]}).to_string();
+            let split = split(body.as_bytes(), 9, max);
+            prop_assert!(split.raw_reason.is_none());
+            for m in &split.messages {
+                prop_assert!(m.body.len() <= max, "{} > {max}", m.body.len());
+                prop_assert_eq!(m.phone_number_id.as_deref(), Some("1122334455"));
+            }
+            prop_assert_eq!(reconstruct(&split.messages), expected);
+        }
+
+        /// Arbitrary bytes are always kept (raw or as changes), within the limit.
+        #[test]
+        fn arbitrary_bytes_are_always_queued(bytes in prop::collection::vec(any::<u8>(), 0..3_000), max in 600usize..4_000) {
+            let split = split(&bytes, 1, max);
+            prop_assert!(!split.messages.is_empty());
+            for m in &split.messages {
+                prop_assert!(m.body.len() <= max);
+                prop_assert!(serde_json::from_str::<QueuedWebhook<Value>>(&m.body).is_ok());
+            }
+        }
     }
 }

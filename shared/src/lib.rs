@@ -25,3 +25,49 @@ pub fn now_millis() -> u64 {
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// Arbitrary JSON, biased towards the keys and values Meta's payloads use.
+    pub fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            prop_oneof![
+                Just("text"),
+                Just("read"),
+                Just("messages"),
+                Just("1730000001")
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            let keys = prop_oneof![
+                Just("id".to_owned()),
+                Just("status".to_owned()),
+                Just("statuses".to_owned()),
+                Just("messages".to_owned()),
+                Just("type".to_owned()),
+                Just("text".to_owned()),
+                Just("timestamp".to_owned()),
+                Just("errors".to_owned()),
+                Just("metadata".to_owned()),
+                Just("contacts".to_owned()),
+                "[a-z_]{1,8}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(keys, inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}

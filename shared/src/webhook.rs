@@ -33,6 +33,7 @@ pub struct Entry {
     #[serde(
         default,
         deserialize_with = "lenient_timestamp",
+        serialize_with = "timestamp_text",
         skip_serializing_if = "Option::is_none"
     )]
     pub time: Option<i64>,
@@ -158,6 +159,7 @@ pub struct StatusUpdate {
     #[serde(
         default,
         deserialize_with = "lenient_timestamp",
+        serialize_with = "timestamp_text",
         skip_serializing_if = "Option::is_none"
     )]
     pub timestamp: Option<i64>,
@@ -230,6 +232,7 @@ pub struct Conversation {
     #[serde(
         default,
         deserialize_with = "lenient_timestamp",
+        serialize_with = "timestamp_text",
         skip_serializing_if = "Option::is_none"
     )]
     pub expiration_timestamp: Option<i64>,
@@ -349,6 +352,7 @@ pub struct InboundMessage {
     #[serde(
         default,
         deserialize_with = "lenient_timestamp",
+        serialize_with = "timestamp_text",
         skip_serializing_if = "Option::is_none"
     )]
     pub timestamp: Option<i64>,
@@ -721,6 +725,14 @@ fn lenient_timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::
     })
 }
 
+/// Timestamps go back out as Meta wrote them: decimal strings.
+fn timestamp_text<S: serde::Serializer>(ts: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ts {
+        Some(ts) => s.serialize_str(&ts.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
 /// An array of items, each parsed on its own: an element that is not an object
 /// is kept as an item whose `extra["unrecognized"]` holds it, so counts and
 /// order survive and nothing is silently dropped.
@@ -765,3 +777,261 @@ has_extra!(
     ErrorDetail,
     InboundMessage
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+
+    fn fixtures() -> Vec<(String, String)> {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/webhooks");
+        let mut out: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect();
+        out.sort();
+        assert!(out.len() >= 25, "fixtures missing from {}", dir.display());
+        out
+    }
+
+    fn fixture(name: &str) -> WebhookPayload {
+        let (_, body) = fixtures().into_iter().find(|(n, _)| n == name).unwrap();
+        WebhookPayload::parse(body.as_bytes()).unwrap()
+    }
+
+    fn only_messages(p: &WebhookPayload) -> MessagesValue {
+        p.entry[0].changes[0].messages().unwrap()
+    }
+
+    #[test]
+    fn every_fixture_parses_and_round_trips_without_losing_a_field() {
+        for (name, body) in fixtures() {
+            let parsed =
+                WebhookPayload::parse(body.as_bytes()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!parsed.entry.is_empty(), "{name}");
+            for change in parsed.entry.iter().flat_map(|e| &e.changes) {
+                if let Some(messages) = change.messages() {
+                    // the typed view of the value keeps every field too
+                    assert_eq!(
+                        serde_json::to_value(&messages).unwrap(),
+                        change.value,
+                        "{name}"
+                    );
+                }
+            }
+            let original: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(serde_json::to_value(&parsed).unwrap(), original, "{name}");
+        }
+    }
+
+    #[test]
+    fn statuses_are_typed() {
+        let failed = only_messages(&fixture("status-failed.json"));
+        let s = &failed.statuses[0];
+        assert_eq!(
+            (s.id.as_str(), s.kind(), s.timestamp),
+            ("wamid.HBgNOUT1", StatusKind::Failed, Some(1_730_000_001))
+        );
+        assert_eq!(
+            s.biz_opaque_callback_data.as_deref(),
+            Some("order-1234-shipped")
+        );
+        assert_eq!(s.errors[0].code, Some(131026));
+        assert_eq!(
+            s.errors[0].details(),
+            Some("Message could not be delivered to the recipient.")
+        );
+
+        let sent = only_messages(&fixture("status-sent.json"));
+        let s = &sent.statuses[0];
+        assert_eq!(s.kind(), StatusKind::Sent);
+        assert_eq!(s.pricing.as_ref().unwrap().billable, Some(true));
+        assert_eq!(
+            s.pricing.as_ref().unwrap().category.as_deref(),
+            Some("utility")
+        );
+        assert_eq!(
+            s.conversation
+                .as_ref()
+                .unwrap()
+                .origin
+                .as_ref()
+                .unwrap()
+                .kind,
+            "utility"
+        );
+        assert_eq!(
+            s.conversation.as_ref().unwrap().expiration_timestamp,
+            Some(1_730_086_400)
+        );
+
+        assert_eq!(
+            only_messages(&fixture("status-played.json")).statuses[0].kind(),
+            StatusKind::Played
+        );
+        let odd = only_messages(&fixture("status-unknown-value.json"));
+        assert_eq!(odd.statuses[0].kind(), StatusKind::Other("warning".into()));
+        assert!(odd.statuses[0].extra.contains_key("new_field"));
+    }
+
+    #[test]
+    fn inbound_messages_of_every_type_are_typed() {
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (
+                "inbound-text.json",
+                "text",
+                Some("Olá! Quero remarcar 🙏 \\/ ok"),
+            ),
+            ("inbound-image.json", "image", Some("foto do pedido")),
+            ("inbound-document.json", "document", Some("nota fiscal")),
+            ("inbound-button.json", "button", Some("Confirmar")),
+            (
+                "inbound-interactive-button-reply.json",
+                "interactive",
+                Some("Quinta 10h"),
+            ),
+            (
+                "inbound-interactive-list-reply.json",
+                "interactive",
+                Some("Troca de óleo"),
+            ),
+            ("inbound-interactive-nfm-reply.json", "interactive", None),
+            ("inbound-audio.json", "audio", None),
+            ("inbound-sticker.json", "sticker", None),
+            ("inbound-location.json", "location", None),
+            ("inbound-contacts.json", "contacts", None),
+            ("inbound-reaction.json", "reaction", None),
+            ("inbound-order.json", "order", None),
+            ("inbound-system.json", "system", None),
+            ("inbound-unsupported.json", "unsupported", None),
+            ("inbound-unknown-type.json", "hologram", None),
+        ];
+        for (name, kind, text) in cases {
+            let value = only_messages(&fixture(name));
+            let m = &value.messages[0];
+            assert_eq!(m.kind, *kind, "{name}");
+            assert_eq!(m.text_content(), *text, "{name}");
+            assert_eq!(m.from, "5511988887777", "{name}");
+            assert_eq!(m.timestamp, Some(1_730_000_100), "{name}");
+            assert_eq!(value.profile_name(&m.from), Some("Ana Souza"), "{name}");
+        }
+        let audio = only_messages(&fixture("inbound-audio.json"));
+        assert_eq!(
+            audio.messages[0].media().unwrap().id.as_deref(),
+            Some("2234567890")
+        );
+        let loc = only_messages(&fixture("inbound-location.json"));
+        assert_eq!(
+            loc.messages[0].location.as_ref().unwrap().latitude,
+            Some(-23.5505)
+        );
+        let reaction = only_messages(&fixture("inbound-reaction.json"));
+        assert_eq!(
+            reaction.messages[0]
+                .reaction
+                .as_ref()
+                .unwrap()
+                .emoji
+                .as_deref(),
+            Some("👍")
+        );
+        let reply = only_messages(&fixture("inbound-text-reply.json"));
+        assert_eq!(
+            reply.messages[0].context.as_ref().unwrap().id.as_deref(),
+            Some("wamid.HBgNOUT1")
+        );
+        let flow = only_messages(&fixture("inbound-interactive-nfm-reply.json"));
+        assert!(
+            flow.messages[0]
+                .interactive
+                .as_ref()
+                .unwrap()
+                .nfm_reply
+                .as_ref()
+                .unwrap()
+                .response_json
+                .is_some()
+        );
+        let unsupported = only_messages(&fixture("inbound-unsupported.json"));
+        assert_eq!(unsupported.messages[0].errors[0].code, Some(131051));
+        let unknown = only_messages(&fixture("inbound-unknown-type.json"));
+        assert!(
+            unknown.messages[0].extra.contains_key("hologram")
+                && unknown.messages[0].extra.contains_key("surprise")
+        );
+        let contacts = only_messages(&fixture("inbound-contacts.json"));
+        assert!(contacts.messages[0].extra["contacts"].is_array());
+    }
+
+    #[test]
+    fn other_fields_keep_their_value() {
+        let t = fixture("template-status-update.json");
+        assert_eq!(
+            t.entry[0].changes[0].field,
+            "message_template_status_update"
+        );
+        assert!(t.entry[0].changes[0].messages().is_none());
+        assert_eq!(t.entry[0].changes[0].value["event"], "APPROVED");
+        let errors = only_messages(&fixture("change-errors.json"));
+        assert_eq!(errors.errors[0].code, Some(131000));
+    }
+
+    #[test]
+    fn wrong_shapes_degrade_instead_of_failing() {
+        let body = r#"{"object":7,"entry":[{"id":102,"changes":[{"field":"messages","value":{
+            "metadata":"oops","contacts":{"wa_id":"1"},
+            "messages":[5,{"id":"wamid.1","from":551199,"timestamp":1730000100,"type":"text","text":"plain"}],
+            "statuses":[{"id":"wamid.2","status":"read","timestamp":"soon","errors":"none"}]}}]}, "junk"]}"#;
+        let p = WebhookPayload::parse(body.as_bytes()).unwrap();
+        assert_eq!(p.entry.len(), 2);
+        assert_eq!(p.entry[0].id, "102");
+        assert!(p.entry[1].extra.contains_key("unrecognized"));
+        let v = only_messages(&p);
+        assert_eq!(v.messages.len(), 2);
+        assert_eq!(v.messages[0].extra["unrecognized"], 5);
+        assert_eq!(
+            (v.messages[1].from.as_str(), v.messages[1].timestamp),
+            ("551199", Some(1_730_000_100))
+        );
+        assert_eq!(v.messages[1].text, None);
+        assert_eq!(v.statuses[0].timestamp, None);
+        assert_eq!(v.statuses[0].kind(), StatusKind::Read);
+        assert_eq!(v.contacts.len(), 1);
+        assert_eq!(
+            MessagesValue::from_value(&Value::from("x")).extra["unrecognized"],
+            "x"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes never panic the model.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(p) = WebhookPayload::parse(&bytes) {
+                for c in p.entry.iter().flat_map(|e| &e.changes) {
+                    let _ = c.messages();
+                }
+            }
+        }
+
+        /// Any JSON in any slot of a well-formed envelope parses, keeps the
+        /// change value, and the typed view never panics.
+        #[test]
+        fn arbitrary_json_in_an_envelope_parses(object in crate::test_support::json_value(), id in crate::test_support::json_value(), field in crate::test_support::json_value(), value in crate::test_support::json_value()) {
+            let body = serde_json::json!({"object": object, "entry": [{"id": id, "changes": [{"field": field, "value": value.clone()}]}]});
+            let p = WebhookPayload::parse(body.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(&p.entry[0].changes[0].value, &value);
+            let v = MessagesValue::from_value(&value);
+            for m in &v.messages { let _ = (m.text_content(), m.media()); }
+            for s in &v.statuses { let _ = s.kind(); }
+        }
+    }
+}
