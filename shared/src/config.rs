@@ -25,10 +25,12 @@ pub enum ConfigError {
     },
 }
 
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// Where settings are read from: the process environment in production, a map
 /// in tests (edition 2024 makes mutating the process environment `unsafe`).
 pub struct Settings {
-    lookup: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    lookup: Lookup,
     /// Every name asked for: the template-agreement test reads it to know
     /// which variables a function's configuration uses.
     read: Mutex<BTreeSet<&'static str>>,
