@@ -32,6 +32,8 @@ dev: $(MOTO) $(CARGO_LAMBDA)
 ## bench: criterion benchmarks (numbers in README.md)
 bench:
 	cargo bench -p chasqui-shared --bench webhook_intake
+	cargo bench -p sender --bench send_batch
+	cargo bench -p status --bench status_apply
 
 fmt:
 	cargo fmt --all
@@ -54,4 +56,4 @@ $(CARGO_LAMBDA): $(VENV)/bin/python
 	touch $@
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) .venv-sam target infra/.aws-sam

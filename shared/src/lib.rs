@@ -2,10 +2,15 @@
 //! signature check, the configuration contract and the AWS adapters that every
 //! function builds once per cold start.
 
+pub mod cloud_api;
 pub mod config;
+pub mod events;
 pub mod intake;
+pub mod phone;
 pub mod queue;
+pub mod record;
 pub mod secrets;
+pub mod send_request;
 pub mod signature;
 pub mod table;
 pub mod telemetry;

@@ -1,1 +1,33 @@
-fn main() {}
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let app = match sender::App::from_env().await {
+        Ok(app) => Arc::new(app),
+        Err(err) => {
+            tracing::error!(error = %err, "cold start failed");
+            return Err(err);
+        }
+    };
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move {
+            let records = sender::record_count(&event.payload);
+            let response = sender::handle(&app, event.payload).await;
+            // As Powertools does: a batch where every record failed fails the
+            // invocation, so Lambda's poller backs off. Visibility timeouts
+            // already set per record still decide when each comes back.
+            if records > 0 && response.batch_item_failures.len() == records {
+                return Err(Error::from(format!(
+                    "all {records} records failed; see the per-record log lines"
+                )));
+            }
+            Ok::<_, Error>(response)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,156 @@
+//! How long a batch takes, and what a message costs.
+//!
+//! - `batch_of_10/graph_200ms`: ten distinct recipients against a Graph
+//!   stand-in (wiremock on loopback, the real `CloudApiClient`) that answers
+//!   after 200 ms. Bounded concurrency makes it about one round trip.
+//! - `batch_of_10/graph_200ms_serial`: the same with `SEND_CONCURRENCY=1`,
+//!   the ten round trips concurrency saves.
+//! - `per_message_cpu`: the whole handler path (parse, validate, lock,
+//!   contact check, pacing, body, record) against instant in-memory ports on
+//!   a single-threaded runtime, so time is CPU time; reported per message.
+//!
+//! Run: `cargo bench -p sender --bench send_batch`.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use shared::cloud_api::{Accepted, AccessToken, CloudApi, CloudApiClient, GraphError};
+use shared::config::Settings;
+use shared::secrets::SecretError;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use sender::memory::{MemoryRequeue, MemoryStore};
+
+struct Token;
+
+#[async_trait]
+impl AccessToken for Token {
+    async fn access_token(&self) -> Result<String, SecretError> {
+        Ok("bench-token".to_owned())
+    }
+}
+
+struct InstantApi;
+
+#[async_trait]
+impl CloudApi for InstantApi {
+    async fn send(&self, _: &str, body: &Value) -> Result<Accepted, GraphError> {
+        // serialise as the real client would, so the body's cost is counted
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        Ok(Accepted {
+            wamid: Some(format!("wamid.{}", bytes.len())),
+            wa_id: None,
+        })
+    }
+}
+
+fn config(base_url: &str, concurrency: &str, rate: &str) -> sender::SenderConfig {
+    sender::configure(&Settings::from_pairs([
+        ("WHATSAPP_SECRET_ID", "bench"),
+        ("TABLE_NAME", "bench"),
+        ("SEND_QUEUE_URL", "http://127.0.0.1:1/queue/send"),
+        ("WHATSAPP_PHONE_NUMBER_ID", "1122334455"),
+        ("GRAPH_API_BASE_URL", base_url),
+        ("SEND_CONCURRENCY", concurrency),
+        ("SEND_RATE_PER_SECOND", rate),
+    ]))
+    .expect("bench configuration")
+}
+
+fn app(config: &sender::SenderConfig, api: Arc<dyn CloudApi>) -> sender::App {
+    let store = Arc::new(MemoryStore::default());
+    sender::App::new(
+        config,
+        store.clone(),
+        store,
+        api,
+        Arc::new(MemoryRequeue::default()),
+    )
+}
+
+/// Ten fresh requests (new ids each time, or they would be duplicates),
+/// to ten recipients, mixing a template and free-form text.
+fn batch(round: u64) -> Value {
+    let records: Vec<Value> = (0..10)
+        .map(|i| {
+            let message = if i % 2 == 0 {
+                json!({"type": "template", "template": {"name": "order_update", "language": {"code": "pt_BR"},
+                    "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"},
+                        {"type": "currency", "currency": {"fallback_value": "R$ 10,00", "code": "BRL", "amount_1000": 10000}}]}]}})
+            } else {
+                json!({"type": "text", "text": {"body": "Seu pedido saiu para entrega."}})
+            };
+            let body = json!({"id": format!("bench-{round}-{i}"), "to": format!("+55 11 9{i:04}-{round:04}"),
+                "message": message, "metadata": {"order": round * 10 + i}});
+            json!({"messageId": format!("sqs-{round}-{i}"), "receiptHandle": format!("h-{round}-{i}"),
+                "body": body.to_string(), "attributes": {"ApproximateReceiveCount": "1"}})
+        })
+        .collect();
+    json!({ "Records": records })
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"messages": [{"id": "wamid.BENCH"}]}))
+                    .set_delay(Duration::from_millis(200)),
+            )
+            .mount(&server)
+            .await;
+        server
+    });
+    let round = Cell::new(0u64);
+    let next = || {
+        round.set(round.get() + 1);
+        batch(round.get())
+    };
+
+    let mut group = c.benchmark_group("batch_of_10");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    for (name, concurrency) in [("graph_200ms", "10"), ("graph_200ms_serial", "1")] {
+        let config = config(&server.uri(), concurrency, "80");
+        let api = CloudApiClient::new(&config.graph, Arc::new(Token), config.graph_timeout)
+            .expect("client");
+        let app = app(&config, Arc::new(api));
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                &next,
+                |event| {
+                    let response = rt.block_on(sender::handle(&app, event));
+                    assert!(response.batch_item_failures.is_empty());
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("per_message_cpu");
+    group.throughput(Throughput::Elements(10));
+    let config = config("http://127.0.0.1:1", "10", "100000");
+    let app = app(&config, Arc::new(InstantApi));
+    group.bench_function("batch_of_10_in_memory", |b| {
+        b.iter_batched(
+            &next,
+            |event| rt.block_on(sender::handle(&app, event)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,1002 @@
+//! The sender function: each send request on the queue becomes at most one
+//! Cloud API call and a DynamoDB record.
+//!
+//! A batch is processed concurrently (bounded), paced per business number and
+//! serialised per recipient. Every record ends one of three ways: done
+//! (sent, duplicate, suppressed, or failed for good, all recorded and deleted
+//! from the queue), or reported failed with its visibility set to a backoff so
+//! SQS redelivers it later and, after `maxReceiveCount`, dead-letters it.
+
+pub mod memory;
+pub mod pacing;
+pub mod requeue;
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+pub use aws_lambda_events::event::sqs::SqsBatchResponse;
+use futures_util::StreamExt;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use shared::cloud_api::{CloudApi, CloudApiClient, ErrorClass, GraphError};
+use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings};
+use shared::now_millis;
+use shared::secrets::{SecretCache, SecretsManagerSource};
+use shared::send_request::{RequestError, SendRequest};
+
+use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter, backoff};
+use crate::requeue::{Requeue, SqsRequeue};
+use crate::store::{Begin, Claim, ContactBook, DynamoStore, Finish, MessageStore, RecordedError};
+
+/// Every AWS action this function calls, with the setting that names the
+/// resource. The receive/delete/attributes actions are the SQS event source
+/// mapping's, which polls under the function's role.
+pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
+    ("WHATSAPP_SECRET_ID", "secretsmanager:GetSecretValue"),
+    ("TABLE_NAME", "dynamodb:UpdateItem"),
+    ("TABLE_NAME", "dynamodb:GetItem"),
+    ("SEND_QUEUE_URL", "sqs:ChangeMessageVisibility"),
+    ("SEND_QUEUE_URL", "sqs:ReceiveMessage"),
+    ("SEND_QUEUE_URL", "sqs:DeleteMessage"),
+    ("SEND_QUEUE_URL", "sqs:GetQueueAttributes"),
+];
+
+/// The customer service window Meta allows free-form messages in.
+pub const SERVICE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
+
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
+pub const DEFAULT_RATE_PER_SECOND: u32 = 80;
+pub const DEFAULT_CONCURRENCY: usize = 10;
+pub const DEFAULT_LOCK: Duration = Duration::from_secs(120);
+pub const DEFAULT_GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_MESSAGE_TTL_DAYS: u64 = 90;
+
+/// Everything the sender reads at cold start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SenderConfig {
+    pub secret: SecretSettings,
+    pub graph: GraphSettings,
+    pub graph_timeout: Duration,
+    pub table_name: String,
+    pub queue_url: String,
+    pub max_receive_count: u32,
+    pub rate_per_second: u32,
+    pub concurrency: usize,
+    pub lock: Duration,
+    pub message_ttl: Duration,
+}
+
+/// Reads every setting this function uses.
+pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
+    let queue_url = Settings::checked(
+        "SEND_QUEUE_URL",
+        settings.required(
+            "SEND_QUEUE_URL",
+            "set it to the URL of the send queue this function consumes (for ChangeMessageVisibility)",
+        )?,
+        |v| {
+            if v.starts_with("https://") || v.starts_with("http://") {
+                Ok(())
+            } else {
+                Err("expected the queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), not its ARN or name")
+            }
+        },
+    )?;
+    Ok(SenderConfig {
+        secret: settings.secret()?,
+        graph: settings.graph()?,
+        graph_timeout: Duration::from_millis(positive(
+            settings,
+            "GRAPH_API_TIMEOUT_MS",
+            DEFAULT_GRAPH_TIMEOUT.as_millis() as u64,
+            120_000,
+        )?),
+        table_name: settings.table_name()?,
+        queue_url,
+        max_receive_count: positive(
+            settings,
+            "SEND_MAX_RECEIVE_COUNT",
+            DEFAULT_MAX_RECEIVE_COUNT.into(),
+            1000,
+        )? as u32,
+        rate_per_second: positive(
+            settings,
+            "SEND_RATE_PER_SECOND",
+            DEFAULT_RATE_PER_SECOND.into(),
+            100_000,
+        )? as u32,
+        concurrency: positive(
+            settings,
+            "SEND_CONCURRENCY",
+            DEFAULT_CONCURRENCY as u64,
+            1000,
+        )? as usize,
+        lock: Duration::from_secs(positive(
+            settings,
+            "SEND_LOCK_SECONDS",
+            DEFAULT_LOCK.as_secs(),
+            43_200,
+        )?),
+        message_ttl: Duration::from_secs(
+            positive(settings, "MESSAGE_TTL_DAYS", DEFAULT_MESSAGE_TTL_DAYS, 3650)? * 86_400,
+        ),
+    })
+}
+
+/// An optional whole-number setting between 1 and `max`.
+fn positive(
+    settings: &Settings,
+    name: &'static str,
+    default: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    let Some(raw) = settings.get(name) else {
+        return Ok(default);
+    };
+    match raw.parse::<u64>() {
+        Ok(v) if (1..=max).contains(&v) => Ok(v),
+        _ => Err(ConfigError::Malformed {
+            name,
+            value: raw,
+            reason: "expected a whole number within its documented range (see README)",
+        }),
+    }
+}
+
+/// What the function holds between invocations: adapters, the pacing state
+/// and the policy read from configuration.
+pub struct App {
+    store: Arc<dyn MessageStore>,
+    contacts: Arc<dyn ContactBook>,
+    api: Arc<dyn CloudApi>,
+    requeue: Arc<dyn Requeue>,
+    limiter: RateLimiter,
+    default_phone_number_id: String,
+    max_receive_count: u32,
+    concurrency: usize,
+    lock: Duration,
+    message_ttl: Duration,
+}
+
+impl App {
+    pub fn new(
+        config: &SenderConfig,
+        store: Arc<dyn MessageStore>,
+        contacts: Arc<dyn ContactBook>,
+        api: Arc<dyn CloudApi>,
+        requeue: Arc<dyn Requeue>,
+    ) -> Self {
+        Self {
+            store,
+            contacts,
+            api,
+            requeue,
+            limiter: RateLimiter::new(config.rate_per_second.into()),
+            default_phone_number_id: config.graph.phone_number_id.clone(),
+            max_receive_count: config.max_receive_count,
+            concurrency: config.concurrency,
+            lock: config.lock,
+            message_ttl: config.message_ttl,
+        }
+    }
+
+    /// Builds the real adapters and fetches the secret once.
+    pub async fn from_config(
+        config: &SenderConfig,
+        aws: &aws_config::SdkConfig,
+    ) -> Result<Self, lambda_runtime::Error> {
+        let secrets = Arc::new(SecretCache::new(
+            Arc::new(SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(aws),
+                &config.secret.secret_id,
+            )),
+            config.secret.ttl,
+        ));
+        secrets.get().await?;
+        let api = CloudApiClient::new(&config.graph, secrets, config.graph_timeout)?;
+        let store = Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            &config.table_name,
+        ));
+        let requeue = SqsRequeue::new(aws_sdk_sqs::Client::new(aws), &config.queue_url);
+        Ok(Self::new(
+            config,
+            store.clone(),
+            store,
+            Arc::new(api),
+            Arc::new(requeue),
+        ))
+    }
+
+    /// Cold start: configuration, clients and secret. Failures name what to fix.
+    pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
+        let config = configure(&Settings::from_env())?;
+        Self::from_config(&config, &shared::aws_config().await).await
+    }
+}
+
+/// One SQS record, as much of it as the sender uses.
+struct Received {
+    sqs_id: String,
+    receipt_handle: Option<String>,
+    receive_count: u32,
+    body: String,
+}
+
+/// A record ready to process.
+struct Job {
+    received: Received,
+    message_id: String,
+    phone_number_id: String,
+    request: Result<SendRequest, RequestError>,
+    request_hash: String,
+}
+
+/// How one record ended.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Sent {
+        wamid: Option<String>,
+    },
+    Duplicate,
+    Suppressed,
+    Failed {
+        reason: String,
+        detail: String,
+    },
+    Invalid {
+        detail: String,
+    },
+    Refused,
+    Retry {
+        delay: Duration,
+        reason: String,
+        dead_letter: bool,
+    },
+}
+
+impl Outcome {
+    fn name(&self) -> &'static str {
+        match self {
+            Outcome::Sent { .. } => "sent",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Suppressed => "suppressed",
+            Outcome::Failed { .. } => "failed",
+            Outcome::Invalid { .. } => "invalid",
+            Outcome::Refused => "refused",
+            Outcome::Retry { .. } => "retry",
+        }
+    }
+}
+
+/// Set when Meta says no call can succeed (token, account): the rest of the
+/// batch is handed back untried.
+#[derive(Default)]
+struct Halt(OnceLock<String>);
+
+/// The number of records in a Lambda SQS event.
+pub fn record_count(event: &Value) -> usize {
+    event
+        .get("Records")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len)
+}
+
+/// Processes one SQS batch. Never panics; answers only the records to retry.
+pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
+    let started = Instant::now();
+    let mut response = SqsBatchResponse::default();
+    let Some(records) = event.get("Records").and_then(Value::as_array) else {
+        tracing::error!(
+            outcome = "not_an_sqs_event",
+            "the event has no Records array; nothing to process"
+        );
+        return response;
+    };
+    let jobs: Vec<Job> = records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match received(r) {
+            Ok(received) => Some(prepare(app, received)),
+            Err(reason) => {
+                // Without a messageId it cannot be reported; Lambda supplies
+                // one for every real record.
+                tracing::error!(
+                    record = i,
+                    outcome = "unreadable_record",
+                    reason,
+                    "SQS record skipped"
+                );
+                None
+            }
+        })
+        .collect();
+
+    // Per-recipient serialisation: one group per (number, recipient), run in
+    // arrival order; groups run concurrently.
+    let mut groups: Vec<Vec<&Job>> = Vec::new();
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    for job in &jobs {
+        let key = match &job.request {
+            Ok(SendRequest { to: Some(to), .. }) => format!("{}#{to}", job.phone_number_id),
+            _ => format!("sqs#{}", job.received.sqs_id),
+        };
+        match by_key.get(&key) {
+            Some(&g) => groups[g].push(job),
+            None => {
+                by_key.insert(key, groups.len());
+                groups.push(vec![job]);
+            }
+        }
+    }
+
+    let halt = Halt::default();
+    let outcomes: Vec<Vec<(&Job, Outcome)>> = futures_util::stream::iter(groups)
+        .map(|group| {
+            let halt = &halt;
+            async move {
+                let mut out = Vec::with_capacity(group.len());
+                for job in group {
+                    let job_started = Instant::now();
+                    let outcome = process(app, job, halt).await;
+                    settle(app, job, &outcome, job_started).await;
+                    out.push((job, outcome));
+                }
+                out
+            }
+        })
+        .buffer_unordered(app.concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut counts: HashMap<&'static str, usize> = HashMap::new();
+    for (job, outcome) in outcomes.iter().flatten() {
+        *counts.entry(outcome.name()).or_default() += 1;
+        if matches!(outcome, Outcome::Retry { .. }) && !job.received.sqs_id.is_empty() {
+            response.add_failure(job.received.sqs_id.clone());
+        }
+    }
+    let count = |name| counts.get(name).copied().unwrap_or(0);
+    tracing::info!(
+        records = records.len(),
+        sent = count("sent"),
+        duplicate = count("duplicate"),
+        suppressed = count("suppressed"),
+        failed = count("failed"),
+        invalid = count("invalid"),
+        refused = count("refused"),
+        retry = count("retry"),
+        halted = halt.0.get().map(String::as_str),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "send batch"
+    );
+    response
+}
+
+fn received(record: &Value) -> Result<Received, &'static str> {
+    let text = |k: &str| record.get(k).and_then(Value::as_str).map(str::to_owned);
+    let sqs_id = text("messageId")
+        .filter(|id| !id.is_empty())
+        .ok_or("no messageId")?;
+    let receive_count = record
+        .pointer("/attributes/ApproximateReceiveCount")
+        .and_then(|v| match v {
+            Value::String(s) => s.parse::<u32>().ok(),
+            Value::Number(n) => n.as_u64().map(|n| n as u32),
+            _ => None,
+        })
+        .unwrap_or(1)
+        .max(1);
+    Ok(Received {
+        sqs_id,
+        receipt_handle: text("receiptHandle").filter(|h| !h.is_empty()),
+        receive_count,
+        body: text("body").unwrap_or_default(),
+    })
+}
+
+fn prepare(app: &App, received: Received) -> Job {
+    let request = SendRequest::parse(&received.body);
+    let (message_id, phone_number_id, request_hash) = match &request {
+        Ok(req) => {
+            let pn = req
+                .phone_number_id
+                .clone()
+                .unwrap_or_else(|| app.default_phone_number_id.clone());
+            let hash = req.request_hash(&pn);
+            let id = req.id.clone().unwrap_or_else(|| received.sqs_id.clone());
+            (id, pn, hash)
+        }
+        Err(_) => {
+            let raw: Option<Value> = serde_json::from_str(&received.body).ok();
+            let pn = raw
+                .as_ref()
+                .and_then(|v| v.get("phone_number_id"))
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .map_or_else(|| app.default_phone_number_id.clone(), str::to_owned);
+            let id = shared::send_request::id_hint(&received.body)
+                .unwrap_or_else(|| received.sqs_id.clone());
+            let hash = hex::encode(Sha256::digest(
+                format!("invalid\n{}", received.body).as_bytes(),
+            ));
+            (id, pn, hash)
+        }
+    };
+    Job {
+        received,
+        message_id,
+        phone_number_id,
+        request,
+        request_hash,
+    }
+}
+
+fn claim<'a>(app: &App, job: &'a Job, now: u64) -> Claim<'a> {
+    let (recipient, kind, template, metadata) = match &job.request {
+        Ok(req) => (
+            req.to.as_deref(),
+            req.kind(),
+            req.template(),
+            req.metadata.as_ref(),
+        ),
+        Err(_) => (None, "invalid", None, None),
+    };
+    Claim {
+        message_id: &job.message_id,
+        request_hash: &job.request_hash,
+        phone_number_id: &job.phone_number_id,
+        recipient,
+        kind,
+        template,
+        metadata,
+        now_ms: now,
+        lock_expires_at: now + app.lock.as_millis() as u64,
+        expires_at: (now + app.message_ttl.as_millis() as u64) / 1000,
+    }
+}
+
+fn sender_error(reason: &str, class: ErrorClass, message: impl Into<String>) -> RecordedError {
+    RecordedError {
+        reason: reason.to_owned(),
+        class: class.as_str().to_owned(),
+        source: "sender".to_owned(),
+        message: message.into(),
+        ..RecordedError::default()
+    }
+}
+
+fn graph_recorded(err: &GraphError, reason: &str) -> RecordedError {
+    match err.meta() {
+        Some(meta) => RecordedError {
+            reason: reason.to_owned(),
+            code: Some(meta.code),
+            title: meta.title.clone(),
+            message: meta.message.clone(),
+            details: meta.details.clone(),
+            class: err.class().as_str().to_owned(),
+            source: "cloud_api".to_owned(),
+            fbtrace_id: meta.fbtrace_id.clone(),
+            http_status: Some(meta.http_status),
+        },
+        None => RecordedError {
+            reason: reason.to_owned(),
+            message: err.to_string(),
+            class: err.class().as_str().to_owned(),
+            source: "cloud_api".to_owned(),
+            ..RecordedError::default()
+        },
+    }
+}
+
+/// Decides one record. Every path either records an end state or releases
+/// the lock with the reason, and no path calls Meta twice.
+async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
+    let now = now_millis();
+    let last_receive = job.received.receive_count >= app.max_receive_count;
+    let retry = |reason: String, at_least: Option<Duration>| Outcome::Retry {
+        delay: backoff(job.received.receive_count, at_least),
+        reason,
+        dead_letter: last_receive,
+    };
+    let claim = claim(app, job, now);
+    let request = match &job.request {
+        Ok(request) => request,
+        Err(invalid) => {
+            // Recorded under the lock too, so an invalid copy never
+            // overwrites the record of a valid request with the same id.
+            return match app.store.begin(&claim).await {
+                Ok(Begin::Acquired) => {
+                    let mut error = sender_error(
+                        "invalid_request",
+                        ErrorClass::Permanent,
+                        invalid.to_string(),
+                    );
+                    error.details = Some(invalid.path.clone());
+                    let finish = Finish::Failed {
+                        error,
+                        called: false,
+                    };
+                    match app
+                        .store
+                        .finish(&job.message_id, &job.request_hash, &finish, now)
+                        .await
+                    {
+                        Ok(_) => Outcome::Invalid {
+                            detail: invalid.to_string(),
+                        },
+                        Err(e) => retry(format!("could not record the refusal: {e}"), None),
+                    }
+                }
+                Ok(_) => Outcome::Invalid {
+                    detail: format!("{invalid} (not recorded: the id belongs to another request)"),
+                },
+                Err(e) => retry(format!("could not record the refusal: {e}"), None),
+            };
+        }
+    };
+
+    match app.store.begin(&claim).await {
+        Ok(Begin::Acquired) => {}
+        Ok(Begin::Done) => return Outcome::Duplicate,
+        Ok(Begin::Conflict) => return Outcome::Refused,
+        Ok(Begin::Busy { lock_expires_at }) => {
+            let wait = Duration::from_millis(lock_expires_at.saturating_sub(now));
+            return Outcome::Retry {
+                delay: (wait
+                    + Duration::from_secs(1)
+                    + Duration::from_millis(fastrand::u64(0..2000)))
+                .min(pacing::MAX_VISIBILITY),
+                reason: "another attempt holds the lock".to_owned(),
+                dead_letter: last_receive,
+            };
+        }
+        Err(e) => return retry(format!("could not take the lock: {e}"), None),
+    }
+
+    // From here this attempt holds the lock: every exit records or releases.
+    let release = |error: RecordedError, called: bool| {
+        let dead_letter = last_receive.then(|| RecordedError {
+            reason: "dead_lettered_after_retries".to_owned(),
+            message: format!(
+                "gave up after {} receives; the message is in the dead-letter queue. Last error: {}",
+                job.received.receive_count, error.message
+            ),
+            ..error.clone()
+        });
+        Finish::Released {
+            last_error: error,
+            called,
+            dead_letter,
+        }
+    };
+    let finish = |f: Finish| async move {
+        app.store
+            .finish(&job.message_id, &job.request_hash, &f, now_millis())
+            .await
+    };
+
+    if let Some(reason) = halt.0.get() {
+        let error = sender_error("sending_halted", ErrorClass::Auth, reason.clone());
+        let _ = finish(release(error, false)).await;
+        return retry(format!("not tried: {reason}"), Some(AUTH_BACKOFF_FLOOR));
+    }
+
+    if request.delivers_content()
+        && let Some(to) = &request.to
+    {
+        match app.contacts.contact(&job.phone_number_id, to, now).await {
+            Err(e) => {
+                let error = sender_error("store_unavailable", ErrorClass::Retryable, e.to_string());
+                let _ = finish(release(error, false)).await;
+                return retry(format!("could not read the contact: {e}"), None);
+            }
+            Ok(Some(contact)) if contact.opted_out => {
+                let reason = "opted_out".to_owned();
+                return match finish(Finish::Suppressed { reason }).await {
+                    Ok(_) => Outcome::Suppressed,
+                    Err(e) => retry(format!("could not record the suppression: {e}"), None),
+                };
+            }
+            Ok(Some(contact))
+                if request.needs_service_window()
+                    && contact.last_inbound_at.is_some_and(|at| {
+                        now.saturating_sub(at) > SERVICE_WINDOW.as_millis() as u64
+                    }) =>
+            {
+                let at = contact.last_inbound_at.unwrap_or_default();
+                let hours = now.saturating_sub(at) / 3_600_000;
+                let error = sender_error(
+                    "outside_service_window",
+                    ErrorClass::Permanent,
+                    format!(
+                        "the contact last wrote {hours} h ago (last_inbound_at {at}); a free-form {} message is allowed only within 24 h: send a template",
+                        request.kind()
+                    ),
+                );
+                let detail = error.message.clone();
+                return match finish(Finish::Failed {
+                    error,
+                    called: false,
+                })
+                .await
+                {
+                    Ok(_) => Outcome::Failed {
+                        reason: "outside_service_window".to_owned(),
+                        detail,
+                    },
+                    Err(e) => retry(format!("could not record the failure: {e}"), None),
+                };
+            }
+            Ok(_) => {}
+        }
+    }
+
+    app.limiter.acquire(&job.phone_number_id).await;
+    // Another record may have hit a token error while this one waited.
+    if let Some(reason) = halt.0.get() {
+        let error = sender_error("sending_halted", ErrorClass::Auth, reason.clone());
+        let _ = finish(release(error, false)).await;
+        return retry(format!("not tried: {reason}"), Some(AUTH_BACKOFF_FLOOR));
+    }
+
+    let body = request.cloud_api_body(&job.message_id);
+    match app.api.send(&job.phone_number_id, &body).await {
+        Ok(accepted) => {
+            let wamid = accepted.wamid.clone();
+            match finish(Finish::Accepted {
+                wamid: wamid.clone(),
+            })
+            .await
+            {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(
+                    message_id = %job.message_id,
+                    "Meta accepted the message but the lock had been taken over; record left to the other attempt"
+                ),
+                // Retrying would send the message twice; the status
+                // webhooks (which carry our id) still complete the record.
+                Err(e) => tracing::error!(
+                    message_id = %job.message_id,
+                    wamid = wamid.as_deref(),
+                    error = %e,
+                    "Meta accepted the message but recording it failed; not retrying, to avoid a duplicate"
+                ),
+            }
+            Outcome::Sent { wamid }
+        }
+        Err(err) if err.class() == ErrorClass::Permanent => {
+            let error = graph_recorded(&err, "graph_error");
+            let detail = err.to_string();
+            match finish(Finish::Failed {
+                error,
+                called: true,
+            })
+            .await
+            {
+                Ok(_) => Outcome::Failed {
+                    reason: "graph_error".to_owned(),
+                    detail,
+                },
+                Err(e) => retry(
+                    format!("{err}; and recording the failure failed: {e}"),
+                    None,
+                ),
+            }
+        }
+        Err(err) => {
+            let mut at_least = err.retry_after();
+            if err.halts_sending() {
+                let meta = err.meta();
+                tracing::error!(
+                    alert = "whatsapp_sending_halted",
+                    message_id = %job.message_id,
+                    code = err.code(),
+                    details = meta.and_then(|m| m.details.as_deref()),
+                    fbtrace_id = meta.and_then(|m| m.fbtrace_id.as_deref()),
+                    error = %err,
+                    "the Cloud API refuses this token or account; no more sends in this batch. Fix the access token in the secret or the account's standing with Meta"
+                );
+                let _ = halt.0.set(format!("sending halted by {err}"));
+                at_least = at_least.max(Some(AUTH_BACKOFF_FLOOR));
+            }
+            let _ = finish(release(graph_recorded(&err, "graph_error"), true)).await;
+            retry(err.to_string(), at_least)
+        }
+    }
+}
+
+/// Logs the record's outcome and, for a retry, sets when it comes back.
+async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let message_id = job.message_id.as_str();
+    let sqs_message_id = job.received.sqs_id.as_str();
+    let receive_count = job.received.receive_count;
+    let kind = job.request.as_ref().map_or("invalid", |r| r.kind());
+    match outcome {
+        Outcome::Sent { wamid } => tracing::info!(
+            message_id,
+            sqs_message_id,
+            kind,
+            outcome = "sent",
+            wamid = wamid.as_deref(),
+            latency_ms,
+            "send request"
+        ),
+        Outcome::Duplicate => tracing::info!(
+            message_id,
+            sqs_message_id,
+            kind,
+            outcome = "duplicate",
+            reason = "already sent or settled; not calling Meta again",
+            latency_ms,
+            "send request"
+        ),
+        Outcome::Suppressed => tracing::info!(
+            message_id,
+            sqs_message_id,
+            kind,
+            outcome = "suppressed",
+            reason = "opted_out",
+            latency_ms,
+            "send request"
+        ),
+        Outcome::Failed { reason, detail } => tracing::warn!(
+            message_id,
+            sqs_message_id,
+            kind,
+            outcome = "failed",
+            reason = reason.as_str(),
+            detail = detail.as_str(),
+            latency_ms,
+            "send request"
+        ),
+        Outcome::Invalid { detail } => tracing::warn!(
+            message_id,
+            sqs_message_id,
+            kind,
+            outcome = "invalid",
+            reason = "invalid_request",
+            detail = detail.as_str(),
+            latency_ms,
+            "send request"
+        ),
+        Outcome::Refused => tracing::error!(
+            message_id,
+            sqs_message_id,
+            kind,
+            outcome = "refused",
+            reason = "id_reused",
+            request_hash = job.request_hash.as_str(),
+            detail = "this id was already used for a different request (another body); give each distinct message its own id",
+            latency_ms,
+            "send request"
+        ),
+        Outcome::Retry {
+            delay,
+            reason,
+            dead_letter,
+        } => {
+            let delay_s = delay.as_secs();
+            if *dead_letter {
+                tracing::error!(
+                    message_id,
+                    sqs_message_id,
+                    kind,
+                    outcome = "dead_letter",
+                    receive_count,
+                    reason = reason.as_str(),
+                    "last receive failed; the queue moves the message to its dead-letter queue"
+                );
+            } else {
+                tracing::warn!(
+                    message_id,
+                    sqs_message_id,
+                    kind,
+                    outcome = "retry",
+                    receive_count,
+                    delay_s,
+                    reason = reason.as_str(),
+                    latency_ms,
+                    "send request"
+                );
+            }
+            match &job.received.receipt_handle {
+                Some(handle) => {
+                    if let Err(e) = app.requeue.retry_in(handle, *delay).await {
+                        tracing::warn!(message_id, sqs_message_id, error = %e, "could not set the retry delay; the queue's visibility timeout applies");
+                    }
+                }
+                None => tracing::warn!(
+                    message_id,
+                    sqs_message_id,
+                    "no receiptHandle; the queue's visibility timeout applies"
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{MemoryRequeue, MemoryStore};
+    use async_trait::async_trait;
+    use serde_json::json;
+    use shared::cloud_api::{Accepted, MetaError};
+    use std::sync::Mutex;
+
+    /// A Cloud API that answers with `answer` after `delay`, counting calls.
+    struct FakeApi {
+        calls: Mutex<Vec<Value>>,
+        delay: Duration,
+        answer: fn() -> Result<Accepted, GraphError>,
+    }
+
+    #[async_trait]
+    impl CloudApi for FakeApi {
+        async fn send(&self, _: &str, body: &Value) -> Result<Accepted, GraphError> {
+            if let Ok(mut calls) = self.calls.lock() {
+                calls.push(body.clone());
+            }
+            tokio::time::sleep(self.delay).await;
+            (self.answer)()
+        }
+    }
+
+    fn accepted() -> Result<Accepted, GraphError> {
+        Ok(Accepted {
+            wamid: Some("wamid.FAKE".into()),
+            wa_id: None,
+        })
+    }
+
+    fn graph(code: i64, retry_after: Option<u64>) -> Result<Accepted, GraphError> {
+        Err(GraphError::Api {
+            error: Box::new(MetaError {
+                http_status: 400,
+                code,
+                message: format!("error {code}"),
+                ..MetaError::default()
+            }),
+            class: shared::cloud_api::classify(400, code, None),
+            retry_after: retry_after.map(Duration::from_secs),
+        })
+    }
+
+    struct Fixture {
+        app: App,
+        api: Arc<FakeApi>,
+        store: Arc<MemoryStore>,
+        requeue: Arc<MemoryRequeue>,
+    }
+
+    fn fixture(delay: Duration, answer: fn() -> Result<Accepted, GraphError>) -> Fixture {
+        let config = configure(&Settings::from_pairs([
+            ("WHATSAPP_SECRET_ID", "s"),
+            ("TABLE_NAME", "chasqui"),
+            ("SEND_QUEUE_URL", "http://127.0.0.1:1/q"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "1122"),
+        ]))
+        .unwrap();
+        let api = Arc::new(FakeApi {
+            calls: Mutex::default(),
+            delay,
+            answer,
+        });
+        let store = Arc::new(MemoryStore::default());
+        let requeue = Arc::new(MemoryRequeue::default());
+        let app = App::new(
+            &config,
+            store.clone(),
+            store.clone(),
+            api.clone(),
+            requeue.clone(),
+        );
+        Fixture {
+            app,
+            api,
+            store,
+            requeue,
+        }
+    }
+
+    fn event(records: &[(&str, Value, u32)]) -> Value {
+        json!({"Records": records.iter().map(|(id, body, count)| json!({
+            "messageId": id, "receiptHandle": format!("h-{id}"), "body": body.to_string(),
+            "attributes": {"ApproximateReceiveCount": count.to_string()}})).collect::<Vec<_>>()})
+    }
+
+    fn text(id: &str, to: &str) -> Value {
+        json!({"id": id, "to": to, "message": {"type": "text", "text": {"body": "hi"}}})
+    }
+
+    #[tokio::test]
+    async fn simultaneous_copies_make_one_call_with_an_atomic_store() {
+        let f = fixture(Duration::from_millis(50), accepted);
+        let body = text("same", "+5511988887777");
+        let batches: Vec<Value> = (0..8)
+            .map(|i| event(&[(&format!("sqs-{i}"), body.clone(), 1)]))
+            .collect();
+        let responses =
+            futures_util::future::join_all(batches.into_iter().map(|e| handle(&f.app, e))).await;
+        let failed: usize = responses.iter().map(|r| r.batch_item_failures.len()).sum();
+        assert_eq!(f.api.calls.lock().unwrap().len(), 1);
+        assert_eq!(failed, 7, "every copy that lost the lock comes back later");
+        // each is handed back until just after the winner's lock would expire
+        for (_, delay) in f.requeue.delays.lock().unwrap().iter() {
+            assert!(*delay >= DEFAULT_LOCK - Duration::from_secs(1), "{delay:?}");
+        }
+        assert!(f.store.record("same").unwrap().accepted);
+    }
+
+    #[tokio::test]
+    async fn retry_after_and_auth_errors_set_the_visibility() {
+        let f = fixture(Duration::ZERO, || graph(130429, Some(120)));
+        let r = handle(&f.app, event(&[("a", text("a", "+5511988887777"), 1)])).await;
+        assert_eq!(r.batch_item_failures.len(), 1);
+        assert_eq!(
+            f.requeue.delays.lock().unwrap()[0],
+            ("h-a".to_owned(), Duration::from_secs(120))
+        );
+
+        let f = fixture(Duration::ZERO, || graph(190, None));
+        let r = handle(&f.app, event(&[("b", text("b", "+5511988887777"), 1)])).await;
+        assert_eq!(r.batch_item_failures.len(), 1);
+        assert!(f.requeue.delays.lock().unwrap()[0].1 >= AUTH_BACKOFF_FLOOR);
+    }
+
+    #[tokio::test]
+    async fn the_last_receive_records_the_dead_letter_and_a_redrive_clears_it() {
+        let f = fixture(Duration::ZERO, || graph(131000, None));
+        let body = text("dl", "+5511988887777");
+        handle(
+            &f.app,
+            event(&[("m", body.clone(), DEFAULT_MAX_RECEIVE_COUNT - 1)]),
+        )
+        .await;
+        let record = f.store.record("dl").unwrap();
+        assert_eq!(record.send_state, None);
+        assert_eq!(record.failed_reason, None);
+        handle(
+            &f.app,
+            event(&[("m", body.clone(), DEFAULT_MAX_RECEIVE_COUNT)]),
+        )
+        .await;
+        let record = f.store.record("dl").unwrap();
+        assert_eq!(
+            record.send_state.as_deref(),
+            Some(store::state::DEAD_LETTERED)
+        );
+        assert_eq!(
+            record.failed_reason.as_deref(),
+            Some("dead_lettered_after_retries")
+        );
+        assert_eq!(record.attempts, 2);
+    }
+
+    #[tokio::test]
+    async fn one_recipient_is_served_in_arrival_order() {
+        let f = fixture(Duration::from_millis(10), accepted);
+        let r = handle(
+            &f.app,
+            event(&[
+                ("1", text("1", "+5511900000001"), 1),
+                ("2", text("2", "+5511900000001"), 1),
+                ("3", text("3", "+5511900000002"), 1),
+            ]),
+        )
+        .await;
+        assert!(r.batch_item_failures.is_empty());
+        let calls = f.api.calls.lock().unwrap().clone();
+        let order: Vec<_> = calls
+            .iter()
+            .filter(|c| c["to"] == "5511900000001")
+            .map(|c| c["biz_opaque_callback_data"].clone())
+            .collect();
+        assert_eq!(order, [json!("1"), json!("2")]);
+        assert_eq!(calls.len(), 3);
+    }
+}

@@ -1,0 +1,157 @@
+//! In-memory adapters of the sender's ports, with the same lock semantics as
+//! [`crate::store::DynamoStore`] (one mutex makes each call atomic, as a
+//! DynamoDB conditional write is). For unit tests and benchmarks; the
+//! DynamoDB adapter itself is tested against the emulator.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::requeue::{Requeue, RequeueError};
+use crate::store::{
+    Begin, Claim, ContactBook, ContactState, Finish, MessageStore, StoreError, state,
+};
+
+/// What the in-memory store keeps of a message record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryRecord {
+    pub request_hash: String,
+    pub send_state: Option<String>,
+    pub lock_expires_at: u64,
+    pub attempts: u64,
+    pub wamid: Option<String>,
+    pub accepted: bool,
+    pub failed_reason: Option<String>,
+    pub suppressed_reason: Option<String>,
+    pub last_error_reason: Option<String>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    pub messages: Mutex<HashMap<String, MemoryRecord>>,
+    pub contacts: Mutex<HashMap<(String, String), ContactState>>,
+}
+
+impl MemoryStore {
+    pub fn record(&self, message_id: &str) -> Option<MemoryRecord> {
+        self.messages.lock().ok()?.get(message_id).cloned()
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable {
+        operation: "lock",
+        table: "memory".into(),
+        reason: "a test thread panicked".into(),
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError> {
+        let mut messages = self.messages.lock().map_err(|_| poisoned())?;
+        let record = messages.entry(claim.message_id.to_owned()).or_default();
+        if !record.request_hash.is_empty() && record.request_hash != claim.request_hash {
+            return Ok(Begin::Conflict);
+        }
+        let free = match record.send_state.as_deref() {
+            None | Some(state::DEAD_LETTERED) => true,
+            Some(state::IN_PROGRESS) => record.lock_expires_at < claim.now_ms,
+            Some(_) => false,
+        };
+        if !free {
+            return Ok(match record.send_state.as_deref() {
+                Some(state::IN_PROGRESS) => Begin::Busy {
+                    lock_expires_at: record.lock_expires_at,
+                },
+                _ => Begin::Done,
+            });
+        }
+        record.request_hash = claim.request_hash.to_owned();
+        record.send_state = Some(state::IN_PROGRESS.to_owned());
+        record.lock_expires_at = claim.lock_expires_at;
+        record.failed_reason = None;
+        Ok(Begin::Acquired)
+    }
+
+    async fn finish(
+        &self,
+        message_id: &str,
+        request_hash: &str,
+        finish: &Finish,
+        _now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut messages = self.messages.lock().map_err(|_| poisoned())?;
+        let Some(record) = messages.get_mut(message_id) else {
+            return Ok(false);
+        };
+        if record.send_state.as_deref() != Some(state::IN_PROGRESS)
+            || record.request_hash != request_hash
+        {
+            return Ok(false);
+        }
+        let called = match finish {
+            Finish::Accepted { wamid } => {
+                record.send_state = Some(state::DONE.into());
+                record.accepted = true;
+                record.wamid = wamid.clone();
+                true
+            }
+            Finish::Failed { error, called } => {
+                record.send_state = Some(state::DONE.into());
+                record.failed_reason = Some(error.reason.clone());
+                *called
+            }
+            Finish::Suppressed { reason } => {
+                record.send_state = Some(state::DONE.into());
+                record.suppressed_reason = Some(reason.clone());
+                false
+            }
+            Finish::Released {
+                last_error,
+                called,
+                dead_letter,
+            } => {
+                record.last_error_reason = Some(last_error.reason.clone());
+                record.send_state = dead_letter.as_ref().map(|_| state::DEAD_LETTERED.into());
+                record.failed_reason = dead_letter.as_ref().map(|e| e.reason.clone());
+                *called
+            }
+        };
+        record.attempts += u64::from(called);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl ContactBook for MemoryStore {
+    async fn contact(
+        &self,
+        phone_number_id: &str,
+        wa_id: &str,
+        _now_ms: u64,
+    ) -> Result<Option<ContactState>, StoreError> {
+        let contacts = self.contacts.lock().map_err(|_| poisoned())?;
+        Ok(contacts
+            .get(&(phone_number_id.to_owned(), wa_id.to_owned()))
+            .cloned())
+    }
+}
+
+/// Records every delay asked for, by receipt handle.
+#[derive(Default)]
+pub struct MemoryRequeue {
+    pub delays: Mutex<Vec<(String, Duration)>>,
+}
+
+#[async_trait]
+impl Requeue for MemoryRequeue {
+    async fn retry_in(&self, receipt_handle: &str, delay: Duration) -> Result<(), RequeueError> {
+        if let Ok(mut delays) = self.delays.lock() {
+            delays.push((receipt_handle.to_owned(), delay));
+        }
+        Ok(())
+    }
+}

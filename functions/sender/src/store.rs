@@ -1,0 +1,603 @@
+//! The sender's ports onto DynamoDB: the message record with its idempotency
+//! lock ([`MessageStore`]) and the contact it is addressed to
+//! ([`ContactBook`]), and their adapter over one table ([`DynamoStore`]).
+//!
+//! The lock follows Powertools' idempotency design: one conditional
+//! `UpdateItem` takes it and returns the old item when it cannot, so
+//! concurrent duplicates resolve in DynamoDB, not in our memory. The record is
+//! written with `UpdateItem` only, because the status function may have
+//! created the item from an early webhook.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use serde_json::{Map, Value};
+use shared::record::{ErrorRecord, attr, from_json};
+use shared::table;
+
+/// `send_state` values.
+pub mod state {
+    /// An attempt holds the lock until `lock_expires_at`.
+    pub const IN_PROGRESS: &str = "in_progress";
+    /// Meta answered, or the request failed for good: never call again.
+    pub const DONE: &str = "done";
+    /// Retries ran out and the message went to the dead-letter queue; a
+    /// redrive from there may take the lock again.
+    pub const DEAD_LETTERED: &str = "dead_lettered";
+}
+
+/// What a sent message looked like, for the record.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    pub message_id: &'a str,
+    pub request_hash: &'a str,
+    pub phone_number_id: &'a str,
+    pub recipient: Option<&'a str>,
+    pub kind: &'a str,
+    pub template: Option<(&'a str, &'a str)>,
+    pub metadata: Option<&'a Map<String, Value>>,
+    pub now_ms: u64,
+    pub lock_expires_at: u64,
+    /// TTL, Unix seconds.
+    pub expires_at: u64,
+}
+
+/// The answer to taking the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// This attempt holds the lock.
+    Acquired,
+    /// An earlier attempt finished: never call Meta again.
+    Done,
+    /// Another attempt holds the lock until then (ms).
+    Busy { lock_expires_at: u64 },
+    /// The id was used for a different request.
+    Conflict,
+}
+
+/// An error as recorded in `error` / `last_error`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecordedError {
+    /// Why, in one word: `graph_error`, `invalid_request`,
+    /// `outside_service_window`, `dead_lettered_after_retries`, ...
+    pub reason: String,
+    pub code: Option<i64>,
+    pub title: Option<String>,
+    pub message: String,
+    pub details: Option<String>,
+    /// `retryable`, `throttled`, `permanent` or `auth`.
+    pub class: String,
+    /// `cloud_api` for Meta's answers, `sender` for Chasqui's own checks.
+    pub source: String,
+    pub fbtrace_id: Option<String>,
+    pub http_status: Option<u16>,
+}
+
+impl RecordedError {
+    fn to_attribute(&self, at: u64) -> AttributeValue {
+        let base = ErrorRecord {
+            code: self.code,
+            title: self.title.clone(),
+            message: Some(self.message.clone()),
+            details: self.details.clone(),
+            class: Some(self.class.clone()),
+            source: Some(self.source.clone()),
+        }
+        .to_attribute();
+        let mut map = match base {
+            AttributeValue::M(m) => m,
+            _ => HashMap::new(),
+        };
+        map.insert("reason".into(), AttributeValue::S(self.reason.clone()));
+        map.insert("at".into(), AttributeValue::N(at.to_string()));
+        if let Some(trace) = &self.fbtrace_id {
+            map.insert("fbtrace_id".into(), AttributeValue::S(trace.clone()));
+        }
+        if let Some(status) = self.http_status {
+            map.insert("http_status".into(), AttributeValue::N(status.to_string()));
+        }
+        AttributeValue::M(map)
+    }
+}
+
+/// How an attempt that holds the lock ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Meta accepted the call.
+    Accepted { wamid: Option<String> },
+    /// For good: `failed_at` and `error`.
+    Failed { error: RecordedError, called: bool },
+    /// The contact opted out; no call was made.
+    Suppressed { reason: String },
+    /// A retry may succeed: the lock is released and `last_error` kept. With
+    /// `dead_letter`, this was the last receive: the record also says failed
+    /// and why, and a redrive may take the lock again.
+    Released {
+        last_error: RecordedError,
+        called: bool,
+        dead_letter: Option<RecordedError>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("DynamoDB {operation} on {table} failed: {reason}")]
+    Unavailable {
+        operation: &'static str,
+        table: String,
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Every store failure is worth a retry: the data was not the problem.
+    pub fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
+/// Port: the message record and its idempotency lock.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Takes the lock for this request, or says why not.
+    async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError>;
+    /// Ends the attempt that holds the lock. `Ok(false)`: the lock was no
+    /// longer ours (it expired and another attempt took it), nothing written.
+    async fn finish(
+        &self,
+        message_id: &str,
+        request_hash: &str,
+        finish: &Finish,
+        now_ms: u64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What the sender needs to know about a recipient.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContactState {
+    pub opted_out: bool,
+    pub opt_source: Option<String>,
+    /// Milliseconds; opens the 24-hour customer service window.
+    pub last_inbound_at: Option<u64>,
+}
+
+/// Port: contacts, as the status function writes them.
+#[async_trait]
+pub trait ContactBook: Send + Sync {
+    async fn contact(
+        &self,
+        phone_number_id: &str,
+        wa_id: &str,
+        now_ms: u64,
+    ) -> Result<Option<ContactState>, StoreError>;
+}
+
+/// Adapter: the Chasqui table.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+/// Builds an update expression with every name and value as a placeholder,
+/// so no attribute can collide with DynamoDB's reserved words.
+#[derive(Default)]
+struct Update {
+    set: Vec<String>,
+    remove: Vec<String>,
+    add: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    fn name(&mut self, attribute: &str) -> String {
+        let placeholder = format!(
+            "#{}",
+            attribute.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        );
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    fn set(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
+        let (n, v) = (self.name(attribute), self.value(value));
+        self.set.push(format!("{n} = {v}"));
+        self
+    }
+
+    fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
+        let (n, v) = (self.name(attribute), self.value(value));
+        self.set.push(format!("{n} = if_not_exists({n}, {v})"));
+        self
+    }
+
+    fn remove(&mut self, attribute: &str) -> &mut Self {
+        let n = self.name(attribute);
+        self.remove.push(n);
+        self
+    }
+
+    fn add(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
+        let (n, v) = (self.name(attribute), self.value(value));
+        self.add.push(format!("{n} {v}"));
+        self
+    }
+
+    fn expression(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.set.is_empty() {
+            parts.push(format!("SET {}", self.set.join(", ")));
+        }
+        if !self.remove.is_empty() {
+            parts.push(format!("REMOVE {}", self.remove.join(", ")));
+        }
+        if !self.add.is_empty() {
+            parts.push(format!("ADD {}", self.add.join(", ")));
+        }
+        parts.join(" ")
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<f64>().ok())
+        .map(|f| f as u64)
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// Outcome attributes of an earlier life of the item, cleared when an
+/// expired record is taken over by a new request with the same id.
+const STALE_ON_EXPIRY: &[&str] = &[
+    attr::WAMID,
+    attr::ACCEPTED_AT,
+    attr::SENT_AT,
+    attr::DELIVERED_AT,
+    attr::READ_AT,
+    attr::FAILED_AT,
+    attr::ERROR,
+    attr::ERRORS,
+    attr::SUPPRESSED_AT,
+    attr::SUPPRESSED_REASON,
+    attr::ATTEMPTS,
+    LAST_ERROR,
+];
+
+/// The last retryable failure (M, the shape of `error`).
+pub const LAST_ERROR: &str = "last_error";
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn unavailable(&self, operation: &'static str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Unavailable {
+            operation,
+            table: self.table.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn key(message_id: &str) -> [(String, AttributeValue); 2] {
+        [
+            (table::PK.to_owned(), s(&table::message_pk(message_id))),
+            (table::SK.to_owned(), s(table::MESSAGE_SK)),
+        ]
+    }
+
+    async fn read_message(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let [(pk, pkv), (sk, skv)] = Self::key(message_id);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(pk, pkv)
+            .key(sk, skv)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                self.unavailable("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        Ok(out.item)
+    }
+
+    /// Clears what an earlier life left once the lock is ours.
+    async fn clear(
+        &self,
+        message_id: &str,
+        request_hash: &str,
+        attributes: &[&str],
+    ) -> Result<(), StoreError> {
+        let mut u = Update::default();
+        for a in attributes {
+            u.remove(a);
+        }
+        let (st, ip, h) = (
+            u.name(attr::SEND_STATE),
+            u.value(s(state::IN_PROGRESS)),
+            u.value(s(request_hash)),
+        );
+        let rh = u.name(attr::REQUEST_HASH);
+        let [(pk, pkv), (sk, skv)] = Self::key(message_id);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(pk, pkv)
+            .key(sk, skv)
+            .update_expression(u.expression())
+            .condition_expression(format!("{st} = {ip} AND {rh} = {h}"))
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await
+            .map_err(|e| {
+                self.unavailable(
+                    "UpdateItem",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(())
+    }
+}
+
+fn classify_existing(item: &HashMap<String, AttributeValue>, claim: &Claim<'_>) -> Begin {
+    if text(item, attr::REQUEST_HASH).is_some_and(|h| h != claim.request_hash) {
+        return Begin::Conflict;
+    }
+    match text(item, attr::SEND_STATE) {
+        Some(state::IN_PROGRESS) => Begin::Busy {
+            lock_expires_at: number(item, attr::LOCK_EXPIRES_AT).unwrap_or(claim.now_ms),
+        },
+        _ => Begin::Done,
+    }
+}
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError> {
+        let mut u = Update::default();
+        u.set(attr::MESSAGE_ID, s(claim.message_id))
+            .set(attr::PHONE_NUMBER_ID, s(claim.phone_number_id))
+            .set(attr::TYPE, s(claim.kind))
+            .set(attr::SEND_STATE, s(state::IN_PROGRESS))
+            .set(attr::LOCK_EXPIRES_AT, n(claim.lock_expires_at))
+            .set(attr::REQUEST_HASH, s(claim.request_hash))
+            .set_if_absent(attr::CREATED_AT, n(claim.now_ms))
+            .set(attr::UPDATED_AT, n(claim.now_ms))
+            .set(attr::EXPIRES_AT, n(claim.expires_at));
+        if let Some(to) = claim.recipient {
+            u.set(attr::RECIPIENT, s(to));
+        }
+        if let Some((name, language)) = claim.template {
+            u.set(attr::TEMPLATE_NAME, s(name))
+                .set(attr::TEMPLATE_LANGUAGE, s(language));
+        }
+        if let Some(metadata) = claim.metadata {
+            u.set(attr::METADATA, from_json(&Value::Object(metadata.clone())));
+        }
+        let (rh, st, lock, exp) = (
+            u.name(attr::REQUEST_HASH),
+            u.name(attr::SEND_STATE),
+            u.name(attr::LOCK_EXPIRES_AT),
+            u.name(attr::EXPIRES_AT),
+        );
+        let (h, ip, dl, now, now_s) = (
+            u.value(s(claim.request_hash)),
+            u.value(s(state::IN_PROGRESS)),
+            u.value(s(state::DEAD_LETTERED)),
+            u.value(n(claim.now_ms)),
+            u.value(n(claim.now_ms / 1000)),
+        );
+        // Free, released, dead-lettered or crashed (expired lock) with the
+        // same request; or an expired record, which counts as absent.
+        let condition = format!(
+            "((attribute_not_exists({rh}) OR {rh} = {h}) AND (attribute_not_exists({st}) OR {st} = {dl} OR ({st} = {ip} AND {lock} < {now}))) OR {exp} < {now_s}"
+        );
+        let [(pk, pkv), (sk, skv)] = Self::key(claim.message_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(pk, pkv)
+            .key(sk, skv)
+            .update_expression(u.expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let old = out.attributes.unwrap_or_default();
+                let expired =
+                    number(&old, table::EXPIRES_AT).is_some_and(|e| e < claim.now_ms / 1000);
+                if expired {
+                    self.clear(claim.message_id, claim.request_hash, STALE_ON_EXPIRY)
+                        .await?;
+                } else if text(&old, attr::SEND_STATE) == Some(state::DEAD_LETTERED) {
+                    // A redrive from the dead-letter queue: the failure it
+                    // recorded no longer holds.
+                    self.clear(
+                        claim.message_id,
+                        claim.request_hash,
+                        &[attr::FAILED_AT, attr::ERROR],
+                    )
+                    .await?;
+                }
+                Ok(Begin::Acquired)
+            }
+            Err(err) => {
+                let err = err.into_service_error();
+                if let UpdateItemError::ConditionalCheckFailedException(e) = &err {
+                    let old = match e.item() {
+                        Some(item) => Some(item.clone()),
+                        // Not every DynamoDB implementation returns it.
+                        None => self.read_message(claim.message_id).await?,
+                    };
+                    return Ok(match old {
+                        Some(item) => classify_existing(&item, claim),
+                        // Deleted between the two calls: try again later.
+                        None => Begin::Busy {
+                            lock_expires_at: claim.now_ms,
+                        },
+                    });
+                }
+                Err(self.unavailable(
+                    "UpdateItem",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(err),
+                ))
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        message_id: &str,
+        request_hash: &str,
+        finish: &Finish,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut u = Update::default();
+        u.set(attr::UPDATED_AT, n(now_ms))
+            .remove(attr::LOCK_EXPIRES_AT);
+        let called = match finish {
+            Finish::Accepted { wamid } => {
+                u.set(attr::SEND_STATE, s(state::DONE))
+                    .set_if_absent(attr::ACCEPTED_AT, n(now_ms));
+                if let Some(wamid) = wamid {
+                    u.set(attr::WAMID, s(wamid));
+                }
+                true
+            }
+            Finish::Failed { error, called } => {
+                u.set(attr::SEND_STATE, s(state::DONE))
+                    .set_if_absent(attr::FAILED_AT, n(now_ms))
+                    .set(attr::ERROR, error.to_attribute(now_ms));
+                *called
+            }
+            Finish::Suppressed { reason } => {
+                u.set(attr::SEND_STATE, s(state::DONE))
+                    .set_if_absent(attr::SUPPRESSED_AT, n(now_ms))
+                    .set(attr::SUPPRESSED_REASON, s(reason));
+                false
+            }
+            Finish::Released {
+                last_error,
+                called,
+                dead_letter,
+            } => {
+                u.set(LAST_ERROR, last_error.to_attribute(now_ms));
+                match dead_letter {
+                    Some(error) => {
+                        u.set(attr::SEND_STATE, s(state::DEAD_LETTERED))
+                            .set_if_absent(attr::FAILED_AT, n(now_ms))
+                            .set(attr::ERROR, error.to_attribute(now_ms));
+                    }
+                    None => {
+                        u.remove(attr::SEND_STATE);
+                    }
+                }
+                *called
+            }
+        };
+        if called {
+            u.add(attr::ATTEMPTS, n(1));
+        }
+        let (st, rh) = (u.name(attr::SEND_STATE), u.name(attr::REQUEST_HASH));
+        let (ip, h) = (u.value(s(state::IN_PROGRESS)), u.value(s(request_hash)));
+        let [(pk, pkv), (sk, skv)] = Self::key(message_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(pk, pkv)
+            .key(sk, skv)
+            .update_expression(u.expression())
+            .condition_expression(format!("{st} = {ip} AND {rh} = {h}"))
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(self.unavailable(
+                    "UpdateItem",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(other),
+                )),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl ContactBook for DynamoStore {
+    async fn contact(
+        &self,
+        phone_number_id: &str,
+        wa_id: &str,
+        now_ms: u64,
+    ) -> Result<Option<ContactState>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(table::PK, s(&table::contact_pk(phone_number_id, wa_id)))
+            .key(table::SK, s(table::CONTACT_SK))
+            // An opt-out written a moment ago must be seen.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                self.unavailable("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        if number(&item, table::EXPIRES_AT).is_some_and(|e| e < now_ms / 1000) {
+            return Ok(None);
+        }
+        Ok(Some(ContactState {
+            opted_out: item
+                .get("opted_out")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+            opt_source: text(&item, "opt_source").map(str::to_owned),
+            last_inbound_at: number(&item, "last_inbound_at"),
+        }))
+    }
+}

@@ -1,0 +1,536 @@
+//! The status function: consumes the webhook queue and keeps DynamoDB the
+//! truth about every message and contact. Delivery statuses, inbound
+//! messages, opt-outs and other webhook fields are applied with idempotent,
+//! order-independent writes; upstream learns what happened from events
+//! published after the writes they describe.
+//!
+//! Each SQS record is processed on its own and answered in a partial batch
+//! response. A record that fails is retried by SQS; on its last allowed
+//! attempt the function moves it to the dead-letter queue itself, with the
+//! reason, and acknowledges it.
+
+pub mod apply;
+pub mod dead_letter;
+pub mod dynamo;
+pub mod keywords;
+pub mod publish;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use aws_lambda_events::event::sqs::SqsBatchResponse;
+use serde_json::Value;
+use shared::config::{ConfigError, Settings};
+
+use crate::apply::{Applier, ApplyError, Policy};
+use crate::dead_letter::{Attribute, DeadLetter, DeadLetters, SqsDeadLetters};
+use crate::dynamo::{DynamoStore, RequestCounter};
+use crate::keywords::{DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Keywords};
+use crate::publish::{EventPublisher, LogPublisher, PublishError, SqsEventPublisher};
+use crate::store::{ContactStore, MessageStore, WebhookLog};
+
+/// Every AWS action this function calls, with the setting that names the
+/// resource it acts on. (The SQS event source mapping that feeds the
+/// function also needs `sqs:ReceiveMessage`, `sqs:DeleteMessage` and
+/// `sqs:GetQueueAttributes` on the webhook queue; SAM adds those.) The
+/// `Query` is on the table's `by_wamid` index.
+pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
+    ("TABLE_NAME", "dynamodb:UpdateItem"),
+    ("TABLE_NAME", "dynamodb:PutItem"),
+    ("TABLE_NAME", "dynamodb:Query"),
+    ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
+    ("WEBHOOK_DLQ_URL", "sqs:SendMessage"),
+];
+
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
+pub const DEFAULT_INBOUND_TTL_DAYS: u64 = 90;
+pub const DEFAULT_RECORD_TTL_DAYS: u64 = 30;
+pub const DEFAULT_FOREIGN_MESSAGE_TTL_DAYS: u64 = 30;
+
+/// Everything the status function reads at cold start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusConfig {
+    pub table_name: String,
+    /// Where events go; `None` logs them only.
+    pub upstream_events_queue_url: Option<String>,
+    pub dlq_url: String,
+    /// The receive count at which a failing record is dead-lettered by the
+    /// function: the webhook queue's redrive `maxReceiveCount`.
+    pub max_receive_count: u32,
+    pub policy: Policy,
+}
+
+/// Reads every setting this function uses.
+pub fn configure(settings: &Settings) -> Result<StatusConfig, ConfigError> {
+    let table_name = settings.table_name()?;
+    let upstream_events_queue_url = settings
+        .get("UPSTREAM_EVENTS_QUEUE_URL")
+        .map(|url| Settings::checked("UPSTREAM_EVENTS_QUEUE_URL", url, queue_url))
+        .transpose()?;
+    let dlq_url = Settings::checked(
+        "WEBHOOK_DLQ_URL",
+        settings.required(
+            "WEBHOOK_DLQ_URL",
+            "set it to the URL of the webhook queue's dead-letter queue: records that fail on their last attempt go there with a failure_reason",
+        )?,
+        queue_url,
+    )?;
+    let max_receive_count = number(
+        settings,
+        "WEBHOOK_MAX_RECEIVE_COUNT",
+        DEFAULT_MAX_RECEIVE_COUNT.into(),
+        1..=1000,
+        "expected a whole number from 1 to 1000 (the webhook queue's maxReceiveCount)",
+    )? as u32;
+    let days = |name, default| {
+        number(
+            settings,
+            name,
+            default,
+            1..=36_500,
+            "expected a whole number of days from 1 to 36500",
+        )
+    };
+    let inbound_ttl_days = days("INBOUND_TTL_DAYS", DEFAULT_INBOUND_TTL_DAYS)?;
+    let record_ttl_days = days("WEBHOOK_RECORD_TTL_DAYS", DEFAULT_RECORD_TTL_DAYS)?;
+    let foreign_message_ttl_days =
+        days("FOREIGN_MESSAGE_TTL_DAYS", DEFAULT_FOREIGN_MESSAGE_TTL_DAYS)?;
+    let opt_out = settings.get("OPT_OUT_KEYWORDS");
+    let opt_in = settings.get("OPT_IN_KEYWORDS");
+    let list = |raw: &Option<String>, default: &[&str]| match raw {
+        Some(raw) => Keywords::parse_list(raw),
+        None => default.iter().map(|w| (*w).to_owned()).collect(),
+    };
+    let keywords = Keywords::new(list(&opt_out, DEFAULT_OPT_OUT), list(&opt_in, DEFAULT_OPT_IN))
+        .map_err(|_| {
+            let (name, value) = match &opt_out {
+                Some(v) => ("OPT_OUT_KEYWORDS", v.clone()),
+                None => ("OPT_IN_KEYWORDS", opt_in.clone().unwrap_or_default()),
+            };
+            ConfigError::Malformed {
+                name,
+                value,
+                reason: "expected comma-separated keywords, each with a letter or digit, none on both OPT_OUT_KEYWORDS and OPT_IN_KEYWORDS",
+            }
+        })?;
+    Ok(StatusConfig {
+        table_name,
+        upstream_events_queue_url,
+        dlq_url,
+        max_receive_count,
+        policy: Policy {
+            keywords,
+            inbound_ttl_days,
+            record_ttl_days,
+            foreign_message_ttl_days,
+        },
+    })
+}
+
+fn number(
+    settings: &Settings,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    reason: &'static str,
+) -> Result<u64, ConfigError> {
+    match settings.get(name) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(v) if range.contains(&v) => Ok(v),
+            _ => Err(ConfigError::Malformed {
+                name,
+                value: raw,
+                reason,
+            }),
+        },
+    }
+}
+
+fn queue_url(value: &str) -> Result<(), &'static str> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or("expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")?;
+    match rest.split_once('/') {
+        Some((host, path)) if !host.is_empty() && !path.is_empty() => Ok(()),
+        _ => Err("expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"),
+    }
+}
+
+/// The adapters the function works through.
+pub struct Ports {
+    pub messages: Arc<dyn MessageStore>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub log: Arc<dyn WebhookLog>,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub dead_letters: Arc<dyn DeadLetters>,
+}
+
+/// What the function holds between invocations.
+pub struct App {
+    ports: Ports,
+    policy: Policy,
+    max_receive_count: u32,
+    requests: RequestCounter,
+}
+
+impl App {
+    /// `requests` is the counter installed on the DynamoDB client behind
+    /// the stores ([`RequestCounter::client`]); each record logs its share.
+    pub fn new(
+        ports: Ports,
+        policy: Policy,
+        max_receive_count: u32,
+        requests: RequestCounter,
+    ) -> Self {
+        Self {
+            ports,
+            policy,
+            max_receive_count,
+            requests,
+        }
+    }
+
+    /// The production adapters for a configuration: DynamoDB (counting its
+    /// requests), SQS for events (or the log) and the dead-letter queue.
+    pub fn from_config(config: &StatusConfig, aws: &aws_config::SdkConfig) -> Self {
+        let requests = RequestCounter::default();
+        let store = Arc::new(DynamoStore::new(requests.client(aws), &config.table_name));
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let publisher: Arc<dyn EventPublisher> = match &config.upstream_events_queue_url {
+            Some(url) => Arc::new(SqsEventPublisher::new(sqs.clone(), url)),
+            None => Arc::new(LogPublisher),
+        };
+        let ports = Ports {
+            messages: store.clone(),
+            contacts: store.clone(),
+            log: store,
+            publisher,
+            dead_letters: Arc::new(SqsDeadLetters::new(sqs, &config.dlq_url)),
+        };
+        Self::new(
+            ports,
+            config.policy.clone(),
+            config.max_receive_count,
+            requests,
+        )
+    }
+
+    /// Cold start: read the configuration and build the clients once.
+    pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
+        let config = configure(&Settings::from_env())?;
+        if config.upstream_events_queue_url.is_none() {
+            tracing::warn!("UPSTREAM_EVENTS_QUEUE_URL is not set: events are logged only");
+        }
+        Ok(Self::from_config(&config, &shared::aws_config().await))
+    }
+
+    /// DynamoDB requests made so far, by operation.
+    pub fn dynamodb_requests(&self) -> BTreeMap<String, u64> {
+        self.requests.snapshot()
+    }
+}
+
+/// Why a record was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("the record has no body")]
+    NoBody,
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("{count} item(s) of the body failed (the others were applied); first: {first}")]
+    Items { count: usize, first: ApplyError },
+    #[error("publishing {count} event(s) failed after the writes: {source}")]
+    Publish {
+        count: usize,
+        #[source]
+        source: PublishError,
+    },
+}
+
+impl RecordError {
+    pub fn retryable(&self) -> bool {
+        match self {
+            RecordError::NoBody => false,
+            RecordError::Apply(e) | RecordError::Items { first: e, .. } => e.retryable(),
+            RecordError::Publish { source, .. } => source.retryable(),
+        }
+    }
+}
+
+/// One SQS record, read leniently from the raw event.
+struct Record {
+    message_id: String,
+    body: Option<String>,
+    receive_count: u32,
+    attributes: Vec<Attribute>,
+}
+
+impl Record {
+    fn read(raw: &Value) -> Self {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+        let attributes = raw
+            .get("messageAttributes")
+            .and_then(Value::as_object)
+            .map(|attrs| {
+                attrs
+                    .iter()
+                    .filter_map(|(name, a)| {
+                        Some(Attribute {
+                            name: name.clone(),
+                            data_type: text(a.get("dataType")).unwrap_or_else(|| "String".into()),
+                            value: text(a.get("stringValue"))?,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            message_id: text(raw.get("messageId")).unwrap_or_default(),
+            body: text(raw.get("body")),
+            receive_count: raw
+                .pointer("/attributes/ApproximateReceiveCount")
+                .and_then(|v| match v {
+                    Value::String(s) => s.parse().ok(),
+                    Value::Number(n) => n.as_u64().map(|n| n.min(u32::MAX.into()) as u32),
+                    _ => None,
+                })
+                .unwrap_or(1),
+            attributes,
+        }
+    }
+
+    fn attribute(&self, name: &str) -> &str {
+        self.attributes
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.value.as_str())
+            .unwrap_or_default()
+    }
+}
+
+/// Handles one SQS batch, given as the raw event. Never panics; every
+/// record logs one line; failures are reported by message id.
+pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    let Some(records) = event.get("Records").and_then(Value::as_array) else {
+        tracing::error!(event = %event, "not an SQS event: nothing to process");
+        return response;
+    };
+    for raw in records {
+        let record = Record::read(raw);
+        let started = Instant::now();
+        let requests_before = app.requests.total();
+        let result = process(app, &record).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let dynamodb_requests = app.requests.total() - requests_before;
+        let (message_id, receive_count) = (record.message_id.as_str(), record.receive_count);
+        let (kind, field) = (record.attribute("kind"), record.attribute("field"));
+        match result {
+            Ok(summary) => tracing::info!(
+                message_id,
+                receive_count,
+                kind,
+                field,
+                outcome = "applied",
+                statuses = summary.statuses,
+                inbound = summary.inbound,
+                recorded = summary.recorded,
+                fragments_waiting = summary.fragments_waiting,
+                events = summary.events,
+                dynamodb_requests,
+                latency_ms,
+                "webhook record"
+            ),
+            Err(err) => {
+                let last = receive_count >= app.max_receive_count || message_id.is_empty();
+                if !last {
+                    tracing::warn!(message_id, receive_count, kind, field, outcome = "retry", retryable = err.retryable(), error = %err, dynamodb_requests, latency_ms, "webhook record failed; SQS will retry");
+                    response.add_failure(message_id);
+                    continue;
+                }
+                let letter = DeadLetter {
+                    body: record.body.clone().unwrap_or_default(),
+                    attributes: record.attributes.clone(),
+                    reason: err.to_string(),
+                    message_id: message_id.to_owned(),
+                    receive_count,
+                };
+                match app.ports.dead_letters.send(&letter).await {
+                    Ok(()) => {
+                        tracing::error!(message_id, receive_count, kind, field, outcome = "dead_lettered", error = %err, dynamodb_requests, latency_ms, "webhook record failed on its last attempt: moved to the dead-letter queue")
+                    }
+                    Err(dlq) if !message_id.is_empty() => {
+                        tracing::error!(message_id, receive_count, outcome = "retry", error = %err, dead_letter_error = %dlq, "webhook record failed and could not be dead-lettered; SQS will retry (its redrive policy moves it)");
+                        response.add_failure(message_id);
+                    }
+                    Err(dlq) => {
+                        // Nothing to report it by: Lambda deletes what is not
+                        // reported, so the body goes to the log in full.
+                        tracing::error!(outcome = "lost", error = %err, dead_letter_error = %dlq, body = record.body.as_deref().unwrap_or_default(), "a record without a messageId failed and could not be dead-lettered");
+                    }
+                }
+            }
+        }
+    }
+    response
+}
+
+struct Summary {
+    statuses: usize,
+    inbound: usize,
+    recorded: usize,
+    fragments_waiting: usize,
+    events: usize,
+}
+
+async fn process(app: &App, record: &Record) -> Result<Summary, RecordError> {
+    let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
+    let applier = Applier {
+        messages: app.ports.messages.as_ref(),
+        contacts: app.ports.contacts.as_ref(),
+        log: app.ports.log.as_ref(),
+        policy: &app.policy,
+        now: shared::now_millis(),
+    };
+    let mut applied = applier.apply(body).await?;
+    // Published after the writes, in the same attempt: if this fails the
+    // record is retried, the writes are no-ops and the events go again.
+    if !applied.events.is_empty() {
+        app.ports
+            .publisher
+            .publish(&applied.events)
+            .await
+            .map_err(|source| RecordError::Publish {
+                count: applied.events.len(),
+                source,
+            })?;
+    }
+    if !applied.failures.is_empty() {
+        let count = applied.failures.len();
+        return Err(RecordError::Items {
+            count,
+            first: applied.failures.swap_remove(0),
+        });
+    }
+    Ok(Summary {
+        statuses: applied.statuses,
+        inbound: applied.inbound,
+        recorded: applied.recorded,
+        fragments_waiting: applied.fragments_waiting,
+        events: applied.events.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("TABLE_NAME", "chasqui-test"),
+            (
+                "WEBHOOK_DLQ_URL",
+                "http://127.0.0.1:5000/123456789012/webhook-dlq",
+            ),
+        ]
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = configure(&Settings::from_pairs(base())).unwrap();
+        assert_eq!(c.upstream_events_queue_url, None);
+        assert_eq!(c.max_receive_count, DEFAULT_MAX_RECEIVE_COUNT);
+        assert_eq!(c.policy.inbound_ttl_days, DEFAULT_INBOUND_TTL_DAYS);
+        assert_eq!(c.policy.keywords, Keywords::default());
+    }
+
+    #[test]
+    fn settings_are_read_and_checked() {
+        let mut pairs = base();
+        pairs.extend([
+            (
+                "UPSTREAM_EVENTS_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/events.fifo",
+            ),
+            ("WEBHOOK_MAX_RECEIVE_COUNT", "3"),
+            ("INBOUND_TTL_DAYS", "7"),
+            ("OPT_OUT_KEYWORDS", "desligar"),
+            ("OPT_IN_KEYWORDS", "none"),
+        ]);
+        let s = Settings::from_pairs(pairs);
+        let c = configure(&s).unwrap();
+        assert_eq!(c.max_receive_count, 3);
+        assert_eq!(c.policy.inbound_ttl_days, 7);
+        assert!(c.policy.keywords.classify("DESLIGAR").is_some());
+        assert!(c.policy.keywords.classify("start").is_none());
+        for name in [
+            "FOREIGN_MESSAGE_TTL_DAYS",
+            "INBOUND_TTL_DAYS",
+            "OPT_IN_KEYWORDS",
+            "OPT_OUT_KEYWORDS",
+            "TABLE_NAME",
+            "UPSTREAM_EVENTS_QUEUE_URL",
+            "WEBHOOK_DLQ_URL",
+            "WEBHOOK_MAX_RECEIVE_COUNT",
+            "WEBHOOK_RECORD_TTL_DAYS",
+        ] {
+            assert!(s.names_read().contains(&name), "{name} not recorded");
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        for (name, value) in [
+            ("WEBHOOK_MAX_RECEIVE_COUNT", "0"),
+            ("WEBHOOK_MAX_RECEIVE_COUNT", "five"),
+            ("INBOUND_TTL_DAYS", "-1"),
+            ("WEBHOOK_RECORD_TTL_DAYS", "0"),
+            ("UPSTREAM_EVENTS_QUEUE_URL", "events-queue"),
+            ("WEBHOOK_DLQ_URL", "https://sqs.us-east-1.amazonaws.com"),
+            ("OPT_OUT_KEYWORDS", "stop"),
+        ] {
+            let mut pairs: Vec<_> = base().into_iter().filter(|(k, _)| *k != name).collect();
+            pairs.push((name, value));
+            if name == "OPT_OUT_KEYWORDS" {
+                pairs.push(("OPT_IN_KEYWORDS", "STOP"));
+            }
+            match configure(&Settings::from_pairs(pairs)) {
+                Err(ConfigError::Malformed { name: got, .. }) => assert_eq!(got, name, "{value}"),
+                other => panic!("{name}={value}: expected malformed, got {other:?}"),
+            }
+        }
+        let pairs: Vec<_> = base()
+            .into_iter()
+            .filter(|(k, _)| *k != "WEBHOOK_DLQ_URL")
+            .collect();
+        assert!(matches!(
+            configure(&Settings::from_pairs(pairs)),
+            Err(ConfigError::Missing {
+                name: "WEBHOOK_DLQ_URL",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn records_are_read_leniently() {
+        let r = Record::read(&serde_json::json!({
+            "messageId": "m1", "body": "{}",
+            "attributes": {"ApproximateReceiveCount": "4"},
+            "messageAttributes": {"kind": {"stringValue": "change", "dataType": "String"},
+                                   "bin": {"binaryValue": "AAA=", "dataType": "Binary"}}
+        }));
+        assert_eq!((r.message_id.as_str(), r.receive_count), ("m1", 4));
+        assert_eq!(r.attribute("kind"), "change");
+        assert_eq!(r.attributes.len(), 1, "binary attributes are not carried");
+        let r = Record::read(&serde_json::json!({"body": 5}));
+        assert_eq!(
+            (r.message_id.as_str(), r.body, r.receive_count),
+            ("", None, 1)
+        );
+    }
+}

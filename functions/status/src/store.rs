@@ -1,0 +1,193 @@
+//! The ports the status logic writes through, and what it hands them. The
+//! DynamoDB adapter is in `dynamo`; nothing here knows about the SDK.
+
+use async_trait::async_trait;
+use shared::events::OptSource;
+use shared::record::{ConversationRecord, ErrorRecord, MessageRecord, PricingRecord, RecordError};
+
+/// One status report for one message item.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusWrite {
+    /// `MSG#<id>` or `WAMID#<wamid>`.
+    pub pk: String,
+    /// Chasqui's message id, for an item the status creates.
+    pub message_id: Option<String>,
+    /// The timestamp attributes this report fills, earliest time winning:
+    /// one per known status, `played_at` and `read_at` for `played`, none
+    /// for a status Chasqui does not know.
+    pub slots: Vec<&'static str>,
+    /// Meta's timestamp of the report, Unix milliseconds.
+    pub at: u64,
+    /// `<status>@<at>` for a status value Chasqui does not know.
+    pub other_status: Option<String>,
+    pub wamid: Option<String>,
+    pub recipient: Option<String>,
+    pub phone_number_id: Option<String>,
+    pub conversation: Option<ConversationRecord>,
+    pub pricing: Option<PricingRecord>,
+    /// All of Meta's `errors[]` (a `failed` report).
+    pub errors: Vec<ErrorRecord>,
+    /// TTL (Unix seconds) for an item known only by `wamid`.
+    pub expires_at: Option<u64>,
+    pub now: u64,
+}
+
+/// One inbound message for the contact's history.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InboundWrite {
+    pub pk: String,
+    pub sk: String,
+    pub phone_number_id: String,
+    pub wa_id: String,
+    /// Absent when Meta sent none (the sort key then holds a digest).
+    pub wamid: Option<String>,
+    pub kind: String,
+    pub text: Option<String>,
+    pub profile_name: Option<String>,
+    /// Meta's message object, as JSON text.
+    pub message: String,
+    /// Meta's timestamp, Unix milliseconds.
+    pub at: u64,
+    /// When the webhook reached Chasqui, Unix milliseconds.
+    pub webhook_received_at: u64,
+    pub expires_at: u64,
+}
+
+/// The contact's 24-hour window after an inbound message.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactTouch {
+    pub pk: String,
+    pub phone_number_id: String,
+    pub wa_id: String,
+    pub profile_name: Option<String>,
+    pub at: u64,
+    pub wamid: String,
+    pub now: u64,
+}
+
+/// An opt-out or opt-in signal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptWrite {
+    pub pk: String,
+    pub phone_number_id: String,
+    pub wa_id: String,
+    pub opted_out: bool,
+    pub at: u64,
+    pub source: OptSource,
+    pub message_id: Option<String>,
+    /// `<at, 13 digits>#<signal id>`: decisions are ordered by it, so the
+    /// newest signal wins whatever the arrival order, and a tie has one
+    /// answer too.
+    pub decision: String,
+    pub now: u64,
+}
+
+/// What became of an opt signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptOutcome {
+    /// It is now the contact's latest decision.
+    Applied,
+    /// It already was (a replay).
+    Replayed,
+    /// A newer decision is in place; nothing changed.
+    Superseded,
+}
+
+/// A webhook part that is kept as received: another `field`, change-level
+/// errors, a raw body, or an item that could not be attributed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebhookRecord {
+    /// `field`, `errors`, `raw`, `status`, `inbound`, `preference`.
+    pub kind: &'static str,
+    /// Hex digest of what the record holds: a replay writes the same key.
+    pub digest: String,
+    pub field: Option<String>,
+    pub entry_id: Option<String>,
+    pub phone_number_id: Option<String>,
+    pub reason: Option<String>,
+    /// JSON text (or the raw body).
+    pub body: String,
+    pub received_at: u64,
+    pub expires_at: u64,
+}
+
+/// One stored piece of an oversized queue body.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FragmentWrite {
+    pub group: String,
+    pub index: u32,
+    pub count: u32,
+    pub data: String,
+    pub received_at: u64,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, a network fault, a service error: a retry may help.
+    #[error("{operation} failed: {reason}")]
+    Unavailable {
+        operation: &'static str,
+        reason: String,
+    },
+    /// The table refused the request as invalid: a retry cannot help.
+    #[error("{operation} was refused: {reason}")]
+    Rejected {
+        operation: &'static str,
+        reason: String,
+    },
+    #[error("{operation} returned an unreadable item: {source}")]
+    Unreadable {
+        operation: &'static str,
+        #[source]
+        source: RecordError,
+    },
+}
+
+impl StoreError {
+    pub fn retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
+}
+
+/// Port: the message items.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// The key of the message item whose `wamid` this is, if one exists
+    /// (an eventually consistent index).
+    async fn find_by_wamid(&self, wamid: &str) -> Result<Option<String>, StoreError>;
+
+    /// Applies one report in one write, without reading first, and returns
+    /// the item as it was before (absent if it did not exist).
+    async fn apply_status(&self, write: &StatusWrite) -> Result<Option<MessageRecord>, StoreError>;
+
+    /// Lowers a timestamp attribute to `at` if it holds a later time: a
+    /// report that arrives after a later one of the same slot.
+    async fn lower_slot(&self, pk: &str, slot: &'static str, at: u64) -> Result<(), StoreError>;
+}
+
+/// Port: contacts and their inbound history.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Stores an inbound message once; `false` when it was already there.
+    async fn put_inbound(&self, inbound: &InboundWrite) -> Result<bool, StoreError>;
+
+    /// Moves `last_inbound_at` forward; `false` when a newer message (or
+    /// this one) already had.
+    async fn touch(&self, touch: &ContactTouch) -> Result<bool, StoreError>;
+
+    /// Applies an opt signal if it is newer than the contact's decision.
+    async fn decide_opt(&self, opt: &OptWrite) -> Result<OptOutcome, StoreError>;
+}
+
+/// Port: what is kept as received, and fragments waiting for their group.
+#[async_trait]
+pub trait WebhookLog: Send + Sync {
+    /// Writes a record once; `false` when it was already there.
+    async fn record(&self, record: &WebhookRecord) -> Result<bool, StoreError>;
+
+    async fn put_fragment(&self, fragment: &FragmentWrite) -> Result<(), StoreError>;
+
+    /// Every stored fragment of a group, as `(index, data)`.
+    async fn fragments(&self, group: &str) -> Result<Vec<(u32, String)>, StoreError>;
+}

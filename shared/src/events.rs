@@ -1,0 +1,314 @@
+//! The normalised events upstream systems receive (`docs/events.md`).
+//!
+//! Delivery is at least once, so every event carries an `id` derived only
+//! from what it describes (never from when or how often it was processed):
+//! a replayed webhook yields the same ids and consumers drop duplicates.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::record::{ConversationRecord, ErrorRecord, PricingRecord, Status};
+
+pub const STATUS_CHANGED: &str = "message.status_changed";
+pub const INBOUND: &str = "message.inbound";
+pub const OPTED_OUT: &str = "contact.opted_out";
+pub const OPTED_IN: &str = "contact.opted_in";
+
+/// One event: `{"id", "type", "occurred_at", "data"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// `evt_` and 32 hex digits; stable under replay.
+    pub id: String,
+    /// When it happened by Meta's clock (the status or message timestamp),
+    /// Unix milliseconds.
+    pub occurred_at: u64,
+    #[serde(flatten)]
+    pub payload: Payload,
+}
+
+/// The event's `type` and its `data`.
+// Events are built once and serialised; boxing the big variant buys nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Payload {
+    #[serde(rename = "message.status_changed")]
+    StatusChanged(StatusChanged),
+    #[serde(rename = "message.inbound")]
+    Inbound(Inbound),
+    #[serde(rename = "contact.opted_out")]
+    OptedOut(OptChange),
+    #[serde(rename = "contact.opted_in")]
+    OptedIn(OptChange),
+}
+
+impl Event {
+    pub fn kind(&self) -> &'static str {
+        match self.payload {
+            Payload::StatusChanged(_) => STATUS_CHANGED,
+            Payload::Inbound(_) => INBOUND,
+            Payload::OptedOut(_) => OPTED_OUT,
+            Payload::OptedIn(_) => OPTED_IN,
+        }
+    }
+
+    /// A status report. `subject` is the message's `wamid` when Meta gave
+    /// one (it does not depend on how the status was correlated), else the
+    /// item key; `reported` is Meta's status value and `at` its timestamp.
+    pub fn status_changed(subject: &str, at: u64, data: StatusChanged) -> Self {
+        Self {
+            id: event_id(STATUS_CHANGED, &[subject, &data.status, &at.to_string()]),
+            occurred_at: at,
+            payload: Payload::StatusChanged(data),
+        }
+    }
+
+    pub fn inbound(at: u64, data: Inbound) -> Self {
+        Self {
+            id: event_id(INBOUND, &[&data.phone_number_id, &data.wamid]),
+            occurred_at: at,
+            payload: Payload::Inbound(data),
+        }
+    }
+
+    /// An opt-out or opt-in decision. `decision` identifies the signal
+    /// (its time and triggering message), the same on every replay.
+    pub fn opt(at: u64, decision: &str, data: OptChange) -> Self {
+        let (kind, wrap): (&str, fn(OptChange) -> Payload) = if data.opted_out {
+            (OPTED_OUT, Payload::OptedOut)
+        } else {
+            (OPTED_IN, Payload::OptedIn)
+        };
+        Self {
+            id: event_id(kind, &[&data.phone_number_id, &data.wa_id, decision]),
+            occurred_at: at,
+            payload: wrap(data),
+        }
+    }
+
+    /// The phone-number-and-user pair an event concerns, for FIFO grouping.
+    pub fn group(&self) -> String {
+        match &self.payload {
+            Payload::StatusChanged(d) => d
+                .message_id
+                .clone()
+                .or_else(|| d.wamid.clone())
+                .unwrap_or_default(),
+            Payload::Inbound(d) => format!("{}#{}", d.phone_number_id, d.from),
+            Payload::OptedOut(d) | Payload::OptedIn(d) => {
+                format!("{}#{}", d.phone_number_id, d.wa_id)
+            }
+        }
+    }
+}
+
+/// `evt_` + the first 128 bits of SHA-256 over the event type and parts.
+pub fn event_id(kind: &str, parts: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(kind.as_bytes());
+    for part in parts {
+        // A separator no id contains, so ("a", "bc") and ("ab", "c") differ.
+        hash.update([0x1f]);
+        hash.update(part.as_bytes());
+    }
+    format!("evt_{}", hex::encode(&hash.finalize()[..16]))
+}
+
+/// `message.status_changed`: Meta reported a status for a message.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusChanged {
+    /// Chasqui's message id; absent for a message Chasqui did not send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wamid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number_id: Option<String>,
+    /// The recipient's WhatsApp id, as Meta reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    /// What Meta reported: `sent`, `delivered`, `read`, `played`, `failed`,
+    /// or a value Chasqui does not know yet.
+    pub status: String,
+    /// The message's derived status before and after this report. Equal
+    /// when the report did not move it (a late `delivered` after `read`,
+    /// anything after `failed`).
+    pub old_status: Status,
+    pub new_status: Status,
+    /// The first of `errors`, for consumers that want one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<PricingRecord>,
+    /// The send request's `metadata`, when the sender had stored it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// `message.inbound`: a person wrote to a business number.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Inbound {
+    pub phone_number_id: String,
+    pub wamid: String,
+    /// The sender's WhatsApp id.
+    pub from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_name: Option<String>,
+    /// Meta's message type (`text`, `image`, `interactive`, ... or a new one).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What the person typed or tapped, when there is text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The `wamid` this message replies to or reacts to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Meta's full message object; `null` (with `message_truncated`) when
+    /// it would not fit in one queue message.
+    pub message: Value,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub message_truncated: bool,
+}
+
+/// Where an opt-out or opt-in came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptSource {
+    /// The person sent an opt-out or opt-in keyword.
+    Keyword,
+    /// Meta's `user_preferences` webhook (marketing messages stopped or
+    /// resumed in WhatsApp itself).
+    MetaMarketingPreference,
+    /// A send failed with 131050 (the person stopped marketing messages).
+    #[serde(rename = "error_131050")]
+    Error131050,
+    Manual,
+}
+
+impl OptSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptSource::Keyword => "keyword",
+            OptSource::MetaMarketingPreference => "meta_marketing_preference",
+            OptSource::Error131050 => "error_131050",
+            OptSource::Manual => "manual",
+        }
+    }
+}
+
+/// `contact.opted_out` / `contact.opted_in`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptChange {
+    pub phone_number_id: String,
+    pub wa_id: String,
+    pub opted_out: bool,
+    pub source: OptSource,
+    /// The triggering message: an inbound `wamid` for a keyword, Chasqui's
+    /// message id (or `wamid`) for 131050; absent for Meta's preference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The keyword as matched (folded), for `keyword`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn opt(out: bool) -> OptChange {
+        OptChange {
+            phone_number_id: "11".into(),
+            wa_id: "55".into(),
+            opted_out: out,
+            source: OptSource::Keyword,
+            message_id: Some("wamid.A".into()),
+            keyword: Some("stop".into()),
+        }
+    }
+
+    #[test]
+    fn ids_depend_only_on_what_happened() {
+        let a = Event::opt(5, "0000000000005#wamid.A", opt(true));
+        let b = Event::opt(5, "0000000000005#wamid.A", opt(true));
+        assert_eq!(a.id, b.id);
+        assert!(a.id.starts_with("evt_") && a.id.len() == 36);
+        assert_ne!(a.id, Event::opt(5, "0000000000005#wamid.A", opt(false)).id);
+        assert_ne!(a.id, Event::opt(5, "0000000000006#wamid.A", opt(true)).id);
+        assert_ne!(event_id("t", &["a", "bc"]), event_id("t", &["ab", "c"]));
+        let s = |status: &str, at| {
+            Event::status_changed(
+                "wamid.X",
+                at,
+                StatusChanged {
+                    status: status.into(),
+                    old_status: Status::Sent,
+                    new_status: Status::Delivered,
+                    ..StatusChanged::default()
+                },
+            )
+        };
+        assert_eq!(s("delivered", 1).id, s("delivered", 1).id);
+        assert_ne!(s("delivered", 1).id, s("read", 1).id);
+        assert_ne!(s("delivered", 1).id, s("delivered", 2).id);
+    }
+
+    /// Ids must also stay the same across deploys (a replay may meet new
+    /// code): this pins the derivation, and `docs/events.md` quotes it.
+    #[test]
+    fn ids_are_pinned() {
+        let e = Event::status_changed(
+            "wamid.HBgNOUT1",
+            1_730_000_001_000,
+            StatusChanged {
+                status: "delivered".into(),
+                ..StatusChanged::default()
+            },
+        );
+        assert_eq!(e.id, "evt_42f0913ae0a404310708ba45dcf5a270");
+        assert_eq!(
+            event_id(INBOUND, &["1122334455", "wamid.HBgNTEXT1"]),
+            "evt_4e8a848de0facf63d3fc700f0c8dfb7b"
+        );
+    }
+
+    #[test]
+    fn wire_shape_round_trips() {
+        let e = Event::opt(1_730_000_100_000, "k", opt(true));
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "contact.opted_out");
+        assert_eq!(v["occurred_at"], 1_730_000_100_000u64);
+        assert_eq!(v["data"]["source"], "keyword");
+        assert_eq!(v["data"]["wa_id"], "55");
+        assert_eq!(serde_json::from_value::<Event>(v).unwrap(), e);
+        assert_eq!(e.kind(), OPTED_OUT);
+
+        let i = Event::inbound(
+            1,
+            Inbound {
+                phone_number_id: "11".into(),
+                wamid: "wamid.I".into(),
+                from: "55".into(),
+                kind: "text".into(),
+                text: Some("oi".into()),
+                message: json!({"id": "wamid.I"}),
+                ..Inbound::default()
+            },
+        );
+        let v = serde_json::to_value(&i).unwrap();
+        assert_eq!(v["type"], "message.inbound");
+        assert_eq!(v["data"]["type"], "text");
+        assert!(v["data"].get("message_truncated").is_none());
+        assert_eq!(serde_json::from_value::<Event>(v).unwrap(), i);
+        assert_eq!(
+            serde_json::to_value(OptSource::Error131050).unwrap(),
+            "error_131050"
+        );
+    }
+}
