@@ -29,7 +29,9 @@ WEBHOOK_URL = os.environ.get("WEBHOOK_URL", "http://127.0.0.1:9000/lambda-url/we
 
 
 def client(name):
-    return boto3.client(name)
+    # boto3 reads AWS_DEFAULT_REGION only; the Rust SDK and the README use AWS_REGION.
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return boto3.client(name, region_name=region)
 
 
 def queue_with_dlq(sqs, name, visibility):
