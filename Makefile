@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MOTO := $(VENV)/.moto-$(MOTO_VERSION)
 CARGO_LAMBDA := $(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)
 
-.PHONY: test test-rust dev bench fmt lint tools clean
+.PHONY: test test-rust dev demo bench fmt lint tools clean
 
 ## test: the whole suite against a local AWS emulator (started and stopped here)
 test: test-rust
@@ -25,9 +25,13 @@ test-rust: $(MOTO)
 	cargo fmt --all -- --check
 	scripts/with-moto cargo test --workspace --all-targets --locked
 
-## dev: moto with the queue, table and secret, and `cargo lambda watch`
+## dev: the whole loop locally: moto with the template's queues, table and secret, the Cloud API sandbox, the functions and their SQS pollers
 dev: $(MOTO) $(CARGO_LAMBDA)
 	scripts/dev
+
+## demo: the guided tour, against a running `make dev` or a stack started (and stopped) for it
+demo: $(MOTO) $(CARGO_LAMBDA)
+	scripts/dev demo
 
 ## bench: criterion benchmarks (numbers in README.md)
 bench:

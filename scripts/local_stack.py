@@ -1,11 +1,21 @@
 #!/usr/bin/env python3
-"""The local AWS stack for `make dev`, on the moto server.
+"""The local AWS stack for `make dev`, on the moto server, made from the SAM template.
 
-  local_stack.py up                 create the queues, table and secret (idempotent); print env exports
+  local_stack.py up [--spec FILE] [--template FILE] [Param=Value ...]
+        create the queues, dead-letter queues, table and secret of
+        infra/template.yaml (idempotent), write the stack description the
+        local runner reads (default .dev/stack.json) and print env exports
   local_stack.py peek QUEUE_URL     show what a queue holds, leaving it there
   local_stack.py post FILE [URL]    sign FILE with the local app secret and POST it to the webhook
 
-Runs with the project's .venv, where moto brings boto3.
+Resources are named as CloudFormation names them, without its random suffix:
+`<stack>-<LogicalId>` for queues and the table (`chasqui-local-SendQueue`),
+the secret by its `Name` (`chasqui-local/whatsapp`). Queue attributes, redrive
+policies, key schema, TTL, each function's environment, and its SQS event
+source (batch size, batching window, maximum concurrency, partial batch
+responses) come from the template, so the local stack follows it.
+
+Runs with the project's .venv, where moto brings boto3 and PyYAML.
 """
 import hashlib
 import hmac
@@ -16,90 +26,340 @@ import urllib.error
 import urllib.request
 
 import boto3
+from botocore.exceptions import ClientError
+import yaml
 
-PREFIX = os.environ.get("CHASQUI_STACK", "chasqui-local")
-SECRET_ID = f"{PREFIX}/whatsapp"
-# The local Meta app: documented in README.md and events/README.md.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STACK = os.environ.get("CHASQUI_STACK", "chasqui-local")
+# The local Meta app: documented in README.md and events/README.md; the
+# sandbox reads them back from the secret.
 APP_SECRET = "chasqui-test-app-secret"
 VERIFY_TOKEN = "chasqui-test-verify-token"
 ACCESS_TOKEN = "chasqui-test-access-token"
-PHONE_NUMBER_ID = "1122334455"
-MAX_RECEIVE_COUNT = "5"
-WEBHOOK_URL = os.environ.get("WEBHOOK_URL", "http://127.0.0.1:9000/lambda-url/webhook/webhook")
+SANDBOX_URL = os.environ.get("CHASQUI_SANDBOX_URL", "http://127.0.0.1:9100")
+WEBHOOK_URL = os.environ.get("WEBHOOK_URL", "http://127.0.0.1:9000/webhook")
+# Parameters a local stack sets differently from the template's defaults.
+LOCAL_PARAMETERS = {
+    "PhoneNumberId": "1122334455",
+    "GraphApiBaseUrl": SANDBOX_URL,
+    "CreateUpstreamEventsQueue": "true",
+    "TableDeletionProtection": "false",
+}
+# Template outputs the CLI finds its way with.
+OUTPUTS = {
+    "SendQueueUrl": "send_queue_url",
+    "SendDeadLetterQueueUrl": "send_dlq_url",
+    "WebhookQueueUrl": "webhook_queue_url",
+    "WebhookDeadLetterQueueUrl": "webhook_dlq_url",
+    "UpstreamEventsQueueUrl": "upstream_events_queue_url",
+    "TableName": "table_name",
+    "SecretName": "secret_id",
+}
+NO_VALUE = object()
+
+
+def region():
+    # boto3 reads AWS_DEFAULT_REGION only; the Rust SDK and the README use AWS_REGION.
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
 def client(name):
-    # boto3 reads AWS_DEFAULT_REGION only; the Rust SDK and the README use AWS_REGION.
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.client(name, region_name=region)
+    return boto3.client(name, region_name=region())
 
 
-def queue_with_dlq(sqs, name, visibility):
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
-    url = sqs.create_queue(
-        QueueName=name, Attributes={"RedrivePolicy": policy, "VisibilityTimeout": str(visibility)}
-    )["QueueUrl"]
-    return url, dlq
+class Loader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (`!Ref X` → {"Ref": "X"})."""
 
 
-def up():
-    sqs, ddb, sm = client("sqs"), client("dynamodb"), client("secretsmanager")
-    webhook_q, webhook_dlq = queue_with_dlq(sqs, f"{PREFIX}-webhook-events", 60)
-    send_q, send_dlq = queue_with_dlq(sqs, f"{PREFIX}-send-requests", 180)
-    events_q = sqs.create_queue(QueueName=f"{PREFIX}-upstream-events")["QueueUrl"]
-    table = f"{PREFIX}-messages"
-    if table not in ddb.list_tables()["TableNames"]:
-        ddb.create_table(
-            TableName=table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "wamid")],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            GlobalSecondaryIndexes=[{
-                "IndexName": "by_wamid",
-                "KeySchema": [{"AttributeName": "wamid", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }],
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {"Fn::" + suffix: value}
+
+
+Loader.add_multi_constructor("!", _tag)
+
+
+class Template:
+    def __init__(self, path, overrides):
+        with open(path) as f:
+            self.doc = yaml.load(f, Loader=Loader)
+        self.params = {}
+        for name, spec in self.doc.get("Parameters", {}).items():
+            self.params[name] = str(spec.get("Default", ""))
+        self.params.update(LOCAL_PARAMETERS)
+        self.params.update(overrides)
+        self.region = region()
+        self.resources = self.doc.get("Resources", {})
+        self.conditions = {}
+        for name, expr in self.doc.get("Conditions", {}).items():
+            self.conditions[name] = bool(self.resolve(expr))
+        # Logical id → {"Ref": ..., "Arn": ..., "QueueName": ...}, filled as resources are made.
+        self.made = {}
+
+    def active(self, logical_id):
+        cond = self.resources[logical_id].get("Condition")
+        return cond is None or self.conditions.get(cond, False)
+
+    def resolve(self, value):
+        if isinstance(value, list):
+            return [v for v in (self.resolve(v) for v in value) if v is not NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                if arg == "AWS::NoValue":
+                    return NO_VALUE
+                if arg == "AWS::StackName":
+                    return STACK
+                if arg == "AWS::Region":
+                    return self.region
+                if arg in self.params:
+                    return self.params[arg]
+                if arg in self.made:
+                    return self.made[arg]["Ref"]
+                raise KeyError(f"!Ref {arg}: not a parameter or a resource made locally")
+            if key == "Fn::GetAtt":
+                res, attr = arg
+                if res not in self.made or attr not in self.made[res]:
+                    raise KeyError(f"!GetAtt {res}.{attr}: not made locally")
+                return self.made[res][attr]
+            if key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                names = {"AWS::StackName": STACK, "AWS::Region": self.region,
+                         "AWS::AccountId": "123456789012", "AWS::URLSuffix": "amazonaws.com"}
+                names.update(self.params)
+                for name, made in self.made.items():
+                    names[name] = made["Ref"]
+                    for attr, v in made.items():
+                        names[f"{name}.{attr}"] = v
+                for name, v in names.items():
+                    text = text.replace("${" + name + "}", str(v))
+                return text
+            if key == "Fn::If":
+                cond, yes, no = arg
+                return self.resolve(yes if self.conditions.get(cond) else no)
+            if key == "Fn::Equals":
+                a, b = (self.resolve(v) for v in arg)
+                return str(a) == str(b)
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(v) for v in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(v) for v in arg)
+            if key == "Fn::Join":
+                sep, items = arg
+                return sep.join(str(i) for i in self.resolve(items))
+        out = {}
+        for k, v in value.items():
+            r = self.resolve(v)
+            if r is not NO_VALUE:
+                out[k] = r
+        return out
+
+    def of_type(self, kind):
+        return [(lid, r) for lid, r in self.resources.items() if r.get("Type") == kind and self.active(lid)]
+
+
+def queue_attributes(t, props):
+    attrs = {}
+    for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"):
+        if key in props:
+            attrs[key] = str(t.resolve(props[key]))
+    if "RedrivePolicy" in props:
+        policy = t.resolve(props["RedrivePolicy"])
+        attrs["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": policy["deadLetterTargetArn"], "maxReceiveCount": str(policy["maxReceiveCount"])}
         )
-        ddb.update_time_to_live(
-            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-        )
+    return attrs
+
+
+def make_queues(t, sqs):
+    pending = dict(t.of_type("AWS::SQS::Queue"))
+    while pending:
+        progressed = False
+        for lid, res in list(pending.items()):
+            props = res.get("Properties", {})
+            try:
+                attrs = queue_attributes(t, props)
+            except KeyError:
+                continue  # its dead-letter queue is not made yet
+            name = f"{STACK}-{lid}"
+            try:
+                url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+            except ClientError:
+                url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                sqs.set_queue_attributes(QueueUrl=url, Attributes=attrs)
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            t.made[lid] = {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
+            del pending[lid]
+            progressed = True
+        if not progressed:
+            raise SystemExit(f"queues whose references cannot be resolved: {sorted(pending)}")
+
+
+def make_table(t, ddb):
+    for lid, res in t.of_type("AWS::DynamoDB::Table"):
+        props = t.resolve(res.get("Properties", {}))
+        name = f"{STACK}-{lid}"
+        if name not in ddb.list_tables()["TableNames"]:
+            args = {
+                "TableName": name,
+                "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+                "AttributeDefinitions": props["AttributeDefinitions"],
+                "KeySchema": props["KeySchema"],
+            }
+            if props.get("GlobalSecondaryIndexes"):
+                args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+            ddb.create_table(**args)
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl and str(ttl.get("Enabled")).lower() == "true":
+                ddb.update_time_to_live(
+                    TableName=name,
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+                )
+        arn = ddb.describe_table(TableName=name)["Table"]["TableArn"]
+        t.made[lid] = {"Ref": name, "Arn": arn}
+
+
+def make_secrets(t, sm):
     value = json.dumps({"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "access_token": ACCESS_TOKEN})
-    try:
-        sm.create_secret(Name=SECRET_ID, SecretString=value)
-    except sm.exceptions.ResourceExistsException:
-        sm.put_secret_value(SecretId=SECRET_ID, SecretString=value)
+    for lid, res in t.of_type("AWS::SecretsManager::Secret"):
+        name = t.resolve(res.get("Properties", {}).get("Name", f"{STACK}-{lid}"))
+        try:
+            arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+        except sm.exceptions.ResourceExistsException:
+            arn = sm.put_secret_value(SecretId=name, SecretString=value)["ARN"]
+        # CloudFormation's Ref of a secret is its ARN.
+        t.made[lid] = {"Ref": arn, "Arn": arn, "Name": name}
+
+
+def functions(t):
+    glob = t.doc.get("Globals", {}).get("Function", {})
+    base_env = t.resolve(glob.get("Environment", {}).get("Variables", {}))
+    out, sources, routes = {}, [], []
+    for lid, res in t.of_type("AWS::Serverless::Function"):
+        binary = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary", lid)
+        props = res.get("Properties", {})
+        env = dict(base_env)
+        env.update(t.resolve(props.get("Environment", {}).get("Variables", {})))
+        env = {k: str(v) for k, v in env.items() if v is not NO_VALUE}
+        out[binary] = {
+            "binary": binary,
+            "env": env,
+            "timeout_seconds": int(t.resolve(props.get("Timeout", glob.get("Timeout", 3)))),
+            "memory_mb": int(t.resolve(props.get("MemorySize", glob.get("MemorySize", 128)))),
+        }
+        for event in (props.get("Events") or {}).values():
+            ep = event.get("Properties", {})
+            if event.get("Type") == "SQS":
+                ep = t.resolve(ep)
+                arn = ep["Queue"]
+                url = next(m["Ref"] for m in t.made.values() if m.get("Arn") == arn)
+                sources.append({
+                    "function": binary,
+                    "queue_url": url,
+                    "queue_arn": arn,
+                    "batch_size": int(ep.get("BatchSize", 10)),
+                    "batching_window_seconds": int(ep.get("MaximumBatchingWindowInSeconds", 0)),
+                    # Lambda's default scaling is far above what a laptop needs.
+                    "maximum_concurrency": int(ep.get("ScalingConfig", {}).get("MaximumConcurrency", 2)),
+                    "report_batch_item_failures": "ReportBatchItemFailures" in ep.get("FunctionResponseTypes", []),
+                })
+            elif event.get("Type") in ("HttpApi", "Api"):
+                path = ep.get("Path", "/")
+                if not any(r["path"] == path for r in routes):
+                    routes.append({"path": path, "function": binary})
+    return out, sources, routes
+
+
+def outputs(t):
+    res = {}
+    for name, spec in t.doc.get("Outputs", {}).items():
+        key = OUTPUTS.get(name)
+        if key is None:
+            continue
+        cond = spec.get("Condition")
+        if cond and not t.conditions.get(cond):
+            continue
+        res[key] = t.resolve(spec["Value"])
+    return res
+
+
+def up(*args):
+    spec_path = os.path.join(ROOT, ".dev", "stack.json")
+    template_path = os.path.join(ROOT, "infra", "template.yaml")
+    overrides = {}
+    args = list(args)
+    while args:
+        arg = args.pop(0)
+        if arg == "--spec":
+            spec_path = args.pop(0)
+        elif arg == "--template":
+            template_path = args.pop(0)
+        elif "=" in arg:
+            k, v = arg.split("=", 1)
+            overrides[k] = v
+        else:
+            sys.exit(f"unknown argument {arg!r}\n{__doc__}")
+    if not os.path.exists(template_path):
+        sys.exit(f"{template_path} not found: the local stack is made from the SAM template")
+    t = Template(template_path, overrides)
+    make_queues(t, client("sqs"))
+    make_table(t, client("dynamodb"))
+    make_secrets(t, client("secretsmanager"))
+    funcs, sources, routes = functions(t)
+    resources = outputs(t)
+    resources.update({
+        "phone_number_id": t.params.get("PhoneNumberId"),
+        "aws_endpoint_url": os.environ.get("AWS_ENDPOINT_URL"),
+        "region": t.region,
+        "sandbox_url": SANDBOX_URL,
+        "webhook_url": WEBHOOK_URL,
+    })
+    spec = {"name": STACK, "functions": funcs, "event_sources": sources, "http_routes": routes, "resources": resources}
+    os.makedirs(os.path.dirname(os.path.abspath(spec_path)), exist_ok=True)
+    with open(spec_path, "w") as f:
+        json.dump(spec, f, indent=2)
+        f.write("\n")
     env = {
-        "WHATSAPP_SECRET_ID": SECRET_ID,
-        "WEBHOOK_QUEUE_URL": webhook_q,
-        "WEBHOOK_DLQ_URL": webhook_dlq,
-        "SEND_QUEUE_URL": send_q,
-        "SEND_DLQ_URL": send_dlq,
-        "UPSTREAM_EVENTS_QUEUE_URL": events_q,
-        "TABLE_NAME": table,
-        "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
+        "WHATSAPP_SECRET_ID": resources.get("secret_id"),
+        "WEBHOOK_QUEUE_URL": resources.get("webhook_queue_url"),
+        "WEBHOOK_DLQ_URL": resources.get("webhook_dlq_url"),
+        "SEND_QUEUE_URL": resources.get("send_queue_url"),
+        "SEND_DLQ_URL": resources.get("send_dlq_url"),
+        "UPSTREAM_EVENTS_QUEUE_URL": resources.get("upstream_events_queue_url"),
+        "TABLE_NAME": resources.get("table_name"),
+        "WHATSAPP_PHONE_NUMBER_ID": resources.get("phone_number_id"),
     }
     for k, v in env.items():
-        print(f"export {k}={v}")
+        if v:
+            print(f"export {k}={v}")
 
 
 def peek(queue_url):
     sqs = client("sqs")
-    seen = 0
-    while True:
-        out = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
-            MessageAttributeNames=["All"], WaitTimeSeconds=0,
-        )
-        batch = out.get("Messages", [])
-        if not batch or seen >= 50:
-            break
-        for m in batch:
-            seen += 1
-            attrs = {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()}
-            print(json.dumps({"attributes": attrs, "body": json.loads(m["Body"])}, ensure_ascii=False, indent=2))
-        break
+    out = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
+        MessageAttributeNames=["All"], WaitTimeSeconds=0,
+    )
+    for m in out.get("Messages", []):
+        attrs = {k: v.get("StringValue") for k, v in m.get("MessageAttributes", {}).items()}
+        try:
+            body = json.loads(m["Body"])
+        except ValueError:
+            body = m["Body"]
+        print(json.dumps({"attributes": attrs, "body": body}, ensure_ascii=False, indent=2))
     depth = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
     print(f"# {depth['Attributes']['ApproximateNumberOfMessages']} message(s) in {queue_url}", file=sys.stderr)
 

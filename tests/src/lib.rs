@@ -5,6 +5,8 @@
 //! `AWS_ENDPOINT_URL`; these helpers refuse to run without it rather than
 //! skip, so a test can never pass by not testing.
 
+pub mod local;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};

@@ -1,0 +1,323 @@
+//! `chasqui demo` (`make demo`): the guided tour of a running local stack.
+//! Each step says what it does, does it through the same paths as the CLI
+//! (the send queue, the sandbox's customer), and checks what the table
+//! says; any unmet expectation fails the demo.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::record::Status;
+
+use super::status::{self, Found};
+use super::{CliError, Output, send};
+use crate::clock;
+use crate::sandbox::Inbound;
+use crate::sandbox::client::SandboxClient;
+use crate::target::Target;
+
+const ANA: &str = "+5511988887777";
+const BRUNO: &str = "+5511977776666";
+const UNDELIVERABLE: &str = "+15550009999";
+const BURST: usize = 15;
+const BURST_RATE: u32 = 5;
+
+struct Tour<'a> {
+    target: &'a Target,
+    sandbox: SandboxClient,
+    out: Output,
+    run: String,
+    failures: Vec<String>,
+    steps: Vec<Value>,
+}
+
+impl Tour<'_> {
+    fn say(&self, line: &str) {
+        if !self.out.json {
+            println!("{line}");
+        }
+    }
+
+    fn check(&mut self, ok: bool, what: &str) {
+        self.say(&format!("   {} {what}", if ok { "✓" } else { "✗" }));
+        if !ok {
+            self.failures.push(what.to_owned());
+        }
+    }
+
+    async fn send(&self, suffix: &str, request: Value) -> Result<String, CliError> {
+        let mut request = request;
+        request["id"] = format!("demo-{}-{suffix}", self.run).into();
+        send::check(&request)?;
+        let queued = send::enqueue(self.target, &request).await?;
+        self.say(&format!(
+            "   → queued {} ({})",
+            queued.id,
+            send::describe(&request)
+        ));
+        Ok(queued.id)
+    }
+
+    async fn follow(&self, id: &str, timeout: Duration) -> Result<Found, CliError> {
+        let out = self.out;
+        status::watch(self.target, id, timeout, |f| {
+            if !out.json {
+                let at = status::timeline(&f.record)
+                    .last()
+                    .map(|(_, at)| clock::iso(*at))
+                    .unwrap_or_default();
+                println!("     {at}  {}", f.record.status());
+            }
+        })
+        .await
+    }
+
+    /// The contact item, once `done` holds for it.
+    async fn wait_contact(
+        &self,
+        number: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<bool, CliError> {
+        let ddb = self.target.dynamodb();
+        let pn = self.target.phone_number_id(None)?;
+        let wa = super::contacts::wa_id(number)?;
+        for _ in 0..120 {
+            let item = ddb
+                .get_item()
+                .table_name(self.target.table()?)
+                .key(
+                    shared::table::PK,
+                    aws_sdk_dynamodb::types::AttributeValue::S(shared::table::contact_pk(&pn, &wa)),
+                )
+                .key(
+                    shared::table::SK,
+                    aws_sdk_dynamodb::types::AttributeValue::S(shared::table::CONTACT_SK.into()),
+                )
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| CliError::aws("reading a contact", e))?
+                .item;
+            if let Some(item) = item
+                && done(&shared::record::to_json(
+                    &aws_sdk_dynamodb::types::AttributeValue::M(item),
+                ))
+            {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        self.say(&format!("   (waited 30 s for {what})"));
+        Ok(false)
+    }
+}
+
+fn template(to: &str, params: &[&str]) -> Value {
+    let params: Vec<Value> = params
+        .iter()
+        .map(|p| json!({"type": "text", "text": p}))
+        .collect();
+    json!({"to": to, "message": {"type": "template", "template": {
+        "name": "appointment_reminder", "language": {"code": "pt_BR"},
+        "components": [{"type": "body", "parameters": params}]}}})
+}
+
+pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
+    if !target.local {
+        return Err(CliError::new("the demo plays the customer through the sandbox, so it runs against the local stack only")
+            .hint("start it with `make dev` (or run `make demo`, which starts one)"));
+    }
+    let sandbox = SandboxClient::new(&target.sandbox_url());
+    let config = sandbox.config().await?;
+    let mut tour = Tour {
+        target,
+        sandbox,
+        out,
+        run: format!("{:x}", shared::now_millis() / 1000),
+        failures: Vec::new(),
+        steps: Vec::new(),
+    };
+    let timeout = Duration::from_secs(60);
+
+    tour.say("\n▶ 1. A template message reaches `read`");
+    let id = tour
+        .send("reminder", template(ANA, &["Ana", "amanhã às 10h"]))
+        .await?;
+    let found = tour.follow(&id, timeout).await?;
+    let all = status::timeline(&found.record)
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>();
+    tour.check(
+        found.record.status() == Status::Read,
+        "read, with every status on the record",
+    );
+    tour.check(
+        all.starts_with(&["accepted", "sent"]) && all.contains(&"delivered"),
+        &format!("timeline {}", all.join(" → ")),
+    );
+    tour.steps
+        .push(json!({"step": "template_read", "id": id, "status": found.record.status()}));
+
+    tour.say("\n▶ 2. The customer answers; a free-form reply inside the 24-hour window");
+    let receipt = tour
+        .sandbox
+        .inbound(&Inbound {
+            from: ANA.into(),
+            text: Some("Posso remarcar para as 15h?".into()),
+            profile_name: Some("Ana Souza".into()),
+            ..Inbound::default()
+        })
+        .await?;
+    tour.say(&format!(
+        "   ← Ana: \"Posso remarcar para as 15h?\" ({})",
+        receipt.wamid
+    ));
+    let sent_at = shared::now_millis().saturating_sub(5_000);
+    let recorded = tour
+        .wait_contact(ANA, "the inbound message", |c| {
+            c.get("last_inbound_at")
+                .and_then(Value::as_u64)
+                .is_some_and(|t| t >= sent_at / 1000 * 1000)
+        })
+        .await?;
+    tour.check(
+        recorded,
+        "the status function recorded it: Ana's window is open",
+    );
+    let reply = json!({"to": ANA, "message": {"type": "text", "text": {"body": "Claro! Remarcado para as 15h."},
+        "context": {"message_id": receipt.wamid}}});
+    let id = tour.send("reply", reply).await?;
+    let found = tour.follow(&id, timeout).await?;
+    tour.check(
+        found.record.status() == Status::Read,
+        "the free-form reply was accepted and read",
+    );
+    tour.steps
+        .push(json!({"step": "reply_in_window", "id": id, "status": found.record.status()}));
+
+    tour.say("\n▶ 3. A customer sends STOP; the next send is suppressed");
+    tour.sandbox
+        .inbound(&Inbound {
+            from: BRUNO.into(),
+            text: Some("STOP".into()),
+            profile_name: Some("Bruno".into()),
+            ..Inbound::default()
+        })
+        .await?;
+    tour.say("   ← Bruno: \"STOP\"");
+    let opted = tour
+        .wait_contact(BRUNO, "the opt-out", |c| {
+            c.get("opted_out").and_then(Value::as_bool) == Some(true)
+        })
+        .await?;
+    tour.check(opted, "Bruno is opted out (opt_source keyword)");
+    let id = tour
+        .send("after-stop", template(BRUNO, &["Bruno", "sexta às 9h"]))
+        .await?;
+    let found = tour.follow(&id, timeout).await?;
+    let (calls, _) = tour.sandbox.calls(Some(&id)).await?;
+    tour.check(
+        found.record.status() == Status::Suppressed
+            && found.record.suppressed_reason.as_deref() == Some("opted_out"),
+        "suppressed (opted_out)",
+    );
+    tour.check(calls.is_empty(), "and Meta was never called for it");
+    tour.steps.push(json!({"step": "stop_suppresses", "id": id, "status": found.record.status(), "calls": calls.len()}));
+
+    tour.say(&format!("\n▶ 4. A burst of {BURST} above Meta's rate ({BURST_RATE}/s here): throttled, retried, all delivered"));
+    let previous = config.rate_limit_per_second;
+    tour.sandbox
+        .configure(&json!({"rate_limit_per_second": BURST_RATE}))
+        .await?;
+    let mut ids = Vec::new();
+    for i in 0..BURST {
+        let to = format!("+551195550{i:04}");
+        let id = format!("burst-{i}");
+        let request = {
+            let mut r = template(&to, &["Cliente", "hoje"]);
+            r["id"] = format!("demo-{}-{id}", tour.run).into();
+            r
+        };
+        send::check(&request)?;
+        ids.push(send::enqueue(target, &request).await?.id);
+    }
+    tour.say(&format!("   → queued {BURST} templates"));
+    let mut read = 0;
+    for id in &ids {
+        if let Ok(found) = status::watch(target, id, Duration::from_secs(120), |_| {}).await
+            && found.record.status() == Status::Read
+        {
+            read += 1;
+        }
+    }
+    let (calls, by_callback) = tour.sandbox.calls(None).await?;
+    let throttled = calls
+        .iter()
+        .filter(|c| {
+            c.code == Some(130429) && c.callback.as_ref().is_some_and(|cb| ids.contains(cb))
+        })
+        .count();
+    let once = ids
+        .iter()
+        .all(|id| by_callback.get(id).is_some_and(|s| s.delivered == 1));
+    tour.sandbox
+        .configure(&json!({"rate_limit_per_second": previous}))
+        .await?;
+    tour.say(&format!(
+        "   {throttled} call(s) answered 130429 and retried later"
+    ));
+    tour.check(throttled > 0, "Meta throttled the burst");
+    tour.check(read == BURST, &format!("all {BURST} reached read ({read})"));
+    tour.check(once, "each was sent exactly once");
+    tour.steps.push(
+        json!({"step": "throttled_burst", "sent": BURST, "read": read, "throttled": throttled}),
+    );
+
+    tour.say("\n▶ 5. A permanent failure keeps Meta's reason");
+    let mut undeliverable = config.undeliverable.clone();
+    let digits: String = UNDELIVERABLE.chars().filter(char::is_ascii_digit).collect();
+    if !undeliverable.contains(&digits) {
+        undeliverable.push(digits);
+        tour.sandbox
+            .configure(&json!({"undeliverable": undeliverable}))
+            .await?;
+    }
+    let id = tour
+        .send(
+            "undeliverable",
+            template(UNDELIVERABLE, &["Carla", "segunda às 8h"]),
+        )
+        .await?;
+    let found = tour.follow(&id, timeout).await?;
+    let reason = status::reason(&found).unwrap_or_default();
+    tour.say(&format!("   reason: {reason}"));
+    let code = found.record.error.as_ref().and_then(|e| e.code);
+    tour.check(
+        found.record.status() == Status::Failed && code == Some(131026),
+        "failed with 131026, not retried",
+    );
+    tour.steps.push(json!({"step": "permanent_failure", "id": id, "status": found.record.status(), "reason": reason}));
+
+    let ok = tour.failures.is_empty();
+    if out.json {
+        println!(
+            "{}",
+            json!({"ok": ok, "steps": tour.steps, "failures": tour.failures})
+        );
+    } else if ok {
+        println!(
+            "\nThe tour passed. `chasqui status <id>` shows any message above; `chasqui dlq list` shows dead letters."
+        );
+    }
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::new(format!(
+            "{} expectation(s) failed: {}",
+            tour.failures.len(),
+            tour.failures.join("; ")
+        ))
+        .hint("the stack's log shows what each function did (.dev/functions.log)"))
+    }
+}

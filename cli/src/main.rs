@@ -1,0 +1,260 @@
+//! `chasqui`: send, follow and debug WhatsApp messages through Chasqui, on
+//! the local stack (`make dev`) or a deployed one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chasqui_cli::commands::{self, CliError, Output};
+use chasqui_cli::target::Target;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "chasqui",
+    version,
+    about = "Send, follow and debug WhatsApp messages through Chasqui",
+    long_about = "Send, follow and debug WhatsApp messages through Chasqui.\n\n\
+        Against the local stack (`make dev`), it finds everything in .dev/stack.json. Against a \
+        deployed stack, set the stack's outputs as SEND_QUEUE_URL, SEND_DLQ_URL, WEBHOOK_QUEUE_URL, \
+        WEBHOOK_DLQ_URL, TABLE_NAME, WHATSAPP_SECRET_ID and WHATSAPP_PHONE_NUMBER_ID, with your \
+        normal AWS credentials and region."
+)]
+struct Cli {
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// A local stack file (default: .dev/stack.json here or above, when no
+    /// SEND_QUEUE_URL/TABLE_NAME is set).
+    #[arg(long, global = true)]
+    stack_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Put a send request on the send queue and print its id.
+    Send(commands::send::SendArgs),
+    /// A message's record, derived status and timeline.
+    Status {
+        id: String,
+        /// Follow it until it is final (read, failed, suppressed).
+        #[arg(long)]
+        watch: bool,
+        /// How long --watch waits, seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// A customer writes (through the sandbox; local stack only).
+    Inbound(commands::inbound::InboundArgs),
+    /// Inspect and redrive the dead-letter queues.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Show a contact, or opt them out or in by hand.
+    Contacts {
+        #[command(subcommand)]
+        action: ContactsAction,
+    },
+    /// Compute or check X-Hub-Signature-256 for a payload.
+    Webhook {
+        #[command(subcommand)]
+        action: WebhookAction,
+    },
+    /// Run the Cloud API sandbox until Ctrl-C.
+    Sandbox(commands::local::SandboxArgs),
+    /// Run a local stack (sandbox, functions, pollers, HTTP front) until
+    /// Ctrl-C; `make dev` starts it.
+    Local(commands::local::LocalArgs),
+    /// The guided tour of a running local stack (`make demo`).
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// List dead letters with their reasons (they stay in the queue).
+    List {
+        #[arg(long, value_enum)]
+        queue: Option<commands::dlq::Which>,
+        /// At most this many per queue.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Move dead letters back to their queue to be processed again.
+    Replay {
+        #[arg(long, value_enum)]
+        queue: commands::dlq::Which,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContactsAction {
+    /// The contact, its opt decision, its window and last messages.
+    Show {
+        number: String,
+        #[arg(long)]
+        phone_number_id: Option<String>,
+    },
+    /// Stop sending them messages (a manual opt-out).
+    Optout {
+        number: String,
+        #[arg(long)]
+        phone_number_id: Option<String>,
+    },
+    /// Send to them again (a manual opt-in).
+    Optin {
+        number: String,
+        #[arg(long)]
+        phone_number_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookAction {
+    /// Print the X-Hub-Signature-256 of FILE's exact bytes.
+    Sign {
+        file: PathBuf,
+        #[arg(long)]
+        app_secret: Option<String>,
+    },
+    /// Check a signature against FILE's exact bytes.
+    Verify {
+        file: PathBuf,
+        /// The header's value (sha256=...).
+        #[arg(long)]
+        signature: String,
+        #[arg(long)]
+        app_secret: Option<String>,
+    },
+    /// Sign FILE and POST it to the webhook.
+    Post {
+        file: PathBuf,
+        /// Default: the local stack's webhook.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        app_secret: Option<String>,
+    },
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CHASQUI_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .compact()
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let out = Output { json: cli.json };
+    let stack_file = cli.stack_file.as_deref();
+    match cli.command {
+        Command::Sandbox(args) => {
+            init_tracing();
+            return commands::local::sandbox(&args).await;
+        }
+        Command::Local(args) => {
+            init_tracing();
+            return commands::local::local(&args).await;
+        }
+        Command::Webhook {
+            action: WebhookAction::Sign { file, app_secret },
+        } => {
+            let body = commands::webhook::read(&file)?;
+            let target = Target::resolve(stack_file).await?;
+            let secret = commands::webhook::app_secret(&target, app_secret.as_deref()).await?;
+            commands::webhook::sign(out, &body, &secret);
+            return Ok(());
+        }
+        Command::Webhook {
+            action:
+                WebhookAction::Verify {
+                    file,
+                    signature,
+                    app_secret,
+                },
+        } => {
+            let body = commands::webhook::read(&file)?;
+            let target = Target::resolve(stack_file).await?;
+            let secret = commands::webhook::app_secret(&target, app_secret.as_deref()).await?;
+            return commands::webhook::verify(out, &body, &secret, &signature);
+        }
+        _ => {}
+    }
+    let target = Target::resolve(stack_file).await?;
+    match cli.command {
+        Command::Send(args) => commands::send::run(&target, out, &args).await,
+        Command::Status { id, watch, timeout } => {
+            if watch {
+                commands::status::run_watch(&target, out, &id, Duration::from_secs(timeout)).await
+            } else {
+                commands::status::run(&target, out, &id).await
+            }
+        }
+        Command::Inbound(args) => commands::inbound::run(&target, out, &args).await,
+        Command::Dlq { action } => match action {
+            DlqAction::List { queue, limit } => {
+                commands::dlq::list(&target, out, queue, limit).await
+            }
+            DlqAction::Replay { queue, limit } => {
+                commands::dlq::replay(&target, out, queue, limit).await
+            }
+        },
+        Command::Contacts { action } => match action {
+            ContactsAction::Show {
+                number,
+                phone_number_id,
+            } => commands::contacts::show(&target, out, &number, phone_number_id.as_deref()).await,
+            ContactsAction::Optout {
+                number,
+                phone_number_id,
+            } => {
+                commands::contacts::decide(&target, out, &number, phone_number_id.as_deref(), true)
+                    .await
+            }
+            ContactsAction::Optin {
+                number,
+                phone_number_id,
+            } => {
+                commands::contacts::decide(&target, out, &number, phone_number_id.as_deref(), false)
+                    .await
+            }
+        },
+        Command::Webhook {
+            action:
+                WebhookAction::Post {
+                    file,
+                    url,
+                    app_secret,
+                },
+        } => {
+            let body = commands::webhook::read(&file)?;
+            let secret = commands::webhook::app_secret(&target, app_secret.as_deref()).await?;
+            let url = url
+                .or_else(|| target.resources.webhook_url.clone())
+                .ok_or_else(|| {
+                    CliError::new("no webhook URL")
+                        .hint("pass --url, or start the local stack with `make dev`")
+                })?;
+            commands::webhook::post(out, body, &secret, &url).await
+        }
+        Command::Demo => commands::demo::run(&target, out).await,
+        Command::Webhook { .. } | Command::Sandbox(_) | Command::Local(_) => Ok(()),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = run(cli).await {
+        eprintln!("{err}");
+        std::process::exit(err.code);
+    }
+}

@@ -1,0 +1,530 @@
+//! The Cloud API sandbox over real HTTP, driven by the sender's own Cloud
+//! API client (`shared::cloud_api::CloudApiClient`): what it answers, how
+//! the client classifies it, and the signed webhooks that follow, received
+//! by a local endpoint that checks every signature.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chasqui_cli::http::{self, Server};
+use chasqui_cli::sandbox::{Delays, Inbound, Outcome, Sandbox, SandboxConfig};
+use hyper::http::StatusCode;
+use serde_json::{Value, json};
+use shared::cloud_api::{AccessToken, CloudApi, CloudApiClient, ErrorClass, GraphError};
+use shared::config::GraphSettings;
+use shared::secrets::SecretError;
+use shared::webhook::WebhookPayload;
+
+const PN: &str = "1122334455";
+
+struct Token(String);
+
+#[async_trait]
+impl AccessToken for Token {
+    async fn access_token(&self) -> Result<String, SecretError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// A webhook endpoint that keeps every verified body and answers `status`
+/// (it can be changed to make the sandbox retry).
+struct Receiver {
+    server: Server,
+    bodies: Arc<Mutex<Vec<Value>>>,
+    refused: Arc<Mutex<usize>>,
+    answer: Arc<Mutex<u16>>,
+}
+
+impl Receiver {
+    async fn start(app_secret: &str) -> Self {
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let refused = Arc::new(Mutex::new(0));
+        let answer = Arc::new(Mutex::new(200));
+        let (b, r, a, secret) = (
+            bodies.clone(),
+            refused.clone(),
+            answer.clone(),
+            app_secret.to_owned(),
+        );
+        let server = Server::bind(([127, 0, 0, 1], 0).into(), move |req| {
+            let (b, r, a, secret) = (b.clone(), r.clone(), a.clone(), secret.clone());
+            async move {
+                let sig = req
+                    .headers()
+                    .get("x-hub-signature-256")
+                    .map(|v| v.as_bytes().to_vec());
+                if shared::signature::verify(sig.as_deref(), req.body(), secret.as_bytes()).is_err()
+                {
+                    *r.lock().unwrap() += 1;
+                    return http::json(StatusCode::FORBIDDEN, &json!({}));
+                }
+                let status = *a.lock().unwrap();
+                if status == 200 {
+                    // Parsed only after the signature check, like the webhook.
+                    let payload = WebhookPayload::parse(req.body()).expect("Meta's shape");
+                    b.lock()
+                        .unwrap()
+                        .push(serde_json::to_value(payload).unwrap());
+                }
+                http::json(StatusCode::from_u16(status).unwrap(), &json!({}))
+            }
+        })
+        .await
+        .unwrap();
+        Self {
+            server,
+            bodies,
+            refused,
+            answer,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/webhook", self.server.url())
+    }
+
+    fn statuses(&self) -> Vec<(String, String, Option<String>, Option<i64>)> {
+        let mut out = Vec::new();
+        for body in self.bodies.lock().unwrap().iter() {
+            for s in body
+                .pointer("/entry/0/changes/0/value/statuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                out.push((
+                    s["id"].as_str().unwrap_or_default().to_owned(),
+                    s["status"].as_str().unwrap_or_default().to_owned(),
+                    s["biz_opaque_callback_data"].as_str().map(str::to_owned),
+                    s["timestamp"].as_str().and_then(|t| t.parse().ok()),
+                ));
+            }
+        }
+        out
+    }
+
+    async fn wait_for(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.bodies.lock().unwrap().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} webhooks arrived",
+                self.bodies.lock().unwrap().len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn fast() -> SandboxConfig {
+    SandboxConfig {
+        delays: Delays {
+            sent_ms: 10,
+            delivered_ms: 30,
+            read_ms: 60,
+            jitter_ms: 0,
+        },
+        webhook_retry_ms: 20,
+        seed: Some(1),
+        ..SandboxConfig::default()
+    }
+}
+
+async fn start(config: SandboxConfig) -> (Sandbox, Receiver, CloudApiClient) {
+    let receiver = Receiver::start(&config.app_secret).await;
+    let token = config.access_token.clone();
+    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), config)
+        .await
+        .unwrap();
+    sandbox.set_webhook_url(&receiver.url()).unwrap();
+    let client = client(&sandbox, &token, Duration::from_secs(5));
+    (sandbox, receiver, client)
+}
+
+fn client(sandbox: &Sandbox, token: &str, timeout: Duration) -> CloudApiClient {
+    let graph = GraphSettings {
+        base_url: sandbox.url(),
+        version: "v25.0".into(),
+        phone_number_id: PN.into(),
+    };
+    CloudApiClient::new(&graph, Arc::new(Token(token.to_owned())), timeout).unwrap()
+}
+
+fn template(to: &str, callback: &str, params: &[&str]) -> Value {
+    let params: Vec<Value> = params
+        .iter()
+        .map(|p| json!({"type": "text", "text": p}))
+        .collect();
+    json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "template",
+        "biz_opaque_callback_data": callback,
+        "template": {"name": "appointment_reminder", "language": {"code": "pt_BR"},
+            "components": [{"type": "body", "parameters": params}]}})
+}
+
+fn text(to: &str, callback: &str) -> Value {
+    json!({"messaging_product": "whatsapp", "to": to, "type": "text", "text": {"body": "oi / olá"},
+        "biz_opaque_callback_data": callback})
+}
+
+fn meta(err: &GraphError) -> (i64, ErrorClass) {
+    (err.code().unwrap_or_default(), err.class())
+}
+
+#[tokio::test]
+async fn an_accepted_template_is_followed_by_signed_statuses_in_order() {
+    let mut config = fast();
+    // Far enough apart that arrival order is Meta's order.
+    config.delays = Delays {
+        sent_ms: 10,
+        delivered_ms: 200,
+        read_ms: 400,
+        jitter_ms: 0,
+    };
+    let (sandbox, receiver, client) = start(config).await;
+    let accepted = client
+        .send(PN, &template("+5511988887777", "msg-1", &["Ana", "10h"]))
+        .await
+        .unwrap();
+    let wamid = accepted.wamid.clone().expect("a wamid");
+    assert!(wamid.starts_with("wamid."));
+    assert_eq!(accepted.wa_id.as_deref(), Some("5511988887777"));
+    receiver.wait_for(3).await;
+    let statuses = receiver.statuses();
+    let names: Vec<&str> = statuses.iter().map(|s| s.1.as_str()).collect();
+    assert_eq!(names, ["sent", "delivered", "read"]);
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s.0 == wamid && s.2.as_deref() == Some("msg-1"))
+    );
+    assert_eq!(
+        *receiver.refused.lock().unwrap(),
+        0,
+        "every signature verifies"
+    );
+    let sent = receiver.bodies.lock().unwrap()[0].clone();
+    let value = &sent["entry"][0]["changes"][0]["value"];
+    assert_eq!(value["metadata"]["phone_number_id"], PN);
+    assert_eq!(value["statuses"][0]["pricing"]["category"], "utility");
+    let calls = sandbox.calls_by_callback();
+    assert_eq!(calls["msg-1"].calls, 1);
+    assert_eq!(calls["msg-1"].delivered, 1);
+    assert!(sandbox.wait_idle(Duration::from_secs(5)).await);
+    assert_eq!(sandbox.webhook_stats().delivered, 3);
+}
+
+#[tokio::test]
+async fn refusals_carry_metas_codes_and_the_client_classifies_them() {
+    let mut config = fast();
+    config.undeliverable = vec!["15550009999".into()];
+    let (sandbox, _receiver, client) = start(config).await;
+    let cases: Vec<(Value, i64, ErrorClass)> = vec![
+        (
+            template("+15550009999", "u", &["a", "b"]),
+            131026,
+            ErrorClass::Permanent,
+        ),
+        (
+            template("+5511988887777", "p", &["only one"]),
+            132000,
+            ErrorClass::Permanent,
+        ),
+        (text("+5511911112222", "w"), 131047, ErrorClass::Permanent),
+        (
+            json!({"messaging_product": "whatsapp", "to": "5511988887777", "type": "fax"}),
+            100,
+            ErrorClass::Permanent,
+        ),
+    ];
+    for (body, code, class) in cases {
+        let err = client.send(PN, &body).await.unwrap_err();
+        assert_eq!(meta(&err), (code, class), "{body}: {err}");
+        let details = err
+            .meta()
+            .and_then(|m| m.details.clone())
+            .unwrap_or_default();
+        assert!(!details.is_empty(), "{code} says why");
+    }
+    // Nothing refused produced a webhook.
+    assert!(sandbox.wait_idle(Duration::from_millis(200)).await);
+    assert_eq!(sandbox.webhook_stats().scheduled, 0);
+    // A wrong token is an auth failure; an unknown business number is 100.
+    let wrong = client_with(&sandbox, "not-the-token");
+    let err = wrong
+        .send(PN, &template("+5511988887777", "t", &["a", "b"]))
+        .await
+        .unwrap_err();
+    assert_eq!(meta(&err), (190, ErrorClass::Auth));
+    assert!(err.halts_sending());
+    sandbox
+        .configure(&json!({"phone_number_ids": ["999"]}))
+        .unwrap();
+    let err = client
+        .send(PN, &template("+5511988887777", "t", &["a", "b"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(100));
+    let calls = sandbox.calls();
+    assert!(
+        calls.iter().all(|c| c.outcome == Outcome::Refused),
+        "{calls:?}"
+    );
+}
+
+fn client_with(sandbox: &Sandbox, token: &str) -> CloudApiClient {
+    client(sandbox, token, Duration::from_secs(5))
+}
+
+#[tokio::test]
+async fn a_customers_message_opens_the_window_and_can_be_marked_read() {
+    let (sandbox, receiver, client) = start(fast()).await;
+    let err = client
+        .send(PN, &text("+5511922223333", "before"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(131047));
+    let receipt = sandbox
+        .inbound(Inbound {
+            from: "+55 11 92222-3333".into(),
+            text: Some("Olá 🙏".into()),
+            ..Inbound::default()
+        })
+        .await
+        .unwrap();
+    assert!(receipt.delivered);
+    let inbound = receiver.bodies.lock().unwrap()[0].clone();
+    let m = &inbound["entry"][0]["changes"][0]["value"]["messages"][0];
+    assert_eq!(m["from"], "5511922223333");
+    assert_eq!(m["text"]["body"], "Olá 🙏");
+    assert_eq!(m["id"], receipt.wamid.as_str());
+    client
+        .send(PN, &text("+5511922223333", "after"))
+        .await
+        .expect("inside the window");
+    let read =
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": receipt.wamid});
+    client
+        .send(PN, &read)
+        .await
+        .expect("a read receipt for its own inbound message");
+    let unknown =
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.nope"});
+    assert_eq!(
+        client.send(PN, &unknown).await.unwrap_err().code(),
+        Some(100)
+    );
+    // Inbound input is checked.
+    assert!(
+        sandbox
+            .inbound(Inbound {
+                from: "12".into(),
+                text: Some("x".into()),
+                ..Inbound::default()
+            })
+            .await
+            .is_err()
+    );
+    assert!(
+        sandbox
+            .inbound(Inbound {
+                from: "+5511922223333".into(),
+                ..Inbound::default()
+            })
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn throttling_transient_errors_and_lost_responses() {
+    let mut config = fast();
+    config.rate_limit_per_second = Some(3);
+    let (sandbox, _receiver, client) = start(config).await;
+    let mut codes = Vec::new();
+    for i in 0..5 {
+        match client
+            .send(
+                PN,
+                &template("+5511988887777", &format!("r{i}"), &["a", "b"]),
+            )
+            .await
+        {
+            Ok(_) => codes.push(0),
+            Err(e) => codes.push(e.code().unwrap_or(-1)),
+        }
+    }
+    assert_eq!(codes, [0, 0, 0, 130429, 130429]);
+    let err = client
+        .send(PN, &template("+5511988887777", "r5", &["a", "b"]))
+        .await
+        .unwrap_err();
+    assert_eq!(meta(&err), (130429, ErrorClass::Throttled));
+    tokio::time::sleep(Duration::from_millis(1050)).await;
+    client
+        .send(PN, &template("+5511988887777", "r6", &["a", "b"]))
+        .await
+        .expect("a new second");
+
+    sandbox
+        .configure(&json!({"rate_limit_per_second": null, "transient_rate": 1.0}))
+        .unwrap();
+    let err = client
+        .send(PN, &template("+5511988887777", "t", &["a", "b"]))
+        .await
+        .unwrap_err();
+    assert_eq!(meta(&err), (131000, ErrorClass::Retryable));
+    assert_eq!(err.meta().unwrap().is_transient, Some(true));
+    assert_eq!(err.meta().unwrap().http_status, 500);
+
+    // A lost response: the message goes out, the caller times out.
+    sandbox
+        .configure(&json!({"transient_rate": 0.0, "timeout_rate": 1.0, "timeout_ms": 2000}))
+        .unwrap();
+    let impatient = client_with_timeout(&sandbox, Duration::from_millis(300));
+    let err = impatient
+        .send(PN, &template("+5511988887777", "lost", &["a", "b"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, GraphError::Transport(_)), "{err}");
+    assert_eq!(err.class(), ErrorClass::Retryable);
+    let summary = &sandbox.calls_by_callback()["lost"];
+    assert_eq!(
+        summary.delivered, 1,
+        "the message went out although the caller cannot know"
+    );
+    assert_eq!(sandbox.calls().last().unwrap().outcome, Outcome::TimedOut);
+}
+
+fn client_with_timeout(sandbox: &Sandbox, timeout: Duration) -> CloudApiClient {
+    client(sandbox, &SandboxConfig::default().access_token, timeout)
+}
+
+#[tokio::test]
+async fn webhooks_are_duplicated_reordered_retried_and_held() {
+    let mut config = fast();
+    config.duplicate_rate = 1.0;
+    config.out_of_order_rate = 1.0;
+    config.delays = Delays {
+        sent_ms: 10,
+        delivered_ms: 20,
+        read_ms: 30,
+        jitter_ms: 200,
+    };
+    config.seed = Some(3);
+    let (sandbox, receiver, client) = start(config).await;
+    for i in 0..5 {
+        client
+            .send(
+                PN,
+                &template("+5511988887777", &format!("d{i}"), &["a", "b"]),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(sandbox.wait_idle(Duration::from_secs(10)).await);
+    let statuses = receiver.statuses();
+    assert_eq!(statuses.len(), 30, "every status twice");
+    // Arrival order differs from Meta's order for some message, while each
+    // status keeps Meta's timestamp order.
+    let rank = |s: &str| {
+        ["sent", "delivered", "read"]
+            .iter()
+            .position(|x| *x == s)
+            .unwrap()
+    };
+    let mut reordered = false;
+    for i in 0..5 {
+        let cb = format!("d{i}");
+        let seen: Vec<&(String, String, Option<String>, Option<i64>)> = statuses
+            .iter()
+            .filter(|s| s.2.as_deref() == Some(&cb))
+            .collect();
+        let firsts: Vec<usize> = seen.iter().map(|s| rank(&s.1)).collect();
+        reordered |= firsts.windows(2).any(|w| w[0] > w[1]);
+        let at = |status: &str| {
+            seen.iter()
+                .find(|s| s.1 == status)
+                .and_then(|s| s.3)
+                .unwrap()
+        };
+        assert!(at("sent") <= at("delivered") && at("delivered") <= at("read"));
+    }
+    assert!(reordered, "out_of_order_rate 1.0 reordered nothing");
+
+    // A failing endpoint is retried until it answers 200.
+    sandbox
+        .configure(&json!({"duplicate_rate": 0.0, "out_of_order_rate": 0.0}))
+        .unwrap();
+    *receiver.answer.lock().unwrap() = 503;
+    let before = receiver.bodies.lock().unwrap().len();
+    client
+        .send(PN, &template("+5511988887777", "retry", &["a", "b"]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sandbox.webhook_stats().retried > 0);
+    *receiver.answer.lock().unwrap() = 200;
+    assert!(sandbox.wait_idle(Duration::from_secs(10)).await);
+    assert_eq!(receiver.bodies.lock().unwrap().len(), before + 3);
+    assert_eq!(sandbox.webhook_stats().given_up, 0);
+
+    // Without a webhook URL, webhooks wait for one.
+    let held = Sandbox::start(([127, 0, 0, 1], 0).into(), fast())
+        .await
+        .unwrap();
+    let c = client_with(&held, &SandboxConfig::default().access_token);
+    c.send(PN, &template("+5511988887777", "held", &["a", "b"]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(held.webhook_stats().pending, 3);
+    let late = Receiver::start(&SandboxConfig::default().app_secret).await;
+    held.set_webhook_url(&late.url()).unwrap();
+    late.wait_for(3).await;
+    assert!(held.wait_idle(Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn the_control_api_speaks_json_over_http() {
+    let (sandbox, receiver, client) = start(fast()).await;
+    let control = chasqui_cli::sandbox::client::SandboxClient::new(&sandbox.url());
+    assert_eq!(control.health().await.unwrap()["ok"], true);
+    let config = control
+        .configure(&json!({"unread": ["+1 555 000 0001"]}))
+        .await
+        .unwrap();
+    assert_eq!(config.unread, ["15550000001"]);
+    assert!(
+        control
+            .configure(&json!({"duplicate_rate": 2}))
+            .await
+            .is_err()
+    );
+    client
+        .send(PN, &template("+15550000001", "unread-1", &["a", "b"]))
+        .await
+        .unwrap();
+    assert!(sandbox.wait_idle(Duration::from_secs(5)).await);
+    let names: Vec<String> = receiver.statuses().into_iter().map(|s| s.1).collect();
+    assert_eq!(names, ["sent", "delivered"], "an unread number never reads");
+    let receipt = control
+        .inbound(&Inbound {
+            from: "+5511988887777".into(),
+            text: Some("oi".into()),
+            ..Inbound::default()
+        })
+        .await
+        .unwrap();
+    assert!(receipt.delivered);
+    let (calls, by_callback) = control.calls(Some("unread-1")).await.unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(by_callback["unread-1"].delivered, 1);
+    // Unknown paths answer like Graph.
+    let resp = reqwest::get(format!("{}/nope", sandbox.url()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 100);
+}

@@ -1,0 +1,645 @@
+//! The whole system, end to end, on this machine: the real `webhook`,
+//! `sender` and `status` binaries under the local Lambda runtime, fed by the
+//! local SQS event sources (Lambda's batch and partial-failure semantics)
+//! over moto, with the Cloud API sandbox playing Meta: it throttles,
+//! fails transiently, and delivers its signed status webhooks late,
+//! duplicated and out of order.
+//!
+//! 100 send requests of every kind (three of them queued twice) must each
+//! end in the state their recipient and content call for, with exactly one
+//! accepted Cloud API call per message that goes out, no call for a message
+//! that must not go out, nothing left on a queue or in a dead-letter queue,
+//! and no secret in any log line.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use chasqui_cli::sandbox::{Delays, Inbound, Outcome, SandboxConfig};
+use harness::local::{LocalStack, StackOptions};
+use serde_json::{Value, json};
+use shared::record::{MessageRecord, Status};
+
+/// What a send must end as.
+#[derive(Debug, Clone, PartialEq)]
+enum Expect {
+    /// Goes out once and ends in this status.
+    Out(Status),
+    /// A read receipt: goes out once; Meta sends no statuses for it.
+    Receipt,
+    /// Refused by Meta once with this code (besides throttles and
+    /// transient errors, which are retried), recorded failed.
+    Refused(i64),
+    /// Accepted once, then a `failed` webhook with this code.
+    FailsLater(i64),
+    /// Never called: recorded with this status and reason.
+    NotSent(Status, &'static str),
+}
+
+struct Case {
+    id: String,
+    request: Value,
+    expect: Expect,
+}
+
+fn number(prefix: &str, n: usize) -> String {
+    format!("+{prefix}{n:04}")
+}
+
+fn template(id: &str, to: &str, name: &str, lang: &str, params: &[&str]) -> Value {
+    let params: Vec<Value> = params
+        .iter()
+        .map(|p| json!({"type": "text", "text": p}))
+        .collect();
+    json!({"id": id, "to": to, "message": {"type": "template", "template": {
+        "name": name, "language": {"code": lang},
+        "components": [{"type": "body", "parameters": params}]}}})
+}
+
+fn message(id: &str, to: &str, content: Value) -> Value {
+    json!({"id": id, "to": to, "message": content})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_mixed_sends_end_in_their_expected_states() {
+    // Recipients by role. Each prefix is a country code that exists.
+    let template_to: Vec<String> = (0..40).map(|n| number("551190", n)).collect();
+    let window: Vec<String> = (0..25).map(|n| number("551191", n)).collect();
+    let no_window: Vec<String> = (0..5).map(|n| number("551192", n)).collect();
+    let undeliverable: Vec<String> = (0..5).map(|n| number("1555000", n)).collect();
+    let fail_later: Vec<String> = (0..5).map(|n| number("1555100", n)).collect();
+    let unread: Vec<String> = (0..5).map(|n| number("1555200", n)).collect();
+    let opted_out: Vec<String> = (0..5).map(|n| number("1555300", n)).collect();
+
+    let sandbox = SandboxConfig {
+        delays: Delays {
+            sent_ms: 100,
+            delivered_ms: 300,
+            read_ms: 600,
+            jitter_ms: 300,
+        },
+        undeliverable: undeliverable.clone(),
+        fail_after_send: fail_later.clone(),
+        unread: unread.clone(),
+        rate_limit_per_second: Some(12),
+        transient_rate: 0.05,
+        duplicate_rate: 0.3,
+        out_of_order_rate: 0.5,
+        seed: Some(6),
+        webhook_retry_ms: 200,
+        ..SandboxConfig::default()
+    }
+    .patched(&json!({}))
+    .unwrap();
+    let started = std::time::Instant::now();
+    let stack = LocalStack::start(StackOptions {
+        sandbox,
+        // Two sender instances at up to 40/s each, against 12/s: throttled.
+        env: vec![
+            ("sender", "SEND_RATE_PER_SECOND", "40".into()),
+            ("sender", "GRAPH_API_TIMEOUT_MS", "5000".into()),
+        ],
+        ..StackOptions::default()
+    })
+    .await;
+
+    // GIVEN customers who wrote (their window is open) and customers who
+    // sent STOP, each through a signed inbound webhook.
+    let mut inbound_wamids = Vec::new();
+    for to in &window {
+        let receipt = stack
+            .sandbox
+            .inbound(Inbound {
+                from: to.clone(),
+                text: Some("Olá, tudo bem? / quero falar".into()),
+                profile_name: Some("Cliente".into()),
+                ..Inbound::default()
+            })
+            .await
+            .unwrap();
+        assert!(
+            receipt.delivered,
+            "inbound webhook answered {:?}",
+            receipt.webhook_status
+        );
+        inbound_wamids.push(receipt.wamid);
+    }
+    for to in &opted_out {
+        stack
+            .sandbox
+            .inbound(Inbound {
+                from: to.clone(),
+                text: Some("STOP".into()),
+                ..Inbound::default()
+            })
+            .await
+            .unwrap();
+    }
+    let digits = |n: &str| n.trim_start_matches('+').to_owned();
+    stack
+        .wait_until("opt-outs recorded", Duration::from_secs(60), || async {
+            for to in &opted_out {
+                let opted = stack
+                    .contact(&digits(to))
+                    .await
+                    .and_then(|c| c.get("opted_out").and_then(|v| v.as_bool().ok()).copied());
+                if opted != Some(true) {
+                    return Err(format!("{to} not opted out yet"));
+                }
+            }
+            Ok(())
+        })
+        .await;
+
+    // WHEN 100 send requests of every kind arrive.
+    let mut cases: Vec<Case> = Vec::new();
+    let mut add = |id: String, request: Value, expect: Expect| {
+        cases.push(Case {
+            id,
+            request,
+            expect,
+        })
+    };
+    for (i, to) in template_to.iter().enumerate().take(35) {
+        let id = format!("tpl-{i}");
+        let request = template(&id, to, "appointment_reminder", "pt_BR", &["Ana", "10h"]);
+        add(id, request, Expect::Out(Status::Read));
+    }
+    for (i, to) in template_to.iter().enumerate().skip(35) {
+        let id = format!("order-{i}");
+        let request = json!({"id": id, "to": to, "message": {"type": "template", "template": {
+            "name": "order_update", "language": {"code": "en_US"}, "components": [
+                {"type": "header", "parameters": [{"type": "text", "text": "Order A-1"}]},
+                {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "A-1"}, {"type": "text", "text": "shipped"}]},
+                {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "A-1"}]}]}},
+            "metadata": {"order": "A-1"}});
+        add(id, request, Expect::Out(Status::Read));
+    }
+    for (i, to) in window.iter().enumerate() {
+        let id = format!("free-{i}");
+        let content = match i {
+            0..15 => json!({"type": "text", "text": {"body": format!("Resposta {i}: até já / ✓")}}),
+            15..18 => {
+                json!({"type": "image", "image": {"link": "https://example.com/a.png", "caption": "recibo"}})
+            }
+            18..20 => {
+                json!({"type": "document", "document": {"link": "https://example.com/po.pdf", "filename": "po.pdf"}})
+            }
+            20..23 => {
+                json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "Confirma?"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Sim"}}]}}})
+            }
+            23 => {
+                json!({"type": "location", "location": {"latitude": -23.55, "longitude": -46.63, "name": "Loja"}})
+            }
+            _ => {
+                json!({"type": "reaction", "reaction": {"message_id": inbound_wamids[i], "emoji": "👍"}})
+            }
+        };
+        add(
+            id.clone(),
+            message(&id, to, content),
+            Expect::Out(Status::Read),
+        );
+    }
+    for (i, wamid) in inbound_wamids.iter().enumerate().take(2) {
+        let id = format!("receipt-{i}");
+        let request = json!({"id": id, "message": {"status": "read", "message_id": wamid}});
+        add(id, request, Expect::Receipt);
+    }
+    for (i, to) in no_window.iter().enumerate() {
+        let id = format!("closed-{i}");
+        let request = message(&id, to, json!({"type": "text", "text": {"body": "hello?"}}));
+        add(id, request, Expect::Refused(131047));
+    }
+    for (i, to) in undeliverable.iter().enumerate() {
+        let id = format!("undeliverable-{i}");
+        let request = template(&id, to, "appointment_reminder", "pt_BR", &["Bo", "9h"]);
+        add(id, request, Expect::Refused(131026));
+    }
+    for (i, to) in fail_later.iter().enumerate() {
+        let id = format!("fails-later-{i}");
+        let request = template(&id, to, "appointment_reminder", "pt_BR", &["Cy", "8h"]);
+        add(id, request, Expect::FailsLater(131026));
+    }
+    for (i, to) in template_to.iter().enumerate().take(4) {
+        let id = format!("params-{i}");
+        let request = template(&id, to, "appointment_reminder", "pt_BR", &["only one"]);
+        add(id, request, Expect::Refused(132000));
+    }
+    for (i, to) in template_to.iter().enumerate().take(3) {
+        let id = format!("no-template-{i}");
+        let request = template(&id, to, "appointment_remindr", "pt_BR", &["a", "b"]);
+        add(id, request, Expect::Refused(132001));
+    }
+    for (i, to) in unread.iter().enumerate() {
+        let id = format!("unread-{i}");
+        let request = template(&id, to, "appointment_reminder", "pt_BR", &["Di", "7h"]);
+        add(id, request, Expect::Out(Status::Delivered));
+    }
+    for (i, to) in opted_out.iter().enumerate() {
+        let id = format!("opted-out-{i}");
+        let request = template(&id, to, "appointment_reminder", "pt_BR", &["Ed", "6h"]);
+        add(
+            id,
+            request,
+            Expect::NotSent(Status::Suppressed, "opted_out"),
+        );
+    }
+    add(
+        "bad-number".into(),
+        json!({"id": "bad-number", "to": "call me maybe", "message": {"type": "text", "text": {"body": "x"}}}),
+        Expect::NotSent(Status::Failed, "invalid_request"),
+    );
+    assert_eq!(cases.len(), 100);
+    let mut bodies: Vec<Value> = cases.iter().map(|c| c.request.clone()).collect();
+    // The same requests again, as an upstream retry would queue them.
+    bodies.extend(cases.iter().take(3).map(|c| c.request.clone()));
+    // Interleave the kinds, deterministically.
+    let n = bodies.len();
+    for i in 0..n {
+        bodies.swap(i, (i * 37 + 11) % n);
+    }
+    stack.send_all(&bodies).await;
+
+    // THEN every record reaches its final state.
+    let ids: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
+    let expected: HashMap<&str, &Expect> =
+        cases.iter().map(|c| (c.id.as_str(), &c.expect)).collect();
+    let final_status = |e: &Expect| match e {
+        Expect::Out(s) | Expect::NotSent(s, _) => *s,
+        Expect::Receipt => Status::Accepted,
+        Expect::Refused(_) | Expect::FailsLater(_) => Status::Failed,
+    };
+    stack
+        .wait_until("every record final", Duration::from_secs(150), || async {
+            let records = stack.records(&ids).await;
+            let behind: Vec<String> = ids
+                .iter()
+                .filter(|id| {
+                    records.get(*id).map(MessageRecord::status)
+                        != Some(final_status(expected[id.as_str()]))
+                })
+                .map(|id| format!("{id}={:?}", records.get(id).map(MessageRecord::status)))
+                .collect();
+            if behind.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} behind: {}",
+                    behind.len(),
+                    behind
+                        .iter()
+                        .take(8)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        })
+        .await;
+    assert!(
+        stack.sandbox.wait_idle(Duration::from_secs(60)).await,
+        "webhooks still pending"
+    );
+    stack
+        .wait_until("queues drained", Duration::from_secs(60), || async {
+            let send = stack.depth(&stack.send_queue).await;
+            let hooks = stack.depth(&stack.webhook_queue).await;
+            if send + hooks == 0 {
+                Ok(())
+            } else {
+                Err(format!("send queue {send}, webhook queue {hooks}"))
+            }
+        })
+        .await;
+
+    let records = stack.records(&ids).await;
+    let calls = stack.sandbox.calls();
+    let by_callback = stack.sandbox.calls_by_callback();
+    for case in &cases {
+        let record = &records[&case.id];
+        let summary = by_callback.get(&case.id).cloned().unwrap_or_default();
+        let context = format!("{}: {record:?}\ncalls: {summary:?}", case.id);
+        // Throttles and transient errors are retried; nothing else is.
+        let retried = summary
+            .refused
+            .iter()
+            .filter(|c| matches!(c, 130429 | 131000))
+            .count();
+        let final_refusals: Vec<i64> = summary
+            .refused
+            .iter()
+            .copied()
+            .filter(|c| !matches!(c, 130429 | 131000))
+            .collect();
+        match &case.expect {
+            Expect::Out(status) => {
+                assert_eq!(summary.delivered, 1, "exactly one accepted call: {context}");
+                assert!(final_refusals.is_empty(), "{context}");
+                assert_eq!(summary.calls, 1 + retried, "{context}");
+                assert!(record.wamid.is_some(), "{context}");
+                let t = &record.times;
+                assert!(
+                    t.accepted_at.is_some() && t.sent_at.is_some() && t.delivered_at.is_some(),
+                    "{context}"
+                );
+                if *status == Status::Read {
+                    // However the webhooks arrived, every status is kept and
+                    // Meta's timestamps keep their order.
+                    let (s, d, r) = (
+                        t.sent_at.unwrap(),
+                        t.delivered_at.unwrap(),
+                        t.read_at.unwrap(),
+                    );
+                    assert!(s <= d && d <= r, "{context}");
+                } else {
+                    assert!(t.read_at.is_none(), "{context}");
+                }
+            }
+            Expect::Receipt => assert!(record.times.accepted_at.is_some(), "{context}"),
+            Expect::Refused(code) => {
+                assert_eq!(summary.delivered, 0, "{context}");
+                assert_eq!(
+                    final_refusals,
+                    vec![*code],
+                    "one call, refused, never retried: {context}"
+                );
+                let error = record.error.as_ref().expect("the failure is recorded");
+                assert_eq!(error.code, Some(*code), "{context}");
+                assert!(
+                    error.details.as_deref().is_some_and(|d| !d.is_empty()),
+                    "Meta's details kept: {context}"
+                );
+            }
+            Expect::FailsLater(code) => {
+                assert_eq!(summary.delivered, 1, "{context}");
+                assert_eq!(
+                    record.errors.first().and_then(|e| e.code),
+                    Some(*code),
+                    "{context}"
+                );
+            }
+            Expect::NotSent(_, reason) => {
+                assert_eq!(summary.calls, 0, "no call at all: {context}");
+                let why = record.suppressed_reason.clone().or_else(|| {
+                    record
+                        .error
+                        .as_ref()
+                        .and_then(|e| e.details.clone().or(e.message.clone()))
+                });
+                match final_status(&case.expect) {
+                    Status::Suppressed => assert_eq!(why.as_deref(), Some(*reason), "{context}"),
+                    _ => assert!(record.error.is_some(), "{context}"),
+                }
+            }
+        }
+    }
+    // The two read receipts went out once each (they carry no callback).
+    let receipts: BTreeMap<&str, usize> = calls
+        .iter()
+        .filter(|c| c.kind == "read" && c.outcome == Outcome::Accepted)
+        .fold(BTreeMap::new(), |mut m, c| {
+            *m.entry(c.to.as_deref().unwrap_or("read")).or_default() += 1;
+            m
+        });
+    assert_eq!(receipts.values().sum::<usize>(), 2, "{receipts:?}");
+    // Calls no case accounts for would be sends nobody asked for.
+    let unknown: Vec<&String> = by_callback
+        .keys()
+        .filter(|cb| !expected.contains_key(cb.as_str()))
+        .collect();
+    assert!(unknown.is_empty(), "calls for unknown ids: {unknown:?}");
+
+    // The faults were really injected, and overcome.
+    let throttled = calls.iter().filter(|c| c.code == Some(130429)).count();
+    let peak = calls
+        .iter()
+        .map(|c| {
+            calls
+                .iter()
+                .filter(|d| d.at_ms >= c.at_ms && d.at_ms < c.at_ms + 1000)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(
+        throttled > 0,
+        "the sandbox never throttled (peak {peak} calls/s); the run proves nothing about throttling"
+    );
+    let stats = stack.sandbox.webhook_stats();
+    let statuses: usize = cases
+        .iter()
+        .map(|c| match c.expect {
+            Expect::Out(Status::Read) => 3,
+            Expect::Out(_) => 2,
+            Expect::FailsLater(_) => 1,
+            _ => 0,
+        })
+        .sum();
+    let inbound = window.len() + opted_out.len();
+    assert!(
+        stats.scheduled as usize > statuses + inbound,
+        "no duplicate webhooks were sent: {stats:?}"
+    );
+    eprintln!(
+        "e2e: {} calls ({throttled} throttled, peak {peak}/s), webhooks {stats:?}, pollers {:?}, {:.1} s",
+        calls.len(),
+        stack.local.poller_stats(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(stats.given_up, 0, "{stats:?}");
+    assert_eq!(stats.delivered, stats.scheduled, "{stats:?}");
+
+    // Nothing was dead-lettered: permanent failures are recorded, not parked.
+    assert_eq!(stack.depth(&stack.send_dlq).await, 0, "send DLQ");
+    assert_eq!(stack.depth(&stack.webhook_dlq).await, 0, "webhook DLQ");
+
+    // The functions never logged a secret.
+    let config = stack.sandbox.config();
+    for (function, line) in stack.logs.lines() {
+        assert!(
+            !line.contains(&config.access_token) && !line.contains(&config.app_secret),
+            "{function} logged a secret: {line}"
+        );
+    }
+    // Every record carries what was asked for.
+    let order = &records["order-36"];
+    assert_eq!(order.template_name.as_deref(), Some("order_update"));
+    assert_eq!(
+        order.metadata.as_ref().and_then(|m| m.get("order")),
+        Some(&json!("A-1"))
+    );
+    assert_eq!(records["tpl-0"].kind.as_deref(), Some("template"));
+    assert!(records["free-0"].recipient.is_some());
+    stack.stop().await;
+}
+
+/// A function that records every event and fails what it is told to.
+struct Scripted {
+    events: std::sync::Mutex<Vec<Value>>,
+    /// Fail the whole invocation this many times first.
+    crash_first: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl chasqui_cli::runtime::Invoke for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+
+    async fn invoke(&self, event: Value) -> Result<Value, chasqui_cli::runtime::InvokeError> {
+        self.events.lock().unwrap().push(event.clone());
+        if self
+            .crash_first
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok()
+        {
+            return Err(chasqui_cli::runtime::InvokeError::Crashed {
+                function: "scripted".into(),
+                status: "test".into(),
+            });
+        }
+        let failures: Vec<Value> = event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                let count: u32 = r["attributes"]["ApproximateReceiveCount"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                match r["body"].as_str().unwrap() {
+                    "poison" => true,
+                    "retry-once" => count < 2,
+                    _ => false,
+                }
+            })
+            .map(|r| json!({"itemIdentifier": r["messageId"]}))
+            .collect();
+        Ok(json!({ "batchItemFailures": failures }))
+    }
+}
+
+#[tokio::test]
+async fn the_local_event_source_has_lambdas_batch_semantics() {
+    use aws_sdk_sqs::types::MessageAttributeValue;
+    use chasqui_cli::poller::{EventSource, Poller};
+
+    let sqs = harness::sqs().await;
+    let (queue, dlq) = harness::create_queue_with_dlq(&sqs, "poller", 2, 1).await;
+    for body in ["a", "b", "c", "retry-once", "poison"] {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .message_attributes(
+                "kind",
+                MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value("change")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let function = std::sync::Arc::new(Scripted {
+        events: std::sync::Mutex::new(Vec::new()),
+        crash_first: std::sync::atomic::AtomicUsize::new(1),
+    });
+    let poller = Poller::start(
+        sqs.clone(),
+        EventSource {
+            batch_size: 3,
+            max_concurrency: 1,
+            ..EventSource::new(&queue)
+        },
+        function.clone(),
+    );
+    // Done when the main queue is empty and the poison is in the DLQ.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while harness::queue_depth(&sqs, &queue).await > 0
+        || harness::queue_depth(&sqs, &dlq).await == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the queue did not settle: {:?}",
+            poller.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let stats = poller.stats();
+    poller.stop().await;
+
+    let events = function.events.lock().unwrap().clone();
+    let mut seen: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for event in &events {
+        let records = event["Records"].as_array().unwrap();
+        assert!(
+            !records.is_empty() && records.len() <= 3,
+            "batch size holds: {}",
+            records.len()
+        );
+        for r in records {
+            assert!(r["messageId"].as_str().is_some_and(|s| !s.is_empty()));
+            assert!(r["receiptHandle"].as_str().is_some_and(|s| !s.is_empty()));
+            assert_eq!(r["eventSource"], "aws:sqs");
+            assert!(
+                r["eventSourceARN"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(queue.rsplit('/').next().unwrap())
+            );
+            assert_eq!(r["messageAttributes"]["kind"]["stringValue"], "change");
+            assert_eq!(r["messageAttributes"]["kind"]["dataType"], "String");
+            assert!(r["attributes"]["SentTimestamp"].as_str().is_some());
+            let count = r["attributes"]["ApproximateReceiveCount"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            seen.entry(r["body"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(count);
+        }
+    }
+    // The crashed first invocation left its whole batch: those came back.
+    let crashed: Vec<&str> = events[0]["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["body"].as_str().unwrap())
+        .collect();
+    for body in ["a", "b", "c"] {
+        let counts = &seen[body];
+        let expected: Vec<u32> = if crashed.contains(&body) {
+            vec![1, 2]
+        } else {
+            vec![1]
+        };
+        assert_eq!(counts, &expected, "{body}: deleted once it succeeded");
+    }
+    assert_eq!(
+        seen["retry-once"].last(),
+        Some(&seen["retry-once"].len().try_into().unwrap())
+    );
+    assert!(
+        seen["retry-once"].len() >= 2,
+        "a reported failure comes back"
+    );
+    assert!(
+        seen["poison"].len() <= 2,
+        "never more than maxReceiveCount receives"
+    );
+    // The queue's own redrive policy moved the poison, nothing else.
+    let parked = harness::receive(&sqs, &dlq, 1).await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].body(), Some("poison"));
+    assert_eq!(stats.function_errors, 1, "{stats:?}");
+    assert!(stats.deleted >= 4, "{stats:?}");
+}
