@@ -25,7 +25,51 @@ pub trait Queue: Send + Sync {
     async fn send_all(&self, messages: &[QueueMessage]) -> Result<(), QueueError>;
 }
 
-/// Adapter: an SQS queue, written with `SendMessageBatch`.
+/// One message as `SendMessageBatch` takes it: the body, its attributes
+/// (name, data type, value) and, for a FIFO queue, its group and
+/// deduplication ids.
+#[derive(Debug, Clone, Default)]
+pub struct Outgoing<'a> {
+    pub body: &'a str,
+    pub attributes: Vec<(&'static str, &'static str, String)>,
+    pub group_id: Option<String>,
+    pub deduplication_id: Option<String>,
+}
+
+impl Outgoing<'_> {
+    /// What the message counts against SQS's payload limit.
+    fn bytes(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(n, t, v)| n.len() + t.len() + v.len())
+                .sum::<usize>()
+    }
+
+    fn entry(
+        &self,
+        index: usize,
+    ) -> Result<SendMessageBatchRequestEntry, aws_sdk_sqs::error::BuildError> {
+        let mut builder = SendMessageBatchRequestEntry::builder()
+            .id(index.to_string())
+            .message_body(self.body)
+            .set_message_group_id(self.group_id.clone())
+            .set_message_deduplication_id(self.deduplication_id.clone());
+        for (name, data_type, value) in &self.attributes {
+            builder = builder.message_attributes(
+                *name,
+                MessageAttributeValue::builder()
+                    .data_type(*data_type)
+                    .string_value(value)
+                    .build()?,
+            );
+        }
+        builder.build()
+    }
+}
+
+/// Adapter: an SQS queue (standard or FIFO), written with `SendMessageBatch`.
 #[derive(Clone)]
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -51,7 +95,18 @@ impl SqsQueue {
         &self.queue_url
     }
 
-    async fn send_batch(&self, batch: &[&QueueMessage]) -> Result<(), QueueError> {
+    /// Sends every message, in `SendMessageBatch` calls of at most ten
+    /// entries and SQS's payload limit. Succeeds only when every message
+    /// was accepted: entries SQS failed for a passing reason are retried,
+    /// a sender fault (a message SQS will never take) is `Rejected`.
+    pub async fn send_outgoing(&self, messages: &[Outgoing<'_>]) -> Result<(), QueueError> {
+        for batch in batches(messages, Outgoing::bytes) {
+            self.send_batch(&batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_batch(&self, batch: &[&Outgoing<'_>]) -> Result<(), QueueError> {
         let mut pending: Vec<usize> = (0..batch.len()).collect();
         let mut last_reason = String::new();
         for attempt in 0..BATCH_ATTEMPTS {
@@ -60,7 +115,7 @@ impl SqsQueue {
             }
             let entries = pending
                 .iter()
-                .map(|&i| entry(i, batch[i]))
+                .map(|&i| batch[i].entry(i))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| self.unavailable(e))?;
             let out = self
@@ -75,13 +130,13 @@ impl SqsQueue {
             if failed.is_empty() {
                 return Ok(());
             }
-            // A sender fault (a message SQS will never take) is not retried.
             if let Some(f) = failed.iter().find(|f| f.sender_fault()) {
-                return Err(self.rejected(
-                    failed.len(),
-                    batch.len(),
-                    format!("{}: {}", f.code(), f.message().unwrap_or_default()),
-                ));
+                return Err(QueueError::Rejected {
+                    queue_url: self.queue_url.clone(),
+                    failed: failed.len(),
+                    total: batch.len(),
+                    reason: format!("{}: {}", f.code(), f.message().unwrap_or_default()),
+                });
             }
             last_reason = failed
                 .first()
@@ -89,7 +144,12 @@ impl SqsQueue {
                 .unwrap_or_default();
             pending = failed.iter().filter_map(|f| f.id().parse().ok()).collect();
         }
-        Err(self.rejected(pending.len(), batch.len(), last_reason))
+        // Still failing for a passing reason: a later retry may pass.
+        Err(self.unavailable(format!(
+            "{} of {} messages still failing: {last_reason}",
+            pending.len(),
+            batch.len()
+        )))
     }
 
     fn unavailable(&self, reason: impl std::fmt::Display) -> QueueError {
@@ -98,43 +158,39 @@ impl SqsQueue {
             reason: reason.to_string(),
         }
     }
-
-    fn rejected(&self, failed: usize, total: usize, reason: String) -> QueueError {
-        QueueError::Rejected {
-            queue_url: self.queue_url.clone(),
-            failed,
-            total,
-            reason,
-        }
-    }
 }
 
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send_all(&self, messages: &[QueueMessage]) -> Result<(), QueueError> {
-        for batch in batches(messages) {
-            self.send_batch(&batch).await?;
-        }
-        Ok(())
+        let outgoing: Vec<Outgoing> = messages
+            .iter()
+            .map(|msg| Outgoing {
+                body: &msg.body,
+                attributes: attributes(msg),
+                ..Outgoing::default()
+            })
+            .collect();
+        self.send_outgoing(&outgoing).await
     }
 }
 
-/// Groups messages into `SendMessageBatch` calls: at most ten entries and at
+/// Groups items into `SendMessageBatch` calls: at most ten entries and at
 /// most SQS's payload limit per call.
-fn batches(messages: &[QueueMessage]) -> Vec<Vec<&QueueMessage>> {
-    let mut out: Vec<Vec<&QueueMessage>> = Vec::new();
+fn batches<T>(items: &[T], bytes: impl Fn(&T) -> usize) -> Vec<Vec<&T>> {
+    let mut out: Vec<Vec<&T>> = Vec::new();
     let mut size = 0;
-    for msg in messages {
-        let cost = msg.body.len() + attribute_bytes(msg);
+    for item in items {
+        let cost = bytes(item);
         match out.last_mut() {
             Some(batch)
                 if batch.len() < MAX_BATCH_ENTRIES && size + cost <= MAX_SQS_MESSAGE_BYTES =>
             {
-                batch.push(msg);
+                batch.push(item);
                 size += cost;
             }
             _ => {
-                out.push(vec![msg]);
+                out.push(vec![item]);
                 size = cost;
             }
         }
@@ -160,56 +216,35 @@ fn attributes(msg: &QueueMessage) -> Vec<(&'static str, &'static str, String)> {
     attrs
 }
 
-fn attribute_bytes(msg: &QueueMessage) -> usize {
-    attributes(msg)
-        .iter()
-        .map(|(n, t, v)| n.len() + t.len() + v.len())
-        .sum()
-}
-
-fn entry(
-    index: usize,
-    msg: &QueueMessage,
-) -> Result<SendMessageBatchRequestEntry, aws_sdk_sqs::error::BuildError> {
-    let mut builder = SendMessageBatchRequestEntry::builder()
-        .id(index.to_string())
-        .message_body(&msg.body);
-    for (name, data_type, value) in attributes(msg) {
-        builder = builder.message_attributes(
-            name,
-            MessageAttributeValue::builder()
-                .data_type(data_type)
-                .string_value(value)
-                .build()?,
-        );
-    }
-    builder.build()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::intake::Kind;
 
-    fn msg(bytes: usize) -> QueueMessage {
-        QueueMessage {
-            body: "x".repeat(bytes),
-            kind: Kind::Change,
-            phone_number_id: Some("1".into()),
-            field: Some("messages".into()),
-            received_at: 1,
+    fn msg(body: &str) -> Outgoing<'_> {
+        Outgoing {
+            body,
+            attributes: vec![("kind", "String", "change".into())],
+            ..Outgoing::default()
         }
     }
 
     #[test]
     fn batches_respect_count_and_size() {
-        let small: Vec<_> = (0..23).map(|_| msg(100)).collect();
-        let sizes: Vec<_> = batches(&small).iter().map(Vec::len).collect();
+        let small_body = "x".repeat(100);
+        let small: Vec<_> = (0..23).map(|_| msg(&small_body)).collect();
+        let sizes: Vec<_> = batches(&small, Outgoing::bytes)
+            .iter()
+            .map(Vec::len)
+            .collect();
         assert_eq!(sizes, [10, 10, 3]);
 
-        let big: Vec<_> = (0..5).map(|_| msg(100_000)).collect();
-        let sizes: Vec<_> = batches(&big).iter().map(Vec::len).collect();
+        let big_body = "x".repeat(100_000);
+        let big: Vec<_> = (0..5).map(|_| msg(&big_body)).collect();
+        let sizes: Vec<_> = batches(&big, Outgoing::bytes)
+            .iter()
+            .map(Vec::len)
+            .collect();
         assert_eq!(sizes, [2, 2, 1]);
-        assert!(batches(&[]).is_empty());
+        assert!(batches(&[] as &[Outgoing], Outgoing::bytes).is_empty());
     }
 }

@@ -2,6 +2,10 @@
 //! status functions write the same message item, so both build keys here and
 //! nowhere else. `docs/data-model.md` is the prose version of this module.
 
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
 /// Partition key attribute (S).
 pub const PK: &str = "pk";
 /// Sort key attribute (S).
@@ -42,6 +46,100 @@ pub fn inbound_sk(timestamp_ms: u64, wamid: &str) -> String {
 /// Prefix of every inbound sort key, for history queries.
 pub const INBOUND_SK_PREFIX: &str = "IN#";
 
+/// Sort key of a webhook part kept as received (its partition is
+/// [`hook_pk`]).
+pub const HOOK_SK: &str = "HOOK";
+
+/// Partition of a webhook part kept as received, by its digest.
+pub fn hook_pk(digest: &str) -> String {
+    format!("HOOK#{digest}")
+}
+
+/// Partition of a fragment group; one item per fragment ([`fragment_sk`]).
+pub fn fragment_pk(group: &str) -> String {
+    format!("FRAG#{group}")
+}
+
+/// Sort key of one fragment, in order.
+pub fn fragment_sk(index: u32) -> String {
+    format!("FRAG#{index:06}")
+}
+
+/// An `UpdateItem` expression with a placeholder for every name and value,
+/// so reserved words (`type`, `text`, `status`) never matter. Each method
+/// returns or records placeholders; a condition expression can use the
+/// placeholders [`Update::name`] and [`Update::value`] hand out.
+#[derive(Debug, Default)]
+pub struct Update {
+    set: Vec<String>,
+    add: Vec<String>,
+    remove: Vec<String>,
+    /// `ExpressionAttributeNames`.
+    pub names: HashMap<String, String>,
+    /// `ExpressionAttributeValues`.
+    pub values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    /// The placeholder of an attribute name (the same one every time).
+    pub fn name(&mut self, attribute: &str) -> String {
+        if let Some((placeholder, _)) = self.names.iter().find(|(_, a)| *a == attribute) {
+            return placeholder.clone();
+        }
+        let placeholder = format!("#a{}", self.names.len());
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
+    /// A new placeholder for a value.
+    pub fn value(&mut self, value: AttributeValue) -> String {
+        let placeholder = format!(":v{}", self.values.len());
+        self.values.insert(placeholder.clone(), value);
+        placeholder
+    }
+
+    pub fn set(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
+        let (n, v) = (self.name(attribute), self.value(value));
+        self.set.push(format!("{n} = {v}"));
+        self
+    }
+
+    /// The first value written stays.
+    pub fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
+        let (n, v) = (self.name(attribute), self.value(value));
+        self.set.push(format!("{n} = if_not_exists({n}, {v})"));
+        self
+    }
+
+    /// `ADD`: a number is incremented, a set gains members.
+    pub fn add(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
+        let (n, v) = (self.name(attribute), self.value(value));
+        self.add.push(format!("{n} {v}"));
+        self
+    }
+
+    pub fn remove(&mut self, attribute: &str) -> &mut Self {
+        let n = self.name(attribute);
+        self.remove.push(n);
+        self
+    }
+
+    /// The `UpdateExpression`.
+    pub fn expression(&self) -> String {
+        let mut parts = Vec::new();
+        for (verb, clauses) in [
+            ("SET", &self.set),
+            ("ADD", &self.add),
+            ("REMOVE", &self.remove),
+        ] {
+            if !clauses.is_empty() {
+                parts.push(format!("{verb} {}", clauses.join(", ")));
+            }
+        }
+        parts.join(" ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +152,28 @@ mod tests {
         assert!(late.starts_with(INBOUND_SK_PREFIX));
         assert_eq!(contact_pk("11", "5511"), "CONTACT#11#5511");
         assert_ne!(message_pk("x"), foreign_message_pk("x"));
+        assert!(fragment_sk(2) < fragment_sk(10));
+        assert_ne!(hook_pk("x"), fragment_pk("x"));
+    }
+
+    #[test]
+    fn update_expressions_use_one_placeholder_per_name() {
+        let mut u = Update::default();
+        u.set("status", AttributeValue::S("read".into()))
+            .set_if_absent("a-b", AttributeValue::N("1".into()))
+            .set_if_absent("a_b", AttributeValue::N("2".into()))
+            .add("attempts", AttributeValue::N("1".into()))
+            .remove("status");
+        assert_eq!(
+            u.expression(),
+            "SET #a0 = :v0, #a1 = if_not_exists(#a1, :v1), #a2 = if_not_exists(#a2, :v2) \
+             ADD #a3 :v3 REMOVE #a0"
+        );
+        // Names that only differ in punctuation keep their own placeholders.
+        assert_eq!(u.names.get("#a1").map(String::as_str), Some("a-b"));
+        assert_eq!(u.names.get("#a2").map(String::as_str), Some("a_b"));
+        assert_eq!(u.names.len(), 4);
+        assert_eq!(u.values.len(), 4);
+        assert_eq!(u.name("attempts"), "#a3");
     }
 }

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::{Map, Value};
 use shared::record::{ErrorRecord, attr, from_json};
-use shared::table;
+use shared::table::{self, Update};
 
 /// `send_state` values.
 pub mod state {
@@ -179,72 +179,6 @@ pub trait ContactBook: Send + Sync {
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-}
-
-/// Builds an update expression with every name and value as a placeholder,
-/// so no attribute can collide with DynamoDB's reserved words.
-#[derive(Default)]
-struct Update {
-    set: Vec<String>,
-    remove: Vec<String>,
-    add: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Update {
-    fn name(&mut self, attribute: &str) -> String {
-        let placeholder = format!(
-            "#{}",
-            attribute.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        );
-        self.names.insert(placeholder.clone(), attribute.to_owned());
-        placeholder
-    }
-
-    fn value(&mut self, value: AttributeValue) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), value);
-        placeholder
-    }
-
-    fn set(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
-        let (n, v) = (self.name(attribute), self.value(value));
-        self.set.push(format!("{n} = {v}"));
-        self
-    }
-
-    fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
-        let (n, v) = (self.name(attribute), self.value(value));
-        self.set.push(format!("{n} = if_not_exists({n}, {v})"));
-        self
-    }
-
-    fn remove(&mut self, attribute: &str) -> &mut Self {
-        let n = self.name(attribute);
-        self.remove.push(n);
-        self
-    }
-
-    fn add(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
-        let (n, v) = (self.name(attribute), self.value(value));
-        self.add.push(format!("{n} {v}"));
-        self
-    }
-
-    fn expression(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.set.is_empty() {
-            parts.push(format!("SET {}", self.set.join(", ")));
-        }
-        if !self.remove.is_empty() {
-            parts.push(format!("REMOVE {}", self.remove.join(", ")));
-        }
-        if !self.add.is_empty() {
-            parts.push(format!("ADD {}", self.add.join(", ")));
-        }
-        parts.join(" ")
-    }
 }
 
 fn s(v: &str) -> AttributeValue {

@@ -11,7 +11,10 @@ use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use shared::record::{MessageRecord, attr};
-use shared::table::{self, CONTACT_SK, MESSAGE_SK, PK, SK, WAMID, WAMID_INDEX};
+use shared::table::{
+    self, CONTACT_SK, HOOK_SK, MESSAGE_SK, PK, SK, Update, WAMID, WAMID_INDEX, fragment_pk,
+    fragment_sk, hook_pk,
+};
 
 use crate::store::{
     ContactStore, ContactTouch, FragmentWrite, InboundWrite, MessageStore, OptOutcome, OptWrite,
@@ -35,24 +38,6 @@ pub mod contact {
     pub const UPDATED_AT: &str = "updated_at";
 }
 
-/// Sort key of a webhook record (its partition is `HOOK#<digest>`).
-pub const HOOK_SK: &str = "HOOK";
-
-/// Partition of a webhook part kept as received. (Belongs with the other
-/// key builders in `shared::table` once that module is open for edits.)
-pub fn hook_pk(digest: &str) -> String {
-    format!("HOOK#{digest}")
-}
-
-/// Partition of a fragment group; one item per fragment.
-pub fn fragment_pk(group: &str) -> String {
-    format!("FRAG#{group}")
-}
-
-pub fn fragment_sk(index: u32) -> String {
-    format!("FRAG#{index:06}")
-}
-
 /// The table, through the AWS SDK.
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -66,69 +51,6 @@ impl DynamoStore {
             client,
             table: table.into(),
         }
-    }
-}
-
-/// Placeholders for every name and value, so reserved words (`type`,
-/// `text`, `status`) never matter.
-#[derive(Default)]
-struct Expr {
-    set: Vec<String>,
-    add: Vec<String>,
-    remove: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-}
-
-impl Expr {
-    fn name(&mut self, attribute: &str) -> String {
-        if let Some((placeholder, _)) = self.names.iter().find(|(_, a)| *a == attribute) {
-            return placeholder.clone();
-        }
-        let placeholder = format!("#a{}", self.names.len());
-        self.names.insert(placeholder.clone(), attribute.to_owned());
-        placeholder
-    }
-
-    fn value(&mut self, value: AttributeValue) -> String {
-        let placeholder = format!(":v{}", self.values.len());
-        self.values.insert(placeholder.clone(), value);
-        placeholder
-    }
-
-    fn set(&mut self, attribute: &str, value: AttributeValue) {
-        let (n, v) = (self.name(attribute), self.value(value));
-        self.set.push(format!("{n} = {v}"));
-    }
-
-    /// The first value written stays.
-    fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) {
-        let (n, v) = (self.name(attribute), self.value(value));
-        self.set.push(format!("{n} = if_not_exists({n}, {v})"));
-    }
-
-    fn add(&mut self, attribute: &str, value: AttributeValue) {
-        let (n, v) = (self.name(attribute), self.value(value));
-        self.add.push(format!("{n} {v}"));
-    }
-
-    fn remove(&mut self, attribute: &str) {
-        let n = self.name(attribute);
-        self.remove.push(n);
-    }
-
-    fn update(&self) -> String {
-        let mut parts = Vec::new();
-        for (verb, clauses) in [
-            ("SET", &self.set),
-            ("ADD", &self.add),
-            ("REMOVE", &self.remove),
-        ] {
-            if !clauses.is_empty() {
-                parts.push(format!("{verb} {}", clauses.join(", ")));
-            }
-        }
-        parts.join(" ")
     }
 }
 
@@ -212,7 +134,7 @@ impl MessageStore for DynamoStore {
     }
 
     async fn apply_status(&self, w: &StatusWrite) -> Result<Option<MessageRecord>, StoreError> {
-        let mut e = Expr::default();
+        let mut e = Update::default();
         for slot in &w.slots {
             e.set_if_absent(slot, n(w.at));
         }
@@ -275,7 +197,7 @@ impl MessageStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&w.pk, MESSAGE_SK)))
-            .update_expression(e.update())
+            .update_expression(e.expression())
             .set_expression_attribute_names(Some(e.names))
             .set_expression_attribute_values(Some(e.values))
             .return_values(ReturnValue::AllOld)
@@ -353,7 +275,7 @@ impl ContactStore for DynamoStore {
     }
 
     async fn touch(&self, t: &ContactTouch) -> Result<bool, StoreError> {
-        let mut e = Expr::default();
+        let mut e = Update::default();
         e.set(contact::LAST_INBOUND_AT, n(t.at));
         e.set(contact::LAST_INBOUND_WAMID, s(&t.wamid));
         e.set(contact::PHONE_NUMBER_ID, s(&t.phone_number_id));
@@ -370,7 +292,7 @@ impl ContactStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&t.pk, CONTACT_SK)))
-            .update_expression(e.update())
+            .update_expression(e.expression())
             .condition_expression(condition)
             .set_expression_attribute_names(Some(e.names))
             .set_expression_attribute_values(Some(e.values))
@@ -384,7 +306,7 @@ impl ContactStore for DynamoStore {
     }
 
     async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
-        let mut e = Expr::default();
+        let mut e = Update::default();
         e.set(contact::OPTED_OUT, AttributeValue::Bool(o.opted_out));
         e.set(
             if o.opted_out {
@@ -398,7 +320,7 @@ impl ContactStore for DynamoStore {
         match &o.message_id {
             Some(id) => e.set(contact::OPT_MESSAGE_ID, s(id)),
             None => e.remove(contact::OPT_MESSAGE_ID),
-        }
+        };
         e.set(contact::OPT_DECISION, s(&o.decision));
         e.set(contact::PHONE_NUMBER_ID, s(&o.phone_number_id));
         e.set(contact::WA_ID, s(&o.wa_id));
@@ -411,7 +333,7 @@ impl ContactStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(&o.pk, CONTACT_SK)))
-            .update_expression(e.update())
+            .update_expression(e.expression())
             .condition_expression(condition)
             .set_expression_attribute_names(Some(e.names))
             .set_expression_attribute_values(Some(e.values))
