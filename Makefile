@@ -20,8 +20,8 @@ CARGO_FUZZ := .tools/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin/cargo-fuzz
 
 .PHONY: test test-rust dev demo bench fuzz fuzz-smoke fmt lint tools clean
 
-## test: the whole suite against a local AWS emulator (started and stopped here)
-test: test-rust
+## test: the whole suite against a local AWS emulator (started and stopped here), and a short fuzz run
+test: test-rust fuzz-smoke
 
 # Infrastructure targets (SAM template, its checks, builds and deploys).
 -include infra/infra.mk

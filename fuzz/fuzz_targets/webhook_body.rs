@@ -133,13 +133,15 @@ fn check_message(message: &QueueMessage, max_body: usize) {
     );
 }
 
+/// A fragment group being collected: its id, count and pieces so far.
+type Group = (String, u32, Vec<(u32, String)>);
+
 /// The queued bodies with each run of fragments reassembled, as the status
 /// function does (fragments of one group are queued consecutively).
 fn reassemble_in_order(messages: &[QueueMessage]) -> Vec<QueuedWebhook<Value>> {
     let mut out = Vec::new();
-    let mut group: Option<(String, u32, Vec<(u32, String)>)> = None;
-    let flush = |group: &mut Option<(String, u32, Vec<(u32, String)>)>,
-                 out: &mut Vec<QueuedWebhook<Value>>| {
+    let mut group: Option<Group> = None;
+    let flush = |group: &mut Option<Group>, out: &mut Vec<QueuedWebhook<Value>>| {
         if let Some((_, count, pieces)) = group.take() {
             assert_eq!(pieces.len() as u32, count, "a fragment group is incomplete");
             // The status function sees the pieces in any order.
