@@ -7,22 +7,28 @@ PYTHON ?= python3
 VENV := .venv
 MOTO_VERSION := 5.2.5
 CARGO_LAMBDA_VERSION := 1.9.2
+CARGO_FUZZ_VERSION := 0.13.2
+# Seconds per fuzz target: `make fuzz FUZZ_SECONDS=600`.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 MOTO := $(VENV)/.moto-$(MOTO_VERSION)
 CARGO_LAMBDA := $(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)
+CARGO_FUZZ := .tools/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin/cargo-fuzz
 
-.PHONY: test test-rust dev demo bench fmt lint tools clean
+.PHONY: test test-rust dev demo bench fuzz fuzz-smoke fmt lint tools clean
 
-## test: the whole suite against a local AWS emulator (started and stopped here)
-test: test-rust
+## test: the whole suite against a local AWS emulator (started and stopped here), and a short fuzz run
+test: test-rust fuzz-smoke
 
 # Infrastructure targets (SAM template, its checks, builds and deploys).
 -include infra/infra.mk
 
 test-rust: $(MOTO)
 	cargo fmt --all -- --check
+	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 	scripts/with-moto cargo test --workspace --all-targets --locked
 
 ## dev: the whole loop locally: moto with the template's queues, table and secret, the Cloud API sandbox, the functions and their SQS pollers
@@ -39,13 +45,22 @@ bench:
 	cargo bench -p sender --bench send_batch
 	cargo bench -p status --bench status_apply
 
+## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_SECONDS; prints executions and crashes, fails on a crash
+fuzz: $(CARGO_FUZZ)
+	CARGO_FUZZ=$(CARGO_FUZZ) fuzz/run $(FUZZ_SECONDS)
+
+## fuzz-smoke: the same, FUZZ_SMOKE_SECONDS per target
+fuzz-smoke: $(CARGO_FUZZ)
+	CARGO_FUZZ=$(CARGO_FUZZ) fuzz/run $(FUZZ_SMOKE_SECONDS)
+
 fmt:
 	cargo fmt --all
+	cargo fmt --manifest-path fuzz/Cargo.toml
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-tools: $(MOTO) $(CARGO_LAMBDA)
+tools: $(MOTO) $(CARGO_LAMBDA) $(CARGO_FUZZ)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,5 +74,9 @@ $(CARGO_LAMBDA): $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'cargo-lambda==$(CARGO_LAMBDA_VERSION)'
 	touch $@
 
+# cargo-fuzz, pinned, in a project-local root (stable toolchain; see fuzz/run).
+$(CARGO_FUZZ):
+	cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root .tools/cargo-fuzz-$(CARGO_FUZZ_VERSION)
+
 clean:
-	rm -rf $(VENV) .venv-sam target infra/.aws-sam
+	rm -rf $(VENV) .venv-sam target infra/.aws-sam .tools fuzz/target

@@ -1,18 +1,28 @@
 //! Chasqui's shared crate: the models Meta and upstream systems speak, the
 //! signature check, the configuration contract and the AWS adapters that every
 //! function builds once per cold start.
+//!
+//! The AWS adapters, the Cloud API client and telemetry sit behind the default
+//! `aws` feature; without it only the pure models and parsers build (the fuzz
+//! targets in `fuzz/` use them that way).
 
+#[cfg(feature = "aws")]
 pub mod cloud_api;
 pub mod config;
+#[cfg(feature = "aws")]
 pub mod events;
 pub mod intake;
 pub mod phone;
+#[cfg(feature = "aws")]
 pub mod queue;
+#[cfg(feature = "aws")]
 pub mod record;
+#[cfg(feature = "aws")]
 pub mod secrets;
 pub mod send_request;
 pub mod signature;
 pub mod table;
+#[cfg(feature = "aws")]
 pub mod telemetry;
 pub mod webhook;
 
@@ -27,6 +37,7 @@ pub fn now_millis() -> u64 {
 /// The AWS SDK configuration, built once per cold start. The standard
 /// environment (region, credentials, `AWS_ENDPOINT_URL`) decides everything;
 /// nothing here knows whether it talks to AWS or to a local emulator.
+#[cfg(feature = "aws")]
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }

@@ -102,8 +102,8 @@ impl SendRequest {
     /// Parses and validates a queue message body; `to` comes back as E.164
     /// digits. Every refusal names the field.
     pub fn parse(body: &str) -> Result<Self, RequestError> {
-        let de = &mut serde_json::Deserializer::from_str(body);
-        let mut request: SendRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut de = serde_json::Deserializer::from_str(body);
+        let mut request: SendRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let reason = inner.to_string();
@@ -118,9 +118,19 @@ impl SendRequest {
             {
                 return RequestError::new(format!("message.{sub}"), rest);
             }
-            let path = if path == "." { "body".to_owned() } else { path };
+            // A top-level key "" gives an empty path (found by fuzzing).
+            let path = if path == "." || path.is_empty() {
+                "body".to_owned()
+            } else {
+                path
+            };
             RequestError::new(path, reason)
         })?;
+        // Nothing but whitespace may follow the request: `{...}{...}` would
+        // otherwise send the first and silently drop the second (found by
+        // fuzzing).
+        de.end()
+            .map_err(|e| RequestError::new("body", e.to_string()))?;
         request.validate()?;
         Ok(request)
     }
@@ -1814,6 +1824,35 @@ mod tests {
 
         let err = SendRequest::parse("not json").unwrap_err();
         assert_eq!(err.path, "body");
+    }
+
+    /// Found by `fuzz/fuzz_targets/send_request.rs`: anything after the
+    /// request was ignored, so two concatenated requests sent only the first.
+    #[test]
+    fn trailing_characters_are_refused() {
+        let one = r#"{"to": "+5511988887777", "message": {"type": "text", "text": {"body": "a"}}}"#;
+        assert!(SendRequest::parse(one).is_ok());
+        assert!(SendRequest::parse(&format!(" {one}\n\t ")).is_ok());
+        for body in [
+            format!("{one}{one}"),
+            format!("{one}\u{8}"),
+            format!("{one} x"),
+        ] {
+            let err = SendRequest::parse(&body).unwrap_err();
+            assert_eq!(err.path, "body", "{err}");
+            assert!(err.reason.contains("trailing characters"), "{err}");
+        }
+    }
+
+    /// Found by `fuzz/fuzz_targets/send_request.rs`: an unknown top-level key
+    /// that is the empty string gave a refusal with an empty path.
+    #[test]
+    fn an_empty_unknown_key_still_names_a_path() {
+        let err =
+            SendRequest::parse(r#"{ "": "+5511988887777", "url": "https://example.com/t/1234" }"#)
+                .unwrap_err();
+        assert_eq!(err.path, "body", "{err}");
+        assert!(err.reason.contains("unknown field ``"), "{err}");
     }
 
     #[test]
