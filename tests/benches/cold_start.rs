@@ -21,6 +21,12 @@ use chasqui_cli::runtime::{CapturedLogs, FunctionSpec, Invoke, LocalFunction};
 use serde_json::{Value, json};
 use shared::intake::QueuedWebhook;
 
+/// Where Debian and Amazon Linux keep their one-file CA bundle.
+const CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
 /// One fresh process, one event.
 struct Sample {
     init: Duration,
@@ -304,7 +310,7 @@ async fn main() {
         }
     }
 
-    let mut subjects = [
+    let mut subjects = vec![
         Subject::new(
             "webhook POST 2 KB",
             webhook.clone(),
@@ -320,12 +326,28 @@ async fn main() {
         ),
         Subject::new(
             "webhook GET handshake",
-            webhook,
+            webhook.clone(),
             handshake.clone(),
             answers_200,
         ),
         Subject::new("python GET handshake", baseline, handshake, answers_200),
     ];
+    let mut queues = vec![("webhook", rust_queue), ("python", python_queue.clone())];
+    // What-if: the TLS roots read from one CA bundle (`SSL_CERT_FILE`)
+    // instead of the bundle plus every file of the probed certificate
+    // directory, which rustls-native-certs parses at the first request.
+    if let Some(bundle) = CA_BUNDLES.iter().find(|p| Path::new(p).is_file()) {
+        let queue = harness::create_queue(&sqs, "cold-start-one-ca-file").await;
+        subjects.push(Subject::new(
+            "webhook POST, 1 CA file",
+            webhook
+                .env("SSL_CERT_FILE", *bundle)
+                .env("WEBHOOK_QUEUE_URL", queue.as_str()),
+            post.clone(),
+            answers_200,
+        ));
+        queues.push(("webhook, 1 CA file", queue));
+    }
     eprintln!(
         "cold_start: {n} fresh processes per row, {} B signed POST, interleaved",
         body.len()
@@ -343,7 +365,7 @@ async fn main() {
     );
 
     // Both did the job: every POST queued its messages.
-    for (label, queue) in [("webhook", &rust_queue), ("python", &python_queue)] {
+    for (label, queue) in &queues {
         let depth = harness::queue_depth(&sqs, queue).await;
         assert_eq!(
             depth,
@@ -407,12 +429,17 @@ async fn main() {
         ms(send_batch)
     );
     println!(
-        "queued: webhook {} and python {} messages from {n} POSTs each, as expected",
-        n * per_post,
-        n * per_post
+        "queued: {} message(s) per POST on each of {} queues ({}), as expected",
+        per_post,
+        queues.len(),
+        queues
+            .iter()
+            .map(|(l, _)| *l)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 
-    let [webhook_post, hello, python_post, _, _] = &subjects;
+    let (webhook_post, hello, python_post) = (&subjects[0], &subjects[1], &subjects[2]);
     let t = |s: &Subject| ms(s.stats(|x| x.to_response).median);
     let init = |s: &Subject| ms(s.stats(|x| x.init).median);
     let rss = |s: &Subject| mib(s.stats(|x| x.rss_kib).median);
@@ -436,6 +463,13 @@ async fn main() {
         verdict(rss_ratio <= 1.0 / 3.0),
         1.0 / rss_ratio
     );
+    if let Some(one_file) = subjects.get(5) {
+        println!(
+            "  what-if, one CA file: webhook / hello-world Rust = {:.2}x, python / webhook = {:.1}x (not counted above)",
+            t(one_file) / t(hello),
+            t(python_post) / t(one_file)
+        );
+    }
 
     // Warm: the baseline's pure verify + parse + split, per event, on the
     // criterion bench's payloads.
