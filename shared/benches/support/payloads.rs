@@ -18,17 +18,40 @@ fn inbound(i: usize) -> Value {
            "type": "text", "text": {"body": format!("Ol\u{e1}! Pedido {i} chegou? Obrigado \u{1f64f}")}})
 }
 
-fn change(statuses: Vec<Value>, messages: Vec<Value>) -> Value {
-    json!({"field": "messages", "value": {"messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550001111", "phone_number_id": "1122334455"},
-        "contacts": [{"profile": {"name": "Ana Souza"}, "wa_id": "5511988887777"}],
-        "statuses": statuses, "messages": messages}})
+/// One change, its members in Meta's order: `metadata` before the item
+/// arrays (`json!` would sort the keys).
+fn change(statuses: Vec<Value>, messages: Vec<Value>) -> String {
+    let metadata = json!({"display_phone_number": "15550001111", "phone_number_id": "1122334455"});
+    let contacts = json!([{"profile": {"name": "Ana Souza"}, "wa_id": "5511988887777"}]);
+    format!(
+        r#"{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{metadata},"contacts":{contacts},"statuses":{},"messages":{}}}}}"#,
+        Value::from(statuses),
+        Value::from(messages)
+    )
+}
+
+/// The webhook envelope around `(entry id, changes)`.
+fn envelope(entries: &[(String, Vec<String>)]) -> String {
+    let entries: Vec<String> = entries
+        .iter()
+        .map(|(id, changes)| {
+            format!(
+                r#"{{"id":{},"changes":[{}]}}"#,
+                Value::from(id.as_str()),
+                changes.join(",")
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{}]}}"#,
+        entries.join(",")
+    )
 }
 
 /// Meta's encoding: ASCII with `\uXXXX` escapes and `\/`.
-fn meta_bytes(v: &Value) -> Vec<u8> {
+fn meta_bytes(json: &str) -> Vec<u8> {
     let mut out = String::new();
-    for c in v.to_string().chars() {
+    for c in json.chars() {
         match c {
             '/' => out.push_str("\\/"),
             c if c.is_ascii() => out.push(c),
@@ -45,20 +68,20 @@ fn meta_bytes(v: &Value) -> Vec<u8> {
 
 /// About 2 KB: three statuses in one change, as Meta batches them.
 pub fn typical() -> Vec<u8> {
-    let body = json!({"object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [change((0..3).map(status).collect(), vec![])]}]});
-    meta_bytes(&body)
+    let changes = vec![change((0..3).map(status).collect(), vec![])];
+    meta_bytes(&envelope(&[("102290129340398".to_owned(), changes)]))
 }
 
 /// About 1 MB: 50 entries x 2 changes of statuses and inbound messages.
 pub fn batch() -> Vec<u8> {
-    let entries: Vec<Value> = (0..50)
+    let entries: Vec<(String, Vec<String>)> = (0..50)
         .map(|e| {
-            json!({"id": format!("waba-{e}"), "changes": [
+            let changes = vec![
                 change((0..30).map(|i| status(e * 100 + i)).collect(), vec![]),
                 change(vec![], (0..25).map(|i| inbound(e * 100 + i)).collect()),
-            ]})
+            ];
+            (format!("waba-{e}"), changes)
         })
         .collect();
-    meta_bytes(&json!({"object": "whatsapp_business_account", "entry": entries}))
+    meta_bytes(&envelope(&entries))
 }
