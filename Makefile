@@ -39,11 +39,12 @@ dev: $(MOTO) $(CARGO_LAMBDA)
 demo: $(MOTO) $(CARGO_LAMBDA)
 	scripts/dev demo
 
-## bench: criterion benchmarks (numbers in README.md)
-bench:
+## bench: criterion benchmarks, then cold start and memory against hello-world Rust and the Python baseline (moto started here)
+bench: $(MOTO)
 	cargo bench -p chasqui-shared --bench webhook_intake
 	cargo bench -p sender --bench send_batch
 	cargo bench -p status --bench status_apply
+	scripts/with-moto cargo bench -p chasqui-tests --bench cold_start
 
 ## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_SECONDS; prints executions and crashes, fails on a crash
 fuzz: $(CARGO_FUZZ)
