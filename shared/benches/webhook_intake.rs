@@ -2,11 +2,18 @@
 //! messages, for a typical 2 KB status payload and a 1 MB batch, next to the
 //! physical floor (HMAC-SHA256 alone over the same bytes).
 //!
-//! `make bench` runs it; README.md keeps the numbers.
+//! After criterion's numbers it prints the ratio of the work to the floor,
+//! from runs of the two interleaved (so a busy machine slows both alike).
+//! `CHASQUI_BENCH_ITERS=n` runs each step n times and exits, without
+//! criterion: for `valgrind --tool=callgrind`, whose instruction counts do not
+//! depend on the machine's load.
+//!
+//! `make bench` runs it; docs/benchmarks.md keeps the numbers.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -29,17 +36,40 @@ fn inbound(i: usize) -> Value {
            "type": "text", "text": {"body": format!("Ol\u{e1}! Pedido {i} chegou? Obrigado \u{1f64f}")}})
 }
 
-fn change(statuses: Vec<Value>, messages: Vec<Value>) -> Value {
-    json!({"field": "messages", "value": {"messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550001111", "phone_number_id": "1122334455"},
-        "contacts": [{"profile": {"name": "Ana Souza"}, "wa_id": "5511988887777"}],
-        "statuses": statuses, "messages": messages}})
+/// One change, its members in Meta's order: `metadata` before the item
+/// arrays (`json!` would sort the keys).
+fn change(statuses: Vec<Value>, messages: Vec<Value>) -> String {
+    let metadata = json!({"display_phone_number": "15550001111", "phone_number_id": "1122334455"});
+    let contacts = json!([{"profile": {"name": "Ana Souza"}, "wa_id": "5511988887777"}]);
+    format!(
+        r#"{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{metadata},"contacts":{contacts},"statuses":{},"messages":{}}}}}"#,
+        Value::from(statuses),
+        Value::from(messages)
+    )
+}
+
+/// The webhook envelope around `(entry id, changes)`.
+fn envelope(entries: &[(String, Vec<String>)]) -> String {
+    let entries: Vec<String> = entries
+        .iter()
+        .map(|(id, changes)| {
+            format!(
+                r#"{{"id":{},"changes":[{}]}}"#,
+                Value::from(id.as_str()),
+                changes.join(",")
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{}]}}"#,
+        entries.join(",")
+    )
 }
 
 /// Meta's encoding: ASCII with `\uXXXX` escapes and `\/`.
-fn meta_bytes(v: &Value) -> Vec<u8> {
+fn meta_bytes(json: &str) -> Vec<u8> {
     let mut out = String::new();
-    for c in v.to_string().chars() {
+    for c in json.chars() {
         match c {
             '/' => out.push_str("\\/"),
             c if c.is_ascii() => out.push(c),
@@ -56,30 +86,32 @@ fn meta_bytes(v: &Value) -> Vec<u8> {
 
 /// About 2 KB: three statuses in one change, as Meta batches them.
 fn typical() -> Vec<u8> {
-    let body = json!({"object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [change((0..3).map(status).collect(), vec![])]}]});
-    meta_bytes(&body)
+    let changes = vec![change((0..3).map(status).collect(), vec![])];
+    meta_bytes(&envelope(&[("102290129340398".to_owned(), changes)]))
 }
 
 /// About 1 MB: 50 entries x 2 changes of statuses and inbound messages.
 fn batch() -> Vec<u8> {
-    let entries: Vec<Value> = (0..50)
+    let entries: Vec<(String, Vec<String>)> = (0..50)
         .map(|e| {
-            json!({"id": format!("waba-{e}"), "changes": [
+            let changes = vec![
                 change((0..30).map(|i| status(e * 100 + i)).collect(), vec![]),
                 change(vec![], (0..25).map(|i| inbound(e * 100 + i)).collect()),
-            ]})
+            ];
+            (format!("waba-{e}"), changes)
         })
         .collect();
-    meta_bytes(&json!({"object": "whatsapp_business_account", "entry": entries}))
+    meta_bytes(&envelope(&entries))
 }
 
+#[inline(never)]
 fn hmac_only(body: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET).unwrap();
     mac.update(body);
     mac.finalize().into_bytes().into()
 }
 
+#[inline(never)]
 fn intake(body: &[u8], header: &str) -> usize {
     signature::verify(Some(header.as_bytes()), body, SECRET).unwrap();
     intake::split(body, 1_730_000_000_000, MAX_BODY_BYTES)
@@ -87,8 +119,12 @@ fn intake(body: &[u8], header: &str) -> usize {
         .len()
 }
 
+fn payloads() -> [(&'static str, Vec<u8>); 2] {
+    [("2KB", typical()), ("1MB", batch())]
+}
+
 fn bench(c: &mut Criterion) {
-    for (name, body) in [("2KB", typical()), ("1MB", batch())] {
+    for (name, body) in payloads() {
         let header = signature::sign(&body, SECRET);
         assert!(intake(&body, &header) > 0);
         let mut group = c.benchmark_group(format!("webhook_{name}"));
@@ -104,5 +140,66 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+/// The work next to the floor, from rounds that alternate a block of each
+/// (so a busy machine slows both alike): the median round, and the fastest.
+fn ratios() {
+    println!("\nwebhook intake vs the HMAC-SHA256 floor (51 interleaved rounds; goal <= 3x)");
+    for (name, body) in payloads() {
+        let header = signature::sign(&body, SECRET);
+        let block = (4_000_000 / body.len()).max(2);
+        let (mut floor, mut work) = (Vec::new(), Vec::new());
+        for _ in 0..51 {
+            floor.push(per_call(block, || {
+                black_box(hmac_only(black_box(&body)));
+            }));
+            work.push(per_call(block, || {
+                black_box(intake(black_box(&body), &header));
+            }));
+        }
+        floor.sort();
+        work.sort();
+        let ratio = |w: Duration, f: Duration| w.as_secs_f64() / f.as_secs_f64();
+        let (median, fastest) = (ratio(work[25], floor[25]), ratio(work[0], floor[0]));
+        println!(
+            "  {name:>4} ({} bytes): verify+parse+split {:>9.2?}  hmac floor {:>9.2?}  ratio {median:.2}x {}  (fastest rounds: {:.2?} / {:.2?} = {fastest:.2}x)",
+            body.len(),
+            work[25],
+            floor[25],
+            if median <= 3.0 { "PASS" } else { "MISS" },
+            work[0],
+            floor[0],
+        );
+    }
+}
+
+fn per_call(calls: usize, mut f: impl FnMut()) -> Duration {
+    let started = Instant::now();
+    for _ in 0..calls {
+        f();
+    }
+    started.elapsed() / calls as u32
+}
+
+fn main() {
+    if let Some(iters) = std::env::var("CHASQUI_BENCH_ITERS")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        // For callgrind: `--toggle-collect` on these two functions.
+        for (_, body) in payloads() {
+            let header = signature::sign(&body, SECRET);
+            for _ in 0..iters {
+                black_box(hmac_only(black_box(&body)));
+                black_box(intake(black_box(&body), &header));
+            }
+        }
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+    // `cargo test --all-targets` runs benches once as a smoke test, without `--bench`.
+    if std::env::args().any(|a| a == "--bench") {
+        ratios();
+    }
+}

@@ -10,6 +10,8 @@
 //! The queued bodies are [`QueuedWebhook`]s: the contract with the status
 //! function.
 
+mod scan;
+
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
@@ -150,18 +152,6 @@ impl IdText {
     }
 }
 
-#[derive(Deserialize)]
-struct ValueMetadata {
-    #[serde(default)]
-    metadata: Option<MetadataIds>,
-}
-
-#[derive(Deserialize)]
-struct MetadataIds {
-    #[serde(default)]
-    phone_number_id: Option<IdText>,
-}
-
 /// Splits a verified body into queue messages of at most `max_body` bytes.
 pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
     let text = match std::str::from_utf8(body) {
@@ -195,11 +185,8 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
         for change in entry.changes {
             split.changes += 1;
             let field = change.field.unwrap_or_default();
-            let phone_number_id = serde_json::from_str::<ValueMetadata>(change.value.get())
-                .ok()
-                .and_then(|v| v.metadata)
-                .and_then(|m| m.phone_number_id)
-                .map(IdText::into_string);
+            // Read from the text already validated, not parsed a second time.
+            let phone_number_id = scan::phone_number_id(change.value);
             let attrs = Attrs {
                 phone_number_id,
                 field: Some(field.clone()),
@@ -429,7 +416,7 @@ fn to_body<V: Serialize>(queued: &QueuedWebhook<V>) -> String {
 /// inside strings, where a `\uXXXX` escape means the same thing.
 pub fn sqs_safe(json: String) -> String {
     let allowed = |c: char| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}');
-    if json.chars().all(allowed) {
+    if !may_need_escapes(json.as_bytes()) || json.chars().all(allowed) {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 16);
@@ -441,6 +428,16 @@ pub fn sqs_safe(json: String) -> String {
         }
     }
     out
+}
+
+/// Whether `text` may hold a character SQS refuses. In UTF-8 those are the
+/// control bytes other than tab, newline and carriage return, and U+FFFE and
+/// U+FFFF, which start with 0xEF (surrogates cannot be in a `str`). Checked a
+/// block at a time with no early exit, so the compiler can vectorise it.
+fn may_need_escapes(text: &[u8]) -> bool {
+    let suspect = |b: u8| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) | (b == 0xEF);
+    text.chunks(64)
+        .any(|block| block.iter().fold(false, |seen, &b| seen | suspect(b)))
 }
 
 /// Reassembles the `count` fragments of one group (given in any order) into
@@ -715,14 +712,24 @@ mod properties {
             let refs: Vec<(u32, &str)> = pieces.iter().map(|(i, d)| (*i, d.as_str())).collect();
             bodies.push(reassemble(*count, &refs).unwrap());
         }
+        // Parts in their index order: a part sent as fragments is
+        // reassembled after the parts that travelled whole.
+        let mut parts: Vec<(i64, u32, String, Value)> = bodies
+            .iter()
+            .map(|body| {
+                let QueuedWebhook::Change {
+                    field, value, part, ..
+                } = serde_json::from_str::<QueuedWebhook<Value>>(body).unwrap()
+                else {
+                    panic!("unexpected body {body}")
+                };
+                let n = value["_n"].as_i64().unwrap();
+                (n, part.map_or(0, |p| p.index), field, value)
+            })
+            .collect();
+        parts.sort_by_key(|(n, index, _, _)| (*n, *index));
         let mut merged: BTreeMap<i64, (String, Value)> = BTreeMap::new();
-        for body in bodies {
-            let QueuedWebhook::Change { field, value, .. } =
-                serde_json::from_str::<QueuedWebhook<Value>>(&body).unwrap()
-            else {
-                panic!("unexpected body {body}")
-            };
-            let n = value["_n"].as_i64().unwrap();
+        for (n, _, field, value) in parts {
             match merged.get_mut(&n) {
                 None => {
                     merged.insert(n, (field, value));
@@ -784,6 +791,23 @@ mod properties {
                 prop_assert_eq!(m.phone_number_id.as_deref(), Some("1122334455"));
             }
             prop_assert_eq!(reconstruct(&split.messages), expected);
+        }
+
+        /// The block check never lets through a character SQS refuses:
+        /// the result is what escaping character by character gives.
+        #[test]
+        fn sqs_safe_escapes_exactly_the_refused_characters(
+            chars in prop::collection::vec(prop_oneof![
+                any::<char>(),
+                prop::sample::select(vec!['\u{0}', '\u{1f}', '\t', '\n', '\r', '\u{7f}', '\u{fffe}', '\u{ffff}', '\u{fffd}', '\u{e000}', '\u{ef}']),
+            ], 0..200),
+        ) {
+            let text: String = chars.into_iter().collect();
+            let expected: String = text.chars().map(|c| match c {
+                '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}' => c.to_string(),
+                c => format!("\\u{:04x}", c as u32),
+            }).collect();
+            prop_assert_eq!(sqs_safe(text), expected);
         }
 
         /// Arbitrary bytes are always kept (raw or as changes), within the limit.
