@@ -82,12 +82,15 @@ pub fn function_binaries() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let exe = std::env::current_exe().expect("the test binary's path");
-            // target/<profile>/deps/<test> → target/<profile>
-            let dir = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("the test binary lives in target/<profile>/deps")
-                .to_path_buf();
+            // target/<profile>/deps/<test> or target/<profile>/<bin> →
+            // target/<profile>
+            let parent = exe.parent().expect("the binary lives in target/<profile>");
+            let dir = if parent.file_name().is_some_and(|n| n == "deps") {
+                parent.parent().unwrap_or(parent)
+            } else {
+                parent
+            }
+            .to_path_buf();
             let release = dir.file_name().is_some_and(|n| n == "release");
             let mut cargo = std::process::Command::new(env!("CARGO"));
             cargo.current_dir(crate::root()).args([
