@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 MOTO := $(VENV)/.moto-$(MOTO_VERSION)
 CARGO_LAMBDA := $(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)
 
-.PHONY: test test-rust dev demo bench fmt lint tools clean
+.PHONY: test test-rust dev demo bench chaos fmt lint tools clean
 
 ## test: the whole suite against a local AWS emulator (started and stopped here)
 test: test-rust
@@ -38,6 +38,10 @@ bench:
 	cargo bench -p chasqui-shared --bench webhook_intake
 	cargo bench -p sender --bench send_batch
 	cargo bench -p status --bench status_apply
+
+## chaos: CHAOS_SENDS (10000) mixed sends through the whole local loop under injected faults, then the crash window; prints a summary table
+chaos: $(MOTO)
+	scripts/with-moto cargo run --locked --quiet -p chasqui-tests --bin chaos
 
 fmt:
 	cargo fmt --all
