@@ -27,7 +27,8 @@ pub const VISIBILITY_SECONDS: u32 = 3;
 /// What happened to the two messages.
 #[derive(Debug)]
 pub struct CrashReport {
-    /// Sender processes killed (one: both calls were in one batch).
+    /// Sender processes killed (one or two: the requests came in one batch
+    /// or in two).
     pub killed: Vec<u32>,
     pub heard: (Option<MessageRecord>, CallSummary),
     pub silent: (Option<MessageRecord>, CallSummary),
@@ -54,7 +55,8 @@ pub async fn crash_between_call_and_record() -> CrashReport {
     let stack = LocalStack::start(StackOptions {
         sandbox,
         send_visibility: VISIBILITY_SECONDS,
-        sender_concurrency: 1,
+        // Two instances: the two requests may come in one batch or two.
+        sender_concurrency: 2,
         env: vec![
             ("sender", "SEND_LOCK_SECONDS", LOCK_SECONDS.to_string()),
             ("sender", "GRAPH_API_TIMEOUT_MS", "90000".into()),
@@ -102,10 +104,14 @@ pub async fn crash_between_call_and_record() -> CrashReport {
             Duration::from_secs(90),
             || async {
                 let records = stack.records(&ids).await;
-                let heard = records.get(HEARD).map(MessageRecord::status);
+                // Webhooks complete `heard` whatever the sender does; done
+                // means the attempt that took the lock over has settled.
+                let settled = |r: &MessageRecord| r.send_state.as_deref() == Some("done");
+                let heard = records.get(HEARD);
                 let silent = records.get(SILENT);
-                let silent_done = silent.is_some_and(|r| r.times.accepted_at.is_some());
-                if heard == Some(Status::Read) && silent_done {
+                if heard.is_some_and(|r| settled(r) && r.status() == Status::Read)
+                    && silent.is_some_and(settled)
+                {
                     Ok(())
                 } else {
                     Err(format!("heard {heard:?}, silent {silent:?}"))

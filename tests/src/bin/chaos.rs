@@ -546,7 +546,7 @@ async fn main() -> ExitCode {
         stats.scheduled as usize > expected_hooks,
         "no duplicate webhooks",
     );
-    require(crash.killed.len() == 1, "crash: no sender killed");
+    require(!crash.killed.is_empty(), "crash: no sender killed");
     require(
         crash_heard_ok,
         "crash: sent twice though the webhook arrived",
