@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use chasqui_cli::sandbox::{CallSummary, Delays, Inbound, Outcome, SandboxConfig};
+use chasqui_cli::sandbox::{CallSummary, Delays, Outcome, SandboxConfig};
 use harness::local::{LocalStack, StackOptions};
 use harness::scenario::{Case, Expect, check, free_form, message, number, order_update, template};
 use serde_json::{Value, json};
@@ -116,53 +116,7 @@ async fn main() -> ExitCode {
     );
 
     // Customers who wrote (open window) and who sent STOP.
-    let mut inbound_wamids = Vec::new();
-    for to in &window.0 {
-        match stack
-            .sandbox
-            .inbound(Inbound {
-                from: to.clone(),
-                text: Some("Olá / quero falar".into()),
-                ..Inbound::default()
-            })
-            .await
-        {
-            Ok(receipt) => inbound_wamids.push(receipt.wamid),
-            Err(e) => {
-                eprintln!("inbound from {to} failed: {e}");
-                return ExitCode::FAILURE;
-            }
-        }
-    }
-    for to in &opted_out.0 {
-        if let Err(e) = stack
-            .sandbox
-            .inbound(Inbound {
-                from: to.clone(),
-                text: Some("STOP".into()),
-                ..Inbound::default()
-            })
-            .await
-        {
-            eprintln!("inbound STOP from {to} failed: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    let digits = |n: &str| n.trim_start_matches('+').to_owned();
-    stack
-        .wait_until("opt-outs recorded", Duration::from_secs(120), || async {
-            for to in &opted_out.0 {
-                let opted = stack
-                    .contact(&digits(to))
-                    .await
-                    .and_then(|c| c.get("opted_out").and_then(|v| v.as_bool().ok()).copied());
-                if opted != Some(true) {
-                    return Err(format!("{to} not opted out yet"));
-                }
-            }
-            Ok(())
-        })
-        .await;
+    let inbound_wamids = stack.customers_write(&window.0, &opted_out.0).await;
 
     // The mix, per hundred sends (the end-to-end test's).
     let mut cases: Vec<Case> = Vec::with_capacity(sends);
@@ -174,16 +128,72 @@ async fn main() -> ExitCode {
         })
     };
     let wamid = |i: usize| inbound_wamids[i % inbound_wamids.len()].as_str();
-    for i in 0..35 * scale {
-        let id = format!("tpl-{i}");
-        let request = template(
-            &id,
-            template_to.get(i),
+    // Template sends: (id prefix, per hundred, recipients, template, body
+    // parameters, expected end).
+    let templates: [(&str, usize, &Pool, &str, &[&str], Expect); 7] = [
+        (
+            "tpl",
+            35,
+            &template_to,
             "appointment_reminder",
-            "pt_BR",
             &["Ana", "10h"],
-        );
-        add(id, request, Expect::Out(Status::Read));
+            Expect::Out(Status::Read),
+        ),
+        (
+            "undeliverable",
+            5,
+            &undeliverable,
+            "appointment_reminder",
+            &["Bo", "9h"],
+            Expect::Refused(131026),
+        ),
+        (
+            "fails-later",
+            5,
+            &fail_later,
+            "appointment_reminder",
+            &["Cy", "8h"],
+            Expect::FailsLater(131026),
+        ),
+        (
+            "params",
+            4,
+            &template_to,
+            "appointment_reminder",
+            &["only one"],
+            Expect::Refused(132000),
+        ),
+        (
+            "no-template",
+            3,
+            &template_to,
+            "appointment_remindr",
+            &["a", "b"],
+            Expect::Refused(132001),
+        ),
+        (
+            "unread",
+            5,
+            &unread,
+            "appointment_reminder",
+            &["Di", "7h"],
+            Expect::Out(Status::Delivered),
+        ),
+        (
+            "opted-out",
+            5,
+            &opted_out,
+            "appointment_reminder",
+            &["Ed", "6h"],
+            Expect::NotSent(Status::Suppressed, "opted_out"),
+        ),
+    ];
+    for (prefix, per_hundred, pool, name, params, expect) in templates {
+        for i in 0..per_hundred * scale {
+            let id = format!("{prefix}-{i}");
+            let request = template(&id, pool.get(i), name, "pt_BR", params);
+            add(id, request, expect.clone());
+        }
     }
     for i in 0..5 * scale {
         let id = format!("order-{i}");
@@ -217,76 +227,6 @@ async fn main() -> ExitCode {
             json!({"type": "text", "text": {"body": "hello?"}}),
         );
         add(id, request, Expect::Refused(131047));
-    }
-    for i in 0..5 * scale {
-        let id = format!("undeliverable-{i}");
-        let request = template(
-            &id,
-            undeliverable.get(i),
-            "appointment_reminder",
-            "pt_BR",
-            &["Bo", "9h"],
-        );
-        add(id, request, Expect::Refused(131026));
-    }
-    for i in 0..5 * scale {
-        let id = format!("fails-later-{i}");
-        let request = template(
-            &id,
-            fail_later.get(i),
-            "appointment_reminder",
-            "pt_BR",
-            &["Cy", "8h"],
-        );
-        add(id, request, Expect::FailsLater(131026));
-    }
-    for i in 0..4 * scale {
-        let id = format!("params-{i}");
-        let request = template(
-            &id,
-            template_to.get(i),
-            "appointment_reminder",
-            "pt_BR",
-            &["only one"],
-        );
-        add(id, request, Expect::Refused(132000));
-    }
-    for i in 0..3 * scale {
-        let id = format!("no-template-{i}");
-        let request = template(
-            &id,
-            template_to.get(i),
-            "appointment_remindr",
-            "pt_BR",
-            &["a", "b"],
-        );
-        add(id, request, Expect::Refused(132001));
-    }
-    for i in 0..5 * scale {
-        let id = format!("unread-{i}");
-        let request = template(
-            &id,
-            unread.get(i),
-            "appointment_reminder",
-            "pt_BR",
-            &["Di", "7h"],
-        );
-        add(id, request, Expect::Out(Status::Delivered));
-    }
-    for i in 0..5 * scale {
-        let id = format!("opted-out-{i}");
-        let request = template(
-            &id,
-            opted_out.get(i),
-            "appointment_reminder",
-            "pt_BR",
-            &["Ed", "6h"],
-        );
-        add(
-            id,
-            request,
-            Expect::NotSent(Status::Suppressed, "opted_out"),
-        );
     }
     for i in 0..scale {
         let id = format!("bad-{i}");
