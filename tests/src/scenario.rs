@@ -2,9 +2,17 @@
 //! the whole loop ([`crate::local::LocalStack`]): the end-to-end test and
 //! the chaos run build their requests and judge their outcomes here.
 
-use chasqui_cli::sandbox::CallSummary;
+use chasqui_cli::sandbox::{CallSummary, Delays};
 use serde_json::{Value, json};
 use shared::record::{MessageRecord, Status};
+
+/// Status webhooks within a second of the call, shuffled by up to 300 ms.
+pub const STATUS_DELAYS: Delays = Delays {
+    sent_ms: 100,
+    delivered_ms: 300,
+    read_ms: 600,
+    jitter_ms: 300,
+};
 
 /// Meta's codes a sender retries: throttling and transient errors.
 pub const RETRIED_CODES: [i64; 2] = [130429, 131000];

@@ -14,9 +14,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use chasqui_cli::sandbox::{Delays, Outcome, SandboxConfig};
+use chasqui_cli::sandbox::{Outcome, SandboxConfig};
 use harness::local::{LocalStack, StackOptions};
-use harness::scenario::{Case, Expect, check, free_form, message, number, order_update, template};
+use harness::scenario::{
+    Case, Expect, STATUS_DELAYS, check, free_form, message, number, order_update, template,
+};
 use serde_json::{Value, json};
 use shared::record::{MessageRecord, Status};
 
@@ -32,12 +34,7 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
     let opted_out: Vec<String> = (0..5).map(|n| number("1555300", n)).collect();
 
     let sandbox = SandboxConfig {
-        delays: Delays {
-            sent_ms: 100,
-            delivered_ms: 300,
-            read_ms: 600,
-            jitter_ms: 300,
-        },
+        delays: STATUS_DELAYS,
         undeliverable: undeliverable.clone(),
         fail_after_send: fail_later.clone(),
         unread: unread.clone(),

@@ -19,9 +19,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use chasqui_cli::sandbox::{CallSummary, Delays, Outcome, SandboxConfig};
+use chasqui_cli::sandbox::{CallSummary, Outcome, SandboxConfig};
 use harness::local::{LocalStack, StackOptions};
-use harness::scenario::{Case, Expect, check, free_form, message, number, order_update, template};
+use harness::scenario::{
+    Case, Expect, STATUS_DELAYS, check, free_form, message, number, order_update, template,
+};
 use serde_json::{Value, json};
 use shared::record::Status;
 
@@ -65,12 +67,7 @@ async fn main() -> ExitCode {
     let opted_out = Pool::new("1555300", 50);
 
     let sandbox = SandboxConfig {
-        delays: Delays {
-            sent_ms: 100,
-            delivered_ms: 300,
-            read_ms: 600,
-            jitter_ms: 300,
-        },
+        delays: STATUS_DELAYS,
         undeliverable: undeliverable.0.clone(),
         fail_after_send: fail_later.0.clone(),
         unread: unread.0.clone(),
