@@ -18,7 +18,7 @@ MOTO := $(VENV)/.moto-$(MOTO_VERSION)
 CARGO_LAMBDA := $(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)
 CARGO_FUZZ := .tools/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin/cargo-fuzz
 
-.PHONY: test test-rust dev demo bench fuzz fuzz-smoke fmt lint tools clean
+.PHONY: test test-rust dev demo bench chaos fuzz fuzz-smoke fmt lint tools clean
 
 ## test: the whole suite against a local AWS emulator (started and stopped here), and a short fuzz run
 test: test-rust fuzz-smoke
@@ -53,6 +53,10 @@ fuzz: $(CARGO_FUZZ)
 ## fuzz-smoke: the same, FUZZ_SMOKE_SECONDS per target
 fuzz-smoke: $(CARGO_FUZZ)
 	CARGO_FUZZ=$(CARGO_FUZZ) fuzz/run $(FUZZ_SMOKE_SECONDS)
+
+## chaos: CHAOS_SENDS (10000) mixed sends through the whole local loop under injected faults, then the crash window; prints a summary table
+chaos: $(MOTO)
+	scripts/with-moto cargo run --locked --quiet -p chasqui-tests --bin chaos
 
 fmt:
 	cargo fmt --all

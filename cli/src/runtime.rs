@@ -213,6 +213,8 @@ pub struct LocalFunction {
     spec: FunctionSpec,
     permits: Semaphore,
     idle: Mutex<Vec<Instance>>,
+    /// Process ids of the instances handling an event now.
+    busy: Mutex<Vec<u32>>,
     closed: AtomicBool,
     invocations: AtomicU64,
     errors: AtomicU64,
@@ -225,6 +227,7 @@ impl LocalFunction {
             permits: Semaphore::new(spec.max_concurrency.max(1)),
             spec,
             idle: Mutex::new(Vec::new()),
+            busy: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             invocations: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -242,6 +245,12 @@ impl LocalFunction {
             errors: self.errors.load(Ordering::SeqCst),
             cold_starts: self.cold_starts.load(Ordering::SeqCst),
         }
+    }
+
+    /// Process ids of the instances handling an event right now (to kill
+    /// one mid-invocation, as a crash would: the runtime then discards it).
+    pub fn busy_pids(&self) -> Vec<u32> {
+        self.busy.lock().map(|b| b.clone()).unwrap_or_default()
     }
 
     /// Invokes the function and reports how it went.
@@ -268,7 +277,14 @@ impl LocalFunction {
                 Instance::spawn(&self.spec).await?
             }
         };
+        let pid = instance.pid;
+        if let (Some(pid), Ok(mut busy)) = (pid, self.busy.lock()) {
+            busy.push(pid);
+        }
         let result = instance.invoke(&self.spec, payload).await;
+        if let (Some(pid), Ok(mut busy)) = (pid, self.busy.lock()) {
+            busy.retain(|p| *p != pid);
+        }
         match &result {
             Ok(_) | Err(InvokeError::Function { .. }) | Err(InvokeError::BadResponse { .. }) => {
                 if self.closed.load(Ordering::SeqCst) {

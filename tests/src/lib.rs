@@ -5,7 +5,9 @@
 //! `AWS_ENDPOINT_URL`; these helpers refuse to run without it rather than
 //! skip, so a test can never pass by not testing.
 
+pub mod crash;
 pub mod local;
+pub mod scenario;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chasqui_cli::runtime::CapturedLogs;
-use chasqui_cli::sandbox::{Sandbox, SandboxConfig};
+use chasqui_cli::sandbox::{Inbound, Sandbox, SandboxConfig};
 use chasqui_cli::stack::{
     EventSourceConfig, FunctionConfig, HttpRoute, LocalLoop, LoopOptions, StackSpec,
 };
@@ -82,12 +82,15 @@ pub fn function_binaries() -> PathBuf {
     BUILT
         .get_or_init(|| {
             let exe = std::env::current_exe().expect("the test binary's path");
-            // target/<profile>/deps/<test> → target/<profile>
-            let dir = exe
-                .parent()
-                .and_then(|deps| deps.parent())
-                .expect("the test binary lives in target/<profile>/deps")
-                .to_path_buf();
+            // target/<profile>/deps/<test> or target/<profile>/<bin> →
+            // target/<profile>
+            let parent = exe.parent().expect("the binary lives in target/<profile>");
+            let dir = if parent.file_name().is_some_and(|n| n == "deps") {
+                parent.parent().unwrap_or(parent)
+            } else {
+                parent
+            }
+            .to_path_buf();
             let release = dir.file_name().is_some_and(|n| n == "release");
             let mut cargo = std::process::Command::new(env!("CARGO"));
             cargo.current_dir(crate::root()).args([
@@ -349,6 +352,53 @@ impl LocalStack {
             }
         }
         out
+    }
+
+    /// Customers write in: each of `window` sends a message (opening their
+    /// service window), each of `opted_out` sends STOP, all through signed
+    /// inbound webhooks. Returns once every opt-out is recorded, with the
+    /// inbound wamids of `window` in order.
+    pub async fn customers_write(&self, window: &[String], opted_out: &[String]) -> Vec<String> {
+        let mut wamids = Vec::with_capacity(window.len());
+        for (from, text) in window
+            .iter()
+            .map(|f| (f, "Olá, tudo bem? / quero falar"))
+            .chain(opted_out.iter().map(|f| (f, "STOP")))
+        {
+            let receipt = self
+                .sandbox
+                .inbound(Inbound {
+                    from: from.clone(),
+                    text: Some(text.into()),
+                    profile_name: Some("Cliente".into()),
+                    ..Inbound::default()
+                })
+                .await
+                .unwrap_or_else(|e| panic!("inbound from {from}: {e}"));
+            assert!(
+                receipt.delivered,
+                "inbound webhook answered {:?}",
+                receipt.webhook_status
+            );
+            if wamids.len() < window.len() {
+                wamids.push(receipt.wamid);
+            }
+        }
+        let timeout = Duration::from_secs(60 + opted_out.len() as u64);
+        self.wait_until("opt-outs recorded", timeout, || async {
+            for to in opted_out {
+                let opted = self
+                    .contact(to.trim_start_matches('+'))
+                    .await
+                    .and_then(|c| c.get("opted_out").and_then(|v| v.as_bool().ok()).copied());
+                if opted != Some(true) {
+                    return Err(format!("{to} not opted out yet"));
+                }
+            }
+            Ok(())
+        })
+        .await;
+        wamids
     }
 
     /// A contact item, if the status function wrote one.

@@ -532,6 +532,91 @@ async fn an_expired_lock_is_taken_over_and_a_live_one_waits() {
 }
 
 #[tokio::test]
+async fn an_unanswered_call_is_sent_again_only_when_no_status_webhook_arrived() {
+    let env = env(&[
+        ("GRAPH_API_TIMEOUT_MS", "300"),
+        ("SEND_CONFIRM_GRACE_SECONDS", "2"),
+    ])
+    .await;
+    // Meta accepts both, but its answers come after the sender gave up.
+    Mock::given(any())
+        .respond_with(ok("wamid.LOST").set_delay(Duration::from_secs(3)))
+        .mount(&env.graph)
+        .await;
+    env.enqueue(&text("heard", "+5511900000001")).await;
+    env.enqueue(&text("unheard", "+5511900000002")).await;
+    let (event, messages) = env.receive(2).await;
+    let response = sender::handle(&env.app, event).await;
+    assert_eq!(failed_ids(&response).len(), 2, "both come back later");
+    assert_eq!(env.graph.received_requests().await.unwrap().len(), 2);
+    let now = shared::now_millis();
+    for id in ["heard", "unheard"] {
+        let item = env.record(id).await;
+        assert_eq!(
+            s(&item, "send_state"),
+            Some("in_progress"),
+            "{id}: lock kept: {item:?}"
+        );
+        let until: u64 = item["lock_expires_at"].as_n().unwrap().parse().unwrap();
+        assert!(
+            until > now && until <= now + 2_500,
+            "{id}: held for the grace"
+        );
+        let reason = item["last_error"].as_m().unwrap()["reason"].as_s().unwrap();
+        assert_eq!(reason, "unconfirmed_call");
+    }
+
+    // A copy arriving within the grace waits: no call.
+    env.enqueue(&text("unheard", "+5511900000002")).await;
+    let (event, _) = env.receive(1).await;
+    let response = sender::handle(&env.app, event).await;
+    assert_eq!(failed_ids(&response).len(), 1);
+    assert_eq!(env.graph.received_requests().await.unwrap().len(), 2);
+
+    // The status function records `heard`'s `sent` webhook (it carries our
+    // id as biz_opaque_callback_data): the wamid and the status time.
+    env.ddb
+        .update_item()
+        .table_name(&env.table)
+        .key("pk", AttributeValue::S("MSG#heard".into()))
+        .key("sk", AttributeValue::S("MSG".into()))
+        .update_expression("SET wamid = :w, sent_at = :t")
+        .expression_attribute_values(":w", AttributeValue::S("wamid.LOST".into()))
+        .expression_attribute_values(":t", AttributeValue::N(now.to_string()))
+        .send()
+        .await
+        .unwrap();
+    env.graph.reset().await;
+    Mock::given(any())
+        .respond_with(ok("wamid.AGAIN"))
+        .expect(1)
+        .mount(&env.graph)
+        .await;
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    for m in &messages {
+        env.make_visible(m).await;
+    }
+    let (event, _) = env.receive(2).await;
+    let response = sender::handle(&env.app, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    // `heard` is done without a second call; `unheard` had no sign of
+    // acceptance within the grace and is sent again (the remaining window).
+    let calls = env.graph.received_requests().await.unwrap();
+    assert_eq!(calls.len(), 1);
+    let body: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(body["biz_opaque_callback_data"], "unheard");
+    let heard = env.record("heard").await;
+    assert_eq!(s(&heard, "send_state"), Some("done"));
+    assert_eq!(s(&heard, "wamid"), Some("wamid.LOST"));
+    assert!(heard.contains_key("accepted_at"));
+    assert_eq!(heard["attempts"].as_n().unwrap(), "1", "one call, ever");
+    let unheard = env.record("unheard").await;
+    assert_eq!(s(&unheard, "send_state"), Some("done"));
+    assert_eq!(s(&unheard, "wamid"), Some("wamid.AGAIN"));
+    assert_eq!(unheard["attempts"].as_n().unwrap(), "2");
+}
+
+#[tokio::test]
 async fn retries_run_out_into_the_real_dead_letter_queue_and_the_record_says_why() {
     let env = env(&[]).await;
     Mock::given(any())
@@ -745,6 +830,7 @@ fn configuration_names_every_setting_and_refuses_bad_values() {
         ("SEND_MAX_RECEIVE_COUNT", "-1"),
         ("SEND_CONCURRENCY", "0"),
         ("SEND_LOCK_SECONDS", "1e3"),
+        ("SEND_CONFIRM_GRACE_SECONDS", "0"),
         ("GRAPH_API_TIMEOUT_MS", "0"),
         ("MESSAGE_TTL_DAYS", "forever"),
         ("SEND_QUEUE_URL", "arn:aws:sqs:us-east-1:1:send"),
@@ -770,6 +856,7 @@ fn configuration_names_every_setting_and_refuses_bad_values() {
         "SEND_RATE_PER_SECOND",
         "SEND_CONCURRENCY",
         "SEND_LOCK_SECONDS",
+        "SEND_CONFIRM_GRACE_SECONDS",
         "MESSAGE_TTL_DAYS",
         "GRAPH_API_TIMEOUT_MS",
         "TABLE_NAME",

@@ -67,6 +67,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("SEND_RATE_PER_SECOND", "40"),
     ("SEND_CONCURRENCY", "10"),
     ("SEND_LOCK_SECONDS", "120"),
+    ("SEND_CONFIRM_GRACE_SECONDS", "60"),
     ("GRAPH_API_TIMEOUT_MS", "10000"),
     ("MESSAGE_TTL_DAYS", "90"),
     (

@@ -46,6 +46,13 @@ pub struct SandboxConfig {
     /// only after `timeout_ms`, as when a response is lost on the way.
     pub timeout_rate: f64,
     pub timeout_ms: u64,
+    /// Message ids (`biz_opaque_callback_data`) whose first accepted call is
+    /// answered only after `timeout_ms`: a lost response on cue, e.g. to
+    /// kill the caller while it waits (the crash window).
+    pub timeout_callbacks: Vec<String>,
+    /// Recipients whose messages are accepted but get no status webhook
+    /// at all (a webhook subscription that lost them).
+    pub silent: Vec<String>,
     /// Share of calls answered 130429 whatever the rate.
     pub throttle_rate: f64,
     /// Share of webhooks delivered twice.
@@ -86,6 +93,8 @@ impl Default for SandboxConfig {
             transient_rate: 0.0,
             timeout_rate: 0.0,
             timeout_ms: 15_000,
+            timeout_callbacks: Vec::new(),
+            silent: Vec::new(),
             throttle_rate: 0.0,
             duplicate_rate: 0.0,
             out_of_order_rate: 0.0,
@@ -240,6 +249,7 @@ impl SandboxConfig {
             &mut self.fail_after_send,
             &mut self.unread,
             &mut self.open_windows,
+            &mut self.silent,
         ] {
             for number in list.iter_mut() {
                 *number = digits(number);

@@ -537,8 +537,15 @@ fn decide(inner: &Inner, version: &str, pnid: &str, req: &Request<Bytes>) -> Dec
                 state.rng.u32(..)
             );
             let webhooks = plan(state, pnid, &out, &wamid, now_ms);
-            let timed_out =
-                state.config.timeout_rate > 0.0 && state.rng.f64() < state.config.timeout_rate;
+            let on_cue = out.callback.as_ref().is_some_and(|cb| {
+                state.config.timeout_callbacks.contains(cb)
+                    && !state
+                        .calls
+                        .iter()
+                        .any(|c| c.callback.as_ref() == Some(cb) && c.outcome != Outcome::Refused)
+            });
+            let timed_out = on_cue
+                || (state.config.timeout_rate > 0.0 && state.rng.f64() < state.config.timeout_rate);
             record.http_status = 200;
             record.outcome = if timed_out {
                 Outcome::TimedOut
@@ -729,6 +736,9 @@ fn plan(
         conversation_id: conversation_id.clone(),
         error,
     };
+    if config.silent.contains(&out.to) {
+        return Vec::new();
+    }
     if config.fail_after_send.contains(&out.to) {
         let error = (
             131026,

@@ -28,7 +28,9 @@ use shared::send_request::{RequestError, SendRequest};
 
 use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter, backoff};
 use crate::requeue::{Requeue, SqsRequeue};
-use crate::store::{Begin, Claim, ContactBook, DynamoStore, Finish, MessageStore, RecordedError};
+use crate::store::{
+    Begin, Claim, ContactBook, DynamoStore, Earlier, Finish, MessageStore, RecordedError,
+};
 
 /// Every AWS action this function calls, with the setting that names the
 /// resource. The receive/delete/attributes actions are the SQS event source
@@ -51,6 +53,10 @@ pub const DEFAULT_RATE_PER_SECOND: u32 = 80;
 pub const DEFAULT_CONCURRENCY: usize = 10;
 pub const DEFAULT_LOCK: Duration = Duration::from_secs(120);
 pub const DEFAULT_GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long after an unanswered call the sender waits for a status webhook
+/// (Meta's `sent` usually follows acceptance within seconds) before it
+/// concludes the call did not reach Meta and sends again.
+pub const DEFAULT_CONFIRM_GRACE: Duration = Duration::from_secs(60);
 pub const DEFAULT_MESSAGE_TTL_DAYS: u64 = 90;
 
 /// Everything the sender reads at cold start.
@@ -65,6 +71,7 @@ pub struct SenderConfig {
     pub rate_per_second: u32,
     pub concurrency: usize,
     pub lock: Duration,
+    pub confirm_grace: Duration,
     pub message_ttl: Duration,
 }
 
@@ -119,6 +126,12 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
             DEFAULT_LOCK.as_secs(),
             43_200,
         )?),
+        confirm_grace: Duration::from_secs(positive(
+            settings,
+            "SEND_CONFIRM_GRACE_SECONDS",
+            DEFAULT_CONFIRM_GRACE.as_secs(),
+            43_200,
+        )?),
         message_ttl: Duration::from_secs(
             positive(settings, "MESSAGE_TTL_DAYS", DEFAULT_MESSAGE_TTL_DAYS, 3650)? * 86_400,
         ),
@@ -157,6 +170,7 @@ pub struct App {
     max_receive_count: u32,
     concurrency: usize,
     lock: Duration,
+    confirm_grace: Duration,
     message_ttl: Duration,
 }
 
@@ -178,6 +192,7 @@ impl App {
             max_receive_count: config.max_receive_count,
             concurrency: config.concurrency,
             lock: config.lock,
+            confirm_grace: config.confirm_grace,
             message_ttl: config.message_ttl,
         }
     }
@@ -241,6 +256,11 @@ enum Outcome {
         wamid: Option<String>,
     },
     Duplicate,
+    /// An earlier attempt's call had been accepted (a status webhook says
+    /// so) though its answer was lost: recorded, not sent again.
+    Confirmed {
+        wamid: Option<String>,
+    },
     Suppressed,
     Failed {
         reason: String,
@@ -262,6 +282,7 @@ impl Outcome {
         match self {
             Outcome::Sent { .. } => "sent",
             Outcome::Duplicate => "duplicate",
+            Outcome::Confirmed { .. } => "confirmed",
             Outcome::Suppressed => "suppressed",
             Outcome::Failed { .. } => "failed",
             Outcome::Invalid { .. } => "invalid",
@@ -363,6 +384,7 @@ pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
         records = records.len(),
         sent = count("sent"),
         duplicate = count("duplicate"),
+        confirmed = count("confirmed"),
         suppressed = count("suppressed"),
         failed = count("failed"),
         invalid = count("invalid"),
@@ -508,7 +530,7 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
             // Recorded under the lock too, so an invalid copy never
             // overwrites the record of a valid request with the same id.
             return match app.store.begin(&claim).await {
-                Ok(Begin::Acquired) => {
+                Ok(Begin::Acquired(_)) => {
                     let mut error = sender_error(
                         "invalid_request",
                         ErrorClass::Permanent,
@@ -538,8 +560,8 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
         }
     };
 
-    match app.store.begin(&claim).await {
-        Ok(Begin::Acquired) => {}
+    let earlier = match app.store.begin(&claim).await {
+        Ok(Begin::Acquired(earlier)) => earlier,
         Ok(Begin::Done) => return Outcome::Duplicate,
         Ok(Begin::Conflict) => return Outcome::Refused,
         Ok(Begin::Busy { lock_expires_at }) => {
@@ -554,7 +576,7 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
             };
         }
         Err(e) => return retry(format!("could not take the lock: {e}"), None),
-    }
+    };
 
     // From here this attempt holds the lock: every exit records or releases.
     let release = |error: RecordedError, called: bool| {
@@ -577,6 +599,23 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
             .finish(&job.message_id, &job.request_hash, &f, now_millis())
             .await
     };
+
+    match earlier {
+        Earlier::Clean => {}
+        Earlier::Accepted { wamid } => {
+            // The lost answer of an earlier call: Meta's status webhook
+            // (which carries our id) arrived, so it went out. Never again.
+            return match finish(Finish::Confirmed).await {
+                Ok(_) => Outcome::Confirmed { wamid },
+                Err(e) => retry(format!("could not record the confirmation: {e}"), None),
+            };
+        }
+        Earlier::Unconfirmed => tracing::warn!(
+            message_id = %job.message_id,
+            outcome = "resending_unconfirmed",
+            "an earlier attempt crashed or its call went unanswered, and no status webhook arrived within the grace delay: sending (the customer may get it twice if that call had reached Meta)"
+        ),
+    }
 
     if let Some(reason) = halt.0.get() {
         let error = sender_error("sending_halted", ErrorClass::Auth, reason.clone());
@@ -686,6 +725,26 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
                 ),
             }
         }
+        Err(err) if unconfirmed(&err) && !last_receive => {
+            // The request left, the answer did not come: Meta may have
+            // accepted it. Keep the lock through the grace delay; the retry
+            // (or any copy) takes it over then and sends only if no status
+            // webhook arrived meanwhile.
+            let grace = app.confirm_grace;
+            let mut error = graph_recorded(&err, "unconfirmed_call");
+            error.details = Some(format!(
+                "no answer from the Cloud API; waiting up to {} s for a status webhook before sending again",
+                grace.as_secs()
+            ));
+            let grace_until = now_millis() + grace.as_millis() as u64;
+            let _ = finish(Finish::Unconfirmed {
+                last_error: error,
+                grace_until,
+            })
+            .await;
+            let after_grace = grace + Duration::from_millis(1000 + fastrand::u64(0..2000));
+            retry(err.to_string(), Some(after_grace))
+        }
         Err(err) => {
             let mut at_least = err.retry_after();
             if err.halts_sending() {
@@ -706,6 +765,12 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
             retry(err.to_string(), at_least)
         }
     }
+}
+
+/// Whether a failed call may still have reached Meta: the request was sent
+/// (or being sent) when the answer was lost. A refused connection is not.
+fn unconfirmed(err: &GraphError) -> bool {
+    matches!(err, GraphError::Transport(e) if !e.is_connect())
 }
 
 /// Logs the record's outcome and, for a retry, sets when it comes back.
@@ -731,6 +796,16 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
             kind,
             outcome = "duplicate",
             reason = "already sent or settled; not calling Meta again",
+            latency_ms,
+            "send request"
+        ),
+        Outcome::Confirmed { wamid } => tracing::info!(
+            message_id,
+            sqs_message_id,
+            kind,
+            outcome = "confirmed",
+            wamid = wamid.as_deref(),
+            reason = "an earlier call's answer was lost, but its status webhook arrived: recorded without sending again",
             latency_ms,
             "send request"
         ),

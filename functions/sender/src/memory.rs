@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::requeue::{Requeue, RequeueError};
 use crate::store::{
-    Begin, Claim, ContactBook, ContactState, Finish, MessageStore, StoreError, state,
+    Begin, Claim, ContactBook, ContactState, Earlier, Finish, MessageStore, StoreError, state,
 };
 
 /// What the in-memory store keeps of a message record.
@@ -26,6 +26,9 @@ pub struct MemoryRecord {
     pub failed_reason: Option<String>,
     pub suppressed_reason: Option<String>,
     pub last_error_reason: Option<String>,
+    /// A status webhook was recorded (what the status function writes:
+    /// the wamid and a status time).
+    pub status_seen: bool,
 }
 
 #[derive(Default)]
@@ -69,11 +72,20 @@ impl MessageStore for MemoryStore {
                 _ => Begin::Done,
             });
         }
+        let earlier = if record.status_seen && !record.accepted {
+            Earlier::Accepted {
+                wamid: record.wamid.clone(),
+            }
+        } else if record.send_state.as_deref() == Some(state::IN_PROGRESS) {
+            Earlier::Unconfirmed
+        } else {
+            Earlier::Clean
+        };
         record.request_hash = claim.request_hash.to_owned();
         record.send_state = Some(state::IN_PROGRESS.to_owned());
         record.lock_expires_at = claim.lock_expires_at;
         record.failed_reason = None;
-        Ok(Begin::Acquired)
+        Ok(Begin::Acquired(earlier))
     }
 
     async fn finish(
@@ -103,6 +115,19 @@ impl MessageStore for MemoryStore {
                 record.send_state = Some(state::DONE.into());
                 record.failed_reason = Some(error.reason.clone());
                 *called
+            }
+            Finish::Confirmed => {
+                record.send_state = Some(state::DONE.into());
+                record.accepted = true;
+                false
+            }
+            Finish::Unconfirmed {
+                last_error,
+                grace_until,
+            } => {
+                record.last_error_reason = Some(last_error.reason.clone());
+                record.lock_expires_at = *grace_until;
+                true
             }
             Finish::Suppressed { reason } => {
                 record.send_state = Some(state::DONE.into());

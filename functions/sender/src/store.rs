@@ -44,11 +44,28 @@ pub struct Claim<'a> {
     pub expires_at: u64,
 }
 
+/// What the record said about earlier attempts when the lock was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Earlier {
+    /// Nothing unsettled: no attempt, or earlier ones released the lock
+    /// without a sign that Meta accepted the message.
+    Clean,
+    /// An earlier attempt's lock expired with no sign of acceptance: it
+    /// crashed, or its call went unanswered (timed out) and no status
+    /// webhook arrived within the grace delay. The call may or may not have
+    /// reached Meta.
+    Unconfirmed,
+    /// A status webhook for this message is recorded (wamid or a status
+    /// time) though no attempt recorded Meta's answer: an earlier call was
+    /// accepted and its answer lost (timeout) or never recorded (crash).
+    Accepted { wamid: Option<String> },
+}
+
 /// The answer to taking the lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
     /// This attempt holds the lock.
-    Acquired,
+    Acquired(Earlier),
     /// An earlier attempt finished: never call Meta again.
     Done,
     /// Another attempt holds the lock until then (ms).
@@ -111,6 +128,17 @@ pub enum Finish {
     Failed { error: RecordedError, called: bool },
     /// The contact opted out; no call was made.
     Suppressed { reason: String },
+    /// Meta had accepted an earlier attempt's call (its status webhooks are
+    /// recorded): done, without a call.
+    Confirmed,
+    /// The call went unanswered (timed out, connection lost after sending):
+    /// Meta may have accepted it. The lock is kept until `grace_until` (ms),
+    /// so no other copy sends meanwhile; whoever takes it over after that
+    /// sees whether a status webhook arrived ([`Earlier`]).
+    Unconfirmed {
+        last_error: RecordedError,
+        grace_until: u64,
+    },
     /// A retry may succeed: the lock is released and `last_error` kept. With
     /// `dead_letter`, this was the last receive: the record also says failed
     /// and why, and a redrive may take the lock again.
@@ -304,6 +332,31 @@ impl DynamoStore {
     }
 }
 
+/// Attributes only a status webhook writes on a message record before the
+/// sender records Meta's answer.
+const SIGNS_OF_ACCEPTANCE: &[&str] = &[
+    attr::WAMID,
+    attr::SENT_AT,
+    attr::DELIVERED_AT,
+    attr::READ_AT,
+    attr::ERRORS,
+];
+
+/// What the item as it was before this attempt took the lock says about
+/// earlier attempts.
+fn earlier(old: &HashMap<String, AttributeValue>) -> Earlier {
+    if SIGNS_OF_ACCEPTANCE.iter().any(|a| old.contains_key(*a)) {
+        return Earlier::Accepted {
+            wamid: text(old, attr::WAMID).map(str::to_owned),
+        };
+    }
+    if text(old, attr::SEND_STATE) == Some(state::IN_PROGRESS) {
+        Earlier::Unconfirmed
+    } else {
+        Earlier::Clean
+    }
+}
+
 fn classify_existing(item: &HashMap<String, AttributeValue>, claim: &Claim<'_>) -> Begin {
     if text(item, attr::REQUEST_HASH).is_some_and(|h| h != claim.request_hash) {
         return Begin::Conflict;
@@ -390,7 +443,11 @@ impl MessageStore for DynamoStore {
                     )
                     .await?;
                 }
-                Ok(Begin::Acquired)
+                Ok(Begin::Acquired(if expired {
+                    Earlier::Clean
+                } else {
+                    earlier(&old)
+                }))
             }
             Err(err) => {
                 let err = err.into_service_error();
@@ -424,8 +481,10 @@ impl MessageStore for DynamoStore {
         now_ms: u64,
     ) -> Result<bool, StoreError> {
         let mut u = Update::default();
-        u.set(attr::UPDATED_AT, n(now_ms))
-            .remove(attr::LOCK_EXPIRES_AT);
+        u.set(attr::UPDATED_AT, n(now_ms));
+        if !matches!(finish, Finish::Unconfirmed { .. }) {
+            u.remove(attr::LOCK_EXPIRES_AT);
+        }
         let called = match finish {
             Finish::Accepted { wamid } => {
                 u.set(attr::SEND_STATE, s(state::DONE))
@@ -440,6 +499,19 @@ impl MessageStore for DynamoStore {
                     .set_if_absent(attr::FAILED_AT, n(now_ms))
                     .set(attr::ERROR, error.to_attribute(now_ms));
                 *called
+            }
+            Finish::Confirmed => {
+                u.set(attr::SEND_STATE, s(state::DONE))
+                    .set_if_absent(attr::ACCEPTED_AT, n(now_ms));
+                false
+            }
+            Finish::Unconfirmed {
+                last_error,
+                grace_until,
+            } => {
+                u.set(LAST_ERROR, last_error.to_attribute(now_ms))
+                    .set(attr::LOCK_EXPIRES_AT, n(*grace_until));
+                true
             }
             Finish::Suppressed { reason } => {
                 u.set(attr::SEND_STATE, s(state::DONE))
