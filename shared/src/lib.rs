@@ -21,6 +21,7 @@ pub mod record;
 pub mod secrets;
 pub mod send_request;
 pub mod signature;
+#[cfg(feature = "aws")]
 pub mod table;
 #[cfg(feature = "aws")]
 pub mod telemetry;
