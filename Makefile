@@ -33,11 +33,13 @@ dev: $(MOTO) $(CARGO_LAMBDA)
 demo: $(MOTO) $(CARGO_LAMBDA)
 	scripts/dev demo
 
-## bench: criterion benchmarks (numbers in README.md)
-bench:
+## bench: criterion benchmarks and bench binaries (numbers in docs/benchmarks.md); the DynamoDB request counts against moto
+bench: $(MOTO)
 	cargo bench -p chasqui-shared --bench webhook_intake
 	cargo bench -p sender --bench send_batch
+	cargo bench -p sender --bench send_burst
 	cargo bench -p status --bench status_apply
+	scripts/with-moto cargo bench -p status --bench status_requests
 
 fmt:
 	cargo fmt --all
