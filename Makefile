@@ -39,11 +39,13 @@ dev: $(MOTO) $(CARGO_LAMBDA)
 demo: $(MOTO) $(CARGO_LAMBDA)
 	scripts/dev demo
 
-## bench: criterion benchmarks, then cold start and memory against hello-world Rust and the Python baseline (moto started here)
+## bench: criterion benchmarks and bench binaries (numbers in docs/benchmarks.md): warm cost, sender batch and burst, DynamoDB requests per status, cold start and memory against hello-world Rust and the Python baseline (moto started here)
 bench: $(MOTO)
 	cargo bench -p chasqui-shared --bench webhook_intake
 	cargo bench -p sender --bench send_batch
+	cargo bench -p sender --bench send_burst
 	cargo bench -p status --bench status_apply
+	scripts/with-moto cargo bench -p status --bench status_requests
 	scripts/with-moto cargo bench -p chasqui-tests --bench cold_start
 
 ## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_SECONDS; prints executions and crashes, fails on a crash

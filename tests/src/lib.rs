@@ -20,6 +20,20 @@ pub const APP_SECRET: &str = "chasqui-test-app-secret";
 pub const VERIFY_TOKEN: &str = "chasqui-test-verify-token";
 pub const ACCESS_TOKEN: &str = "chasqui-test-access-token";
 
+/// A webhook POST body as Meta sends it: one entry, one `messages` change
+/// holding `value`.
+pub fn webhook_envelope(value: serde_json::Value) -> Vec<u8> {
+    serde_json::json!({"object": "whatsapp_business_account",
+           "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+/// The `metadata` of a change for the business number `phone_number_id`.
+pub fn webhook_metadata(phone_number_id: &str) -> serde_json::Value {
+    serde_json::json!({"display_phone_number": "15550001111", "phone_number_id": phone_number_id})
+}
+
 /// The SDK configuration pointed at the emulator.
 pub async fn aws() -> aws_config::SdkConfig {
     match std::env::var("AWS_ENDPOINT_URL") {

@@ -85,14 +85,11 @@ async fn env() -> Env {
 // ---- webhooks as the status function receives them --------------------------
 
 fn envelope(value: Value) -> Vec<u8> {
-    json!({"object": "whatsapp_business_account",
-           "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}]})
-    .to_string()
-    .into_bytes()
+    harness::webhook_envelope(value)
 }
 
 fn metadata() -> Value {
-    json!({"display_phone_number": "15550001111", "phone_number_id": PHONE})
+    harness::webhook_metadata(PHONE)
 }
 
 /// One status as Meta sends it: `sent` carries the conversation with its
