@@ -37,6 +37,10 @@ fn setting(name: &str, default: u64) -> u64 {
     }
 }
 
+/// Template sends of one kind: id prefix, per hundred, recipients, template
+/// name, body parameters, expected end.
+type TemplateCases<'a> = (&'a str, usize, &'a Pool, &'a str, &'a [&'a str], Expect);
+
 /// Numbers of one role: `pool` of them, each used in turn.
 struct Pool(Vec<String>);
 
@@ -127,7 +131,7 @@ async fn main() -> ExitCode {
     let wamid = |i: usize| inbound_wamids[i % inbound_wamids.len()].as_str();
     // Template sends: (id prefix, per hundred, recipients, template, body
     // parameters, expected end).
-    let templates: [(&str, usize, &Pool, &str, &[&str], Expect); 7] = [
+    let templates: [TemplateCases; 7] = [
         (
             "tpl",
             35,
