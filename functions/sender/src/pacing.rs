@@ -1,7 +1,7 @@
 //! How fast the sender goes: a token bucket per business number (Meta counts
 //! throughput per number), and the backoff a retry waits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -32,49 +32,44 @@ pub fn backoff(receive_count: u32, at_least: Option<Duration>) -> Duration {
         .min(MAX_VISIBILITY)
 }
 
-/// Token buckets, one per business number, held for the life of the
-/// process so pacing carries across invocations.
+/// Send slots per business number (Meta counts throughput per number),
+/// held for the life of the process so pacing carries across invocations.
+/// A sliding window: at most `per_second` slots in any one second, so a
+/// batch goes out at once when the number has room, and no one-second
+/// window ever holds more than the limit however the work arrives.
 pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
-}
-
-struct Bucket {
-    tokens: f64,
-    updated: Instant,
+    per_second: usize,
+    slots: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 impl RateLimiter {
-    /// `per_second` messages a second, in bursts of at most a tenth of a
-    /// second's worth so no one-second window exceeds the rate by more than 10%.
     pub fn new(per_second: f64) -> Self {
         Self {
-            per_second,
-            burst: (per_second / 10.0).max(1.0),
-            buckets: Mutex::default(),
+            per_second: (per_second.floor() as usize).max(1),
+            slots: Mutex::default(),
         }
     }
 
-    /// Reserves one send for `key` and says how long to wait before it.
-    /// Reservations queue up: the n-th waiter waits n/rate.
+    /// Reserves one send for `key` and says how long to wait before it:
+    /// the earliest moment at or after `now` that leaves every one-second
+    /// window with at most the limit. Reservations queue up in order.
     pub fn reserve(&self, key: &str, now: Instant) -> Duration {
-        let Ok(mut buckets) = self.buckets.lock() else {
+        let Ok(mut all) = self.slots.lock() else {
             return Duration::ZERO;
         };
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            tokens: self.burst,
-            updated: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
-        bucket.updated = now.max(bucket.updated);
-        bucket.tokens -= 1.0;
-        if bucket.tokens >= 0.0 {
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64(-bucket.tokens / self.per_second)
+        let slots = all.entry(key.to_owned()).or_default();
+        let mut at = now;
+        if let Some(last) = slots.back() {
+            at = at.max(*last);
         }
+        if slots.len() == self.per_second
+            && let Some(oldest) = slots.pop_front()
+        {
+            // The slot `per_second` sends ago opens a new second.
+            at = at.max(oldest + Duration::from_secs(1));
+        }
+        slots.push_back(at);
+        at.saturating_duration_since(now)
     }
 
     /// Waits for a send slot for `key`.
@@ -119,29 +114,63 @@ mod tests {
     }
 
     #[test]
-    fn bucket_paces_each_number_separately() {
+    fn a_batch_goes_at_once_and_the_limit_holds_per_number() {
         let limiter = RateLimiter::new(80.0);
         let t0 = Instant::now();
-        // a burst of 8 (a tenth of a second's worth) goes at once
+        // a batch of ten goes at once: the number has room
         let waits: Vec<_> = (0..10).map(|_| limiter.reserve("a", t0)).collect();
-        assert!(waits[..8].iter().all(Duration::is_zero), "{waits:?}");
-        assert_eq!(waits[8], Duration::from_secs_f64(1.0 / 80.0));
-        assert_eq!(waits[9], Duration::from_secs_f64(2.0 / 80.0));
-        // another number has its own bucket
+        assert!(waits.iter().all(Duration::is_zero), "{waits:?}");
+        // the 81st in the same second waits for the second to pass
+        let waits: Vec<_> = (0..71).map(|_| limiter.reserve("a", t0)).collect();
+        assert!(waits[..70].iter().all(Duration::is_zero));
+        assert_eq!(waits[70], Duration::from_secs(1));
+        // another number has its own window
         assert!(limiter.reserve("b", t0).is_zero());
-        // a second later the bucket is full again, but never above the burst
-        let t1 = t0 + Duration::from_secs(1);
-        let waits: Vec<_> = (0..9).map(|_| limiter.reserve("a", t1)).collect();
-        assert!(waits[..8].iter().all(Duration::is_zero));
-        assert!(!waits[8].is_zero());
+        // later, room again
+        let t1 = t0 + Duration::from_secs(5);
+        assert!(limiter.reserve("a", t1).is_zero());
     }
 
     #[test]
     fn sustained_rate_is_the_configured_rate() {
         let limiter = RateLimiter::new(80.0);
         let t0 = Instant::now();
-        let last = (0..808).map(|_| limiter.reserve("a", t0)).last().unwrap();
-        // 808 sends: 8 from the burst, 800 more at 80/s take 10 s
-        assert!((last.as_secs_f64() - 10.0).abs() < 1e-6, "{last:?}");
+        let waits: Vec<Duration> = (0..801).map(|_| limiter.reserve("a", t0)).collect();
+        // 801 sends: 80 a second, so the last one goes 10 s in
+        assert_eq!(waits[800], Duration::from_secs(10));
+        // and no one-second window (half-open) holds more than 80
+        let times: Vec<f64> = waits.iter().map(Duration::as_secs_f64).collect();
+        for (i, start) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .take_while(|t| **t < start + 1.0 - 1e-9)
+                .count();
+            assert!(
+                in_window <= 80,
+                "{in_window} sends in the second from {start}"
+            );
+        }
+        // also when the work trickles in at odd moments
+        let limiter = RateLimiter::new(7.0);
+        let mut times = Vec::new();
+        for i in 0..200u64 {
+            let now = t0 + Duration::from_millis(i * 37 % 500 + i * 20);
+            times.push(
+                (now + limiter.reserve("a", now))
+                    .duration_since(t0)
+                    .as_secs_f64(),
+            );
+        }
+        times.sort_by(f64::total_cmp);
+        for (i, start) in times.iter().enumerate() {
+            let in_window = times[i..]
+                .iter()
+                .take_while(|t| **t < start + 1.0 - 1e-9)
+                .count();
+            assert!(
+                in_window <= 7,
+                "{in_window} sends in the second from {start}"
+            );
+        }
     }
 }
