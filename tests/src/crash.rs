@@ -21,7 +21,7 @@ use crate::local::{LocalStack, StackOptions};
 pub const HEARD: &str = "crash-heard";
 pub const SILENT: &str = "crash-silent";
 /// Short lock and visibility, so the takeover comes within seconds.
-pub const LOCK_SECONDS: u32 = 4;
+pub const LOCK_SECONDS: u32 = 10;
 pub const VISIBILITY_SECONDS: u32 = 3;
 
 /// What happened to the two messages.
