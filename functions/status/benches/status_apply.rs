@@ -5,7 +5,7 @@
 //! `UpdateItem` per status, a `PutItem` and an `UpdateItem` per inbound
 //! message: milliseconds each, against microseconds here).
 //!
-//! `cargo bench -p status --bench status_apply`; README.md keeps the numbers.
+//! `cargo bench -p status --bench status_apply`; docs/benchmarks.md keeps the numbers.
 
 use std::hint::black_box;
 
