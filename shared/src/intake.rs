@@ -153,6 +153,21 @@ impl IdText {
 }
 
 /// Splits a verified body into queue messages of at most `max_body` bytes.
+/// Whether `text` holds a `\uD800`-`\uDFFF` escape (either half of a
+/// surrogate pair). An escaped backslash before `u` counts too: a false
+/// alarm only costs the strict check.
+fn has_surrogate_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    text.match_indices("\\u").any(|(at, _)| {
+        bytes
+            .get(at + 2)
+            .is_some_and(|b| b.eq_ignore_ascii_case(&b'd'))
+            && bytes
+                .get(at + 3)
+                .is_some_and(|b| matches!(b.to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f'))
+    })
+}
+
 pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
     let text = match std::str::from_utf8(body) {
         Ok(text) => text,
@@ -176,6 +191,22 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
             return raw(body, received_at, reason, max_body);
         }
     };
+    // serde_json checks `\u` escapes inside the borrowed values only
+    // loosely: an unpaired surrogate passes here but not where the status
+    // function decodes the strings. Meta escapes emoji as surrogate pairs, so
+    // a body with surrogate escapes is decoded once, strictly; one that fails
+    // is kept raw with the reason rather than queued as a change no one can
+    // read.
+    if has_surrogate_escape(text)
+        && let Err(err) = serde_json::from_str::<serde_json::Value>(text)
+    {
+        return raw(
+            body,
+            received_at,
+            format!("not valid JSON: {err}"),
+            max_body,
+        );
+    }
     let mut split = Split {
         entries: envelope.entry.len(),
         ..Split::default()
@@ -611,6 +642,36 @@ mod tests {
         assert_eq!(value["messages"][0]["text"]["body"], huge.as_str());
         assert!(reassemble(count, &refs[1..]).is_err());
         assert!(reassemble(count, &refs[..refs.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn unpaired_surrogate_escapes_are_kept_raw_and_pairs_queue_as_changes() {
+        let lone = br#"{"entry":[{"id":"w","changes":[{"field":"messages","value":{"t":"\ud83d\udae9"}}]}]}"#;
+        let split_lone = split(lone, 1, MAX_BODY_BYTES);
+        assert_eq!(split_lone.messages.len(), 1);
+        assert_eq!(split_lone.messages[0].kind, Kind::Raw);
+        assert!(
+            split_lone
+                .raw_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("not valid JSON") && r.contains("surrogate")),
+            "{:?}",
+            split_lone.raw_reason
+        );
+        // A real pair (an emoji as Meta escapes it) is an ordinary change,
+        // whose queued body the status function can decode.
+        let pair = br#"{"entry":[{"id":"w","changes":[{"field":"messages","value":{"t":"\uD83D\uDE00"}}]}]}"#;
+        let split_pair = split(pair, 1, MAX_BODY_BYTES);
+        assert_eq!(split_pair.raw_reason, None);
+        assert_eq!(split_pair.messages[0].kind, Kind::Change);
+        let queued: QueuedWebhook<serde_json::Value> =
+            serde_json::from_str(&split_pair.messages[0].body).unwrap();
+        let QueuedWebhook::Change { value, .. } = queued else {
+            panic!("not a change: {queued:?}");
+        };
+        assert_eq!(value["t"], "\u{1F600}");
+        assert!(has_surrogate_escape(r#""\udfff""#));
+        assert!(!has_surrogate_escape(r#""\u00e9 \ud7ff""#));
     }
 
     #[test]
