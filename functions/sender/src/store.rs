@@ -293,6 +293,41 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Applies `u` only while this attempt holds the lock (in progress with
+    /// this request's hash); `false` when it no longer does.
+    async fn update_if_held(
+        &self,
+        message_id: &str,
+        request_hash: &str,
+        mut u: Update,
+    ) -> Result<bool, StoreError> {
+        let (st, rh) = (u.name(attr::SEND_STATE), u.name(attr::REQUEST_HASH));
+        let (ip, h) = (u.value(s(state::IN_PROGRESS)), u.value(s(request_hash)));
+        let [(pk, pkv), (sk, skv)] = Self::key(message_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(pk, pkv)
+            .key(sk, skv)
+            .update_expression(u.expression())
+            .condition_expression(format!("{st} = {ip} AND {rh} = {h}"))
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(self.unavailable(
+                    "UpdateItem",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(other),
+                )),
+            },
+        }
+    }
+
     /// Clears what an earlier life left once the lock is ours.
     async fn clear(
         &self,
@@ -304,30 +339,12 @@ impl DynamoStore {
         for a in attributes {
             u.remove(a);
         }
-        let (st, ip, h) = (
-            u.name(attr::SEND_STATE),
-            u.value(s(state::IN_PROGRESS)),
-            u.value(s(request_hash)),
-        );
-        let rh = u.name(attr::REQUEST_HASH);
-        let [(pk, pkv), (sk, skv)] = Self::key(message_id);
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(pk, pkv)
-            .key(sk, skv)
-            .update_expression(u.expression())
-            .condition_expression(format!("{st} = {ip} AND {rh} = {h}"))
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
-            .send()
-            .await
-            .map_err(|e| {
-                self.unavailable(
-                    "UpdateItem",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e),
-                )
-            })?;
+        if !self.update_if_held(message_id, request_hash, u).await? {
+            return Err(self.unavailable(
+                "UpdateItem",
+                "the lock was taken over before the earlier attempt's leftovers were cleared",
+            ));
+        }
         Ok(())
     }
 }
@@ -541,31 +558,7 @@ impl MessageStore for DynamoStore {
         if called {
             u.add(attr::ATTEMPTS, n(1));
         }
-        let (st, rh) = (u.name(attr::SEND_STATE), u.name(attr::REQUEST_HASH));
-        let (ip, h) = (u.value(s(state::IN_PROGRESS)), u.value(s(request_hash)));
-        let [(pk, pkv), (sk, skv)] = Self::key(message_id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(pk, pkv)
-            .key(sk, skv)
-            .update_expression(u.expression())
-            .condition_expression(format!("{st} = {ip} AND {rh} = {h}"))
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(self.unavailable(
-                    "UpdateItem",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(other),
-                )),
-            },
-        }
+        self.update_if_held(message_id, request_hash, u).await
     }
 }
 

@@ -52,6 +52,29 @@ impl DynamoStore {
             table: table.into(),
         }
     }
+
+    /// Writes an item only if its key is new: `false` when it was already
+    /// there (a replay), so every put of a record is idempotent.
+    async fn put_new(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        operation: &'static str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(failure(operation, err)),
+        }
+    }
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -258,20 +281,7 @@ impl ContactStore for DynamoStore {
         item.insert("received_at".into(), n(m.at));
         item.insert("webhook_received_at".into(), n(m.webhook_received_at));
         item.insert(table::EXPIRES_AT.into(), n(m.expires_at));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(failure("PutItem inbound", err)),
-        }
+        self.put_new(item, "PutItem inbound").await
     }
 
     async fn touch(&self, t: &ContactTouch) -> Result<bool, StoreError> {
@@ -380,20 +390,7 @@ impl WebhookLog for DynamoStore {
         item.insert("body".into(), s(&r.body));
         item.insert("received_at".into(), n(r.received_at));
         item.insert(table::EXPIRES_AT.into(), n(r.expires_at));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(failure("PutItem webhook record", err)),
-        }
+        self.put_new(item, "PutItem webhook record").await
     }
 
     async fn put_fragment(&self, f: &FragmentWrite) -> Result<(), StoreError> {
