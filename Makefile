@@ -29,6 +29,7 @@ test: test-rust fuzz-smoke
 test-rust: $(MOTO)
 	cargo fmt --all -- --check
 	cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
 	scripts/with-moto cargo test --workspace --all-targets --locked
 
 ## dev: the whole loop locally: moto with the template's queues, table and secret, the Cloud API sandbox, the functions and their SQS pollers
@@ -64,8 +65,9 @@ fmt:
 	cargo fmt --all
 	cargo fmt --manifest-path fuzz/Cargo.toml
 
+## lint: clippy as `make test` runs it
 lint:
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 tools: $(MOTO) $(CARGO_LAMBDA) $(CARGO_FUZZ)
 
