@@ -407,12 +407,12 @@ impl<'de> Deserialize<'de> for Message {
         if map.contains_key("status") {
             return serde_json::from_value::<MarkRead>(Value::Object(map))
                 .map(Message::MarkRead)
-                .map_err(D::Error::custom);
+                .map_err(|e| D::Error::custom(located("", e.to_string(), true)));
         }
         for (field, hint) in SET_BY_CHASQUI {
             if map.contains_key(*field) {
                 return Err(D::Error::custom(format!(
-                    "\"{field}\" is not allowed here: {hint}"
+                    "{field}: is not allowed here: {hint}"
                 )));
             }
         }
@@ -425,44 +425,42 @@ impl<'de> Deserialize<'de> for Message {
                 Some(Value::String(s)) if s == want => {}
                 Some(other) => {
                     return Err(D::Error::custom(format!(
-                        "\"{field}\" must be \"{want}\" (or left out), not {other}"
+                        "{field}: must be \"{want}\" (or left out), not {other}"
                     )));
                 }
             }
         }
         let kind = match map.get("type") {
             Some(Value::String(kind)) => kind.clone(),
-            Some(_) => return Err(D::Error::custom("\"type\" must be a string")),
+            Some(_) => return Err(D::Error::custom("type: must be a string")),
             None => {
-                return Err(D::Error::custom(
-                    "missing field `type` (text, template, image, audio, video, document, sticker, location, contacts, interactive, reaction), or `status: read` to mark a message read",
-                ));
+                return Err(D::Error::custom(located(
+                    "",
+                    "missing field `type` (text, template, image, audio, video, document, sticker, location, contacts, interactive, reaction), or `status: read` to mark a message read".into(),
+                    true,
+                )));
             }
         };
         if let Some(unknown) = map
             .keys()
             .find(|k| !matches!(k.as_str(), "type" | "context") && **k != kind)
         {
-            return Err(D::Error::custom(format!(
-                "unknown field `{unknown}`: a \"{kind}\" message carries only `type`, `{kind}` and `context`"
+            return Err(D::Error::custom(located(
+                "",
+                format!(
+                    "unknown field `{unknown}`: a \"{kind}\" message carries only `type`, `{kind}` and `context`"
+                ),
+                true,
             )));
         }
         let context = match map.remove("context") {
             None | Some(Value::Null) => None,
             Some(v) => Some(
                 serde_json::from_value::<Context>(v)
-                    .map_err(|e| D::Error::custom(format!("context: {e}")))?,
+                    .map_err(|e| D::Error::custom(located("context", e.to_string(), true)))?,
             ),
         };
-        let content =
-            serde_path_to_error::deserialize::<_, Content>(Value::Object(map)).map_err(|e| {
-                let path = e.path().to_string();
-                if path == "." {
-                    D::Error::custom(e.into_inner())
-                } else {
-                    D::Error::custom(format!("{path}: {}", e.into_inner()))
-                }
-            })?;
+        let content = Content::of(&kind, map.remove(&kind)).map_err(D::Error::custom)?;
         Ok(Message::Send(Box::new(OutboundMessage {
             content,
             context,
@@ -526,6 +524,28 @@ impl Message {
     }
 }
 
+/// `<path>: <reason>` for an error inside the message object (`path` relative
+/// to it, empty for the message itself). Serde names the object that lacks a
+/// field or has an unknown one; the path names the field itself, which is
+/// what a caller has to fix, when `exact` says serde's path is the object's
+/// own.
+fn located(path: &str, reason: String, exact: bool) -> String {
+    let field = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| reason.strip_prefix(prefix))
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(field, _)| field)
+        .filter(|f| {
+            exact && !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    match (path, field) {
+        ("", Some(field)) => format!("{field}: {reason}"),
+        (path, Some(field)) => format!("{path}.{field}: {reason}"),
+        ("", None) => reason,
+        (path, None) => format!("{path}: {reason}"),
+    }
+}
+
 /// The object named by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -544,6 +564,86 @@ pub enum Content {
 }
 
 impl Content {
+    /// The content of a `kind` message from the object of that name. Each
+    /// kind's object is read on its own so serde keeps the path of a missing
+    /// or unknown field: through the `type`-tagged enum it would report only
+    /// "message". The error is `<path in the message>: <reason>`.
+    fn of(kind: &str, object: Option<Value>) -> Result<Self, String> {
+        fn read<T: serde::de::DeserializeOwned>(kind: &str, object: Value) -> Result<T, String> {
+            serde_path_to_error::deserialize(&object).map_err(|e| {
+                // Below a `type`-tagged object (an interactive message, a
+                // template component) serde loses the path again: there the
+                // field it names may sit deeper, so it is not appended.
+                let exact = e
+                    .path()
+                    .iter()
+                    .try_fold(&object, |at, segment| match segment {
+                        serde_path_to_error::Segment::Seq { index } => at.get(index),
+                        serde_path_to_error::Segment::Map { key } => at.get(key),
+                        _ => None,
+                    })
+                    .and_then(Value::as_object)
+                    .is_some_and(|o| !o.contains_key("type"));
+                let path = e.path().to_string();
+                let path = if path == "." {
+                    kind.to_owned()
+                } else if path.starts_with('[') {
+                    format!("{kind}{path}")
+                } else {
+                    format!("{kind}.{path}")
+                };
+                located(&path, e.into_inner().to_string(), exact)
+            })
+        }
+        let Some(object) = object else {
+            return Err(located("", format!("missing field `{kind}`"), true));
+        };
+        Ok(match kind {
+            "text" => Content::Text {
+                text: read(kind, object)?,
+            },
+            "template" => Content::Template {
+                template: read(kind, object)?,
+            },
+            "image" => Content::Image {
+                image: read(kind, object)?,
+            },
+            "audio" => Content::Audio {
+                audio: read(kind, object)?,
+            },
+            "video" => Content::Video {
+                video: read(kind, object)?,
+            },
+            "document" => Content::Document {
+                document: read(kind, object)?,
+            },
+            "sticker" => Content::Sticker {
+                sticker: read(kind, object)?,
+            },
+            "location" => Content::Location {
+                location: read(kind, object)?,
+            },
+            "contacts" => Content::Contacts {
+                contacts: read(kind, object)?,
+            },
+            "interactive" => Content::Interactive {
+                interactive: read(kind, object)?,
+            },
+            "reaction" => Content::Reaction {
+                reaction: read(kind, object)?,
+            },
+            other => {
+                return Err(located(
+                    "type",
+                    format!(
+                        "unknown variant `{other}`, expected one of `text`, `template`, `image`, `audio`, `video`, `document`, `sticker`, `location`, `contacts`, `interactive`, `reaction`"
+                    ),
+                    false,
+                ));
+            }
+        })
+    }
+
     fn validate(&self) -> Result<(), RequestError> {
         match self {
             Content::Text { text } => {
@@ -1824,6 +1924,93 @@ mod tests {
 
         let err = SendRequest::parse("not json").unwrap_err();
         assert_eq!(err.path, "body");
+    }
+
+    /// A missing or unknown field inside the message is named by its own
+    /// path (serde reports "message" through the `type`-tagged content).
+    #[test]
+    fn shape_errors_name_the_field_inside_the_message() {
+        let to = "+5511988887777";
+        for (message, path, mentions) in [
+            (
+                json!({"type": "template", "template": {"language": {"code": "pt_BR"}}}),
+                "message.template.name",
+                "missing field `name`",
+            ),
+            (
+                json!({"type": "text", "text": {"body": "x", "bold": true}}),
+                "message.text.bold",
+                "unknown field `bold`",
+            ),
+            (
+                json!({"type": "reaction", "reaction": {"emoji": "👍"}}),
+                "message.reaction.message_id",
+                "missing field `message_id`",
+            ),
+            (
+                json!({"type": "template", "template": {"name": "t", "language": {}}}),
+                "message.template.language.code",
+                "missing field `code`",
+            ),
+            (
+                json!({"type": "image", "image": {"link": "https://x.example/a.png", "size": 1}}),
+                "message.image.size",
+                "unknown field `size`",
+            ),
+            (
+                json!({"type": "text", "text": {"body": 7}}),
+                "message.text.body",
+                "invalid type",
+            ),
+            (
+                json!({"type": "text"}),
+                "message.text",
+                "missing field `text`",
+            ),
+            (
+                json!({"type": "text", "text": {"body": "x"}, "colour": "red"}),
+                "message.colour",
+                "unknown field `colour`",
+            ),
+            (
+                json!({"text": {"body": "x"}}),
+                "message.type",
+                "missing field `type`",
+            ),
+            (
+                json!({"type": "fax", "fax": {}}),
+                "message.type",
+                "unknown variant `fax`",
+            ),
+            (
+                json!({"status": "read"}),
+                "message.message_id",
+                "missing field `message_id`",
+            ),
+            (
+                json!({"type": "text", "text": {"body": "x"}, "context": {}}),
+                "message.context.message_id",
+                "missing field `message_id`",
+            ),
+        ] {
+            let err = parse(json!({"to": to, "message": message})).unwrap_err();
+            assert_eq!(err.path, path, "{message}: {err}");
+            assert!(err.reason.contains(mentions), "{message}: {err}");
+        }
+    }
+
+    /// Inside a `type`-tagged object serde's path stops at the object, so
+    /// the field it names is not appended: the path is shorter, never wrong.
+    #[test]
+    fn shape_errors_below_a_tagged_object_stop_at_the_object() {
+        let err = parse(
+            json!({"to": "+5511988887777", "message": {"type": "template",
+            "template": {"name": "t", "language": {"code": "pt_BR"},
+              "components": [{"type": "body", "parameters": [{"type": "text"}]}]}}}),
+        )
+        .unwrap_err();
+        assert_eq!(err.path, "message.template.components[0]", "{err}");
+        assert!(err.reason.contains("missing field `text`"), "{err}");
     }
 
     /// Found by `fuzz/fuzz_targets/send_request.rs`: anything after the

@@ -427,7 +427,7 @@ fn invalid_cases() -> Vec<(Value, &'static str, &'static str)> {
         ),
         (
             msg(json!({"text": {"body": "hi"}})),
-            "message",
+            "message.type",
             "missing field `type`",
         ),
         (
@@ -437,7 +437,7 @@ fn invalid_cases() -> Vec<(Value, &'static str, &'static str)> {
         ),
         (
             msg(json!({"type": "text", "text": {}})),
-            "message",
+            "message.text.body",
             "missing field `body`",
         ),
         (
@@ -452,12 +452,12 @@ fn invalid_cases() -> Vec<(Value, &'static str, &'static str)> {
         ),
         (
             msg(json!({"type": "text", "text": {"body": "hi"}, "to": "5511"})),
-            "message",
+            "message.to",
             "put the recipient in the envelope",
         ),
         (
             msg(json!({"type": "text", "text": {"body": "hi"}, "biz_opaque_callback_data": "x"})),
-            "message",
+            "message.biz_opaque_callback_data",
             "Chasqui sets it",
         ),
         (
@@ -504,7 +504,7 @@ fn invalid_cases() -> Vec<(Value, &'static str, &'static str)> {
         ),
         (
             msg(json!({"type": "location", "location": {"latitude": 0}})),
-            "message",
+            "message.location.longitude",
             "missing field `longitude`",
         ),
         (
@@ -547,7 +547,7 @@ fn invalid_cases() -> Vec<(Value, &'static str, &'static str)> {
         ),
         (
             interactive(json!({"type": "button", "action": {"buttons": [button("a", "A")]}})),
-            "message",
+            "message.interactive",
             "missing field `body`",
         ),
         (
@@ -679,7 +679,7 @@ fn invalid_cases() -> Vec<(Value, &'static str, &'static str)> {
             template(
                 json!([{"type": "button", "sub_type": "url", "index": "10", "parameters": [{"type": "text", "text": "x"}]}]),
             ),
-            "message",
+            "message.template.components[0]",
             "\"0\" to \"9\"",
         ),
         (

@@ -1,5 +1,5 @@
-//! How fast the sender goes: a token bucket per business number (Meta counts
-//! throughput per number), and the backoff a retry waits.
+//! How fast the sender goes: a sliding window per business number (Meta
+//! counts throughput per number), and the backoff a retry waits.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
