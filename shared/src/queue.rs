@@ -7,9 +7,11 @@ use crate::intake::{MAX_SQS_MESSAGE_BYTES, QueueMessage, sqs_safe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("could not send to {queue_url}: {reason}")]
+    // The URL names the AWS account: kept for `Debug`, never displayed, so
+    // no log line or answer built from the error carries it.
+    #[error("could not send to the queue: {reason}")]
     Unavailable { queue_url: String, reason: String },
-    #[error("{queue_url} refused {failed} of {total} messages: {reason}")]
+    #[error("the queue refused {failed} of {total} messages: {reason}")]
     Rejected {
         queue_url: String,
         failed: usize,

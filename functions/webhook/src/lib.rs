@@ -91,7 +91,19 @@ impl Reply {
             queued: 0,
         }
     }
+
+    /// A failure of ours: the caller reads `public`, a reason with no queue
+    /// URL, secret ARN or account id; the log line keeps the `cause`.
+    fn failed(outcome: &'static str, public: &str, cause: String) -> Self {
+        Self {
+            detail: Some(cause),
+            ..Self::json(StatusCode::SERVICE_UNAVAILABLE, outcome, public)
+        }
+    }
 }
+
+/// What Meta is told when the secret cannot be read.
+const SECRET_UNAVAILABLE: &str = "temporarily unable to verify requests; try again later";
 
 /// Handles one HTTP request. Never panics; every request logs one line.
 pub async fn handle(app: &App, req: Request) -> Response<Body> {
@@ -154,11 +166,7 @@ async fn handshake(app: &App, req: &Request) -> Reply {
     let secret = match app.secrets.get().await {
         Ok(secret) => secret,
         Err(err) => {
-            return Reply::json(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "secret_unavailable",
-                err.to_string(),
-            );
+            return Reply::failed("secret_unavailable", SECRET_UNAVAILABLE, err.to_string());
         }
     };
     if !signature::token_matches(token, secret.verify_token.expose()) {
@@ -198,11 +206,7 @@ async fn receive(app: &App, req: &Request) -> Reply {
         Err(err) => {
             return Reply {
                 bytes,
-                ..Reply::json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "secret_unavailable",
-                    err.to_string(),
-                )
+                ..Reply::failed("secret_unavailable", SECRET_UNAVAILABLE, err.to_string())
             };
         }
     };
@@ -227,10 +231,10 @@ async fn receive(app: &App, req: &Request) -> Reply {
         ..reply
     };
     if let Err(err) = app.queue.send_all(&split.messages).await {
-        return counts(Reply::json(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return counts(Reply::failed(
             "queue_failed",
-            format!("{err}; Meta will retry"),
+            "could not queue the payload; Meta will retry",
+            err.to_string(),
         ));
     }
     let queued = split.messages.len();
