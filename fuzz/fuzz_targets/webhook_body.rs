@@ -209,6 +209,7 @@ fn merge_parts(bodies: Vec<QueuedWebhook<Value>>) -> Vec<Change> {
             received_at,
             part,
             value,
+            ..
         } = body
         else {
             panic!("a webhook split queued {body:?}");

@@ -4,6 +4,8 @@
 //! from what it describes (never from when or how often it was processed):
 //! a replayed webhook yields the same ids and consumers drop duplicates.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -14,6 +16,8 @@ pub const STATUS_CHANGED: &str = "message.status_changed";
 pub const INBOUND: &str = "message.inbound";
 pub const OPTED_OUT: &str = "contact.opted_out";
 pub const OPTED_IN: &str = "contact.opted_in";
+pub const NUMBER_HEALTH_CHANGED: &str = "number.health_changed";
+pub const ACCOUNT_HEALTH_CHANGED: &str = "account.health_changed";
 
 /// One event: `{"id", "type", "occurred_at", "data"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +45,10 @@ pub enum Payload {
     OptedOut(OptChange),
     #[serde(rename = "contact.opted_in")]
     OptedIn(OptChange),
+    #[serde(rename = "number.health_changed")]
+    NumberHealthChanged(HealthChanged),
+    #[serde(rename = "account.health_changed")]
+    AccountHealthChanged(HealthChanged),
 }
 
 impl Event {
@@ -50,6 +58,31 @@ impl Event {
             Payload::Inbound(_) => INBOUND,
             Payload::OptedOut(_) => OPTED_OUT,
             Payload::OptedIn(_) => OPTED_IN,
+            Payload::NumberHealthChanged(_) => NUMBER_HEALTH_CHANGED,
+            Payload::AccountHealthChanged(_) => ACCOUNT_HEALTH_CHANGED,
+        }
+    }
+
+    /// An account or number update Meta sent (`field`), at Meta's time `at`.
+    pub fn health(at: u64, data: HealthChanged) -> Self {
+        let (kind, wrap): (&str, fn(HealthChanged) -> Payload) =
+            if data.display_phone_number.is_some() {
+                (NUMBER_HEALTH_CHANGED, Payload::NumberHealthChanged)
+            } else {
+                (ACCOUNT_HEALTH_CHANGED, Payload::AccountHealthChanged)
+            };
+        Self {
+            id: event_id(
+                kind,
+                &[
+                    &data.waba_id,
+                    data.display_phone_number.as_deref().unwrap_or_default(),
+                    &data.field,
+                    &at.to_string(),
+                ],
+            ),
+            occurred_at: at,
+            payload: wrap(data),
         }
     }
 
@@ -99,6 +132,11 @@ impl Event {
             Payload::OptedOut(d) | Payload::OptedIn(d) => {
                 format!("{}#{}", d.phone_number_id, d.wa_id)
             }
+            Payload::NumberHealthChanged(d) | Payload::AccountHealthChanged(d) => format!(
+                "{}#{}",
+                d.waba_id,
+                d.display_phone_number.as_deref().unwrap_or_default()
+            ),
         }
     }
 }
@@ -311,4 +349,26 @@ mod tests {
             "error_131050"
         );
     }
+}
+
+/// `number.health_changed` / `account.health_changed`: Meta updated a
+/// business number (quality, messaging limit, display name) or the account
+/// (restrictions, violations, capabilities).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HealthChanged {
+    /// The WhatsApp Business Account (the webhook entry's id).
+    pub waba_id: String,
+    /// The business number's display number, for a number's update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_phone_number: Option<String>,
+    /// Meta's webhook field (`phone_number_quality_update`, ...).
+    pub field: String,
+    /// What the update set, by attribute (`docs/data-model.md`).
+    pub current: BTreeMap<String, String>,
+    /// The same attributes before it, where they were set.
+    pub previous: BTreeMap<String, String>,
+    /// `whatsapp_number_quality_dropped` or `whatsapp_account_restricted`
+    /// when the update needs a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
 }

@@ -38,6 +38,10 @@ pub enum QueuedWebhook<V> {
         entry_id: String,
         field: String,
         received_at: u64,
+        /// The entry's `time` (Unix seconds, as Meta sent it), when it has
+        /// one: the order of account and number updates.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        entry_time: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         part: Option<Part>,
         value: V,
@@ -123,8 +127,26 @@ struct Envelope<'a> {
 struct RawEntry<'a> {
     #[serde(default)]
     id: Option<IdText>,
+    /// Unix seconds; a malformed time is dropped, not the entry.
+    #[serde(default, deserialize_with = "lenient_time")]
+    time: Option<u64>,
     #[serde(borrow, default)]
     changes: Vec<RawChange<'a>>,
+}
+
+fn lenient_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Time {
+        Number(u64),
+        Text(String),
+        Other(serde::de::IgnoredAny),
+    }
+    Ok(match Time::deserialize(d)? {
+        Time::Number(n) => Some(n),
+        Time::Text(t) => t.trim().parse().ok(),
+        Time::Other(_) => None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -213,6 +235,7 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
     };
     for entry in envelope.entry {
         let entry_id = entry.id.map(IdText::into_string).unwrap_or_default();
+        let entry_time = entry.time;
         for change in entry.changes {
             split.changes += 1;
             let field = change.field.unwrap_or_default();
@@ -227,6 +250,7 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
                 entry_id: entry_id.clone(),
                 field: field.clone(),
                 received_at,
+                entry_time,
                 part: None,
                 value: change.value,
             };
@@ -234,7 +258,14 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
             if body.len() <= max_body {
                 split.messages.push(attrs.message(Kind::Change, body));
             } else {
-                for part in split_items(&entry_id, &field, received_at, change.value, max_body) {
+                for part in split_items(
+                    &entry_id,
+                    &field,
+                    received_at,
+                    entry_time,
+                    change.value,
+                    max_body,
+                ) {
                     push_or_fragment(&mut split.messages, Kind::Change, part, &attrs, max_body);
                 }
             }
@@ -326,6 +357,7 @@ fn split_items(
     entry_id: &str,
     field: &str,
     received_at: u64,
+    entry_time: Option<u64>,
     value: &RawValue,
     max_body: usize,
 ) -> Vec<String> {
@@ -335,6 +367,7 @@ fn split_items(
             entry_id: entry_id.to_owned(),
             field: field.to_owned(),
             received_at,
+            entry_time,
             part: None,
             value,
         })];
@@ -357,6 +390,7 @@ fn split_items(
         entry_id: entry_id.to_owned(),
         field: field.to_owned(),
         received_at,
+        entry_time,
         part: Some(Part {
             index: u32::MAX,
             count: u32::MAX,
@@ -389,6 +423,7 @@ fn split_items(
                 entry_id: entry_id.to_owned(),
                 field: field.to_owned(),
                 received_at,
+                entry_time,
                 part: Some(Part {
                     index: i as u32 + 1,
                     count,
@@ -515,6 +550,30 @@ mod tests {
             "statuses": statuses}})
     }
 
+    /// Account and number updates are ordered by the entry's `time`, which
+    /// Meta sends as a number (a string is read too, anything else dropped
+    /// without losing the entry).
+    #[test]
+    fn the_entry_time_travels_with_each_change() {
+        for (time, want) in [
+            (json!(1730000000), Some(1_730_000_000)),
+            (json!("1730000001"), Some(1_730_000_001)),
+            (json!("soon"), None),
+            (json!(-5), None),
+            (json!({"t": 1}), None),
+        ] {
+            let body = json!({"object": "whatsapp_business_account", "entry": [
+                {"id": "waba-1", "time": time, "changes": [change("account_update", "333", 0)]}]})
+            .to_string();
+            let split = split(body.as_bytes(), 42, MAX_BODY_BYTES);
+            assert_eq!(split.messages.len(), 1, "{time}");
+            let QueuedWebhook::Change { entry_time, .. } = parse(&split.messages[0]) else {
+                panic!("{time}: not a change");
+            };
+            assert_eq!(entry_time, want, "{time}");
+        }
+    }
+
     #[test]
     fn one_message_per_entry_and_change_with_verbatim_values() {
         let body = json!({"object": "whatsapp_business_account", "entry": [
@@ -539,9 +598,11 @@ mod tests {
                 entry_id,
                 field,
                 received_at,
+                entry_time,
                 part,
                 value,
             } => {
+                assert_eq!(entry_time, None);
                 assert_eq!(
                     (entry_id.as_str(), field.as_str(), received_at, part),
                     ("waba-1", "messages", 42, None)

@@ -55,6 +55,20 @@ pub fn hook_pk(digest: &str) -> String {
     format!("HOOK#{digest}")
 }
 
+/// Partition of the account and number health items: one partition, so one
+/// `Query` lists every account and number (they change a few times a month).
+pub const HEALTH_PK: &str = "HEALTH";
+
+/// Sort key of a WhatsApp Business Account's health item, or of one of its
+/// business numbers' (by display number: Meta's number updates carry no
+/// `phone_number_id`).
+pub fn health_sk(waba_id: &str, display_phone_number: Option<&str>) -> String {
+    match display_phone_number {
+        Some(number) => format!("{waba_id}#NUMBER#{number}"),
+        None => format!("{waba_id}#ACCOUNT"),
+    }
+}
+
 /// Partition of a fragment group; one item per fragment ([`fragment_sk`]).
 pub fn fragment_pk(group: &str) -> String {
     format!("FRAG#{group}")

@@ -330,7 +330,9 @@ async fn every_fixture_is_applied_without_error() {
         for (e, entry) in payload.entry.iter().enumerate() {
             for (c, change) in entry.changes.iter().enumerate() {
                 let Some(value) = change.messages() else {
-                    if change.value.get("user_preferences").is_none() {
+                    if change.value.get("user_preferences").is_none()
+                        && !status::health::FIELDS.contains(&change.field.as_str())
+                    {
                         kept += 1;
                     }
                     continue;
@@ -438,6 +440,130 @@ async fn other_fields_and_raw_bodies_are_recorded_once_with_their_reason() {
         .collect();
     assert_eq!(unknown.len(), 1);
     assert_eq!(published(&env).await, 0);
+}
+
+// ---- account and number health --------------------------------------------------
+
+const WABA: &str = "102290129340398";
+
+fn health_body(field: &str, time: u64, value: Value) -> Vec<u8> {
+    json!({"object": "whatsapp_business_account",
+           "entry": [{"id": WABA, "time": time, "changes": [{"field": field, "value": value}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+fn health_data(e: &Event) -> &shared::events::HealthChanged {
+    match &e.payload {
+        Payload::NumberHealthChanged(d) | Payload::AccountHealthChanged(d) => d,
+        other => panic!("not a health event: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn number_and_account_updates_keep_the_newest_of_each_kind_and_are_told_upstream() {
+    let env = env().await;
+    let number = "15550001111";
+    let quality = |time: u64, event: &str, old: &str, new: &str| {
+        health_body(
+            "phone_number_quality_update",
+            time,
+            json!({"display_phone_number": number, "event": event,
+                   "old_limit": old, "current_limit": new}),
+        )
+    };
+    let upgrade = quality(T0 + 100, "UPGRADE", "TIER_250", "TIER_1K");
+    let downgrade = quality(T0 + 200, "DOWNGRADE", "TIER_1K", "TIER_250");
+    deliver_ok(&env, &upgrade).await;
+    deliver_ok(&env, &downgrade).await;
+    // Meta's retry of the older update arrives last: it changes nothing.
+    deliver_ok(&env, &upgrade).await;
+    // A replay of the newest writes the same and yields the same event.
+    deliver_ok(&env, &downgrade).await;
+    // Another kind of update has its own order: an older name decision
+    // lands beside the newer quality.
+    let name = health_body(
+        "phone_number_name_update",
+        T0 + 50,
+        json!({"display_phone_number": number, "decision": "APPROVED",
+               "requested_verified_name": "Oficina Central"}),
+    );
+    deliver_ok(&env, &name).await;
+    let restriction = health_body(
+        "account_update",
+        T0 + 300,
+        json!({"event": "ACCOUNT_RESTRICTION", "restriction_info": [
+            {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": "1730600000"}]}),
+    );
+    deliver_ok(&env, &restriction).await;
+
+    let stored = item(
+        &env,
+        table::HEALTH_PK,
+        &table::health_sk(WABA, Some(number)),
+    )
+    .await
+    .expect("number health item");
+    assert_eq!(s(&stored, "quality_event"), Some("DOWNGRADE"));
+    assert_eq!(s(&stored, "messaging_limit"), Some("TIER_250"));
+    assert_eq!(n(&stored, "quality_at"), Some((T0 + 200) * 1000));
+    assert_eq!(s(&stored, "name_decision"), Some("APPROVED"));
+    assert_eq!(n(&stored, "name_at"), Some((T0 + 50) * 1000));
+    let account = item(&env, table::HEALTH_PK, &table::health_sk(WABA, None))
+        .await
+        .expect("account health item");
+    assert_eq!(s(&account, "account_event"), Some("ACCOUNT_RESTRICTION"));
+    assert!(
+        s(&account, "account_details")
+            .unwrap()
+            .contains("RESTRICTED_BIZ_INITIATED_MESSAGING")
+    );
+    // Nothing of it is kept as an unapplied webhook part.
+    assert!(scan(&env, "HOOK#").await.is_empty());
+
+    // upgrade, downgrade, its replay, the name, the restriction; not the
+    // superseded retry.
+    let evs = events(&env, 5).await;
+    assert_eq!(evs.len(), 5, "{evs:?}");
+    assert_eq!(published(&env).await, 5, "{evs:?}");
+    let downgrades: Vec<&Event> = evs
+        .iter()
+        .filter(|e| {
+            health_data(e)
+                .current
+                .get("quality_event")
+                .map(String::as_str)
+                == Some("DOWNGRADE")
+        })
+        .collect();
+    assert_eq!(downgrades.len(), 2, "{evs:?}");
+    assert_eq!(
+        downgrades[0].id, downgrades[1].id,
+        "a replay has the same id"
+    );
+    let d = health_data(downgrades[0]);
+    assert_eq!(downgrades[0].kind(), "number.health_changed");
+    assert_eq!(downgrades[0].occurred_at, (T0 + 200) * 1000);
+    assert_eq!(d.alert.as_deref(), Some("whatsapp_number_quality_dropped"));
+    assert_eq!(
+        d.previous.get("messaging_limit").map(String::as_str),
+        Some("TIER_1K"),
+        "the event says what it was before"
+    );
+    let restricted = evs
+        .iter()
+        .find(|e| e.kind() == "account.health_changed")
+        .expect("account event");
+    assert_eq!(
+        health_data(restricted).alert.as_deref(),
+        Some("whatsapp_account_restricted")
+    );
+    assert_eq!(health_data(restricted).display_phone_number, None);
+    let named = evs
+        .iter()
+        .find(|e| health_data(e).field == "phone_number_name_update")
+        .expect("name event");
+    assert_eq!(health_data(named).alert, None);
 }
 
 // ---- statuses --------------------------------------------------------------------
@@ -839,7 +965,8 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
         let ports = Ports {
             messages: store.clone(),
             contacts: store.clone(),
-            log: store,
+            log: store.clone(),
+            health: store,
             publisher: capture.clone(),
             dead_letters: Arc::new(status::dead_letter::SqsDeadLetters::new(sqs, dlq)),
         };

@@ -17,8 +17,9 @@ use shared::record::MessageRecord;
 use status::apply::{Applier, Policy};
 use status::keywords::Keywords;
 use status::store::{
-    ContactStore, ContactTouch, FragmentWrite, InboundWrite, MessageStore, OptOutcome, OptWrite,
-    StatusWrite, StoreError, WebhookLog, WebhookRecord,
+    ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore, HealthWrite,
+    InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError, WebhookLog,
+    WebhookRecord,
 };
 
 /// Ports that answer at once, as if every write were the first.
@@ -51,6 +52,16 @@ impl ContactStore for Instant {
     async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
         black_box(o);
         Ok(OptOutcome::Applied)
+    }
+}
+
+#[async_trait]
+impl HealthStore for Instant {
+    async fn update_health(&self, w: &HealthWrite) -> Result<HealthOutcome, StoreError> {
+        black_box(w);
+        Ok(HealthOutcome::Applied {
+            previous: Default::default(),
+        })
     }
 }
 
@@ -116,6 +127,7 @@ fn bench(c: &mut Criterion) {
         messages: &Instant,
         contacts: &Instant,
         log: &Instant,
+        health: &Instant,
         policy: &policy,
         now: 1_730_000_003_000,
     };

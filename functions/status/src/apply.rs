@@ -12,10 +12,11 @@ use shared::record::{ConversationRecord, ErrorRecord, PricingRecord, StatusTimes
 use shared::table;
 use shared::webhook::{InboundMessage, MessagesValue, StatusKind, StatusUpdate};
 
+use crate::health;
 use crate::keywords::{Keywords, Opt};
 use crate::store::{
-    ContactStore, ContactTouch, FragmentWrite, InboundWrite, MessageStore, OptOutcome, OptWrite,
-    StatusWrite, StoreError, WebhookLog, WebhookRecord,
+    ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore, InboundWrite,
+    MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError, WebhookLog, WebhookRecord,
 };
 
 const DAY_SECS: u64 = 86_400;
@@ -107,11 +108,12 @@ impl Applied {
     }
 }
 
-/// The status logic over its three ports.
+/// The status logic over its ports.
 pub struct Applier<'a> {
     pub messages: &'a dyn MessageStore,
     pub contacts: &'a dyn ContactStore,
     pub log: &'a dyn WebhookLog,
+    pub health: &'a dyn HealthStore,
     pub policy: &'a Policy,
     /// Wall clock for bookkeeping (`updated_at`), Unix milliseconds.
     pub now: u64,
@@ -140,9 +142,16 @@ impl Applier<'_> {
                 entry_id,
                 field,
                 received_at,
+                entry_time,
                 value,
                 ..
             } => {
+                if health::FIELDS.contains(&field.as_str()) {
+                    // Ordered by Meta's time of the entry; a webhook without
+                    // one is ordered by when it arrived.
+                    let at = entry_time.map_or(received_at, |t| t.saturating_mul(1000));
+                    return self.apply_health(&entry_id, &field, at, &value, out).await;
+                }
                 self.apply_change(&entry_id, &field, received_at, &value, out)
                     .await;
                 Ok(())
@@ -245,12 +254,10 @@ impl Applier<'_> {
         if field != "messages" {
             if !handled {
                 match field {
-                    "message_template_status_update" | "account_update" => {
-                        tracing::info!(field, entry_id, value = %value, "webhook field recorded")
+                    "message_template_status_update" => {
+                        tracing::info!(field, entry_id, "webhook field recorded")
                     }
-                    _ => {
-                        tracing::warn!(field, entry_id, value = %value, "unknown webhook field recorded")
-                    }
+                    _ => tracing::warn!(field, entry_id, "unknown webhook field recorded"),
                 }
                 let record = self.record(
                     "field",
@@ -689,6 +696,90 @@ impl Applier<'_> {
             )
             .await?;
         }
+        Ok(())
+    }
+
+    /// An account or number update: kept per account and number (newest
+    /// of each kind wins), told upstream, and logged as an alert when a
+    /// person must act. A failed write fails the record (it is retried).
+    async fn apply_health(
+        &self,
+        entry_id: &str,
+        field: &str,
+        at: u64,
+        value: &Value,
+        out: &mut Applied,
+    ) -> Result<(), ApplyError> {
+        let Some(update) = health::read(field, entry_id, at, value, self.now) else {
+            let reason = "a number update without display_phone_number";
+            tracing::warn!(field, entry_id, reason, "health update recorded");
+            let record = self.record(
+                "field",
+                &[field, entry_id, &value.to_string()],
+                Some(field),
+                Some(entry_id),
+                None,
+                Some(reason.into()),
+                value.to_string(),
+                at,
+            );
+            return self.keep(record, out).await;
+        };
+        let write = &update.write;
+        let outcome = self
+            .health
+            .update_health(write)
+            .await
+            .map_err(ApplyError::store(format!("{field} of {entry_id}")))?;
+        let HealthOutcome::Applied { previous } = outcome else {
+            tracing::info!(
+                field,
+                waba_id = entry_id,
+                number = write.number.as_deref(),
+                at,
+                "health update superseded by a newer one"
+            );
+            return Ok(());
+        };
+        let current = write
+            .values
+            .iter()
+            .filter_map(|(name, v)| Some(((*name).to_owned(), v.clone()?)))
+            .collect::<std::collections::BTreeMap<_, _>>();
+        let event = current
+            .get(health::attr::QUALITY_EVENT)
+            .or_else(|| current.get(health::attr::ACCOUNT_EVENT))
+            .or_else(|| current.get(health::attr::NAME_DECISION))
+            .cloned();
+        match update.alert {
+            Some(alert) => tracing::error!(
+                alert,
+                field,
+                waba_id = entry_id,
+                number = write.number.as_deref(),
+                event = event.as_deref(),
+                "whatsapp health alert"
+            ),
+            None => tracing::info!(
+                field,
+                waba_id = entry_id,
+                number = write.number.as_deref(),
+                event = event.as_deref(),
+                "health update applied"
+            ),
+        }
+        out.recorded += 1;
+        out.events.push(Event::health(
+            at,
+            events::HealthChanged {
+                waba_id: entry_id.to_owned(),
+                display_phone_number: write.number.clone(),
+                field: field.to_owned(),
+                current,
+                previous,
+                alert: update.alert.map(str::to_owned),
+            },
+        ));
         Ok(())
     }
 

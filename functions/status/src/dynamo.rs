@@ -16,9 +16,11 @@ use shared::table::{
     fragment_sk, hook_pk,
 };
 
+use crate::health::attr as health;
 use crate::store::{
-    ContactStore, ContactTouch, FragmentWrite, InboundWrite, MessageStore, OptOutcome, OptWrite,
-    StatusWrite, StoreError, WebhookLog, WebhookRecord,
+    ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore, HealthWrite,
+    InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError, WebhookLog,
+    WebhookRecord,
 };
 
 /// Contact item attributes (`docs/data-model.md`).
@@ -368,6 +370,61 @@ impl ContactStore for DynamoStore {
                 })
             }
             Err(err) => Err(failure("UpdateItem contact opt", err)),
+        }
+    }
+}
+
+#[async_trait]
+impl HealthStore for DynamoStore {
+    async fn update_health(&self, w: &HealthWrite) -> Result<HealthOutcome, StoreError> {
+        let mut e = Update::default();
+        e.set(health::WABA_ID, s(&w.waba_id));
+        if let Some(number) = &w.number {
+            e.set(health::DISPLAY_PHONE_NUMBER, s(number));
+        }
+        for (name, value) in &w.values {
+            match value {
+                Some(value) => e.set(name, s(value)),
+                None => e.remove(name),
+            };
+        }
+        e.set(w.slot, n(w.at));
+        e.set(health::UPDATED_AT, n(w.now));
+        let slot = e.name(w.slot);
+        let at = e.value(n(w.at));
+        // `<=`: a replay writes the same values again and yields the same
+        // event; only a newer update of this kind stops it.
+        let condition = format!("attribute_not_exists({slot}) OR {slot} <= {at}");
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                table::HEALTH_PK,
+                table::health_sk(&w.waba_id, w.number.as_deref()),
+            )))
+            .update_expression(e.expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let old = out.attributes.unwrap_or_default();
+                let previous = w
+                    .values
+                    .iter()
+                    .filter_map(|(name, _)| {
+                        let value = old.get(*name)?.as_s().ok()?;
+                        Some(((*name).to_owned(), value.clone()))
+                    })
+                    .collect();
+                Ok(HealthOutcome::Applied { previous })
+            }
+            Err(err) if is_condition_failure(&err) => Ok(HealthOutcome::Superseded),
+            Err(err) => Err(failure("UpdateItem health", err)),
         }
     }
 }

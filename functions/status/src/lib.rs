@@ -12,6 +12,7 @@
 pub mod apply;
 pub mod dead_letter;
 pub mod dynamo;
+pub mod health;
 pub mod keywords;
 pub mod publish;
 pub mod store;
@@ -29,7 +30,7 @@ use crate::dead_letter::{Attribute, DeadLetter, DeadLetters, SqsDeadLetters};
 use crate::dynamo::{DynamoStore, RequestCounter};
 use crate::keywords::{DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Keywords};
 use crate::publish::{EventPublisher, LogPublisher, PublishError, SqsEventPublisher};
-use crate::store::{ContactStore, MessageStore, WebhookLog};
+use crate::store::{ContactStore, HealthStore, MessageStore, WebhookLog};
 
 /// Every AWS action this function calls, with the setting that names the
 /// resource it acts on. (The SQS event source mapping that feeds the
@@ -165,6 +166,7 @@ pub struct Ports {
     pub messages: Arc<dyn MessageStore>,
     pub contacts: Arc<dyn ContactStore>,
     pub log: Arc<dyn WebhookLog>,
+    pub health: Arc<dyn HealthStore>,
     pub publisher: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn DeadLetters>,
 }
@@ -207,7 +209,8 @@ impl App {
         let ports = Ports {
             messages: store.clone(),
             contacts: store.clone(),
-            log: store,
+            log: store.clone(),
+            health: store,
             publisher,
             dead_letters: Arc::new(SqsDeadLetters::new(sqs, &config.dlq_url)),
         };
@@ -393,6 +396,7 @@ async fn process(app: &App, record: &Record) -> Result<Summary, RecordError> {
         messages: app.ports.messages.as_ref(),
         contacts: app.ports.contacts.as_ref(),
         log: app.ports.log.as_ref(),
+        health: app.ports.health.as_ref(),
         policy: &app.policy,
         now: shared::now_millis(),
     };

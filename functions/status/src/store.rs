@@ -111,6 +111,35 @@ pub struct WebhookRecord {
     pub expires_at: u64,
 }
 
+/// One account or number update for its health item (`health`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthWrite {
+    pub waba_id: String,
+    /// The business number's display number; none for the account's item.
+    pub number: Option<String>,
+    /// The time attribute of this kind of update: each kind is ordered on
+    /// its own.
+    pub slot: &'static str,
+    /// Meta's time of the update, Unix milliseconds.
+    pub at: u64,
+    /// The attributes this kind of update owns; `None` removes one (the
+    /// update replaces the kind's state).
+    pub values: Vec<(&'static str, Option<String>)>,
+    pub now: u64,
+}
+
+/// What became of a health update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthOutcome {
+    /// Written (or written again by a replay); the update's attributes as
+    /// they were before, where they were set.
+    Applied {
+        previous: std::collections::BTreeMap<String, String>,
+    },
+    /// A newer update of the same kind is in place; nothing changed.
+    Superseded,
+}
+
 /// One stored piece of an oversized queue body.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FragmentWrite {
@@ -178,6 +207,14 @@ pub trait ContactStore: Send + Sync {
 
     /// Applies an opt signal if it is newer than the contact's decision.
     async fn decide_opt(&self, opt: &OptWrite) -> Result<OptOutcome, StoreError>;
+}
+
+/// Port: the account and business number health items.
+#[async_trait]
+pub trait HealthStore: Send + Sync {
+    /// Applies an update unless a newer one of its kind is in place; a
+    /// replay (the same time) writes the same values again.
+    async fn update_health(&self, write: &HealthWrite) -> Result<HealthOutcome, StoreError>;
 }
 
 /// Port: what is kept as received, and fragments waiting for their group.
