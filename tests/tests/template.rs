@@ -23,6 +23,8 @@ struct Manifest {
     binary: &'static str,
     configure: fn(&Settings) -> Result<(), ConfigError>,
     permissions: &'static [(&'static str, &'static str)],
+    /// Every `alert = ...` the function logs.
+    alerts: &'static [&'static str],
 }
 
 /// The manifest of a function crate that exposes `configure` and `AWS_PERMISSIONS`.
@@ -32,6 +34,7 @@ macro_rules! manifest {
             binary: stringify!($krate),
             configure: |settings| $krate::configure(settings).map(drop),
             permissions: $krate::AWS_PERMISSIONS,
+            alerts: $krate::ALERTS,
         }
     };
 }
@@ -741,10 +744,55 @@ fn check_event_sources(template: &Template, function_id: &str, function: &Value)
     problems
 }
 
+/// Every alert the function logs has a metric filter on the function's own
+/// log group matching `alert` exactly, and an alarm on that metric.
+fn check_alerts(template: &Template, manifest: &Manifest) -> Vec<String> {
+    let Some((function_id, function)) = template.function(manifest.binary) else {
+        return vec![format!("no function builds {}", manifest.binary)];
+    };
+    let log_group = &function["Properties"]["LoggingConfig"]["LogGroup"];
+    let of_type = |kind: &'static str| {
+        template
+            .resources()
+            .iter()
+            .filter(move |(_, r)| r["Type"] == kind)
+    };
+    let mut problems = Vec::new();
+    for alert in manifest.alerts {
+        let pattern = format!("{{ $.alert = \"{alert}\" }}");
+        let filter = of_type("AWS::Logs::MetricFilter").find(|(_, r)| {
+            r["Properties"]["FilterPattern"] == pattern.as_str()
+                && r["Properties"]["LogGroupName"] == *log_group
+        });
+        let Some((filter_id, filter)) = filter else {
+            problems.push(format!(
+                "{function_id} logs alert {alert}, but no metric filter `{pattern}` reads its log group"
+            ));
+            continue;
+        };
+        let metric = &filter["Properties"]["MetricTransformations"][0];
+        if metric["MetricName"] != *alert {
+            problems.push(format!("{filter_id} should count into the metric {alert}"));
+            continue;
+        }
+        let alarmed = of_type("AWS::CloudWatch::Alarm").any(|(_, r)| {
+            r["Properties"]["MetricName"] == *alert
+                && r["Properties"]["Namespace"] == metric["MetricNamespace"]
+        });
+        if !alarmed {
+            problems.push(format!(
+                "no alarm watches the metric {alert} of {filter_id}"
+            ));
+        }
+    }
+    problems
+}
+
 fn all_problems(template: &Template, manifest: &Manifest) -> Vec<String> {
     let mut problems = check_settings(template, manifest);
     problems.extend(check_queues(template, manifest));
     problems.extend(check_permissions(template, manifest));
+    problems.extend(check_alerts(template, manifest));
     problems
 }
 
@@ -790,6 +838,18 @@ fn every_permission_is_granted_on_its_resource_and_nothing_more() {
         manifests()
             .iter()
             .flat_map(|m| check_permissions(&template, m))
+            .collect(),
+    );
+}
+
+#[test]
+fn every_alert_a_function_logs_has_a_metric_filter_and_an_alarm() {
+    let template = Template::load();
+    assert!(manifests().iter().any(|m| !m.alerts.is_empty()));
+    assert_none(
+        manifests()
+            .iter()
+            .flat_map(|m| check_alerts(&template, m))
             .collect(),
     );
 }
@@ -1048,6 +1108,29 @@ fn assert_finds(problems: &[String], expected: &str) {
 }
 
 #[test]
+fn an_alert_without_its_filter_or_alarm_is_found() {
+    let status = || manifest!(status);
+    let template = edited(|t| {
+        t["Resources"]
+            .as_object_mut()
+            .unwrap()
+            .remove("AccountRestrictedAlarm");
+    });
+    assert_finds(
+        &check_alerts(&template, &status()),
+        "no alarm watches the metric whatsapp_account_restricted",
+    );
+    let template = edited(|t| {
+        t["Resources"]["NumberQualityDroppedMetricFilter"]["Properties"]["LogGroupName"] =
+            serde_json::json!({"Ref": "SenderLogGroup"});
+    });
+    assert_finds(
+        &check_alerts(&template, &status()),
+        "StatusFunction logs alert whatsapp_number_quality_dropped, but no metric filter",
+    );
+}
+
+#[test]
 fn a_variable_removed_from_the_template_is_found() {
     let template = edited(|t| {
         t["Resources"]["WebhookFunction"]["Properties"]["Environment"]["Variables"]
@@ -1088,6 +1171,7 @@ fn a_setting_unknown_to_the_test_is_named() {
             webhook::configure(settings).map(drop)
         },
         permissions: webhook::AWS_PERMISSIONS,
+        alerts: webhook::ALERTS,
     };
     assert_finds(
         &check_settings(&Template::load(), &manifest),

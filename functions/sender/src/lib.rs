@@ -32,6 +32,12 @@ use crate::store::{
     Begin, Claim, ContactBook, DynamoStore, Earlier, Finish, MessageStore, RecordedError,
 };
 
+/// The alert logged (`alert = ...`) when Meta refuses the token or account.
+pub const SENDING_HALTED: &str = "whatsapp_sending_halted";
+/// Every alert this function logs; the SAM template has a metric filter and
+/// an alarm for each (`tests/tests/template.rs` checks it).
+pub const ALERTS: &[&str] = &[SENDING_HALTED];
+
 /// Every AWS action this function calls, with the setting that names the
 /// resource. The receive/delete/attributes actions are the SQS event source
 /// mapping's, which polls under the function's role.
@@ -750,7 +756,7 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
             if err.halts_sending() {
                 let meta = err.meta();
                 tracing::error!(
-                    alert = "whatsapp_sending_halted",
+                    alert = SENDING_HALTED,
                     message_id = %job.message_id,
                     code = err.code(),
                     details = meta.and_then(|m| m.details.as_deref()),

@@ -32,6 +32,10 @@ use crate::keywords::{DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Keywords};
 use crate::publish::{EventPublisher, LogPublisher, PublishError, SqsEventPublisher};
 use crate::store::{ContactStore, HealthStore, MessageStore, WebhookLog};
 
+/// Every alert this function logs (`alert = ...`); the SAM template has a
+/// metric filter and an alarm for each (`tests/tests/template.rs`).
+pub use health::ALERTS;
+
 /// Every AWS action this function calls, with the setting that names the
 /// resource it acts on. (The SQS event source mapping that feeds the
 /// function also needs `sqs:ReceiveMessage`, `sqs:DeleteMessage` and

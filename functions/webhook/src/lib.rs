@@ -16,6 +16,10 @@ use shared::signature::{self, SignatureError};
 /// Longest `hub.challenge` echoed back (Meta sends a short number).
 const MAX_CHALLENGE_CHARS: usize = 1024;
 
+/// Alerts this function logs: none (its failures show as 5xx answers, which
+/// have their own alarm).
+pub const ALERTS: &[&str] = &[];
+
 /// Every AWS action this function calls, with the setting that names the
 /// resource it acts on. The SAM template must grant exactly these
 /// (`tests/tests/template.rs` checks it).
