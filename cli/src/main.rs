@@ -57,6 +57,9 @@ enum Command {
         #[command(subcommand)]
         action: ContactsAction,
     },
+    /// Each business number's quality, messaging limit and display name,
+    /// and each account's standing, as Meta last reported them.
+    Numbers,
     /// Compute or check X-Hub-Signature-256 for a payload.
     Webhook {
         #[command(subcommand)]
@@ -246,6 +249,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             commands::webhook::post(out, body, &secret, &url).await
         }
         Command::Demo => commands::demo::run(&target, out).await,
+        Command::Numbers => commands::numbers::run(&target, out).await,
         Command::Webhook { .. } | Command::Sandbox(_) | Command::Local(_) => Ok(()),
     }
 }
