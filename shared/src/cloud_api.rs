@@ -138,6 +138,20 @@ pub fn classify(http_status: u16, code: i64, is_transient: Option<bool>) -> Erro
     }
 }
 
+/// Meta's code for a BSUID `recipient` on a message that needs a phone
+/// number (one-tap, zero-tap and copy-code authentication templates).
+pub const BSUID_RECIPIENT_NOT_ALLOWED: i64 = 131062;
+
+/// The reason Chasqui records for a failure with Meta's `code` where the
+/// caller must act differently (send to the phone instead); `None` for the
+/// codes that are simply a `graph_error`.
+pub fn failure_reason(code: Option<i64>) -> Option<&'static str> {
+    match code {
+        Some(BSUID_RECIPIENT_NOT_ALLOWED) => Some("bsuid_recipient_not_allowed"),
+        _ => None,
+    }
+}
+
 fn by_code(http_status: u16, code: i64, is_transient: Option<bool>) -> ErrorClass {
     match code {
         // throughput, pair rate, app and WABA call limits
@@ -149,7 +163,9 @@ fn by_code(http_status: u16, code: i64, is_transient: Option<bool>) -> ErrorClas
         // outside the window, undeliverable, marketing opt-out, template
         // problems, spam and engagement limits, number not registered
         131047 | 131026 | 131050 | 132000 | 132001 | 132005 | 132007 | 132012 | 132015 | 132016
-        | 131048 | 131049 | 133010 | 100 | 131008 | 131009 | 131051 | 131052 | 131053 => {
+        | 131048 | 131049 | 133010 | 100 | 131008 | 131009 | 131051 | 131052 | 131053
+        // a BSUID recipient where Meta needs a phone (authentication templates)
+        | BSUID_RECIPIENT_NOT_ALLOWED => {
             ErrorClass::Permanent
         }
         _ => match is_transient {
@@ -475,6 +491,14 @@ mod tests {
         assert_eq!(classify(400, 131000, Some(false)), ErrorClass::Retryable);
         assert_eq!(classify(400, 131026, Some(true)), ErrorClass::Retryable);
         assert_eq!(classify(400, 131026, None), ErrorClass::Permanent);
+        // 131062 is listed, not left to the status fallback.
+        assert_eq!(classify(500, 131062, None), ErrorClass::Permanent);
+        assert_eq!(
+            failure_reason(Some(131062)),
+            Some("bsuid_recipient_not_allowed")
+        );
+        assert_eq!(failure_reason(Some(131026)), None);
+        assert_eq!(failure_reason(None), None);
         assert_eq!(classify(400, 190, Some(true)), ErrorClass::Auth);
     }
 }

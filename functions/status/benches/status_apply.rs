@@ -17,8 +17,8 @@ use shared::record::MessageRecord;
 use status::apply::{Applier, Policy};
 use status::keywords::Keywords;
 use status::store::{
-    ContactStore, ContactTouch, FragmentWrite, InboundWrite, MessageStore, OptOutcome, OptWrite,
-    StatusWrite, StoreError, WebhookLog, WebhookRecord,
+    ContactLink, ContactStore, ContactTouch, FragmentWrite, InboundWrite, MessageStore, OptOutcome,
+    OptWrite, StatusWrite, StoreError, WebhookLog, WebhookRecord,
 };
 
 /// Ports that answer at once, as if every write were the first.
@@ -51,6 +51,10 @@ impl ContactStore for Instant {
     async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
         black_box(o);
         Ok(OptOutcome::Applied)
+    }
+    async fn link(&self, l: &ContactLink) -> Result<bool, StoreError> {
+        black_box(l);
+        Ok(true)
     }
 }
 
