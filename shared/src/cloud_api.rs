@@ -184,8 +184,10 @@ pub struct Accepted {
     /// Meta's message id; absent for a read receipt (or an answer without
     /// one, which still means Meta took the call).
     pub wamid: Option<String>,
-    /// The recipient's WhatsApp id as Meta resolved it.
+    /// The recipient's WhatsApp id as Meta resolved it (a phone send).
     pub wa_id: Option<String>,
+    /// The recipient's BSUID as Meta resolved it (a send by `recipient`).
+    pub user_id: Option<String>,
 }
 
 /// Port: the Cloud API `messages` endpoint.
@@ -298,6 +300,7 @@ impl CloudApi for CloudApiClient {
             return Ok(Accepted {
                 wamid: text("/messages/0/id"),
                 wa_id: text("/contacts/0/wa_id"),
+                user_id: text("/contacts/0/user_id"),
             });
         }
         match serde_json::from_slice::<ErrorEnvelope>(&bytes) {

@@ -935,6 +935,7 @@ mod tests {
         Ok(Accepted {
             wamid: Some("wamid.FAKE".into()),
             wa_id: None,
+            user_id: None,
         })
     }
 
