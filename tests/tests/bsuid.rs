@@ -171,21 +171,27 @@ fn opted_out(item: &Item) -> Option<bool> {
         .copied()
 }
 
-fn text_to(id: &str, envelope: Value) -> Value {
-    let mut request = json!({"id": id, "message": {"type": "text", "text": {"body": "oi"}}});
+/// A send request: `envelope` names the customer (`to`, `recipient`).
+fn request(id: &str, message: Value, envelope: Value) -> Value {
+    let mut request = json!({"id": id, "message": message});
     if let (Value::Object(r), Value::Object(e)) = (&mut request, envelope) {
         r.extend(e);
     }
     request
 }
 
+fn text_to(id: &str, envelope: Value) -> Value {
+    request(
+        id,
+        json!({"type": "text", "text": {"body": "oi"}}),
+        envelope,
+    )
+}
+
 fn template_to(id: &str, envelope: Value) -> Value {
-    let mut request = json!({"id": id, "message": {"type": "template",
-        "template": {"name": "promo", "language": {"code": "pt_BR"}}}});
-    if let (Value::Object(r), Value::Object(e)) = (&mut request, envelope) {
-        r.extend(e);
-    }
-    request
+    let template = json!({"type": "template",
+        "template": {"name": "promo", "language": {"code": "pt_BR"}}});
+    request(id, template, envelope)
 }
 
 /// A `messages` change from one customer, with the ids given.

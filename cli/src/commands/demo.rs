@@ -73,6 +73,28 @@ impl Tour<'_> {
         .await
     }
 
+    /// Sends `request` and checks it ends suppressed with no call to Meta.
+    async fn expect_suppressed(
+        &mut self,
+        step: &str,
+        suffix: &str,
+        request: Value,
+    ) -> Result<(), CliError> {
+        let id = self.send(suffix, request).await?;
+        let found = self.follow(&id, Duration::from_secs(60)).await?;
+        let (calls, _) = self.sandbox.calls(Some(&id)).await?;
+        self.check(
+            found.record.status() == Status::Suppressed
+                && found.record.suppressed_reason.as_deref() == Some("opted_out"),
+            "suppressed (opted_out)",
+        );
+        self.check(calls.is_empty(), "and Meta was never called for it");
+        self.steps.push(
+            json!({"step": step, "id": id, "status": found.record.status(), "calls": calls.len()}),
+        );
+        Ok(())
+    }
+
     /// The customer's contact items (by phone or BSUID, with the items
     /// linked to it), once `done` holds for one of them.
     async fn wait_contact(
@@ -208,18 +230,12 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
         })
         .await?;
     tour.check(opted, "Bruno is opted out (opt_source keyword)");
-    let id = tour
-        .send("after-stop", template(BRUNO, &["Bruno", "sexta às 9h"]))
-        .await?;
-    let found = tour.follow(&id, timeout).await?;
-    let (calls, _) = tour.sandbox.calls(Some(&id)).await?;
-    tour.check(
-        found.record.status() == Status::Suppressed
-            && found.record.suppressed_reason.as_deref() == Some("opted_out"),
-        "suppressed (opted_out)",
-    );
-    tour.check(calls.is_empty(), "and Meta was never called for it");
-    tour.steps.push(json!({"step": "stop_suppresses", "id": id, "status": found.record.status(), "calls": calls.len()}));
+    tour.expect_suppressed(
+        "stop_suppresses",
+        "after-stop",
+        template(BRUNO, &["Bruno", "sexta às 9h"]),
+    )
+    .await?;
 
     tour.say("\n▶ 3b. A username customer (no phone, known by BSUID) sends STOP; a send to their BSUID is suppressed");
     tour.sandbox
@@ -243,16 +259,8 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
         map.remove("to");
         map.insert("recipient".into(), CAIO.into());
     }
-    let id = tour.send("bsuid-after-stop", request).await?;
-    let found = tour.follow(&id, timeout).await?;
-    let (calls, _) = tour.sandbox.calls(Some(&id)).await?;
-    tour.check(
-        found.record.status() == Status::Suppressed
-            && found.record.suppressed_reason.as_deref() == Some("opted_out"),
-        "suppressed (opted_out)",
-    );
-    tour.check(calls.is_empty(), "and Meta was never called for it");
-    tour.steps.push(json!({"step": "username_stop_suppresses", "id": id, "status": found.record.status(), "calls": calls.len()}));
+    tour.expect_suppressed("username_stop_suppresses", "bsuid-after-stop", request)
+        .await?;
 
     tour.say(&format!("\n▶ 4. A burst of {BURST} above Meta's rate ({BURST_RATE}/s here): throttled, retried, all delivered"));
     let previous = config.rate_limit_per_second;

@@ -340,13 +340,10 @@ pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
     let mut groups: Vec<Vec<&Job>> = Vec::new();
     let mut by_key: HashMap<String, usize> = HashMap::new();
     for job in &jobs {
-        let key = match &job.request {
-            Ok(request) if request.customer().primary().is_some() => format!(
-                "{}#{}",
-                job.phone_number_id,
-                request.customer().primary().unwrap_or_default()
-            ),
-            _ => format!("sqs#{}", job.received.sqs_id),
+        let customer = job.request.as_ref().map(SendRequest::customer).ok();
+        let key = match customer.as_ref().and_then(|c| c.primary()) {
+            Some(id) => format!("{}#{id}", job.phone_number_id),
+            None => format!("sqs#{}", job.received.sqs_id),
         };
         match by_key.get(&key) {
             Some(&g) => groups[g].push(job),

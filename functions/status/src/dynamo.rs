@@ -319,22 +319,8 @@ impl ContactStore for DynamoStore {
         let last = e.name(contact::LAST_INBOUND_AT);
         let at = e.value(n(t.at));
         let condition = format!("attribute_not_exists({last}) OR {last} < {at}");
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&t.pk, CONTACT_SK)))
-            .update_expression(e.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(failure("UpdateItem contact window", err)),
-        }
+        self.update_contact_if(&t.pk, e, condition, "UpdateItem contact window")
+            .await
     }
 
     async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
@@ -404,11 +390,26 @@ impl ContactStore for DynamoStore {
         let linked = e.name(contact::LINKED_AT);
         let at = e.value(n(l.at));
         let condition = format!("attribute_not_exists({linked}) OR {linked} <= {at}");
+        self.update_contact_if(&l.pk, e, condition, "UpdateItem contact link")
+            .await
+    }
+}
+
+impl DynamoStore {
+    /// Applies `e` to a contact item if `condition` holds: `false` when it
+    /// did not (an older signal; nothing written).
+    async fn update_contact_if(
+        &self,
+        pk: &str,
+        e: Update,
+        condition: String,
+        operation: &'static str,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(&l.pk, CONTACT_SK)))
+            .set_key(Some(key(pk, CONTACT_SK)))
             .update_expression(e.expression())
             .condition_expression(condition)
             .set_expression_attribute_names(Some(e.names))
@@ -418,7 +419,7 @@ impl ContactStore for DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(failure("UpdateItem contact link", err)),
+            Err(err) => Err(failure(operation, err)),
         }
     }
 }
