@@ -490,3 +490,28 @@ async fn a_131062_answer_is_a_permanent_failure_with_its_own_reason() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn metas_marketing_stop_for_a_username_customer_is_honoured() {
+    let env = env().await;
+    env.no_calls().await;
+    // Meta's user_preferences naming the customer by BSUID only.
+    let prefs = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+        "field": "user_preferences",
+        "value": {"messaging_product": "whatsapp", "metadata": harness::webhook_metadata(PN),
+            "contacts": [{"profile": {"username": "@bia.reis"}, "user_id": BIA}],
+            "user_preferences": [{"user_id": BIA, "detail": "User requested", "category": "marketing_messages",
+                                  "value": "stop", "timestamp": T0 + 50}]}}]}]});
+    env.webhook(prefs.to_string().as_bytes()).await;
+    let contact = env.contact(BIA).await.expect("a contact keyed by BSUID");
+    assert_eq!(opted_out(&contact), Some(true));
+    assert_eq!(s(&contact, "opt_source"), Some("meta_marketing_preference"));
+    let events = env.events(1).await;
+    match &events[0].payload {
+        Payload::OptedOut(d) => assert_eq!(d.user_id.as_deref(), Some(BIA)),
+        other => panic!("{other:?}"),
+    }
+    env.send(template_to("promo-bia", json!({"recipient": BIA})))
+        .await;
+    assert!(suppressed(&env.record("promo-bia").await));
+}
