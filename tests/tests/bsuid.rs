@@ -515,3 +515,33 @@ async fn metas_marketing_stop_for_a_username_customer_is_honoured() {
         .await;
     assert!(suppressed(&env.record("promo-bia").await));
 }
+
+#[tokio::test]
+async fn a_bsuid_change_delivered_after_a_newer_message_still_links_the_ids() {
+    let env = env().await;
+    // A message naming Bia's phone and old BSUID, newer than the change...
+    env.webhook(&inbound(
+        "wamid.L1",
+        T0 + 300,
+        "STOP",
+        Some(PHONE),
+        Some(BIA),
+    ))
+    .await;
+    // ...then the change itself (T0 + 200), delivered late.
+    env.webhook(fixture("inbound-system-user-id-changed.json").as_bytes())
+        .await;
+    let old = env.contact(BIA).await.unwrap();
+    assert_eq!(s(&old, "replaced_by"), Some(BIA_NEW));
+    assert_eq!(s(&old, "wa_id"), Some(PHONE), "the newer phone link stays");
+    let items = shared::contact::read_linked(
+        &env.ddb,
+        &env.table,
+        PN,
+        &shared::customer::CustomerIds::new(None, Some(BIA_NEW)),
+        shared::now_millis(),
+    )
+    .await
+    .unwrap();
+    assert!(shared::contact::resolve(&items).unwrap().opted_out);
+}

@@ -672,10 +672,10 @@ impl Applier<'_> {
         // item learns its BSUID here, and an older message (no window
         // write) still links the primary item.
         if let (Some(wa_id), Some(user_id)) = (&ids.wa_id, &ids.user_id) {
-            self.link(phone, wa_id, contact_attr::USER_ID, user_id, at)
+            self.link(phone, wa_id, contact_attr::USER_ID, user_id, at, true)
                 .await?;
             if !moved {
-                self.link(phone, user_id, contact_attr::WA_ID, wa_id, at)
+                self.link(phone, user_id, contact_attr::WA_ID, wa_id, at, true)
                     .await?;
             }
         }
@@ -686,9 +686,9 @@ impl Applier<'_> {
         {
             // Both directions, so a read by either id finds the other and
             // the opt decision and history stay found under the new id.
-            self.link(phone, &old, contact_attr::REPLACED_BY, &new, at)
+            self.link(phone, &old, contact_attr::REPLACED_BY, &new, at, false)
                 .await?;
-            self.link(phone, &new, contact_attr::PREVIOUS_USER_ID, &old, at)
+            self.link(phone, &new, contact_attr::PREVIOUS_USER_ID, &old, at, false)
                 .await?;
             tracing::info!(wamid = %id, old = %contact_ref(&table::contact_pk(phone, &old)), new = %contact_ref(&table::contact_pk(phone, &new)), "customer's BSUID changed: items linked");
         }
@@ -891,15 +891,16 @@ impl Applier<'_> {
         at: u64,
     ) -> Result<(), ApplyError> {
         if let (Some(wa_id), Some(user_id)) = (&ids.wa_id, &ids.user_id) {
-            self.link(phone, wa_id, contact_attr::USER_ID, user_id, at)
+            self.link(phone, wa_id, contact_attr::USER_ID, user_id, at, true)
                 .await?;
-            self.link(phone, user_id, contact_attr::WA_ID, wa_id, at)
+            self.link(phone, user_id, contact_attr::WA_ID, wa_id, at, true)
                 .await?;
         }
         Ok(())
     }
 
-    /// Sets `attribute` to `value` on the contact item of `id`.
+    /// Sets `attribute` to `value` on the contact item of `id`
+    /// ([`ContactLink`] says what `ordered` means).
     async fn link(
         &self,
         phone: &str,
@@ -907,6 +908,7 @@ impl Applier<'_> {
         attribute: &'static str,
         value: &str,
         at: u64,
+        ordered: bool,
     ) -> Result<(), ApplyError> {
         let pk = table::contact_pk(phone, id);
         self.contacts
@@ -917,6 +919,7 @@ impl Applier<'_> {
                 attribute,
                 value: value.to_owned(),
                 at,
+                ordered,
                 now: self.now,
             })
             .await

@@ -319,7 +319,7 @@ impl ContactStore for DynamoStore {
         let last = e.name(contact::LAST_INBOUND_AT);
         let at = e.value(n(t.at));
         let condition = format!("attribute_not_exists({last}) OR {last} < {at}");
-        self.update_contact_if(&t.pk, e, condition, "UpdateItem contact window")
+        self.update_contact_if(&t.pk, e, Some(condition), "UpdateItem contact window")
             .await
     }
 
@@ -385,24 +385,26 @@ impl ContactStore for DynamoStore {
         e.set(l.attribute, s(&l.value));
         e.set(contact::PHONE_NUMBER_ID, s(&l.phone_number_id));
         e.set(own_id_attribute(&l.id), s(&l.id));
-        e.set(contact::LINKED_AT, n(l.at));
         e.set(contact::UPDATED_AT, n(l.now));
-        let linked = e.name(contact::LINKED_AT);
-        let at = e.value(n(l.at));
-        let condition = format!("attribute_not_exists({linked}) OR {linked} <= {at}");
+        let condition = l.ordered.then(|| {
+            e.set(contact::LINKED_AT, n(l.at));
+            let linked = e.name(contact::LINKED_AT);
+            let at = e.value(n(l.at));
+            format!("attribute_not_exists({linked}) OR {linked} <= {at}")
+        });
         self.update_contact_if(&l.pk, e, condition, "UpdateItem contact link")
             .await
     }
 }
 
 impl DynamoStore {
-    /// Applies `e` to a contact item if `condition` holds: `false` when it
-    /// did not (an older signal; nothing written).
+    /// Applies `e` to a contact item if `condition` (when given) holds:
+    /// `false` when it did not (an older signal; nothing written).
     async fn update_contact_if(
         &self,
         pk: &str,
         e: Update,
-        condition: String,
+        condition: Option<String>,
         operation: &'static str,
     ) -> Result<bool, StoreError> {
         let result = self
@@ -411,7 +413,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(pk, CONTACT_SK)))
             .update_expression(e.expression())
-            .condition_expression(condition)
+            .set_condition_expression(condition)
             .set_expression_attribute_names(Some(e.names))
             .set_expression_attribute_values(Some(e.values))
             .send()

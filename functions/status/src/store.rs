@@ -94,8 +94,7 @@ pub struct OptWrite {
 
 /// One side of the link between a customer's items: `attribute`
 /// (`user_id` on a phone item, `wa_id` on a BSUID item, `replaced_by` /
-/// `previous_user_id` across a BSUID change) set to `value` on `pk`, unless
-/// a newer link (`linked_at`) is there.
+/// `previous_user_id` across a BSUID change) set to `value` on `pk`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactLink {
     pub pk: String,
@@ -106,6 +105,10 @@ pub struct ContactLink {
     pub value: String,
     /// Meta's time of the webhook that showed the link, ms.
     pub at: u64,
+    /// A phone ↔ BSUID link can change (a new number, a new BSUID): only a
+    /// newer webhook (`linked_at`) overwrites it. A BSUID change names one
+    /// pair for good, so it is written whatever the order (`false`).
+    pub ordered: bool,
     pub now: u64,
 }
 
