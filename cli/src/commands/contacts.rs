@@ -206,3 +206,32 @@ pub async fn decide(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_customer_is_named_by_phone_or_bsuid() {
+        assert_eq!(
+            customer_ids("+55 11 98888-7777").unwrap(),
+            CustomerIds::new(Some("5511988887777"), None)
+        );
+        assert_eq!(
+            customer_ids(" BR.1502576394655843 ").unwrap(),
+            CustomerIds::new(None, Some("BR.1502576394655843"))
+        );
+        assert_eq!(
+            customer_ids("US.ENT.11815799212886844830")
+                .unwrap()
+                .user_id
+                .as_deref(),
+            Some("US.ENT.11815799212886844830")
+        );
+        // A malformed BSUID is refused as a BSUID, not read as a phone.
+        let err = customer_ids("br.15025").unwrap_err();
+        assert_eq!(err.code, 2);
+        assert!(err.to_string().contains("business-scoped user id"), "{err}");
+        assert!(customer_ids("call me").is_err());
+    }
+}
