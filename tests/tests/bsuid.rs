@@ -150,6 +150,22 @@ impl Env {
             .collect()
     }
 
+    /// A customer by BSUID as the sender reads them: how many linked items
+    /// were found, and the state they resolve to.
+    async fn resolved(&self, user_id: &str) -> (usize, shared::contact::ContactState) {
+        let items = shared::contact::read_linked(
+            &self.ddb,
+            &self.table,
+            PN,
+            &shared::customer::CustomerIds::new(None, Some(user_id)),
+            shared::now_millis(),
+        )
+        .await
+        .unwrap();
+        let state = shared::contact::resolve(&items).expect("a contact");
+        (items.len(), state)
+    }
+
     /// A Graph API that must not be called.
     async fn no_calls(&self) {
         Mock::given(any())
@@ -360,17 +376,8 @@ async fn a_bsuid_change_keeps_the_opt_out_and_the_history() {
     assert_eq!(s(&new, "previous_user_id"), Some(BIA));
 
     // AND a read by the new id resolves to the old decision and history
-    let items = shared::contact::read_linked(
-        &env.ddb,
-        &env.table,
-        PN,
-        &shared::customer::CustomerIds::new(None, Some(BIA_NEW)),
-        shared::now_millis(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(items.len(), 2, "the new item leads to the old one");
-    let state = shared::contact::resolve(&items).unwrap();
+    let (items, state) = env.resolved(BIA_NEW).await;
+    assert_eq!(items, 2, "the new item leads to the old one");
     assert!(state.opted_out);
     assert_eq!(state.ids.user_id.as_deref(), Some(BIA_NEW));
 
@@ -534,14 +541,5 @@ async fn a_bsuid_change_delivered_after_a_newer_message_still_links_the_ids() {
     let old = env.contact(BIA).await.unwrap();
     assert_eq!(s(&old, "replaced_by"), Some(BIA_NEW));
     assert_eq!(s(&old, "wa_id"), Some(PHONE), "the newer phone link stays");
-    let items = shared::contact::read_linked(
-        &env.ddb,
-        &env.table,
-        PN,
-        &shared::customer::CustomerIds::new(None, Some(BIA_NEW)),
-        shared::now_millis(),
-    )
-    .await
-    .unwrap();
-    assert!(shared::contact::resolve(&items).unwrap().opted_out);
+    assert!(env.resolved(BIA_NEW).await.1.opted_out);
 }
