@@ -97,19 +97,22 @@ enum DlqAction {
 enum ContactsAction {
     /// The contact, its opt decision, its window and last messages.
     Show {
-        number: String,
+        /// A phone number (international format) or a BSUID (BR.1502...).
+        customer: String,
         #[arg(long)]
         phone_number_id: Option<String>,
     },
     /// Stop sending them messages (a manual opt-out).
     Optout {
-        number: String,
+        /// A phone number (international format) or a BSUID (BR.1502...).
+        customer: String,
         #[arg(long)]
         phone_number_id: Option<String>,
     },
     /// Send to them again (a manual opt-in).
     Optin {
-        number: String,
+        /// A phone number (international format) or a BSUID (BR.1502...).
+        customer: String,
         #[arg(long)]
         phone_number_id: Option<String>,
     },
@@ -212,18 +215,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         },
         Command::Contacts { action } => match action {
             ContactsAction::Show {
-                number,
+                customer: number,
                 phone_number_id,
             } => commands::contacts::show(&target, out, &number, phone_number_id.as_deref()).await,
             ContactsAction::Optout {
-                number,
+                customer: number,
                 phone_number_id,
             } => {
                 commands::contacts::decide(&target, out, &number, phone_number_id.as_deref(), true)
                     .await
             }
             ContactsAction::Optin {
-                number,
+                customer: number,
                 phone_number_id,
             } => {
                 commands::contacts::decide(&target, out, &number, phone_number_id.as_deref(), false)

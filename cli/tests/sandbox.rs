@@ -528,3 +528,79 @@ async fn the_control_api_speaks_json_over_http() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], 100);
 }
+
+#[tokio::test]
+async fn a_username_customer_is_played_and_sends_by_bsuid_follow_metas_rules() {
+    let (sandbox, receiver, client) = start(fast()).await;
+    // A customer with a username and no phone writes.
+    let bsuid = "BR.1502576394655843";
+    let receipt = sandbox
+        .inbound(Inbound {
+            user_id: Some(bsuid.into()),
+            username: Some("@bia".into()),
+            text: Some("oi".into()),
+            ..Inbound::default()
+        })
+        .await
+        .unwrap();
+    assert!(receipt.delivered);
+    let inbound = receiver.bodies.lock().unwrap()[0].clone();
+    let value = &inbound["entry"][0]["changes"][0]["value"];
+    assert_eq!(value["messages"][0]["from_user_id"], bsuid);
+    assert!(value["messages"][0].get("from").is_none(), "{value}");
+    assert_eq!(value["contacts"][0]["profile"]["username"], "@bia");
+
+    // Her window is open by BSUID: a free-form reply by `recipient` goes.
+    let reply = json!({"messaging_product": "whatsapp", "recipient": bsuid, "type": "text",
+        "text": {"body": "olá"}, "biz_opaque_callback_data": "to-bia"});
+    let accepted = client.send(PN, &reply).await.expect("inside her window");
+    assert_eq!(accepted.user_id.as_deref(), Some(bsuid));
+    assert_eq!(accepted.wa_id, None);
+    receiver.wait_for(4).await;
+    let bodies = receiver.bodies.lock().unwrap().clone();
+    let status = bodies
+        .iter()
+        .find_map(|b| b.pointer("/entry/0/changes/0/value/statuses/0").cloned())
+        .unwrap();
+    assert_eq!(status["recipient_user_id"], bsuid);
+    assert!(status.get("recipient_id").is_none(), "{status}");
+
+    // A phone send's statuses carry the phone and its deterministic BSUID.
+    client
+        .send(PN, &template("+5511988887777", "to-ana", &["Ana", "10h"]))
+        .await
+        .unwrap();
+    receiver.wait_for(7).await;
+    let bodies = receiver.bodies.lock().unwrap().clone();
+    let ana: Vec<&Value> = bodies
+        .iter()
+        .filter_map(|b| b.pointer("/entry/0/changes/0/value/statuses/0"))
+        .filter(|s| s["biz_opaque_callback_data"] == "to-ana")
+        .collect();
+    assert!(!ana.is_empty());
+    for s in &ana {
+        assert_eq!(s["recipient_id"], "5511988887777");
+        assert_eq!(
+            s["recipient_user_id"].as_str(),
+            Some(chasqui_cli::sandbox::config::user_id_of("5511988887777").as_str())
+        );
+    }
+
+    // An authentication template to a BSUID is refused with 131062.
+    let otp = json!({"messaging_product": "whatsapp", "recipient": bsuid, "type": "template",
+        "biz_opaque_callback_data": "otp-1",
+        "template": {"name": "login_code", "language": {"code": "en_US"}, "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "123456"}]},
+            {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "123456"}]}]}});
+    let err = client.send(PN, &otp).await.unwrap_err();
+    assert_eq!(meta(&err), (131062, ErrorClass::Permanent));
+    // ...and the same template to her phone is not.
+    let mut by_phone = otp.clone();
+    by_phone["to"] = json!("+5511988887777");
+    by_phone["biz_opaque_callback_data"] = json!("otp-2");
+    client.send(PN, &by_phone).await.expect("a phone send");
+    // A malformed BSUID is a 100 naming the field.
+    let bad = json!({"messaging_product": "whatsapp", "recipient": "5511", "type": "text",
+        "text": {"body": "x"}});
+    assert_eq!(client.send(PN, &bad).await.unwrap_err().code(), Some(100));
+}

@@ -138,6 +138,20 @@ pub fn classify(http_status: u16, code: i64, is_transient: Option<bool>) -> Erro
     }
 }
 
+/// Meta's code for a BSUID `recipient` on a message that needs a phone
+/// number (one-tap, zero-tap and copy-code authentication templates).
+pub const BSUID_RECIPIENT_NOT_ALLOWED: i64 = 131062;
+
+/// The reason Chasqui records for a failure with Meta's `code` where the
+/// caller must act differently (send to the phone instead); `None` for the
+/// codes that are simply a `graph_error`.
+pub fn failure_reason(code: Option<i64>) -> Option<&'static str> {
+    match code {
+        Some(BSUID_RECIPIENT_NOT_ALLOWED) => Some("bsuid_recipient_not_allowed"),
+        _ => None,
+    }
+}
+
 fn by_code(http_status: u16, code: i64, is_transient: Option<bool>) -> ErrorClass {
     match code {
         // throughput, pair rate, app and WABA call limits
@@ -149,7 +163,9 @@ fn by_code(http_status: u16, code: i64, is_transient: Option<bool>) -> ErrorClas
         // outside the window, undeliverable, marketing opt-out, template
         // problems, spam and engagement limits, number not registered
         131047 | 131026 | 131050 | 132000 | 132001 | 132005 | 132007 | 132012 | 132015 | 132016
-        | 131048 | 131049 | 133010 | 100 | 131008 | 131009 | 131051 | 131052 | 131053 => {
+        | 131048 | 131049 | 133010 | 100 | 131008 | 131009 | 131051 | 131052 | 131053
+        // a BSUID recipient where Meta needs a phone (authentication templates)
+        | BSUID_RECIPIENT_NOT_ALLOWED => {
             ErrorClass::Permanent
         }
         _ => match is_transient {
@@ -168,8 +184,10 @@ pub struct Accepted {
     /// Meta's message id; absent for a read receipt (or an answer without
     /// one, which still means Meta took the call).
     pub wamid: Option<String>,
-    /// The recipient's WhatsApp id as Meta resolved it.
+    /// The recipient's WhatsApp id as Meta resolved it (a phone send).
     pub wa_id: Option<String>,
+    /// The recipient's BSUID as Meta resolved it (a send by `recipient`).
+    pub user_id: Option<String>,
 }
 
 /// Port: the Cloud API `messages` endpoint.
@@ -282,6 +300,7 @@ impl CloudApi for CloudApiClient {
             return Ok(Accepted {
                 wamid: text("/messages/0/id"),
                 wa_id: text("/contacts/0/wa_id"),
+                user_id: text("/contacts/0/user_id"),
             });
         }
         match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
@@ -475,6 +494,14 @@ mod tests {
         assert_eq!(classify(400, 131000, Some(false)), ErrorClass::Retryable);
         assert_eq!(classify(400, 131026, Some(true)), ErrorClass::Retryable);
         assert_eq!(classify(400, 131026, None), ErrorClass::Permanent);
+        // 131062 is listed, not left to the status fallback.
+        assert_eq!(classify(500, 131062, None), ErrorClass::Permanent);
+        assert_eq!(
+            failure_reason(Some(131062)),
+            Some("bsuid_recipient_not_allowed")
+        );
+        assert_eq!(failure_reason(Some(131026)), None);
+        assert_eq!(failure_reason(None), None);
         assert_eq!(classify(400, 190, Some(true)), ErrorClass::Auth);
     }
 }

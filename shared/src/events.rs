@@ -114,7 +114,7 @@ impl Event {
             (OPTED_IN, Payload::OptedIn)
         };
         Self {
-            id: event_id(kind, &[&data.phone_number_id, &data.wa_id, decision]),
+            id: event_id(kind, &[&data.phone_number_id, data.customer(), decision]),
             occurred_at: at,
             payload: wrap(data),
         }
@@ -128,9 +128,13 @@ impl Event {
                 .clone()
                 .or_else(|| d.wamid.clone())
                 .unwrap_or_default(),
-            Payload::Inbound(d) => format!("{}#{}", d.phone_number_id, d.from),
+            Payload::Inbound(d) => format!(
+                "{}#{}",
+                d.phone_number_id,
+                d.from_user_id.as_deref().unwrap_or(&d.from)
+            ),
             Payload::OptedOut(d) | Payload::OptedIn(d) => {
-                format!("{}#{}", d.phone_number_id, d.wa_id)
+                format!("{}#{}", d.phone_number_id, d.customer())
             }
             Payload::NumberHealthChanged(d) | Payload::AccountHealthChanged(d) => format!(
                 "{}#{}",
@@ -163,9 +167,13 @@ pub struct StatusChanged {
     pub wamid: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number_id: Option<String>,
-    /// The recipient's WhatsApp id, as Meta reports it.
+    /// The recipient's phone (Meta's `recipient_id`), when Meta shares it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient: Option<String>,
+    /// The recipient as Meta reports it beyond the phone: BSUID, parent
+    /// BSUID, `group` and its participant, username.
+    #[serde(flatten)]
+    pub recipient_ids: RecipientIds,
     /// What Meta reported: `sent`, `delivered`, `read`, `played`, `failed`,
     /// or a value Chasqui does not know yet.
     pub status: String,
@@ -188,13 +196,37 @@ pub struct StatusChanged {
     pub metadata: Option<Map<String, Value>>,
 }
 
+/// Who a status is about, beyond the phone (`recipient`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientIds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_parent_user_id: Option<String>,
+    /// `individual` or `group`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_type: Option<String>,
+    /// The group participant a group message's status is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_participant_id: Option<String>,
+    /// The recipient's WhatsApp username, from the change's `contacts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+}
+
 /// `message.inbound`: a person wrote to a business number.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inbound {
     pub phone_number_id: String,
     pub wamid: String,
-    /// The sender's WhatsApp id.
+    /// The sender's phone; absent for a customer known only by username.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub from: String,
+    /// The sender's BSUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_name: Option<String>,
     /// Meta's message type (`text`, `image`, `interactive`, ... or a new one).
@@ -243,7 +275,12 @@ impl OptSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptChange {
     pub phone_number_id: String,
+    /// The customer's phone; absent for a customer known only by BSUID.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub wa_id: String,
+    /// The customer's BSUID, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     pub opted_out: bool,
     pub source: OptSource,
     /// The triggering message: an inbound `wamid` for a keyword, Chasqui's
@@ -255,6 +292,14 @@ pub struct OptChange {
     pub keyword: Option<String>,
 }
 
+impl OptChange {
+    /// The id the decision is recorded under: the BSUID when known, else the
+    /// phone (so a phone-only customer's event ids are what they were).
+    pub fn customer(&self) -> &str {
+        self.user_id.as_deref().unwrap_or(&self.wa_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +309,7 @@ mod tests {
         OptChange {
             phone_number_id: "11".into(),
             wa_id: "55".into(),
+            user_id: None,
             opted_out: out,
             source: OptSource::Keyword,
             message_id: Some("wamid.A".into()),
@@ -314,6 +360,25 @@ mod tests {
             event_id(INBOUND, &["1122334455", "wamid.HBgNTEXT1"]),
             "evt_4e8a848de0facf63d3fc700f0c8dfb7b"
         );
+    }
+
+    #[test]
+    fn a_bsuid_names_the_opt_decision_and_a_phone_only_one_is_unchanged() {
+        let phone_only = Event::opt(1, "d", opt(true));
+        assert_eq!(
+            phone_only.id,
+            event_id(OPTED_OUT, &["11", "55", "d"]),
+            "a phone-only customer's ids are what they were"
+        );
+        let mut both = opt(true);
+        both.user_id = Some("BR.1".into());
+        let e = Event::opt(1, "d", both.clone());
+        assert_eq!(e.id, event_id(OPTED_OUT, &["11", "BR.1", "d"]));
+        assert_eq!(e.group(), "11#BR.1");
+        both.wa_id = String::new();
+        let v = serde_json::to_value(Event::opt(1, "d", both)).unwrap();
+        assert!(v["data"].get("wa_id").is_none(), "{v}");
+        assert_eq!(v["data"]["user_id"], "BR.1");
     }
 
     #[test]

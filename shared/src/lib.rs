@@ -10,6 +10,9 @@
 pub mod cloud_api;
 pub mod config;
 #[cfg(feature = "aws")]
+pub mod contact;
+pub mod customer;
+#[cfg(feature = "aws")]
 pub mod events;
 pub mod intake;
 pub mod phone;

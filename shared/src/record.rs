@@ -27,6 +27,14 @@ pub mod attr {
     pub const MESSAGE_ID: &str = "message_id";
     pub const PHONE_NUMBER_ID: &str = "phone_number_id";
     pub const RECIPIENT: &str = "recipient";
+    /// The recipient's BSUID: the send request's `recipient`, or Meta's
+    /// `recipient_user_id`.
+    pub const RECIPIENT_USER_ID: &str = "recipient_user_id";
+    pub const RECIPIENT_PARENT_USER_ID: &str = "recipient_parent_user_id";
+    /// `individual` or `group`.
+    pub const RECIPIENT_TYPE: &str = "recipient_type";
+    pub const RECIPIENT_PARTICIPANT_ID: &str = "recipient_participant_id";
+    pub const USERNAME: &str = "username";
     pub const TYPE: &str = "type";
     pub const TEMPLATE_NAME: &str = "template_name";
     pub const TEMPLATE_LANGUAGE: &str = "template_language";
@@ -202,6 +210,11 @@ pub struct ErrorRecord {
     /// value otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Why, in one word, when Chasqui names it: the sender's reasons
+    /// (`graph_error`, ...) and, for a `failed` status, the reason its code
+    /// maps to (`bsuid_recipient_not_allowed` for 131062).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl ErrorRecord {
@@ -217,6 +230,7 @@ impl ErrorRecord {
             ("details", &self.details),
             ("class", &self.class),
             ("source", &self.source),
+            ("reason", &self.reason),
         ] {
             if let Some(v) = value {
                 m.insert(name.to_owned(), AttributeValue::S(v.clone()));
@@ -251,6 +265,7 @@ impl ErrorRecord {
             details: text("details")?,
             class: text("class")?,
             source: text("source")?,
+            reason: text("reason")?,
         })
     }
 }

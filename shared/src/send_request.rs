@@ -1,6 +1,6 @@
 //! The v1 send request: what upstream systems put on the send queue.
 //!
-//! An envelope (`id`, `to`, `phone_number_id`, `metadata`) around Meta's own
+//! An envelope (`id`, `to`, `recipient`, `phone_number_id`, `metadata`) around Meta's own
 //! message object, so upstream teams can follow Meta's documentation. Parsing
 //! is strict and checks Meta's documented limits before any call is made: a
 //! request Meta would refuse (or, worse, misread) fails here with the path of
@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::customer::{self, CustomerIds};
 use crate::phone;
 
 /// Meta's limits, as documented for the Cloud API `messages` endpoint.
@@ -65,10 +66,18 @@ pub struct SendRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub id: Option<String>,
-    /// The recipient, in international format (`+55 11 98888-7777`);
-    /// normalised to E.164 digits. Required except for mark-as-read.
+    /// The recipient's phone, in international format (`+55 11 98888-7777`);
+    /// normalised to E.164 digits. `to` or `recipient` is required except
+    /// for mark-as-read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// The recipient's business-scoped user id (BSUID, `BR.1502576394655843`)
+    /// or parent BSUID (`US.ENT.11815799212886844830`), for customers known
+    /// without a phone. With `to` as well, both go to Meta, which sends to
+    /// `to`; the opt-out and window checks consider both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$"))]
+    pub recipient: Option<String>,
     /// The business number to send from (default `WHATSAPP_PHONE_NUMBER_ID`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]+$"))]
@@ -139,15 +148,19 @@ impl SendRequest {
         if let Some(id) = &self.id {
             check_id(id)?;
         }
-        self.to = match (&self.to, &self.message) {
-            (Some(to), _) => {
+        if let Some(recipient) = &self.recipient {
+            customer::check_user_id(recipient)
+                .map_err(|reason| RequestError::new("recipient", reason))?;
+        }
+        self.to = match (&self.to, &self.recipient, &self.message) {
+            (Some(to), _, _) => {
                 Some(phone::normalise(to).map_err(|e| RequestError::new("to", e.to_string()))?)
             }
-            (None, Message::MarkRead(_)) => None,
-            (None, Message::Send(_)) => {
+            (None, Some(_), _) | (None, None, Message::MarkRead(_)) => None,
+            (None, None, Message::Send(_)) => {
                 return Err(RequestError::new(
                     "to",
-                    "is required: the recipient's number in international format, e.g. +5511988887777",
+                    "is required (or \"recipient\"): the recipient's number in international format, e.g. +5511988887777, or their business-scoped user id in \"recipient\"",
                 ));
             }
         };
@@ -163,6 +176,11 @@ impl SendRequest {
             check_metadata(metadata)?;
         }
         self.message.validate()
+    }
+
+    /// The customer the message is addressed to, by every id given.
+    pub fn customer(&self) -> CustomerIds {
+        CustomerIds::new(self.to.as_deref(), self.recipient.as_deref())
     }
 
     /// The message type as recorded (`text`, `template`, ..., `read`).
@@ -204,13 +222,18 @@ impl SendRequest {
     /// a different request and is refused.
     pub fn request_hash(&self, phone_number_id: &str) -> String {
         // serde_json's map is ordered by key, so this encoding is canonical.
-        let canonical = serde_json::json!({
+        let mut canonical = serde_json::json!({
             "v": 1,
             "to": self.to,
             "phone_number_id": phone_number_id,
             "message": self.message,
             "metadata": self.metadata,
         });
+        // Only when set, so a request without it hashes as it always did
+        // (a redelivery across a deploy is still the same request).
+        if let (Some(recipient), Value::Object(map)) = (&self.recipient, &mut canonical) {
+            map.insert("recipient".into(), recipient.clone().into());
+        }
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
 
@@ -228,7 +251,14 @@ impl SendRequest {
                 let mut body = Map::new();
                 body.insert("messaging_product".into(), "whatsapp".into());
                 body.insert("recipient_type".into(), "individual".into());
-                body.insert("to".into(), self.to.clone().unwrap_or_default().into());
+                // Meta sends to `to` when both are set; passing both keeps
+                // the request's intent visible in Meta's logs.
+                if let Some(to) = &self.to {
+                    body.insert("to".into(), to.clone().into());
+                }
+                if let Some(recipient) = &self.recipient {
+                    body.insert("recipient".into(), recipient.clone().into());
+                }
                 if let Ok(Value::Object(content)) = serde_json::to_value(&m.content) {
                     body.extend(content);
                 }
@@ -394,6 +424,7 @@ pub struct Context {
 /// Fields of Meta's message object Chasqui fills in itself.
 const SET_BY_CHASQUI: &[(&str, &str)] = &[
     ("to", "put the recipient in the envelope's \"to\""),
+    ("recipient", "put the BSUID in the envelope's \"recipient\""),
     (
         "biz_opaque_callback_data",
         "Chasqui sets it to the message id; put your own data in \"metadata\"",
@@ -2050,6 +2081,62 @@ mod tests {
         assert_eq!(
             req.cloud_api_body("x"),
             json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN"})
+        );
+    }
+
+    #[test]
+    fn a_bsuid_recipient_is_validated_and_sent() {
+        let req = parse(json!({"recipient": "BR.1502576394655843",
+            "message": {"type": "text", "text": {"body": "oi"}}}))
+        .unwrap();
+        assert_eq!(req.to, None);
+        assert_eq!(
+            req.customer(),
+            CustomerIds::new(None, Some("BR.1502576394655843"))
+        );
+        let body = req.cloud_api_body("m1");
+        assert_eq!(body["recipient"], "BR.1502576394655843");
+        assert!(body.get("to").is_none());
+
+        let both = parse(
+            json!({"to": "+55 11 98888-7777", "recipient": "US.ENT.11815799212886844830",
+            "message": {"type": "text", "text": {"body": "oi"}}}),
+        )
+        .unwrap();
+        let body = both.cloud_api_body("m1");
+        assert_eq!(
+            (body["to"].as_str(), body["recipient"].as_str()),
+            (Some("5511988887777"), Some("US.ENT.11815799212886844830"))
+        );
+        assert_ne!(both.request_hash("1"), req.request_hash("1"));
+
+        for bad in ["5511988887777", "br.1", "BR.", "BR.12-3"] {
+            let err = parse(json!({"recipient": bad,
+                "message": {"type": "text", "text": {"body": "oi"}}}))
+            .unwrap_err();
+            assert_eq!(err.path, "recipient", "{bad}: {err}");
+        }
+        let err = parse(json!({"message": {"type": "text", "text": {"body": "oi"}}})).unwrap_err();
+        assert_eq!(err.path, "to");
+        assert!(err.reason.contains("recipient"), "{err}");
+        let err = parse(json!({"to": "+5511988887777",
+            "message": {"type": "text", "text": {"body": "oi"}, "recipient": "BR.1"}}))
+        .unwrap_err();
+        assert!(err.to_string().contains("envelope"), "{err}");
+    }
+
+    /// A request without `recipient` hashes as before BSUIDs existed, so a
+    /// redelivery across the deploy is still recognised as the same request.
+    #[test]
+    fn the_hash_of_a_phone_request_did_not_change() {
+        let req = parse(json!({"to": "+5511988887777",
+            "message": {"type": "text", "text": {"body": "hi"}}}))
+        .unwrap();
+        let canonical = json!({"v": 1, "to": "5511988887777", "phone_number_id": "1",
+            "message": req.message, "metadata": null});
+        assert_eq!(
+            req.request_hash("1"),
+            hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
         );
     }
 

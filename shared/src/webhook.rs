@@ -8,6 +8,8 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::customer::CustomerIds;
+
 /// The whole POST body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WebhookPayload {
@@ -109,10 +111,16 @@ impl MessagesValue {
 
     /// The profile name of `wa_id`, from the change's `contacts`.
     pub fn profile_name(&self, wa_id: &str) -> Option<&str> {
-        self.contacts
-            .iter()
-            .find(|c| c.wa_id == wa_id)
+        self.contact_of(&CustomerIds::new(Some(wa_id), None))
             .and_then(|c| c.profile.name.as_deref())
+    }
+
+    /// The `contacts[]` entry of a customer, matched by either id.
+    pub fn contact_of(&self, ids: &CustomerIds) -> Option<&Contact> {
+        self.contacts.iter().find(|c| {
+            (ids.wa_id.is_some() && ids.wa_id.as_deref() == Some(c.wa_id.as_str()))
+                || (ids.user_id.is_some() && ids.user_id == c.user_id)
+        })
     }
 }
 
@@ -130,8 +138,27 @@ pub struct Metadata {
 pub struct Contact {
     #[serde(default, deserialize_with = "lenient")]
     pub profile: Profile,
-    #[serde(default, deserialize_with = "lenient_string")]
+    /// The phone number; absent for a customer known only by username.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub wa_id: String,
+    /// The business-scoped user id (BSUID), e.g. `BR.1502576394655843`.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_id: Option<String>,
+    /// The parent BSUID of linked portfolios (`US.ENT.…`).
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub parent_user_id: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -144,6 +171,13 @@ pub struct Profile {
         skip_serializing_if = "Option::is_none"
     )]
     pub name: Option<String>,
+    /// The WhatsApp username, for customers who adopted one.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub username: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -163,8 +197,40 @@ pub struct StatusUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub timestamp: Option<i64>,
-    #[serde(default, deserialize_with = "lenient_string")]
+    /// The recipient's phone number, only when Meta may share it.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub recipient_id: String,
+    /// The recipient's BSUID.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recipient_user_id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recipient_parent_user_id: Option<String>,
+    /// `individual` or `group`.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recipient_type: Option<String>,
+    /// For a group message: the participant the status is about.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recipient_participant_id: Option<String>,
     /// Echo of what the sender set: Chasqui's own message id.
     #[serde(
         default,
@@ -344,8 +410,27 @@ pub struct ErrorData {
 /// A message a customer sent to the business number.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InboundMessage {
-    #[serde(default, deserialize_with = "lenient_string")]
+    /// The sender's phone number; absent for a customer known only by
+    /// username.
+    #[serde(
+        default,
+        deserialize_with = "lenient_string",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub from: String,
+    /// The sender's BSUID.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from_user_id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from_parent_user_id: Option<String>,
     /// The inbound `wamid`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: String,
@@ -431,12 +516,44 @@ pub struct InboundMessage {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub errors: Vec<ErrorDetail>,
-    /// `contacts`, `order`, `system`, `referral` and anything unknown, verbatim.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub system: Option<System>,
+    /// `contacts`, `order`, `referral` and anything unknown, verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl InboundMessage {
+    /// Who sent it: `from` and `from_user_id`, each completed from the
+    /// change's only contact when the message lacks it (older payloads named
+    /// the sender in `contacts` only). A BSUID change names the new id.
+    pub fn sender(&self, value: &MessagesValue) -> CustomerIds {
+        let mut ids = CustomerIds::new(Some(&self.from), self.from_user_id.as_deref());
+        if let Some((_, new)) = self.system.as_ref().and_then(|s| s.user_id_change(self)) {
+            ids.user_id = Some(new);
+        }
+        let only = match value.contacts.as_slice() {
+            [one] => Some(one),
+            _ => value.contact_of(&ids),
+        };
+        if let Some(contact) = only {
+            let theirs = CustomerIds::new(Some(&contact.wa_id), contact.user_id.as_deref());
+            // Only complete from a contact that does not name someone else.
+            let agrees = |mine: &Option<String>, other: &Option<String>| {
+                mine.is_none() || other.is_none() || mine == other
+            };
+            if agrees(&ids.wa_id, &theirs.wa_id) && agrees(&ids.user_id, &theirs.user_id) {
+                ids.wa_id = ids.wa_id.or(theirs.wa_id);
+                ids.user_id = ids.user_id.or(theirs.user_id);
+            }
+        }
+        ids
+    }
+
     /// The text a person typed or tapped: a text body, a button's text, an
     /// interactive reply's title, or a media caption.
     pub fn text_content(&self) -> Option<&str> {
@@ -467,6 +584,90 @@ impl InboundMessage {
         .into_iter()
         .flatten()
         .next()
+    }
+}
+
+/// A `system` message: Meta telling the business that a customer's
+/// identity changed (`user_changed_number`, `user_changed_user_id`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct System {
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub kind: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub body: Option<String>,
+    /// The customer's BSUID after the change.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_id: Option<String>,
+    /// Accepted as a spelling of `user_id` (seen in integrators' code).
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub new_user_id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub parent_user_id: Option<String>,
+    /// The customer's BSUID before the change.
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub previous_user_id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub previous_parent_user_id: Option<String>,
+    /// The new phone number of `user_changed_number` (`new_wa_id` before
+    /// Graph v12).
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub wa_id: Option<String>,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl System {
+    /// `(old, new)` BSUIDs of a customer whose BSUID changed. The new id is
+    /// `system.user_id` (or `new_user_id`); the old one is
+    /// `system.previous_user_id`, else the message's `from_user_id` when it
+    /// differs from the new one. Both Meta's system types announce it (a
+    /// phone change also regenerates the BSUID).
+    pub fn user_id_change(&self, message: &InboundMessage) -> Option<(String, String)> {
+        if !matches!(
+            self.kind.as_deref(),
+            Some("user_changed_user_id" | "user_changed_number")
+        ) {
+            return None;
+        }
+        let present = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        let new = present(&self.user_id).or_else(|| present(&self.new_user_id))?;
+        let old = present(&self.previous_user_id)
+            .or_else(|| present(&message.from_user_id))
+            .filter(|old| *old != new)?;
+        Some((old, new))
     }
 }
 
@@ -967,6 +1168,93 @@ mod tests {
         );
         let contacts = only_messages(&fixture("inbound-contacts.json"));
         assert!(contacts.messages[0].extra["contacts"].is_array());
+    }
+
+    #[test]
+    fn a_username_customer_is_named_by_bsuid_alone() {
+        let v = only_messages(&fixture("inbound-username-text.json"));
+        let m = &v.messages[0];
+        assert_eq!(m.from, "");
+        let ids = m.sender(&v);
+        assert_eq!(ids.wa_id, None);
+        assert_eq!(ids.user_id.as_deref(), Some("BR.1502576394655843"));
+        let contact = v.contact_of(&ids).unwrap();
+        assert_eq!(contact.profile.username.as_deref(), Some("@bia.reis"));
+        assert_eq!(m.text_content(), Some("STOP"));
+    }
+
+    #[test]
+    fn a_customer_with_phone_and_bsuid_carries_both() {
+        let v = only_messages(&fixture("inbound-phone-and-bsuid-text.json"));
+        let ids = v.messages[0].sender(&v);
+        assert_eq!(ids.wa_id.as_deref(), Some("5511988887777"));
+        assert_eq!(ids.user_id.as_deref(), Some("BR.2202576394655843"));
+        assert_eq!(
+            v.contacts[0].parent_user_id.as_deref(),
+            Some("US.ENT.11815799212886844830")
+        );
+        assert_eq!(
+            v.messages[0].from_parent_user_id.as_deref(),
+            Some("US.ENT.11815799212886844830")
+        );
+        // A contact entry naming another customer does not complete the ids.
+        let mut other = v.clone();
+        other.contacts.push(Contact {
+            wa_id: "5511000000000".into(),
+            user_id: Some("BR.7".into()),
+            ..Contact::default()
+        });
+        other.messages[0].from_user_id = None;
+        let ids = other.messages[0].sender(&other);
+        assert_eq!(ids.user_id.as_deref(), Some("BR.2202576394655843"));
+    }
+
+    #[test]
+    fn bsuid_and_group_status_fields_are_typed() {
+        let v = only_messages(&fixture("status-delivered-bsuid.json"));
+        let s = &v.statuses[0];
+        assert_eq!(s.recipient_id, "");
+        assert_eq!(s.recipient_user_id.as_deref(), Some("BR.1502576394655843"));
+        assert_eq!(
+            s.recipient_parent_user_id.as_deref(),
+            Some("US.ENT.11815799212886844830")
+        );
+        assert!(!s.extra.contains_key("recipient_user_id"));
+        let g = &only_messages(&fixture("status-group-read.json")).statuses[0];
+        assert_eq!(g.recipient_type.as_deref(), Some("group"));
+        assert_eq!(g.recipient_participant_id.as_deref(), Some("5511988887777"));
+        assert_eq!(g.kind(), StatusKind::Read);
+    }
+
+    #[test]
+    fn a_bsuid_change_names_the_old_and_the_new_id() {
+        let v = only_messages(&fixture("inbound-system-user-id-changed.json"));
+        let m = &v.messages[0];
+        let system = m.system.as_ref().unwrap();
+        assert_eq!(
+            system.user_id_change(m),
+            Some((
+                "BR.1502576394655843".to_owned(),
+                "BR.9902576394655843".to_owned()
+            ))
+        );
+        // The message is filed under the new id.
+        assert_eq!(m.sender(&v).user_id.as_deref(), Some("BR.9902576394655843"));
+        // Without previous_user_id, from_user_id is the old id; new_user_id
+        // is accepted for user_id.
+        let lenient: InboundMessage = serde_json::from_value(serde_json::json!({
+            "from_user_id": "BR.1", "type": "system",
+            "system": {"type": "user_changed_user_id", "new_user_id": "BR.2"}
+        }))
+        .unwrap();
+        assert_eq!(
+            lenient.system.as_ref().unwrap().user_id_change(&lenient),
+            Some(("BR.1".to_owned(), "BR.2".to_owned()))
+        );
+        // The old phone-change message announces no BSUID change.
+        let old = only_messages(&fixture("inbound-system.json"));
+        let m = &old.messages[0];
+        assert_eq!(m.system.as_ref().unwrap().user_id_change(m), None);
     }
 
     #[test]

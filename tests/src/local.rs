@@ -21,7 +21,7 @@ use chasqui_cli::stack::{
     EventSourceConfig, FunctionConfig, HttpRoute, LocalLoop, LoopOptions, StackSpec,
 };
 use serde_json::Value;
-use shared::record::{Item, MessageRecord};
+use shared::record::MessageRecord;
 use shared::table;
 
 /// The business number of every local run.
@@ -390,7 +390,7 @@ impl LocalStack {
                 let opted = self
                     .contact(to.trim_start_matches('+'))
                     .await
-                    .and_then(|c| c.get("opted_out").and_then(|v| v.as_bool().ok()).copied());
+                    .map(|c| c.opted_out);
                 if opted != Some(true) {
                     return Err(format!("{to} not opted out yet"));
                 }
@@ -401,26 +401,20 @@ impl LocalStack {
         wamids
     }
 
-    /// A contact item, if the status function wrote one.
-    pub async fn contact(&self, wa_id: &str) -> Option<Item> {
-        self.ddb
-            .get_item()
-            .table_name(&self.table)
-            .key(
-                table::PK,
-                AttributeValue::S(table::contact_pk(PHONE_NUMBER_ID, wa_id)),
-            )
-            .key(table::SK, AttributeValue::S(table::CONTACT_SK.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "get_item: {}",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                )
-            })
-            .item
+    /// A customer's state by phone, resolved over the contact items linked
+    /// to it (the sandbox names every customer by BSUID too, so the status
+    /// function writes under the BSUID), if the status function wrote one.
+    pub async fn contact(&self, wa_id: &str) -> Option<shared::contact::ContactState> {
+        let items = shared::contact::read_linked(
+            &self.ddb,
+            &self.table,
+            PHONE_NUMBER_ID,
+            &shared::customer::CustomerIds::new(Some(wa_id), None),
+            shared::now_millis(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("reading contact items: {e}"));
+        shared::contact::resolve(&items)
     }
 
     /// Waits until `done` holds, polling every 250 ms; panics with `what`

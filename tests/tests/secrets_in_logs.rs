@@ -13,7 +13,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chasqui_cli::sandbox::{Delays, Inbound, SandboxConfig};
 use harness::local::{LocalStack, StackOptions};
 use harness::{ACCESS_TOKEN, APP_SECRET, VERIFY_TOKEN};
@@ -131,7 +130,7 @@ async fn no_flow_logs_a_secret() {
     stack
         .wait_until("the STOP is applied", Duration::from_secs(30), || async {
             match stack.contact("5511988880001").await {
-                Some(item) if item.get("opted_out") == Some(&AttributeValue::Bool(true)) => Ok(()),
+                Some(state) if state.opted_out => Ok(()),
                 other => Err(format!("{other:?}")),
             }
         })

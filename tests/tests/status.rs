@@ -369,14 +369,19 @@ async fn every_fixture_is_applied_without_error() {
                 for (m, msg) in value.messages.iter().enumerate() {
                     inbound += 1;
                     let at = msg.timestamp.unwrap() as u64 * 1000;
-                    let pk = table::contact_pk(phone, &msg.from);
+                    // History lives under the sender's BSUID when Meta names
+                    // one, else under the phone.
+                    let ids = msg.sender(&value);
+                    let pk = table::contact_pk(phone, ids.primary().unwrap());
                     let stored = item(&env, &pk, &table::inbound_sk(at, &msg.id))
                         .await
                         .unwrap_or_else(|| panic!("{name}: inbound {} not stored", msg.id));
                     assert_eq!(s(&stored, "type"), Some(msg.kind.as_str()), "{name}");
                     assert_eq!(
                         s(&stored, "profile_name"),
-                        value.profile_name(&msg.from),
+                        value
+                            .contact_of(&ids)
+                            .and_then(|c| c.profile.name.as_deref()),
                         "{name}"
                     );
                     // The full object, unknown parts included, as Meta sent it.
@@ -903,6 +908,33 @@ async fn dynamodb_requests_per_status_and_per_inbound_message() {
             "inbound opt-out keyword",
             inbound_body("wamid.IN2", T0 + 101, "STOP"),
             ops(&[("PutItem", 1), ("UpdateItem", 2)]),
+        ), // BSUIDs: a status keeps them in its one write; an inbound message
+        // naming both ids also links the phone item (one more write); a
+        // BSUID change links the old and the new item.
+        (
+            "status naming a BSUID only",
+            fixture("status-delivered-bsuid.json").into_bytes(),
+            ops(&[("UpdateItem", 1)]),
+        ),
+        (
+            "group status",
+            fixture("status-group-read.json").into_bytes(),
+            ops(&[("UpdateItem", 1)]),
+        ),
+        (
+            "inbound from a username customer (BSUID only)",
+            fixture("inbound-username-text.json").into_bytes(),
+            ops(&[("PutItem", 1), ("UpdateItem", 2)]),
+        ),
+        (
+            "inbound naming phone and BSUID",
+            fixture("inbound-phone-and-bsuid-text.json").into_bytes(),
+            ops(&[("PutItem", 1), ("UpdateItem", 2)]),
+        ),
+        (
+            "a BSUID change (user_changed_user_id)",
+            fixture("inbound-system-user-id-changed.json").into_bytes(),
+            ops(&[("PutItem", 1), ("UpdateItem", 3)]),
         ),
     ];
     for (what, body, expected) in cases {

@@ -1,8 +1,11 @@
-//! `chasqui contacts show|optout|optin NUMBER`: the contact item the status
-//! function keeps, and manual opt decisions written the way it writes them.
+//! `chasqui contacts show|optout|optin CUSTOMER`: the contact items the
+//! status function keeps (a customer named by phone or BSUID, with the items
+//! linked to it), and manual opt decisions written the way it writes them.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
+use shared::contact::{self, ContactItem};
+use shared::customer::{self, CustomerIds};
 use shared::events::OptSource;
 use shared::record::to_json;
 use shared::table;
@@ -18,76 +21,102 @@ pub fn wa_id(number: &str) -> Result<String, CliError> {
     shared::phone::normalise(number).map_err(|e| CliError::new(format!("{number:?} {e}")).code(2))
 }
 
+/// A customer as the table keys them: a BSUID as given, a phone as E.164
+/// digits.
+pub fn customer_ids(customer: &str) -> Result<CustomerIds, CliError> {
+    let customer = customer.trim();
+    if customer.contains('.') && customer.bytes().any(|b| b.is_ascii_alphabetic()) {
+        customer::check_user_id(customer)
+            .map_err(|e| CliError::new(format!("{customer:?} {e}")).code(2))?;
+        return Ok(CustomerIds::new(None, Some(customer)));
+    }
+    Ok(CustomerIds::new(Some(&wa_id(customer)?), None))
+}
+
 pub async fn show(
     target: &Target,
     out: Output,
-    number: &str,
+    customer: &str,
     pn: Option<&str>,
 ) -> Result<(), CliError> {
     let pn = target.phone_number_id(pn)?;
-    let wa = wa_id(number)?;
+    let ids = customer_ids(customer)?;
     let ddb = target.dynamodb();
     let table_name = target.table()?;
-    let pk = table::contact_pk(&pn, &wa);
-    let item = ddb
-        .get_item()
-        .table_name(table_name)
-        .key(table::PK, AttributeValue::S(pk.clone()))
-        .key(table::SK, AttributeValue::S(table::CONTACT_SK.to_owned()))
-        .consistent_read(true)
-        .send()
+    let items = contact::read_linked(&ddb, table_name, &pn, &ids, shared::now_millis())
         .await
-        .map_err(|e| CliError::aws("reading the contact", e))?
-        .item;
-    let inbound = ddb
-        .query()
-        .table_name(table_name)
-        .key_condition_expression("#pk = :pk AND begins_with(#sk, :in)")
-        .expression_attribute_names("#pk", table::PK)
-        .expression_attribute_names("#sk", table::SK)
-        .expression_attribute_values(":pk", AttributeValue::S(pk))
-        .expression_attribute_values(
-            ":in",
-            AttributeValue::S(table::INBOUND_SK_PREFIX.to_owned()),
-        )
-        .scan_index_forward(false)
-        .limit(5)
-        .send()
-        .await
-        .map_err(|e| CliError::aws("reading the inbound messages", e))?;
-    let contact = item.map(|i| to_json(&AttributeValue::M(i)));
-    let recent: Vec<Value> = inbound
-        .items()
-        .iter()
-        .map(|i| to_json(&AttributeValue::M(i.clone())))
-        .collect();
-    let Some(contact) = contact else {
+        .map_err(|e| CliError::new(format!("reading the contact failed: {e}")))?;
+    let mut recent: Vec<Value> = Vec::new();
+    // History stays in the partition it was written to: read every
+    // linked id's, newest first.
+    let partitions: Vec<String> = if items.is_empty() {
+        ids.all().into_iter().map(str::to_owned).collect()
+    } else {
+        items.iter().map(|i| i.id.clone()).collect()
+    };
+    for id in &partitions {
+        let inbound = ddb
+            .query()
+            .table_name(table_name)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :in)")
+            .expression_attribute_names("#pk", table::PK)
+            .expression_attribute_names("#sk", table::SK)
+            .expression_attribute_values(":pk", AttributeValue::S(table::contact_pk(&pn, id)))
+            .expression_attribute_values(
+                ":in",
+                AttributeValue::S(table::INBOUND_SK_PREFIX.to_owned()),
+            )
+            .scan_index_forward(false)
+            .limit(5)
+            .send()
+            .await
+            .map_err(|e| CliError::aws("reading the inbound messages", e))?;
+        recent.extend(
+            inbound
+                .items()
+                .iter()
+                .map(|i| to_json(&AttributeValue::M(i.clone()))),
+        );
+    }
+    recent.sort_by_key(|m| std::cmp::Reverse(m.get("received_at").and_then(Value::as_u64)));
+    recent.truncate(5);
+    let name = customer.trim();
+    let Some(state) = contact::resolve(&items) else {
         out.result(
             &format!(
-                "{wa}: no contact yet (they have not written, and nobody opted them in or out)"
+                "{name}: no contact yet (they have not written, and nobody opted them in or out)"
             ),
-            &json!({"wa_id": wa, "contact": null, "recent_inbound": recent}),
+            &json!({"customer": ids, "contact": null, "items": [], "recent_inbound": recent}),
         );
         return Ok(());
     };
-    let n = |k: &str| contact.get(k).and_then(Value::as_u64);
-    let s = |k: &str| {
-        contact
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("-")
-            .to_owned()
+    let as_json = |i: &ContactItem| to_json(&AttributeValue::M(i.item.clone()));
+    let item_json: Vec<Value> = items.iter().map(as_json).collect();
+    let attr = |k: &str| {
+        items
+            .iter()
+            .find_map(|i| i.item.get(k).and_then(|v| v.as_s().ok()).cloned())
+            .unwrap_or_else(|| "-".to_owned())
     };
-    let opted_out = contact
-        .get("opted_out")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
     let mut lines = vec![format!(
-        "{wa}: {}",
-        if opted_out { "opted out" } else { "subscribed" }
+        "{name}: {}",
+        if state.opted_out {
+            "opted out"
+        } else {
+            "subscribed"
+        }
     )];
-    lines.push(format!("  name          {}", s("profile_name")));
-    if let Some(at) = n("last_inbound_at") {
+    lines.push(format!(
+        "  ids           phone {} · BSUID {}",
+        state.ids.wa_id.as_deref().unwrap_or("-"),
+        state.ids.user_id.as_deref().unwrap_or("-")
+    ));
+    lines.push(format!(
+        "  name          {}",
+        attr(contact::attr::PROFILE_NAME)
+    ));
+    lines.push(format!("  username      {}", attr(contact::attr::USERNAME)));
+    if let Some(at) = state.last_inbound_at {
         let open = shared::now_millis().saturating_sub(at) < 24 * 3_600_000;
         lines.push(format!(
             "  last wrote    {} (service window {})",
@@ -95,12 +124,15 @@ pub async fn show(
             if open { "open" } else { "closed" }
         ));
     }
-    if contact.get("opt_source").is_some() {
-        let at = n("opted_out_at")
-            .max(n("opted_in_at"))
+    if let Some(source) = &state.opt_source {
+        let at = state
+            .opt_decision
+            .as_deref()
+            .and_then(|d| d.split('#').next())
+            .and_then(|t| t.parse().ok())
             .map(clock::iso)
             .unwrap_or_default();
-        lines.push(format!("  opt decision  {} at {at}", s("opt_source")));
+        lines.push(format!("  opt decision  {source} at {at}"));
     }
     for m in &recent {
         let at = m
@@ -114,28 +146,36 @@ pub async fn show(
     }
     out.result(
         &lines.join("\n"),
-        &json!({"wa_id": wa, "contact": contact, "recent_inbound": recent}),
+        &json!({
+            "customer": state.ids,
+            "opted_out": state.opted_out,
+            "opt_source": state.opt_source,
+            "last_inbound_at": state.last_inbound_at,
+            "items": item_json,
+            "recent_inbound": recent,
+        }),
     );
     Ok(())
 }
 
 /// Records a manual opt-out (`opted_out`) or opt-in as the contact's
-/// newest decision.
+/// newest decision, on the item of the id given.
 pub async fn decide(
     target: &Target,
     out: Output,
-    number: &str,
+    customer: &str,
     pn: Option<&str>,
     opted_out: bool,
 ) -> Result<(), CliError> {
     let pn = target.phone_number_id(pn)?;
-    let wa = wa_id(number)?;
+    let ids = customer_ids(customer)?;
+    let id = ids.primary().unwrap_or_default().to_owned();
     let store = DynamoStore::new(target.dynamodb(), target.table()?);
     let now = shared::now_millis();
     let write = OptWrite {
-        pk: table::contact_pk(&pn, &wa),
+        pk: table::contact_pk(&pn, &id),
         phone_number_id: pn.clone(),
-        wa_id: wa.clone(),
+        id: id.clone(),
         opted_out,
         at: now,
         source: OptSource::Manual,
@@ -152,14 +192,46 @@ pub async fn decide(
     let word = if opted_out { "opted out" } else { "opted in" };
     let human = match outcome {
         OptOutcome::Applied => format!(
-            "{wa} {word} (manual); the sender now {} their messages",
+            "{id} {word} (manual); the sender now {} their messages",
             if opted_out { "suppresses" } else { "sends" }
         ),
-        OptOutcome::Replayed => format!("{wa} was already {word}"),
+        OptOutcome::Replayed => format!("{id} was already {word}"),
         OptOutcome::Superseded => format!(
-            "{wa}: a newer decision is in place; nothing changed (see `chasqui contacts show {number}`)"
+            "{id}: a newer decision is in place; nothing changed (see `chasqui contacts show {customer}`)"
         ),
     };
-    out.result(&human, &json!({"wa_id": wa, "opted_out": opted_out, "outcome": format!("{outcome:?}").to_lowercase()}));
+    out.result(
+        &human,
+        &json!({"customer": ids, "wa_id": ids.wa_id, "user_id": ids.user_id, "opted_out": opted_out, "outcome": format!("{outcome:?}").to_lowercase()}),
+    );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_customer_is_named_by_phone_or_bsuid() {
+        assert_eq!(
+            customer_ids("+55 11 98888-7777").unwrap(),
+            CustomerIds::new(Some("5511988887777"), None)
+        );
+        assert_eq!(
+            customer_ids(" BR.1502576394655843 ").unwrap(),
+            CustomerIds::new(None, Some("BR.1502576394655843"))
+        );
+        assert_eq!(
+            customer_ids("US.ENT.11815799212886844830")
+                .unwrap()
+                .user_id
+                .as_deref(),
+            Some("US.ENT.11815799212886844830")
+        );
+        // A malformed BSUID is refused as a BSUID, not read as a phone.
+        let err = customer_ids("br.15025").unwrap_err();
+        assert_eq!(err.code, 2);
+        assert!(err.to_string().contains("business-scoped user id"), "{err}");
+        assert!(customer_ids("call me").is_err());
+    }
 }

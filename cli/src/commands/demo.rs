@@ -18,6 +18,8 @@ use crate::target::Target;
 const ANA: &str = "+5511988887777";
 const BRUNO: &str = "+5511977776666";
 const UNDELIVERABLE: &str = "+15550009999";
+/// A customer with a username and no phone: known by BSUID only.
+const CAIO: &str = "BR.4200000000000042";
 const BURST: usize = 15;
 const BURST_RATE: u32 = 5;
 
@@ -71,38 +73,54 @@ impl Tour<'_> {
         .await
     }
 
-    /// The contact item, once `done` holds for it.
+    /// Sends `request` and checks it ends suppressed with no call to Meta.
+    async fn expect_suppressed(
+        &mut self,
+        step: &str,
+        suffix: &str,
+        request: Value,
+    ) -> Result<(), CliError> {
+        let id = self.send(suffix, request).await?;
+        let found = self.follow(&id, Duration::from_secs(60)).await?;
+        let (calls, _) = self.sandbox.calls(Some(&id)).await?;
+        self.check(
+            found.record.status() == Status::Suppressed
+                && found.record.suppressed_reason.as_deref() == Some("opted_out"),
+            "suppressed (opted_out)",
+        );
+        self.check(calls.is_empty(), "and Meta was never called for it");
+        self.steps.push(
+            json!({"step": step, "id": id, "status": found.record.status(), "calls": calls.len()}),
+        );
+        Ok(())
+    }
+
+    /// The customer's contact items (by phone or BSUID, with the items
+    /// linked to it), once `done` holds for one of them.
     async fn wait_contact(
         &self,
-        number: &str,
+        customer: &str,
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Result<bool, CliError> {
         let ddb = self.target.dynamodb();
         let pn = self.target.phone_number_id(None)?;
-        let wa = super::contacts::wa_id(number)?;
+        let ids = super::contacts::customer_ids(customer)?;
         for _ in 0..120 {
-            let item = ddb
-                .get_item()
-                .table_name(self.target.table()?)
-                .key(
-                    shared::table::PK,
-                    aws_sdk_dynamodb::types::AttributeValue::S(shared::table::contact_pk(&pn, &wa)),
-                )
-                .key(
-                    shared::table::SK,
-                    aws_sdk_dynamodb::types::AttributeValue::S(shared::table::CONTACT_SK.into()),
-                )
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| CliError::aws("reading a contact", e))?
-                .item;
-            if let Some(item) = item
-                && done(&shared::record::to_json(
-                    &aws_sdk_dynamodb::types::AttributeValue::M(item),
+            let items = shared::contact::read_linked(
+                &ddb,
+                self.target.table()?,
+                &pn,
+                &ids,
+                shared::now_millis(),
+            )
+            .await
+            .map_err(|e| CliError::new(format!("reading a contact failed: {e}")))?;
+            if items.iter().any(|i| {
+                done(&shared::record::to_json(
+                    &aws_sdk_dynamodb::types::AttributeValue::M(i.item.clone()),
                 ))
-            {
+            }) {
                 return Ok(true);
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
@@ -212,18 +230,37 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
         })
         .await?;
     tour.check(opted, "Bruno is opted out (opt_source keyword)");
-    let id = tour
-        .send("after-stop", template(BRUNO, &["Bruno", "sexta às 9h"]))
+    tour.expect_suppressed(
+        "stop_suppresses",
+        "after-stop",
+        template(BRUNO, &["Bruno", "sexta às 9h"]),
+    )
+    .await?;
+
+    tour.say("\n▶ 3b. A username customer (no phone, known by BSUID) sends STOP; a send to their BSUID is suppressed");
+    tour.sandbox
+        .inbound(&Inbound {
+            user_id: Some(CAIO.into()),
+            username: Some("@caio".into()),
+            text: Some("STOP".into()),
+            profile_name: Some("Caio".into()),
+            ..Inbound::default()
+        })
         .await?;
-    let found = tour.follow(&id, timeout).await?;
-    let (calls, _) = tour.sandbox.calls(Some(&id)).await?;
-    tour.check(
-        found.record.status() == Status::Suppressed
-            && found.record.suppressed_reason.as_deref() == Some("opted_out"),
-        "suppressed (opted_out)",
-    );
-    tour.check(calls.is_empty(), "and Meta was never called for it");
-    tour.steps.push(json!({"step": "stop_suppresses", "id": id, "status": found.record.status(), "calls": calls.len()}));
+    tour.say(&format!("   ← @caio ({CAIO}, no phone): \"STOP\""));
+    let opted = tour
+        .wait_contact(CAIO, "the opt-out", |c| {
+            c.get("opted_out").and_then(Value::as_bool) == Some(true)
+        })
+        .await?;
+    tour.check(opted, "Caio is opted out under his BSUID");
+    let mut request = template(ANA, &["Caio", "sexta às 11h"]);
+    if let Value::Object(map) = &mut request {
+        map.remove("to");
+        map.insert("recipient".into(), CAIO.into());
+    }
+    tour.expect_suppressed("username_stop_suppresses", "bsuid-after-stop", request)
+        .await?;
 
     tour.say(&format!("\n▶ 4. A burst of {BURST} above Meta's rate ({BURST_RATE}/s here): throttled, retried, all delivered"));
     let previous = config.rate_limit_per_second;

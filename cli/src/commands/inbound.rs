@@ -9,9 +9,17 @@ use crate::target::Target;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct InboundArgs {
-    /// The customer's number (+5511988887777).
+    /// The customer's number (+5511988887777). Leave it out, with
+    /// --user-id, for a customer known only by username (no phone).
+    #[arg(long, required_unless_present = "user_id")]
+    pub from: Option<String>,
+    /// The customer's business-scoped user id (BR.1502576394655843); default:
+    /// the sandbox's BSUID of --from.
     #[arg(long)]
-    pub from: String,
+    pub user_id: Option<String>,
+    /// The customer's WhatsApp username (@bia.reis).
+    #[arg(long)]
+    pub username: Option<String>,
     /// What they type.
     #[arg(long, conflicts_with_all = ["button", "reply_id"])]
     pub text: Option<String>,
@@ -38,7 +46,9 @@ pub struct InboundArgs {
 impl InboundArgs {
     pub fn inbound(&self) -> Result<Inbound, CliError> {
         let inbound = Inbound {
-            from: self.from.clone(),
+            from: self.from.clone().unwrap_or_default(),
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
             text: self.text.clone(),
             button: self.button.clone().map(|text| ButtonReply {
                 text,
@@ -74,7 +84,14 @@ pub async fn run(target: &Target, out: Output, args: &InboundArgs) -> Result<(),
         (false, None) => "the webhook is not reachable yet; the sandbox retries".to_owned(),
     };
     out.result(
-        &format!("{} wrote ({}): {delivery}", args.from, receipt.wamid),
+        &format!(
+            "{} wrote ({}): {delivery}",
+            args.from
+                .as_deref()
+                .or(args.user_id.as_deref())
+                .unwrap_or_default(),
+            receipt.wamid
+        ),
         &json!(receipt),
     );
     Ok(())

@@ -15,6 +15,10 @@ pub struct SendArgs {
     /// The recipient, in international format (+5511988887777).
     #[arg(long)]
     pub to: Option<String>,
+    /// The recipient's business-scoped user id (BR.1502576394655843), for a
+    /// customer known without a phone.
+    #[arg(long)]
+    pub recipient: Option<String>,
     /// An approved template's name.
     #[arg(long, conflicts_with_all = ["text", "file"], requires = "lang")]
     pub template: Option<String>,
@@ -116,6 +120,9 @@ pub fn build(args: &SendArgs) -> Result<Value, CliError> {
             if let Some(to) = &args.to {
                 request["to"] = to.clone().into();
             }
+            if let Some(recipient) = &args.recipient {
+                request["recipient"] = recipient.clone().into();
+            }
             request
         }
     };
@@ -211,7 +218,11 @@ pub async fn run(target: &Target, out: Output, args: &SendArgs) -> Result<(), Cl
 
 /// `template appointment_reminder (pt_BR) to +55...`.
 pub fn describe(request: &Value) -> String {
-    let to = request.get("to").and_then(Value::as_str).unwrap_or("-");
+    let to = request
+        .get("to")
+        .or_else(|| request.get("recipient"))
+        .and_then(Value::as_str)
+        .unwrap_or("-");
     let message = request
         .get("message")
         .cloned()

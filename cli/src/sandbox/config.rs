@@ -337,6 +337,19 @@ pub fn digits(number: &str) -> String {
     number.chars().filter(char::is_ascii_digit).collect()
 }
 
+/// The sandbox's business-scoped user id of a phone number: the same for
+/// the same number on every run, in Meta's shape (`BR.` and 16 digits for a
+/// Brazilian number, `US.` otherwise).
+pub fn user_id_of(phone: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digits = digits(phone);
+    let hash = Sha256::digest(format!("sandbox-bsuid\n{digits}").as_bytes());
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&hash[..8]);
+    let country = if digits.starts_with("55") { "BR" } else { "US" };
+    format!("{country}.{:016}", u64::from_be_bytes(n) % 10_u64.pow(16))
+}
+
 fn merge(base: &mut Value, patch: &Value) {
     match (base, patch) {
         (Value::Object(base), Value::Object(patch)) => {

@@ -488,7 +488,15 @@ fn decide(inner: &Inner, version: &str, pnid: &str, req: &Request<Bytes>) -> Dec
             .get("biz_opaque_callback_data")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        record.to = body.get("to").and_then(Value::as_str).map(config::digits);
+        record.to = body
+            .get("to")
+            .and_then(Value::as_str)
+            .map(config::digits)
+            .or_else(|| {
+                body.get("recipient")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
         record.kind = if body.get("status").is_some() {
             "read".into()
         } else {
@@ -553,9 +561,16 @@ fn decide(inner: &Inner, version: &str, pnid: &str, req: &Request<Bytes>) -> Dec
                 Outcome::Accepted
             };
             record.wamid = Some(wamid.clone());
+            // Meta answers a BSUID send with the BSUID, a phone send with
+            // the phone.
+            let contact = if out.by_user_id {
+                json!({"input": out.input, "user_id": out.to})
+            } else {
+                json!({"input": out.input, "wa_id": out.to})
+            };
             let mut body = json!({
                 "messaging_product": "whatsapp",
-                "contacts": [{"input": out.input, "wa_id": out.to}],
+                "contacts": [contact],
                 "messages": [{"id": wamid}],
             });
             if out.template.is_some() {
@@ -726,11 +741,17 @@ fn plan(
     let d = &config.delays;
     let mut events: Vec<(u64, StatusEvent)> = Vec::new();
     let conversation_id = format!("{:032x}", state.rng.u128(..));
+    let (recipient, recipient_user_id) = if out.by_user_id {
+        (String::new(), out.to.clone())
+    } else {
+        (out.to.clone(), config::user_id_of(&out.to))
+    };
     let event = |status: &'static str, offset: u64, error| StatusEvent {
         wamid: wamid.to_owned(),
         status,
         timestamp: (now_ms + offset) / 1000,
-        recipient: out.to.clone(),
+        recipient: recipient.clone(),
+        recipient_user_id: recipient_user_id.clone(),
         callback: out.callback.clone(),
         category: out.category.clone(),
         conversation_id: conversation_id.clone(),
@@ -866,12 +887,24 @@ async fn inbound_message(
     inbound: Inbound,
 ) -> Result<InboundReceipt, SandboxError> {
     let from = config::digits(&inbound.from);
-    if from.len() < 7 || from.len() > 15 || from.starts_with('0') {
+    if inbound.from.is_empty() {
+        // A username customer: no phone, so their BSUID must be given.
+        if inbound.user_id.is_none() {
+            return Err(SandboxError::Invalid(
+                "give from (the customer's number) or user_id (a username customer's BSUID)".into(),
+            ));
+        }
+    } else if from.len() < 7 || from.len() > 15 || from.starts_with('0') {
         return Err(SandboxError::Invalid(format!(
             "from: {:?} is not an international number (e.g. +5511988887777)",
             inbound.from
         )));
     }
+    if let Some(user_id) = &inbound.user_id {
+        shared::customer::check_user_id(user_id)
+            .map_err(|reason| SandboxError::Invalid(format!("user_id: {user_id:?} {reason}")))?;
+    }
+    let user_id = inbound.customer_user_id();
     let given = [
         inbound.text.is_some(),
         inbound.button.is_some(),
@@ -902,8 +935,14 @@ async fn inbound_message(
         let payload =
             webhooks::inbound_payload(&state.config, &pnid, &inbound, &wamid, now_ms / 1000);
         let body = webhooks::encode(&payload, state.config.meta_escaping);
-        let previous = state.windows.get(&from).copied().unwrap_or(0);
-        state.windows.insert(from.clone(), previous.max(now_ms));
+        // The window opens for the customer by either id a send may use.
+        for key in [&from, &user_id] {
+            if key.is_empty() {
+                continue;
+            }
+            let previous = state.windows.get(key).copied().unwrap_or(0);
+            state.windows.insert(key.clone(), previous.max(now_ms));
+        }
         state.inbound_ids.insert(wamid.clone());
         (wamid, body, state.config.webhook_url.clone())
     };
@@ -941,7 +980,7 @@ async fn inbound_message(
         let inner = inner.clone();
         tokio::spawn(async move { deliver(&inner, body).await });
     }
-    tracing::info!(target: "sandbox", from = from.as_str(), wamid = wamid.as_str(), webhook_status = first, "inbound message");
+    tracing::info!(target: "sandbox", wamid = wamid.as_str(), webhook_status = first, "inbound message");
     Ok(InboundReceipt {
         wamid,
         webhook_status: first,

@@ -93,8 +93,11 @@ pub enum Call {
 pub struct Outbound {
     /// As the caller wrote it (echoed in `contacts[].input`).
     pub input: String,
-    /// E.164 digits.
+    /// The customer: E.164 digits for a phone send, the BSUID for a send
+    /// by `recipient` alone.
     pub to: String,
+    /// The send named the customer by BSUID only (Meta's `recipient`).
+    pub by_user_id: bool,
     pub kind: String,
     pub callback: Option<String>,
     pub template: Option<(String, String)>,
@@ -147,14 +150,24 @@ pub fn check(body: &[u8], config: &SandboxConfig) -> Result<Call, Refusal> {
     {
         return Err(Refusal::invalid("recipient_type must be \"individual\""));
     }
-    let input = string(&obj, "to", "to")?.to_owned();
-    let to = digits(&input);
-    let allowed = |c: char| c.is_ascii_digit() || " +-().".contains(c);
-    if !input.chars().all(allowed) || !(5..=15).contains(&to.len()) {
-        return Err(Refusal::invalid(format!(
-            "to: {input:?} is not a phone number in international format"
-        )));
-    }
+    // Meta's rule: `to` wins when both are set; `recipient` alone is a BSUID.
+    let by_user_id = obj.get("to").is_none() && obj.get("recipient").is_some();
+    let (input, to) = if by_user_id {
+        let input = string(&obj, "recipient", "recipient")?.to_owned();
+        shared::customer::check_user_id(&input)
+            .map_err(|reason| Refusal::invalid(format!("recipient: {input:?} {reason}")))?;
+        (input.clone(), input)
+    } else {
+        let input = string(&obj, "to", "to")?.to_owned();
+        let to = digits(&input);
+        let allowed = |c: char| c.is_ascii_digit() || " +-().".contains(c);
+        if !input.chars().all(allowed) || !(5..=15).contains(&to.len()) {
+            return Err(Refusal::invalid(format!(
+                "to: {input:?} is not a phone number in international format"
+            )));
+        }
+        (input, to)
+    };
     let kind = match obj.get("type") {
         None => "text",
         Some(Value::String(t)) if TYPES.contains(&t.as_str()) => t.as_str(),
@@ -189,6 +202,7 @@ pub fn check(body: &[u8], config: &SandboxConfig) -> Result<Call, Refusal> {
         return Ok(Call::Send(Outbound {
             input,
             to,
+            by_user_id,
             kind: kind.to_owned(),
             callback,
             template: None,
@@ -236,9 +250,18 @@ pub fn check(body: &[u8], config: &SandboxConfig) -> Result<Call, Refusal> {
         }
         _ => {}
     }
+    if by_user_id && category == "authentication" {
+        return Err(Refusal::new(
+            400,
+            shared::cloud_api::BSUID_RECIPIENT_NOT_ALLOWED,
+            "BSUID recipient not allowed",
+            "Authentication templates (one-tap, zero-tap, copy code) need the recipient's phone number: send with \"to\".",
+        ));
+    }
     Ok(Call::Send(Outbound {
         input,
         to,
+        by_user_id,
         kind: kind.to_owned(),
         callback,
         template,

@@ -18,7 +18,10 @@ pub struct StatusEvent {
     pub status: &'static str,
     /// Unix seconds.
     pub timestamp: u64,
+    /// The phone; empty when the send named a BSUID only (Meta then does
+    /// not share the phone).
     pub recipient: String,
+    pub recipient_user_id: String,
     pub callback: Option<String>,
     /// Pricing category (`utility`, `marketing`, `service`, ...).
     pub category: String,
@@ -33,7 +36,16 @@ pub struct StatusEvent {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Inbound {
+    /// The customer's phone; empty for a customer known only by username
+    /// (then `user_id` is required).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub from: String,
+    /// The customer's BSUID (default: the sandbox's BSUID of `from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The customer's WhatsApp username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,8 +99,11 @@ pub fn status_payload(config: &SandboxConfig, phone_number_id: &str, e: &StatusE
         "id": e.wamid,
         "status": e.status,
         "timestamp": e.timestamp.to_string(),
-        "recipient_id": e.recipient,
+        "recipient_user_id": e.recipient_user_id,
     });
+    if !e.recipient.is_empty() {
+        status["recipient_id"] = e.recipient.clone().into();
+    }
     if let Some(cb) = &e.callback {
         status["biz_opaque_callback_data"] = cb.clone().into();
     }
@@ -118,6 +133,15 @@ pub fn status_payload(config: &SandboxConfig, phone_number_id: &str, e: &StatusE
     envelope(config, phone_number_id, json!({ "statuses": [status] }))
 }
 
+impl Inbound {
+    /// The customer's BSUID: the one given, else the sandbox's for `from`.
+    pub fn customer_user_id(&self) -> String {
+        self.user_id
+            .clone()
+            .unwrap_or_else(|| super::config::user_id_of(&self.from))
+    }
+}
+
 /// A customer's message in one webhook.
 pub fn inbound_payload(
     config: &SandboxConfig,
@@ -127,11 +151,17 @@ pub fn inbound_payload(
     timestamp: u64,
 ) -> Value {
     let from = super::config::digits(&inbound.from);
+    let user_id = inbound.customer_user_id();
     let mut message = json!({
-        "from": from,
+        "from_user_id": user_id,
         "id": wamid,
         "timestamp": timestamp.to_string(),
     });
+    let mut contact = json!({"user_id": user_id});
+    if !from.is_empty() {
+        message["from"] = from.clone().into();
+        contact["wa_id"] = from.into();
+    }
     if let Some(text) = &inbound.text {
         message["type"] = "text".into();
         message["text"] = json!({ "body": text });
@@ -155,11 +185,15 @@ pub fn inbound_payload(
         .profile_name
         .clone()
         .unwrap_or_else(|| "Sandbox Customer".into());
+    contact["profile"] = json!({"name": name});
+    if let Some(username) = &inbound.username {
+        contact["profile"]["username"] = username.clone().into();
+    }
     envelope(
         config,
         phone_number_id,
         json!({
-            "contacts": [{"profile": {"name": name}, "wa_id": from}],
+            "contacts": [contact],
             "messages": [message],
         }),
     )
@@ -206,6 +240,7 @@ mod tests {
             status,
             timestamp: 1_730_000_001,
             recipient: "5511988887777".into(),
+            recipient_user_id: super::super::config::user_id_of("5511988887777"),
             callback: Some("order/1 ✓".into()),
             category: "utility".into(),
             conversation_id: "c1".into(),
@@ -270,5 +305,37 @@ mod tests {
         assert_eq!(raw["type"], "button");
         assert_eq!(raw["button"]["payload"], "Confirmar");
         assert_eq!(raw["context"]["id"], "wamid.OUT");
+        // Every customer has a BSUID, the same one on every run.
+        let bsuid = m.messages[0].from_user_id.clone().unwrap();
+        assert!(shared::customer::is_user_id(&bsuid), "{bsuid}");
+        assert_eq!(bsuid, crate::sandbox::config::user_id_of("5511988887777"));
+        assert_eq!(m.contacts[0].user_id.as_deref(), Some(bsuid.as_str()));
+        assert_ne!(bsuid, crate::sandbox::config::user_id_of("5511988887778"));
+    }
+
+    #[test]
+    fn a_username_customer_has_a_bsuid_and_no_phone() {
+        let inbound = Inbound {
+            user_id: Some("BR.1502576394655843".into()),
+            username: Some("@bia".into()),
+            text: Some("STOP".into()),
+            ..Inbound::default()
+        };
+        let value = inbound_payload(
+            &SandboxConfig::default(),
+            "1122334455",
+            &inbound,
+            "wamid.IN",
+            1_730_000_100,
+        );
+        let payload = WebhookPayload::parse(value.to_string().as_bytes()).unwrap();
+        let m = payload.entry[0].changes[0].messages().unwrap();
+        let ids = m.messages[0].sender(&m);
+        assert_eq!(ids.wa_id, None);
+        assert_eq!(ids.user_id.as_deref(), Some("BR.1502576394655843"));
+        assert_eq!(m.contacts[0].profile.username.as_deref(), Some("@bia"));
+        let raw = &value["entry"][0]["changes"][0]["value"];
+        assert!(raw["messages"][0].get("from").is_none());
+        assert!(raw["contacts"][0].get("wa_id").is_none());
     }
 }

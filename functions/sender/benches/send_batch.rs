@@ -45,6 +45,7 @@ impl CloudApi for InstantApi {
         Ok(Accepted {
             wamid: Some(format!("wamid.{}", bytes.len())),
             wa_id: None,
+            user_id: None,
         })
     }
 }

@@ -346,9 +346,10 @@ pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
     let mut groups: Vec<Vec<&Job>> = Vec::new();
     let mut by_key: HashMap<String, usize> = HashMap::new();
     for job in &jobs {
-        let key = match &job.request {
-            Ok(SendRequest { to: Some(to), .. }) => format!("{}#{to}", job.phone_number_id),
-            _ => format!("sqs#{}", job.received.sqs_id),
+        let customer = job.request.as_ref().map(SendRequest::customer).ok();
+        let key = match customer.as_ref().and_then(|c| c.primary()) {
+            Some(id) => format!("{}#{id}", job.phone_number_id),
+            None => format!("sqs#{}", job.received.sqs_id),
         };
         match by_key.get(&key) {
             Some(&g) => groups[g].push(job),
@@ -463,20 +464,22 @@ fn prepare(app: &App, received: Received) -> Job {
 }
 
 fn claim<'a>(app: &App, job: &'a Job, now: u64) -> Claim<'a> {
-    let (recipient, kind, template, metadata) = match &job.request {
+    let (recipient, recipient_user_id, kind, template, metadata) = match &job.request {
         Ok(req) => (
             req.to.as_deref(),
+            req.recipient.as_deref(),
             req.kind(),
             req.template(),
             req.metadata.as_ref(),
         ),
-        Err(_) => (None, "invalid", None, None),
+        Err(_) => (None, None, "invalid", None, None),
     };
     Claim {
         message_id: &job.message_id,
         request_hash: &job.request_hash,
         phone_number_id: &job.phone_number_id,
         recipient,
+        recipient_user_id,
         kind,
         template,
         metadata,
@@ -629,10 +632,13 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
         return retry(format!("not tried: {reason}"), Some(AUTH_BACKOFF_FLOOR));
     }
 
-    if request.delivers_content()
-        && let Some(to) = &request.to
-    {
-        match app.contacts.contact(&job.phone_number_id, to, now).await {
+    let customer = request.customer();
+    if request.delivers_content() && !customer.is_empty() {
+        match app
+            .contacts
+            .contact(&job.phone_number_id, &customer, now)
+            .await
+        {
             Err(e) => {
                 let error = sender_error("store_unavailable", ErrorClass::Retryable, e.to_string());
                 let _ = finish(release(error, false)).await;
@@ -713,7 +719,8 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
             Outcome::Sent { wamid }
         }
         Err(err) if err.class() == ErrorClass::Permanent => {
-            let error = graph_recorded(&err, "graph_error");
+            let reason = shared::cloud_api::failure_reason(err.code()).unwrap_or("graph_error");
+            let error = graph_recorded(&err, reason);
             let detail = err.to_string();
             match finish(Finish::Failed {
                 error,
@@ -722,7 +729,7 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
             .await
             {
                 Ok(_) => Outcome::Failed {
-                    reason: "graph_error".to_owned(),
+                    reason: reason.to_owned(),
                     detail,
                 },
                 Err(e) => retry(
@@ -931,6 +938,7 @@ mod tests {
         Ok(Accepted {
             wamid: Some("wamid.FAKE".into()),
             wa_id: None,
+            user_id: None,
         })
     }
 

@@ -3,6 +3,7 @@
 //! DynamoDB conditional write is). For unit tests and benchmarks; the
 //! DynamoDB adapter itself is tested against the emulator.
 
+use shared::customer::CustomerIds;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -155,12 +156,15 @@ impl ContactBook for MemoryStore {
     async fn contact(
         &self,
         phone_number_id: &str,
-        wa_id: &str,
+        ids: &CustomerIds,
         _now_ms: u64,
     ) -> Result<Option<ContactState>, StoreError> {
         let contacts = self.contacts.lock().map_err(|_| poisoned())?;
-        Ok(contacts
-            .get(&(phone_number_id.to_owned(), wa_id.to_owned()))
+        // Memory contacts are not linked: the first id with state answers.
+        Ok(ids
+            .all()
+            .into_iter()
+            .find_map(|id| contacts.get(&(phone_number_id.to_owned(), id.to_owned())))
             .cloned())
     }
 }

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::{Map, Value};
+use shared::customer::CustomerIds;
 use shared::record::{ErrorRecord, attr, from_json};
 use shared::table::{self, Update};
 
@@ -34,7 +35,10 @@ pub struct Claim<'a> {
     pub message_id: &'a str,
     pub request_hash: &'a str,
     pub phone_number_id: &'a str,
+    /// The phone (`to`).
     pub recipient: Option<&'a str>,
+    /// The BSUID (`recipient`).
+    pub recipient_user_id: Option<&'a str>,
     pub kind: &'a str,
     pub template: Option<(&'a str, &'a str)>,
     pub metadata: Option<&'a Map<String, Value>>,
@@ -101,13 +105,13 @@ impl RecordedError {
             details: self.details.clone(),
             class: Some(self.class.clone()),
             source: Some(self.source.clone()),
+            reason: Some(self.reason.clone()),
         }
         .to_attribute();
         let mut map = match base {
             AttributeValue::M(m) => m,
             _ => HashMap::new(),
         };
-        map.insert("reason".into(), AttributeValue::S(self.reason.clone()));
         map.insert("at".into(), AttributeValue::N(at.to_string()));
         if let Some(trace) = &self.fbtrace_id {
             map.insert("fbtrace_id".into(), AttributeValue::S(trace.clone()));
@@ -182,22 +186,19 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// What the sender needs to know about a recipient.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ContactState {
-    pub opted_out: bool,
-    pub opt_source: Option<String>,
-    /// Milliseconds; opens the 24-hour customer service window.
-    pub last_inbound_at: Option<u64>,
-}
+/// What the sender needs to know about a recipient, resolved over the
+/// customer's linked contact items.
+pub use shared::contact::ContactState;
 
 /// Port: contacts, as the status function writes them.
 #[async_trait]
 pub trait ContactBook: Send + Sync {
+    /// The customer named by any of `ids` (phone, BSUID), with every item
+    /// linked to them; `None` when there is none.
     async fn contact(
         &self,
         phone_number_id: &str,
-        wa_id: &str,
+        ids: &CustomerIds,
         now_ms: u64,
     ) -> Result<Option<ContactState>, StoreError>;
 }
@@ -402,6 +403,9 @@ impl MessageStore for DynamoStore {
         if let Some(to) = claim.recipient {
             u.set(attr::RECIPIENT, s(to));
         }
+        if let Some(user_id) = claim.recipient_user_id {
+            u.set(attr::RECIPIENT_USER_ID, s(user_id));
+        }
         if let Some((name, language)) = claim.template {
             u.set(attr::TEMPLATE_NAME, s(name))
                 .set(attr::TEMPLATE_LANGUAGE, s(language));
@@ -567,36 +571,13 @@ impl ContactBook for DynamoStore {
     async fn contact(
         &self,
         phone_number_id: &str,
-        wa_id: &str,
+        ids: &CustomerIds,
         now_ms: u64,
     ) -> Result<Option<ContactState>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(table::PK, s(&table::contact_pk(phone_number_id, wa_id)))
-            .key(table::SK, s(table::CONTACT_SK))
-            // An opt-out written a moment ago must be seen.
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| {
-                self.unavailable("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))
-            })?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        if number(&item, table::EXPIRES_AT).is_some_and(|e| e < now_ms / 1000) {
-            return Ok(None);
-        }
-        Ok(Some(ContactState {
-            opted_out: item
-                .get("opted_out")
-                .and_then(|v| v.as_bool().ok())
-                .copied()
-                .unwrap_or(false),
-            opt_source: text(&item, "opt_source").map(str::to_owned),
-            last_inbound_at: number(&item, "last_inbound_at"),
-        }))
+        let items =
+            shared::contact::read_linked(&self.client, &self.table, phone_number_id, ids, now_ms)
+                .await
+                .map_err(|e| self.unavailable("GetItem contact", e))?;
+        Ok(shared::contact::resolve(&items))
     }
 }

@@ -17,9 +17,9 @@ use shared::record::MessageRecord;
 use status::apply::{Applier, Policy};
 use status::keywords::Keywords;
 use status::store::{
-    ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore, HealthWrite,
-    InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError, WebhookLog,
-    WebhookRecord,
+    ContactLink, ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore,
+    HealthWrite, InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError,
+    WebhookLog, WebhookRecord,
 };
 
 /// Ports that answer at once, as if every write were the first.
@@ -52,6 +52,10 @@ impl ContactStore for Instant {
     async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
         black_box(o);
         Ok(OptOutcome::Applied)
+    }
+    async fn link(&self, l: &ContactLink) -> Result<bool, StoreError> {
+        black_box(l);
+        Ok(true)
     }
 }
 

@@ -38,6 +38,33 @@ fn status(n: usize, state: &str, secs: u64, callback: bool) -> Vec<u8> {
     )
 }
 
+/// A status naming the recipient by BSUID only (a username customer).
+fn bsuid_status(n: usize) -> Vec<u8> {
+    let s = json!({"id": format!("wamid.BSUID{n:06}"), "status": "delivered", "timestamp": (T0 + 2).to_string(),
+        "recipient_user_id": format!("BR.{n:016}"), "recipient_parent_user_id": "US.ENT.1",
+        "biz_opaque_callback_data": format!("bench-bsuid-{n}")});
+    harness::webhook_envelope(
+        json!({"messaging_product": "whatsapp", "metadata": harness::webhook_metadata(PHONE), "statuses": [s]}),
+    )
+}
+
+/// An inbound text from a customer named by BSUID, with or without a phone.
+fn inbound_bsuid(n: usize, phone: bool) -> Vec<u8> {
+    let user_id = format!("BR.{n:016}");
+    let mut contact =
+        json!({"profile": {"name": "Ana Souza", "username": "@ana"}, "user_id": user_id});
+    let mut message = json!({"from_user_id": user_id, "id": format!("wamid.INB{n:06}"),
+        "timestamp": (T0 + 100).to_string(), "type": "text", "text": {"body": "Oi"}});
+    if phone {
+        contact["wa_id"] = json!(format!("55119{n:08}"));
+        message["from"] = json!(format!("55119{n:08}"));
+    }
+    harness::webhook_envelope(
+        json!({"messaging_product": "whatsapp", "metadata": harness::webhook_metadata(PHONE),
+        "contacts": [contact], "messages": [message]}),
+    )
+}
+
 fn inbound(n: usize, text: &str) -> Vec<u8> {
     harness::webhook_envelope(
         json!({"messaging_product": "whatsapp", "metadata": harness::webhook_metadata(PHONE),
@@ -213,6 +240,10 @@ fn main() {
             ("status duplicated (the same three again)", duplicated),
             ("status out of order (read, delivered, sent)", out_of_order),
             ("status again with an earlier time (delivered)", earlier),
+            (
+                "status naming a BSUID only (delivered)",
+                (0..n).map(bsuid_status).collect(),
+            ),
         ] {
             let row = run(&app, case, bodies).await;
             print(&row, Some(1.0));
@@ -249,6 +280,20 @@ fn main() {
             &app,
             "inbound opt-out keyword (STOP)",
             (n..2 * n).map(|m| inbound(m, "STOP")).collect(),
+        )
+        .await;
+        print(&row, None);
+        let row = run(
+            &app,
+            "inbound from a username customer (BSUID only)",
+            (0..n).map(|m| inbound_bsuid(m, false)).collect(),
+        )
+        .await;
+        print(&row, None);
+        let row = run(
+            &app,
+            "inbound naming phone and BSUID",
+            (n..2 * n).map(|m| inbound_bsuid(m, true)).collect(),
         )
         .await;
         print(&row, None);

@@ -6,7 +6,9 @@
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shared::events::{self, Event, OptChange, OptSource};
+use shared::contact::attr as contact_attr;
+use shared::customer::CustomerIds;
+use shared::events::{self, Event, OptChange, OptSource, RecipientIds};
 use shared::intake::{self, Encoding, QueuedWebhook};
 use shared::record::{ConversationRecord, ErrorRecord, PricingRecord, StatusTimes, attr};
 use shared::table;
@@ -15,8 +17,9 @@ use shared::webhook::{InboundMessage, MessagesValue, StatusKind, StatusUpdate};
 use crate::health;
 use crate::keywords::{Keywords, Opt};
 use crate::store::{
-    ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore, InboundWrite,
-    MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError, WebhookLog, WebhookRecord,
+    ContactLink, ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore,
+    InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError, WebhookLog,
+    WebhookRecord,
 };
 
 const DAY_SECS: u64 = 86_400;
@@ -280,6 +283,7 @@ impl Applier<'_> {
         // reports of one message (and the messages of one contact) go in
         // turn: no item is raced against itself. Results are merged in the
         // body's order of groups.
+        let typed_ref = &typed;
         let status_groups = groups(typed.statuses.iter(), |s| {
             s.biz_opaque_callback_data
                 .clone()
@@ -290,7 +294,7 @@ impl Applier<'_> {
             let mut local = Applied::default();
             for status in group {
                 if let Err(err) = self
-                    .apply_status(entry_id, phone, received_at, status, &mut local)
+                    .apply_status(entry_id, phone, received_at, typed_ref, status, &mut local)
                     .await
                 {
                     tracing::error!(error = %err, wamid = %status.id, status = %status.status, "status not applied");
@@ -303,8 +307,9 @@ impl Applier<'_> {
         .collect()
         .await;
         let raw_messages = value.get("messages").and_then(Value::as_array);
-        let typed_ref = &typed;
-        let inbound_groups = groups(typed.messages.iter().enumerate(), |(_, m)| m.from.clone());
+        let inbound_groups = groups(typed.messages.iter().enumerate(), |(_, m)| {
+            m.sender(typed_ref).primary().unwrap_or_default().to_owned()
+        });
         let inbound: Vec<Applied> = stream::iter(inbound_groups.into_iter().map(|group| async move {
             let mut local = Applied::default();
             for (i, message) in group {
@@ -385,6 +390,7 @@ impl Applier<'_> {
         entry_id: &str,
         phone: &str,
         received_at: u64,
+        value: &MessagesValue,
         status: &StatusUpdate,
         out: &mut Applied,
     ) -> Result<(), ApplyError> {
@@ -455,6 +461,7 @@ impl Applier<'_> {
                 details: e.details().map(str::to_owned),
                 class: None,
                 source: Some("webhook".into()),
+                reason: shared::cloud_api::failure_reason(e.code).map(str::to_owned),
             })
             .collect();
         let conversation = status.conversation.as_ref().map(|c| ConversationRecord {
@@ -473,6 +480,23 @@ impl Applier<'_> {
             kind: p.kind.clone(),
         });
         let recipient = Some(status.recipient_id.clone()).filter(|r| !r.is_empty());
+        let group = status.recipient_type.as_deref() == Some("group");
+        // The customer a status is about: for a group message, none (the
+        // recipient is the group).
+        let customer = if group {
+            CustomerIds::default()
+        } else {
+            CustomerIds::new(recipient.as_deref(), status.recipient_user_id.as_deref())
+        };
+        let recipient_ids = RecipientIds {
+            recipient_user_id: status.recipient_user_id.clone(),
+            recipient_parent_user_id: status.recipient_parent_user_id.clone(),
+            recipient_type: status.recipient_type.clone(),
+            recipient_participant_id: status.recipient_participant_id.clone(),
+            username: value
+                .contact_of(&customer)
+                .and_then(|c| c.profile.username.clone()),
+        };
         let write = StatusWrite {
             pk: pk.clone(),
             message_id: message_id.clone(),
@@ -482,6 +506,7 @@ impl Applier<'_> {
                 .then(|| format!("{}@{at}", status.status)),
             wamid: wamid.clone(),
             recipient: recipient.clone(),
+            recipient_ids: recipient_ids.clone(),
             phone_number_id: Some(phone.to_owned()).filter(|p| !p.is_empty()),
             conversation: conversation.clone(),
             pricing: pricing.clone(),
@@ -532,6 +557,7 @@ impl Applier<'_> {
                     wamid: wamid.clone(),
                     phone_number_id: Some(phone.to_owned()).filter(|p| !p.is_empty()),
                     recipient: recipient.clone(),
+                    recipient_ids,
                     status: status.status.clone(),
                     old_status: before.status(),
                     new_status: after.status(),
@@ -546,12 +572,13 @@ impl Applier<'_> {
             tracing::info!(%pk, status = %status.status, at, "a later duplicate of a status already recorded earlier");
         }
         if kind == StatusKind::Failed && errors.iter().any(|e| e.code == Some(131_050)) {
-            match (phone.is_empty(), &recipient) {
-                (false, Some(wa_id)) => {
+            match (phone.is_empty(), customer.is_empty()) {
+                (false, false) => {
                     let signal = message_id.clone().or(wamid.clone()).unwrap_or(pk.clone());
+                    self.link_customer(phone, &customer, at).await?;
                     self.opt(
                         phone,
-                        wa_id,
+                        &customer,
                         true,
                         at,
                         OptSource::Error131050,
@@ -563,7 +590,7 @@ impl Applier<'_> {
                     .await?;
                 }
                 _ => {
-                    tracing::warn!(%pk, "131050 without phone_number_id or recipient: contact not opted out")
+                    tracing::warn!(%pk, "131050 without phone_number_id or an individual recipient: contact not opted out")
                 }
             }
         }
@@ -585,16 +612,8 @@ impl Applier<'_> {
             Some(raw) => raw.to_string(),
             None => serde_json::to_string(message).unwrap_or_default(),
         };
-        let from = Some(message.from.clone())
-            .filter(|f| !f.is_empty())
-            .or_else(|| {
-                value
-                    .contacts
-                    .first()
-                    .map(|c| c.wa_id.clone())
-                    .filter(|w| !w.is_empty())
-            });
-        let (Some(from), false) = (from, phone.is_empty()) else {
+        let ids = message.sender(value);
+        let (Some(from), false) = (ids.primary().map(str::to_owned), phone.is_empty()) else {
             let reason = "an inbound message without a sender or business phone_number_id";
             tracing::warn!(entry_id, reason, "inbound message recorded");
             let record = self.record(
@@ -617,7 +636,9 @@ impl Applier<'_> {
             .unwrap_or_else(|| format!("nowamid-{}", digest(&[phone, &from, &json])));
         let at = millis(message.timestamp).unwrap_or(received_at);
         let pk = table::contact_pk(phone, &from);
-        let profile_name = value.profile_name(&from).map(str::to_owned);
+        let contact = value.contact_of(&ids);
+        let profile_name = contact.and_then(|c| c.profile.name.clone());
+        let username = contact.and_then(|c| c.profile.username.clone());
         let text = inbound_text(message, raw);
         let created = self
             .contacts
@@ -625,7 +646,8 @@ impl Applier<'_> {
                 pk: pk.clone(),
                 sk: table::inbound_sk(at, &id),
                 phone_number_id: phone.to_owned(),
-                wa_id: from.clone(),
+                ids: ids.clone(),
+                username: username.clone(),
                 wamid: wamid.clone(),
                 kind: message.kind.clone(),
                 text: text.clone(),
@@ -642,16 +664,44 @@ impl Applier<'_> {
             .touch(&ContactTouch {
                 pk: pk.clone(),
                 phone_number_id: phone.to_owned(),
-                wa_id: from.clone(),
+                ids: ids.clone(),
                 profile_name: profile_name.clone(),
+                username: username.clone(),
                 at,
                 wamid: id.clone(),
                 now: self.now,
             })
             .await
-            .map_err(ApplyError::store(format!("updating the window of {pk}")))?;
+            .map_err(ApplyError::store(format!(
+                "updating the window of contact {}",
+                contact_ref(&pk)
+            )))?;
+        // The window write linked the primary item to the phone; the phone
+        // item learns its BSUID here, and an older message (no window
+        // write) still links the primary item.
+        if let (Some(wa_id), Some(user_id)) = (&ids.wa_id, &ids.user_id) {
+            self.link(phone, wa_id, contact_attr::USER_ID, user_id, at, true)
+                .await?;
+            if !moved {
+                self.link(phone, user_id, contact_attr::WA_ID, wa_id, at, true)
+                    .await?;
+            }
+        }
+        if let Some((old, new)) = message
+            .system
+            .as_ref()
+            .and_then(|s| s.user_id_change(message))
+        {
+            // Both directions, so a read by either id finds the other and
+            // the opt decision and history stay found under the new id.
+            self.link(phone, &old, contact_attr::REPLACED_BY, &new, at, false)
+                .await?;
+            self.link(phone, &new, contact_attr::PREVIOUS_USER_ID, &old, at, false)
+                .await?;
+            tracing::info!(wamid = %id, old = %contact_ref(&table::contact_pk(phone, &old)), new = %contact_ref(&table::contact_pk(phone, &new)), "customer's BSUID changed: items linked");
+        }
         out.inbound += 1;
-        tracing::info!(%pk, wamid = %id, kind = %message.kind, created, window_moved = moved, "inbound message");
+        tracing::info!(contact = %contact_ref(&pk), wamid = %id, kind = %message.kind, created, window_moved = moved, "inbound message");
         let (message_value, truncated) = if json.len() > MAX_EVENT_MESSAGE_BYTES {
             (Value::Null, true)
         } else {
@@ -666,7 +716,9 @@ impl Applier<'_> {
             events::Inbound {
                 phone_number_id: phone.to_owned(),
                 wamid: id.clone(),
-                from: from.clone(),
+                from: ids.wa_id.clone().unwrap_or_default(),
+                from_user_id: ids.user_id.clone(),
+                username,
                 profile_name,
                 kind: message.kind.clone(),
                 text,
@@ -685,7 +737,7 @@ impl Applier<'_> {
         if let Some((opt, keyword)) = keyword {
             self.opt(
                 phone,
-                &from,
+                &ids,
                 opt == Opt::Out,
                 at,
                 OptSource::Keyword,
@@ -804,6 +856,8 @@ impl Applier<'_> {
         };
         for item in items {
             let wa_id = item.get("wa_id").map(text_of).unwrap_or_default();
+            let user_id = item.get("user_id").map(text_of).unwrap_or_default();
+            let ids = CustomerIds::new(Some(&wa_id), Some(&user_id));
             let category = item.get("category").map(text_of).unwrap_or_default();
             let choice = item
                 .get("value")
@@ -820,12 +874,16 @@ impl Applier<'_> {
                 .and_then(|t| millis(timestamp_of(t)))
                 .unwrap_or(received_at);
             match opted_out {
-                Some(opted_out) if !wa_id.is_empty() && !phone.is_empty() => {
+                Some(opted_out) if !ids.is_empty() && !phone.is_empty() => {
                     let signal = format!("meta_preference:{choice}");
+                    if let Err(err) = self.link_customer(&phone, &ids, at).await {
+                        tracing::error!(error = %err, "marketing preference: contact not linked");
+                        out.failures.push(err);
+                    }
                     if let Err(err) = self
                         .opt(
                             &phone,
-                            &wa_id,
+                            &ids,
                             opted_out,
                             at,
                             OptSource::MetaMarketingPreference,
@@ -836,7 +894,7 @@ impl Applier<'_> {
                         )
                         .await
                     {
-                        tracing::error!(error = %err, %wa_id, "marketing preference not applied");
+                        tracing::error!(error = %err, "marketing preference not applied");
                         out.failures.push(err);
                     }
                 }
@@ -864,7 +922,7 @@ impl Applier<'_> {
     async fn opt(
         &self,
         phone: &str,
-        wa_id: &str,
+        ids: &CustomerIds,
         opted_out: bool,
         at: u64,
         source: OptSource,
@@ -873,14 +931,17 @@ impl Applier<'_> {
         keyword: Option<String>,
         out: &mut Applied,
     ) -> Result<(), ApplyError> {
-        let pk = table::contact_pk(phone, wa_id);
+        let Some(id) = ids.primary() else {
+            return Ok(());
+        };
+        let pk = table::contact_pk(phone, id);
         let decision = format!("{at:013}#{signal}");
         let outcome = self
             .contacts
             .decide_opt(&OptWrite {
                 pk: pk.clone(),
                 phone_number_id: phone.to_owned(),
-                wa_id: wa_id.to_owned(),
+                id: id.to_owned(),
                 opted_out,
                 at,
                 source,
@@ -890,9 +951,10 @@ impl Applier<'_> {
             })
             .await
             .map_err(ApplyError::store(format!(
-                "recording the opt decision of {pk}"
+                "recording the opt decision of contact {}",
+                contact_ref(&pk)
             )))?;
-        tracing::info!(%pk, opted_out, source = source.as_str(), ?outcome, "opt signal");
+        tracing::info!(contact = %contact_ref(&pk), opted_out, source = source.as_str(), ?outcome, "opt signal");
         if outcome == OptOutcome::Superseded {
             return Ok(());
         }
@@ -901,13 +963,62 @@ impl Applier<'_> {
             &decision,
             OptChange {
                 phone_number_id: phone.to_owned(),
-                wa_id: wa_id.to_owned(),
+                wa_id: ids.wa_id.clone().unwrap_or_default(),
+                user_id: ids.user_id.clone(),
                 opted_out,
                 source,
                 message_id,
                 keyword,
             },
         ));
+        Ok(())
+    }
+
+    /// Links a customer's phone and BSUID items both ways, when a webhook
+    /// names both.
+    async fn link_customer(
+        &self,
+        phone: &str,
+        ids: &CustomerIds,
+        at: u64,
+    ) -> Result<(), ApplyError> {
+        if let (Some(wa_id), Some(user_id)) = (&ids.wa_id, &ids.user_id) {
+            self.link(phone, wa_id, contact_attr::USER_ID, user_id, at, true)
+                .await?;
+            self.link(phone, user_id, contact_attr::WA_ID, wa_id, at, true)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sets `attribute` to `value` on the contact item of `id`
+    /// ([`ContactLink`] says what `ordered` means).
+    async fn link(
+        &self,
+        phone: &str,
+        id: &str,
+        attribute: &'static str,
+        value: &str,
+        at: u64,
+        ordered: bool,
+    ) -> Result<(), ApplyError> {
+        let pk = table::contact_pk(phone, id);
+        self.contacts
+            .link(&ContactLink {
+                pk: pk.clone(),
+                phone_number_id: phone.to_owned(),
+                id: id.to_owned(),
+                attribute,
+                value: value.to_owned(),
+                at,
+                ordered,
+                now: self.now,
+            })
+            .await
+            .map_err(ApplyError::store(format!(
+                "linking contact {} ({attribute})",
+                contact_ref(&pk)
+            )))?;
         Ok(())
     }
 
@@ -1073,6 +1184,12 @@ fn text_of(v: &Value) -> String {
         Value::Number(n) => n.to_string(),
         _ => String::new(),
     }
+}
+
+/// A contact's partition as logs name it: a digest, never the phone or
+/// BSUID the key holds.
+pub fn contact_ref(pk: &str) -> String {
+    digest(&["contact", pk])[..16].to_owned()
 }
 
 /// 128 bits of SHA-256 over the parts, as hex.

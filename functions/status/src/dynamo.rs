@@ -18,27 +18,13 @@ use shared::table::{
 
 use crate::health::attr as health;
 use crate::store::{
-    ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore, HealthWrite,
-    InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError, WebhookLog,
-    WebhookRecord,
+    ContactLink, ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore,
+    HealthWrite, InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError,
+    WebhookLog, WebhookRecord,
 };
 
-/// Contact item attributes (`docs/data-model.md`).
-pub mod contact {
-    pub const PHONE_NUMBER_ID: &str = "phone_number_id";
-    pub const WA_ID: &str = "wa_id";
-    pub const PROFILE_NAME: &str = "profile_name";
-    pub const LAST_INBOUND_AT: &str = "last_inbound_at";
-    pub const LAST_INBOUND_WAMID: &str = "last_inbound_wamid";
-    pub const OPTED_OUT: &str = "opted_out";
-    pub const OPTED_OUT_AT: &str = "opted_out_at";
-    pub const OPTED_IN_AT: &str = "opted_in_at";
-    pub const OPT_SOURCE: &str = "opt_source";
-    pub const OPT_MESSAGE_ID: &str = "opt_message_id";
-    /// `<time, 13 digits>#<signal id>` of the decision in force.
-    pub const OPT_DECISION: &str = "opt_decision";
-    pub const UPDATED_AT: &str = "updated_at";
-}
+/// Contact item attributes: one list, in `shared::contact`.
+pub use shared::contact::attr as contact;
 
 /// The table, through the AWS SDK.
 #[derive(Clone)]
@@ -176,6 +162,23 @@ impl MessageStore for DynamoStore {
             (attr::RECIPIENT, present(&w.recipient)),
             (attr::PHONE_NUMBER_ID, present(&w.phone_number_id)),
             (attr::MESSAGE_ID, present(&w.message_id)),
+            (
+                attr::RECIPIENT_USER_ID,
+                present(&w.recipient_ids.recipient_user_id),
+            ),
+            (
+                attr::RECIPIENT_PARENT_USER_ID,
+                present(&w.recipient_ids.recipient_parent_user_id),
+            ),
+            (
+                attr::RECIPIENT_TYPE,
+                present(&w.recipient_ids.recipient_type),
+            ),
+            (
+                attr::RECIPIENT_PARTICIPANT_ID,
+                present(&w.recipient_ids.recipient_participant_id),
+            ),
+            (attr::USERNAME, present(&w.recipient_ids.username)),
         ] {
             if let Some(value) = value {
                 e.set_if_absent(name, value);
@@ -267,8 +270,16 @@ impl MessageStore for DynamoStore {
 impl ContactStore for DynamoStore {
     async fn put_inbound(&self, m: &InboundWrite) -> Result<bool, StoreError> {
         let mut item = key(&m.pk, &m.sk);
-        item.insert("phone_number_id".into(), s(&m.phone_number_id));
-        item.insert("wa_id".into(), s(&m.wa_id));
+        item.insert(contact::PHONE_NUMBER_ID.into(), s(&m.phone_number_id));
+        if let Some(wa_id) = &m.ids.wa_id {
+            item.insert(contact::WA_ID.into(), s(wa_id));
+        }
+        if let Some(user_id) = &m.ids.user_id {
+            item.insert(contact::USER_ID.into(), s(user_id));
+        }
+        if let Some(username) = &m.username {
+            item.insert(contact::USERNAME.into(), s(username));
+        }
         if let Some(wamid) = m.wamid.as_deref().filter(|w| !w.is_empty()) {
             item.insert(WAMID.into(), s(wamid));
         }
@@ -291,30 +302,27 @@ impl ContactStore for DynamoStore {
         e.set(contact::LAST_INBOUND_AT, n(t.at));
         e.set(contact::LAST_INBOUND_WAMID, s(&t.wamid));
         e.set(contact::PHONE_NUMBER_ID, s(&t.phone_number_id));
-        e.set(contact::WA_ID, s(&t.wa_id));
+        if let Some(wa_id) = &t.ids.wa_id {
+            e.set(contact::WA_ID, s(wa_id));
+        }
+        if let Some(user_id) = &t.ids.user_id {
+            e.set(contact::USER_ID, s(user_id));
+        }
+        if t.ids.wa_id.is_some() && t.ids.user_id.is_some() {
+            e.set(contact::LINKED_AT, n(t.at));
+        }
         if let Some(name) = t.profile_name.as_deref().filter(|v| !v.is_empty()) {
             e.set(contact::PROFILE_NAME, s(name));
+        }
+        if let Some(name) = t.username.as_deref().filter(|v| !v.is_empty()) {
+            e.set(contact::USERNAME, s(name));
         }
         e.set(contact::UPDATED_AT, n(t.now));
         let last = e.name(contact::LAST_INBOUND_AT);
         let at = e.value(n(t.at));
         let condition = format!("attribute_not_exists({last}) OR {last} < {at}");
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&t.pk, CONTACT_SK)))
-            .update_expression(e.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(failure("UpdateItem contact window", err)),
-        }
+        self.update_contact_if(&t.pk, e, Some(condition), "UpdateItem contact window")
+            .await
     }
 
     async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
@@ -335,7 +343,8 @@ impl ContactStore for DynamoStore {
         };
         e.set(contact::OPT_DECISION, s(&o.decision));
         e.set(contact::PHONE_NUMBER_ID, s(&o.phone_number_id));
-        e.set(contact::WA_ID, s(&o.wa_id));
+        // The item names its own id, as a phone item always did.
+        e.set(own_id_attribute(&o.id), s(&o.id));
         e.set(contact::UPDATED_AT, n(o.now));
         let decision = e.name(contact::OPT_DECISION);
         let this = e.value(s(&o.decision));
@@ -371,6 +380,60 @@ impl ContactStore for DynamoStore {
             }
             Err(err) => Err(failure("UpdateItem contact opt", err)),
         }
+    }
+
+    async fn link(&self, l: &ContactLink) -> Result<bool, StoreError> {
+        let mut e = Update::default();
+        e.set(l.attribute, s(&l.value));
+        e.set(contact::PHONE_NUMBER_ID, s(&l.phone_number_id));
+        e.set(own_id_attribute(&l.id), s(&l.id));
+        e.set(contact::UPDATED_AT, n(l.now));
+        let condition = l.ordered.then(|| {
+            e.set(contact::LINKED_AT, n(l.at));
+            let linked = e.name(contact::LINKED_AT);
+            let at = e.value(n(l.at));
+            format!("attribute_not_exists({linked}) OR {linked} <= {at}")
+        });
+        self.update_contact_if(&l.pk, e, condition, "UpdateItem contact link")
+            .await
+    }
+}
+
+impl DynamoStore {
+    /// Applies `e` to a contact item if `condition` (when given) holds:
+    /// `false` when it did not (an older signal; nothing written).
+    async fn update_contact_if(
+        &self,
+        pk: &str,
+        e: Update,
+        condition: Option<String>,
+        operation: &'static str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, CONTACT_SK)))
+            .update_expression(e.expression())
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(failure(operation, err)),
+        }
+    }
+}
+
+/// `user_id` for an item keyed by BSUID, `wa_id` for one keyed by phone.
+fn own_id_attribute(id: &str) -> &'static str {
+    if shared::customer::is_user_id(id) {
+        contact::USER_ID
+    } else {
+        contact::WA_ID
     }
 }
 

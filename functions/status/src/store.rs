@@ -2,7 +2,8 @@
 //! DynamoDB adapter is in `dynamo`; nothing here knows about the SDK.
 
 use async_trait::async_trait;
-use shared::events::OptSource;
+use shared::customer::CustomerIds;
+use shared::events::{OptSource, RecipientIds};
 use shared::record::{ConversationRecord, ErrorRecord, MessageRecord, PricingRecord, RecordError};
 
 /// One status report for one message item.
@@ -22,6 +23,9 @@ pub struct StatusWrite {
     pub other_status: Option<String>,
     pub wamid: Option<String>,
     pub recipient: Option<String>,
+    /// BSUID, parent BSUID, group fields and username, each kept as first
+    /// reported.
+    pub recipient_ids: RecipientIds,
     pub phone_number_id: Option<String>,
     pub conversation: Option<ConversationRecord>,
     pub pricing: Option<PricingRecord>,
@@ -38,7 +42,8 @@ pub struct InboundWrite {
     pub pk: String,
     pub sk: String,
     pub phone_number_id: String,
-    pub wa_id: String,
+    pub ids: CustomerIds,
+    pub username: Option<String>,
     /// Absent when Meta sent none (the sort key then holds a digest).
     pub wamid: Option<String>,
     pub kind: String,
@@ -53,13 +58,16 @@ pub struct InboundWrite {
     pub expires_at: u64,
 }
 
-/// The contact's 24-hour window after an inbound message.
+/// The contact's 24-hour window after an inbound message, on the item of
+/// the customer's primary id (`pk`). With both ids known it also links that
+/// item to the phone (`wa_id` on a BSUID item).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactTouch {
     pub pk: String,
     pub phone_number_id: String,
-    pub wa_id: String,
+    pub ids: CustomerIds,
     pub profile_name: Option<String>,
+    pub username: Option<String>,
     pub at: u64,
     pub wamid: String,
     pub now: u64,
@@ -68,9 +76,11 @@ pub struct ContactTouch {
 /// An opt-out or opt-in signal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OptWrite {
+    /// The item of the customer's primary id (the BSUID when known).
     pub pk: String,
     pub phone_number_id: String,
-    pub wa_id: String,
+    /// The id `pk` is keyed by.
+    pub id: String,
     pub opted_out: bool,
     pub at: u64,
     pub source: OptSource,
@@ -79,6 +89,26 @@ pub struct OptWrite {
     /// newest signal wins whatever the arrival order, and a tie has one
     /// answer too.
     pub decision: String,
+    pub now: u64,
+}
+
+/// One side of the link between a customer's items: `attribute`
+/// (`user_id` on a phone item, `wa_id` on a BSUID item, `replaced_by` /
+/// `previous_user_id` across a BSUID change) set to `value` on `pk`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactLink {
+    pub pk: String,
+    pub phone_number_id: String,
+    /// The id `pk` is keyed by.
+    pub id: String,
+    pub attribute: &'static str,
+    pub value: String,
+    /// Meta's time of the webhook that showed the link, ms.
+    pub at: u64,
+    /// A phone ↔ BSUID link can change (a new number, a new BSUID): only a
+    /// newer webhook (`linked_at`) overwrites it. A BSUID change names one
+    /// pair for good, so it is written whatever the order (`false`).
+    pub ordered: bool,
     pub now: u64,
 }
 
@@ -207,6 +237,9 @@ pub trait ContactStore: Send + Sync {
 
     /// Applies an opt signal if it is newer than the contact's decision.
     async fn decide_opt(&self, opt: &OptWrite) -> Result<OptOutcome, StoreError>;
+
+    /// Writes one side of a link; `false` when a newer link was there.
+    async fn link(&self, link: &ContactLink) -> Result<bool, StoreError>;
 }
 
 /// Port: the account and business number health items.
