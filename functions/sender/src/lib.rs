@@ -45,6 +45,8 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("WHATSAPP_SECRET_ID", "secretsmanager:GetSecretValue"),
     ("TABLE_NAME", "dynamodb:UpdateItem"),
     ("TABLE_NAME", "dynamodb:GetItem"),
+    // A customer's linked contact items (phone and BSUID) in one read.
+    ("TABLE_NAME", "dynamodb:BatchGetItem"),
     ("SEND_QUEUE_URL", "sqs:ChangeMessageVisibility"),
     ("SEND_QUEUE_URL", "sqs:ReceiveMessage"),
     ("SEND_QUEUE_URL", "sqs:DeleteMessage"),
