@@ -35,11 +35,15 @@
 
 use std::sync::{Arc, OnceLock};
 
-use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::shared::IntoShared;
 use base64::Engine;
 use webpki_root_certs::TLS_SERVER_ROOT_CERTS;
 
@@ -71,9 +75,41 @@ fn roots_pem() -> Arc<[u8]> {
 ///
 /// This mirrors `aws_smithy_runtime`'s `default_https_client`, through the
 /// same `Builder::build_with_connector_fn` it uses, so only the trust store
-/// differs. The SDK builds one connector (and parses the roots once) per
-/// distinct timeout setting, at the first request that needs it.
+/// differs, and wraps it in [`LazyConnectors`]. The SDK builds one
+/// connector (and parses the roots once) per distinct timeout setting, at
+/// the first request that needs it.
 pub fn aws_http_client() -> SharedHttpClient {
+    LazyConnectors(sdk_default_with_our_roots()).into_shared()
+}
+
+/// The SDK's client minus one eager step: its `validate_base_client_config`
+/// builds a whole connector, TLS configuration and trust store included,
+/// and throws it away, "so that native certs load at client initialization
+/// time" (aws-smithy-http-client 1.5). It runs for every SDK client made
+/// from the configuration, the credentials chain's STS client included: four
+/// throwaway parses of every root in the webhook's cold start. There is no
+/// file to load early here, so this wrapper skips it and only ever builds
+/// the connectors requests use.
+#[derive(Debug)]
+struct LazyConnectors(SharedHttpClient);
+
+impl HttpClient for LazyConnectors {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+fn sdk_default_with_our_roots() -> SharedHttpClient {
     let tls = TlsContext::builder()
         .with_trust_store(TrustStore::empty().with_pem_certificate(roots_pem().to_vec()))
         .build()
