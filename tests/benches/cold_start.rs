@@ -297,21 +297,6 @@ fn verdict(pass: bool) -> &'static str {
     if pass { "PASS" } else { "MISS" }
 }
 
-/// The median of `n` timed runs of `call`.
-async fn round_trip<F, Fut>(n: usize, mut call: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        call().await;
-        times.push(started.elapsed());
-    }
-    Stats::of(times).median
-}
-
 /// Criterion's last median for `group/bench` (ns), if `webhook_intake` ran.
 fn criterion_median_ns(target: &Path, group: &str, bench: &str) -> Option<f64> {
     let path = target
@@ -522,28 +507,28 @@ async fn main() {
     // What the proxy's own hop adds to each round trip (counted as the
     // functions' overhead above, not subtracted): the same warm call from
     // here, direct and through the proxy.
-    let direct = round_trip(n, || async {
-        sm.get_secret_value()
-            .secret_id(&secret_id)
-            .send()
-            .await
-            .expect("GetSecretValue");
-    })
-    .await;
     let proxied_sm = aws_sdk_secretsmanager::Client::from_conf(
         aws_sdk_secretsmanager::config::Builder::from(&harness::aws().await)
             .endpoint_url(moto.url())
             .build(),
     );
-    let proxied = round_trip(n, || async {
-        proxied_sm
-            .get_secret_value()
-            .secret_id(&secret_id)
-            .send()
-            .await
-            .expect("GetSecretValue through the proxy");
-    })
-    .await;
+    // Interleaved, after a warm-up of each, so both see the same load.
+    let (mut direct, mut proxied) = (Vec::new(), Vec::new());
+    for i in 0..=n.max(10) {
+        for (client, times) in [(&sm, &mut direct), (&proxied_sm, &mut proxied)] {
+            let started = Instant::now();
+            client
+                .get_secret_value()
+                .secret_id(&secret_id)
+                .send()
+                .await
+                .expect("GetSecretValue");
+            if i > 0 {
+                times.push(started.elapsed());
+            }
+        }
+    }
+    let (direct, proxied) = (Stats::of(direct).median, Stats::of(proxied).median);
     moto.take();
 
     let hello = find(&subjects, HELLO);
