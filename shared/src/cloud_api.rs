@@ -223,7 +223,7 @@ impl CloudApiClient {
         token: Arc<dyn AccessToken>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = crate::https::reqwest_builder()?
             .connect_timeout(DEFAULT_CONNECT_TIMEOUT.min(timeout))
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))

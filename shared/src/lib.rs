@@ -14,6 +14,8 @@ pub mod contact;
 pub mod customer;
 #[cfg(feature = "aws")]
 pub mod events;
+#[cfg(feature = "aws")]
+pub mod https;
 pub mod intake;
 pub mod phone;
 #[cfg(feature = "aws")]
@@ -38,12 +40,17 @@ pub fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
-/// The AWS SDK configuration, built once per cold start. The standard
-/// environment (region, credentials, `AWS_ENDPOINT_URL`) decides everything;
-/// nothing here knows whether it talks to AWS or to a local emulator.
+/// The AWS SDK configuration, built once per cold start, on the one HTTP
+/// client [`https::aws_http_client`] builds (Mozilla's roots compiled in, no
+/// system store). The standard environment (region, credentials,
+/// `AWS_ENDPOINT_URL`) decides everything else; nothing here knows whether
+/// it talks to AWS or to a local emulator.
 #[cfg(feature = "aws")]
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https::aws_http_client())
+        .load()
+        .await
 }
 
 #[cfg(test)]

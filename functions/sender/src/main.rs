@@ -3,7 +3,10 @@ use std::sync::Arc;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-#[tokio::main]
+// One thread: Lambda gives a 256 MB function a fraction of one vCPU, so
+// worker threads add start-up work and memory (a thread and a malloc arena
+// each) without adding parallelism; the I/O stays concurrent.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let app = match sender::App::from_env().await {
