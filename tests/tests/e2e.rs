@@ -11,7 +11,7 @@
 //! that must not go out, nothing left on a queue or in a dead-letter queue,
 //! and no secret in any log line.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use chasqui_cli::sandbox::{Outcome, SandboxConfig};
@@ -265,6 +265,48 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
     // Nothing was dead-lettered: permanent failures are recorded, not parked.
     assert_eq!(stack.depth(&stack.send_dlq).await, 0, "send DLQ");
     assert_eq!(stack.depth(&stack.webhook_dlq).await, 0, "webhook DLQ");
+
+    // Nor a customer: no phone number, BSUID or text the run used, at the
+    // default level (ids and reasons only).
+    let mut personal: BTreeSet<String> = BTreeSet::new();
+    for case in &cases {
+        if let Some(to) = case.request.get("to").and_then(Value::as_str) {
+            let digits: String = to.chars().filter(char::is_ascii_digit).collect();
+            if digits.len() >= 8 {
+                // The BSUID the sandbox gives that customer, too.
+                personal.insert(chasqui_cli::sandbox::config::user_id_of(&digits));
+                personal.insert(digits);
+            }
+        }
+    }
+    personal.extend(["Resposta".to_owned(), "Posso remarcar".to_owned()]);
+    let leaks: Vec<String> = stack
+        .logs
+        .lines()
+        .into_iter()
+        .filter(|(_, line)| personal.iter().any(|p| line.contains(p.as_str())))
+        .map(|(function, line)| format!("[{function}] {line}"))
+        .collect();
+    // One example per kind of log line.
+    let mut kinds: BTreeMap<String, &String> = BTreeMap::new();
+    for leak in &leaks {
+        let kind = leak
+            .split("\"message\":")
+            .nth(1)
+            .and_then(|m| m.split(',').next())
+            .unwrap_or("?");
+        kinds.entry(kind.to_owned()).or_insert(leak);
+    }
+    assert!(
+        leaks.is_empty(),
+        "{} log lines carry personal data, e.g.:\n{}",
+        leaks.len(),
+        kinds
+            .values()
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     // The functions never logged a secret.
     let config = stack.sandbox.config();

@@ -40,11 +40,17 @@ pub struct LogPublisher;
 impl EventPublisher for LogPublisher {
     async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
         for event in events {
+            // Events carry phone numbers, BSUIDs and texts: the whole event
+            // only at debug level (`RUST_LOG=debug`), never by default.
             tracing::info!(
                 event_id = %event.id,
                 event_type = event.kind(),
+                "upstream event (no UPSTREAM_EVENTS_QUEUE_URL: not published)"
+            );
+            tracing::debug!(
+                event_id = %event.id,
                 event = %serde_json::to_string(event).unwrap_or_default(),
-                "upstream event (no UPSTREAM_EVENTS_QUEUE_URL: logged only)"
+                "upstream event body"
             );
         }
         Ok(())
