@@ -5,7 +5,7 @@
 //! local Lambda Runtime API (`chasqui_cli::runtime`) and handed one event.
 //! Every sample records spawn → first `/next` (init), spawn → response, the
 //! process's CPU time and peak RSS, and, through a timing proxy in front of
-//! moto and the Cloud API sandbox (`cold_start/timing_proxy.rs`), the round
+//! moto and the Cloud API sandbox (`tests/src/proxy.rs`), the round
 //! trips its job made and how long the services took to answer them. The
 //! overhead of a function is its spawn → response less those round trips,
 //! less hello-world's spawn → response. Then the Python baseline's warm
@@ -20,8 +20,6 @@
 
 #[path = "../../shared/benches/support/payloads.rs"]
 mod payloads;
-#[path = "cold_start/timing_proxy.rs"]
-mod timing_proxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,9 +27,9 @@ use std::time::{Duration, Instant};
 
 use chasqui_cli::runtime::{CapturedLogs, FunctionSpec, Invoke, LocalFunction};
 use chasqui_cli::sandbox::{Sandbox, SandboxConfig};
+use harness::proxy::RecordingProxy;
 use serde_json::{Value, json};
 use shared::intake::QueuedWebhook;
-use timing_proxy::TimingProxy;
 
 /// The overhead goal beyond hello-world and the required round trips (issue 16).
 const OVERHEAD_GOAL_MS: f64 = 2.0;
@@ -105,7 +103,7 @@ impl Subject {
     }
 
     /// Starts a fresh instance, invokes it once and stops it.
-    async fn sample(&mut self, proxies: &[&TimingProxy]) {
+    async fn sample(&mut self, proxies: &[&RecordingProxy]) {
         let event = self.event();
         for proxy in proxies {
             proxy.take();
@@ -357,11 +355,11 @@ async fn main() {
     // timing proxy, so each sample knows its round trips.
     let moto_url =
         std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (run under scripts/with-moto)");
-    let moto = TimingProxy::start(&moto_url).await;
+    let moto = RecordingProxy::start(&moto_url).await;
     let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), SandboxConfig::default())
         .await
         .expect("the sandbox starts");
-    let graph = TimingProxy::start(&sandbox.url()).await;
+    let graph = RecordingProxy::start(&sandbox.url()).await;
     let proxies = [&moto, &graph];
 
     let body = payloads::typical();

@@ -16,11 +16,19 @@ use std::time::Duration;
 
 use chasqui_cli::sandbox::{Outcome, SandboxConfig};
 use harness::local::{LocalStack, StackOptions};
+use harness::proxy::RecordingProxy;
 use harness::scenario::{
     Case, Expect, STATUS_DELAYS, check, free_form, message, number, order_update, template,
 };
 use serde_json::{Value, json};
 use shared::record::{MessageRecord, Status};
+
+/// Each function and the AWS actions it declares.
+const PERMISSIONS: [(&str, &[(&str, &str)]); 3] = [
+    ("webhook", webhook::AWS_PERMISSIONS),
+    ("sender", sender::AWS_PERMISSIONS),
+    ("status", status::AWS_PERMISSIONS),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_mixed_sends_end_in_their_expected_states() {
@@ -49,16 +57,25 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
     .patched(&json!({}))
     .unwrap();
     let started = std::time::Instant::now();
+    // Every function reaches AWS through a recording proxy, signing as
+    // itself: what each really calls is held to its declared permissions.
+    let aws =
+        RecordingProxy::start(&std::env::var("AWS_ENDPOINT_URL").expect("run make test")).await;
+    let mut env = vec![
+        ("sender", "SEND_RATE_PER_SECOND", "40".into()),
+        ("sender", "GRAPH_API_TIMEOUT_MS", "5000".into()),
+        // A call that times out on a busy machine is settled from its
+        // status webhooks within seconds, not the default minute.
+        ("sender", "SEND_CONFIRM_GRACE_SECONDS", "5".into()),
+    ];
+    for (function, _) in PERMISSIONS {
+        env.push((function, "AWS_ENDPOINT_URL", aws.url()));
+        env.push((function, "AWS_ACCESS_KEY_ID", format!("{function}-key")));
+    }
     let stack = LocalStack::start(StackOptions {
         sandbox,
         // Two sender instances at up to 40/s each, against 12/s: throttled.
-        env: vec![
-            ("sender", "SEND_RATE_PER_SECOND", "40".into()),
-            ("sender", "GRAPH_API_TIMEOUT_MS", "5000".into()),
-            // A call that times out on a busy machine is settled from its
-            // status webhooks within seconds, not the default minute.
-            ("sender", "SEND_CONFIRM_GRACE_SECONDS", "5".into()),
-        ],
+        env,
         ..StackOptions::default()
     })
     .await;
@@ -265,6 +282,30 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
     // Nothing was dead-lettered: permanent failures are recorded, not parked.
     assert_eq!(stack.depth(&stack.send_dlq).await, 0, "send DLQ");
     assert_eq!(stack.depth(&stack.webhook_dlq).await, 0, "webhook DLQ");
+
+    // Each function called only AWS actions it declares (the template
+    // grants exactly those: tests/tests/template.rs), and each called some.
+    let calls = aws.take_calls();
+    for (function, permissions) in PERMISSIONS {
+        let key = format!("{function}-key");
+        let used: BTreeSet<&str> = calls
+            .iter()
+            .filter(|c| c.access_key.as_deref() == Some(key.as_str()))
+            .filter_map(|c| c.action.as_deref())
+            .collect();
+        assert!(
+            !used.is_empty(),
+            "{function} made no AWS call through the proxy"
+        );
+        let undeclared: Vec<&&str> = used
+            .iter()
+            .filter(|action| !permissions.iter().any(|(_, granted)| granted == *action))
+            .collect();
+        assert!(
+            undeclared.is_empty(),
+            "{function} called {undeclared:?}, which its AWS_PERMISSIONS do not declare (so the template does not grant them)"
+        );
+    }
 
     // Nor a customer: no phone number, BSUID or text the run used, at the
     // default level (ids and reasons only).
