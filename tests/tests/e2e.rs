@@ -149,7 +149,10 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
     }
     for (i, to) in opted_out.iter().enumerate() {
         let id = format!("opted-out-{i}");
-        let request = template(&id, to, "appointment_reminder", "pt_BR", &["Ed", "6h"]);
+        let mut request = template(&id, to, "appointment_reminder", "pt_BR", &["Ed", "6h"]);
+        // Named by phone and BSUID both: the opt-out is found either way
+        // (and the sender reads both contact items at once).
+        request["recipient"] = json!(chasqui_cli::sandbox::config::user_id_of(to));
         add(
             id,
             request,
