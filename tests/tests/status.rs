@@ -569,6 +569,19 @@ async fn number_and_account_updates_keep_the_newest_of_each_kind_and_are_told_up
         .find(|e| health_data(e).field == "phone_number_name_update")
         .expect("name event");
     assert_eq!(health_data(named).alert, None);
+
+    // `chasqui numbers` reads them back: the account, then its number.
+    let listed = chasqui_cli::commands::numbers::read(&env.ddb, &env.table)
+        .await
+        .unwrap();
+    let field = |i: usize, k: &str| listed[i].get(k).and_then(Value::as_str).map(str::to_owned);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(
+        field(0, "account_event").as_deref(),
+        Some("ACCOUNT_RESTRICTION")
+    );
+    assert_eq!(field(1, "display_phone_number").as_deref(), Some(number));
+    assert_eq!(field(1, "messaging_limit").as_deref(), Some("TIER_250"));
 }
 
 // ---- statuses --------------------------------------------------------------------

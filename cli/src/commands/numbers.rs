@@ -14,8 +14,17 @@ use crate::clock;
 use crate::target::Target;
 
 pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
-    let ddb = target.dynamodb();
-    let table_name = target.table()?;
+    let items = read(&target.dynamodb(), target.table()?).await?;
+    out.result(&human(&items), &json!({ "items": items }));
+    Ok(())
+}
+
+/// Every account and number health item, accounts before their numbers
+/// (the sort key's order), as JSON.
+pub async fn read(
+    ddb: &aws_sdk_dynamodb::Client,
+    table_name: &str,
+) -> Result<Vec<Value>, CliError> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
@@ -39,8 +48,7 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
             break;
         }
     }
-    out.result(&human(&items), &json!({ "items": items }));
-    Ok(())
+    Ok(items)
 }
 
 /// One block per account, its numbers under it (the sort key orders them).
