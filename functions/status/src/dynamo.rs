@@ -65,6 +65,28 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// An `UpdateItem` of `key` with `e`'s expression, names and values, and
+    /// `condition` (written with `e`'s placeholders); callers add what it
+    /// returns.
+    fn update(
+        &self,
+        key: HashMap<String, AttributeValue>,
+        e: Update,
+        condition: Option<String>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        let expression = e.expression();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(expression)
+            .set_condition_expression(condition)
+            .set_expression_attribute_names(Some(e.names))
+            .set_expression_attribute_values(Some(e.values))
+    }
+}
+
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -221,13 +243,7 @@ impl MessageStore for DynamoStore {
         }
         e.set(attr::UPDATED_AT, n(w.now));
         let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&w.pk, MESSAGE_SK)))
-            .update_expression(e.expression())
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
+            .update(key(&w.pk, MESSAGE_SK), e, None)
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -350,14 +366,7 @@ impl ContactStore for DynamoStore {
         let this = e.value(s(&o.decision));
         let condition = format!("attribute_not_exists({decision}) OR {decision} < {this}");
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&o.pk, CONTACT_SK)))
-            .update_expression(e.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
+            .update(key(&o.pk, CONTACT_SK), e, Some(condition))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -409,17 +418,7 @@ impl DynamoStore {
         condition: Option<String>,
         operation: &'static str,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, CONTACT_SK)))
-            .update_expression(e.expression())
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-            .send()
-            .await;
+        let result = self.update(key(pk, CONTACT_SK), e, condition).send().await;
         match result {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failure(&err) => Ok(false),
@@ -458,18 +457,12 @@ impl HealthStore for DynamoStore {
         // `<=`: a replay writes the same values again and yields the same
         // event; only a newer update of this kind stops it.
         let condition = format!("attribute_not_exists({slot}) OR {slot} <= {at}");
+        let key = key(
+            table::HEALTH_PK,
+            table::health_sk(&w.waba_id, w.number.as_deref()),
+        );
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                table::HEALTH_PK,
-                table::health_sk(&w.waba_id, w.number.as_deref()),
-            )))
-            .update_expression(e.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
+            .update(key, e, Some(condition))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
