@@ -22,7 +22,7 @@ struct Token(String);
 
 #[async_trait]
 impl AccessToken for Token {
-    async fn access_token(&self) -> Result<String, SecretError> {
+    async fn access_token(&self, _: &str) -> Result<String, SecretError> {
         Ok(self.0.clone())
     }
 }

@@ -69,7 +69,7 @@ fn status_view(value: &MessagesValue) {
 }
 
 fn split_keeps_everything(data: &[u8], max_body: usize) {
-    let split = intake::split(data, RECEIVED_AT, max_body);
+    let split = intake::split(shared::tenant::DEFAULT_APP, data, RECEIVED_AT, max_body);
     assert!(!split.messages.is_empty(), "nothing queued");
     for message in &split.messages {
         check_message(message, max_body);

@@ -36,9 +36,14 @@ fn hmac_only(body: &[u8]) -> [u8; 32] {
 #[inline(never)]
 fn intake(body: &[u8], header: &str) -> usize {
     signature::verify(Some(header.as_bytes()), body, SECRET).unwrap();
-    intake::split(body, 1_730_000_000_000, MAX_BODY_BYTES)
-        .messages
-        .len()
+    intake::split(
+        shared::tenant::DEFAULT_APP,
+        body,
+        1_730_000_000_000,
+        MAX_BODY_BYTES,
+    )
+    .messages
+    .len()
 }
 
 fn payloads() -> [(&'static str, Vec<u8>); 2] {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::GraphSettings;
-use crate::secrets::{SecretCache, SecretError};
+use crate::secrets::SecretError;
 
 /// Connecting to Graph takes milliseconds; longer means the network is bad.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -197,17 +197,12 @@ pub trait CloudApi: Send + Sync {
     async fn send(&self, phone_number_id: &str, body: &Value) -> Result<Accepted, GraphError>;
 }
 
-/// Where the bearer token comes from.
+/// Where the bearer token for a business number comes from
+/// (`shared::tenant::TenantTokens`: its binding's secret, or the
+/// deployment's own).
 #[async_trait]
 pub trait AccessToken: Send + Sync {
-    async fn access_token(&self) -> Result<String, SecretError>;
-}
-
-#[async_trait]
-impl AccessToken for SecretCache {
-    async fn access_token(&self) -> Result<String, SecretError> {
-        Ok(self.get().await?.access_token.expose().to_owned())
-    }
+    async fn access_token(&self, phone_number_id: &str) -> Result<String, SecretError>;
 }
 
 /// Adapter: Meta's Graph API over `reqwest`.
@@ -269,7 +264,7 @@ impl CloudApi for CloudApiClient {
     async fn send(&self, phone_number_id: &str, body: &Value) -> Result<Accepted, GraphError> {
         let token = self
             .token
-            .access_token()
+            .access_token(phone_number_id)
             .await
             .map_err(GraphError::Secret)?;
         let url = format!("{}/{phone_number_id}/messages", self.messages_url_prefix);
@@ -349,7 +344,7 @@ mod tests {
 
     #[async_trait]
     impl AccessToken for Fixed {
-        async fn access_token(&self) -> Result<String, SecretError> {
+        async fn access_token(&self, _: &str) -> Result<String, SecretError> {
             Ok(self.0.to_owned())
         }
     }

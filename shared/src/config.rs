@@ -112,7 +112,26 @@ impl Settings {
                 }
             },
         };
-        Ok(SecretSettings { secret_id, ttl })
+        let prefix = match self.get("WHATSAPP_SECRET_PREFIX") {
+            None => None,
+            Some(raw) => Some(Self::checked("WHATSAPP_SECRET_PREFIX", raw, |v| {
+                let ok = v.len() <= 256
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-".contains(&b));
+                if ok {
+                    Ok(())
+                } else {
+                    Err(
+                        "expected a Secrets Manager name prefix such as chasqui/prod/ (a-z, A-Z, 0-9 and /_+=.@-)",
+                    )
+                }
+            })?),
+        };
+        Ok(SecretSettings {
+            secret_id,
+            prefix,
+            ttl,
+        })
     }
 
     /// `WEBHOOK_QUEUE_URL`: where verified webhook payloads are queued.
@@ -179,8 +198,29 @@ impl Settings {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretSettings {
+    /// `WHATSAPP_SECRET_ID`: the default app's and default business's secret.
     pub secret_id: String,
+    /// `WHATSAPP_SECRET_PREFIX`: every further app's secret and every
+    /// binding's token secret is named under it (the functions' roles may
+    /// read nothing else). Unset: one business, one app.
+    pub prefix: Option<String>,
     pub ttl: Duration,
+}
+
+impl SecretSettings {
+    /// The secret of the Meta app `app` (`<prefix>apps/<app>`); `None`
+    /// without a prefix. `app` must be a checked name
+    /// (`shared::tenant::check_name`).
+    pub fn app_secret_id(&self, app: &str) -> Option<String> {
+        self.prefix.as_ref().map(|p| format!("{p}apps/{app}"))
+    }
+
+    /// Whether `secret_id` is one a binding may name: under the prefix.
+    pub fn allows(&self, secret_id: &str) -> bool {
+        self.prefix
+            .as_ref()
+            .is_some_and(|p| secret_id.len() > p.len() && secret_id.starts_with(p.as_str()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -372,9 +412,41 @@ mod tests {
             [
                 "SECRET_CACHE_TTL_SECONDS",
                 "WEBHOOK_QUEUE_URL",
-                "WHATSAPP_SECRET_ID"
+                "WHATSAPP_SECRET_ID",
+                "WHATSAPP_SECRET_PREFIX"
             ]
         );
+    }
+
+    #[test]
+    fn secret_prefix_names_app_secrets_and_bounds_binding_secrets() {
+        let s = settings(&[("WHATSAPP_SECRET_ID", "x")]).secret().unwrap();
+        assert_eq!(s.app_secret_id("shop"), None);
+        assert!(!s.allows("chasqui/prod/tenants/acme"));
+        let s = settings(&[
+            ("WHATSAPP_SECRET_ID", "x"),
+            ("WHATSAPP_SECRET_PREFIX", "chasqui/prod/"),
+        ])
+        .secret()
+        .unwrap();
+        assert_eq!(
+            s.app_secret_id("shop").as_deref(),
+            Some("chasqui/prod/apps/shop")
+        );
+        assert!(s.allows("chasqui/prod/tenants/acme"));
+        assert!(!s.allows("chasqui/prod/"));
+        assert!(!s.allows("chasqui/other/tenants/acme"));
+        assert!(matches!(
+            settings(&[
+                ("WHATSAPP_SECRET_ID", "x"),
+                ("WHATSAPP_SECRET_PREFIX", "chasqui prod*"),
+            ])
+            .secret(),
+            Err(ConfigError::Malformed {
+                name: "WHATSAPP_SECRET_PREFIX",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub const MAX_WEBHOOK_BYTES: usize = 3 * 1024 * 1024;
 pub enum QueuedWebhook<V> {
     /// One change of one entry, or one part of it.
     Change {
+        /// The Meta app the webhook came through (`shared::tenant`); absent
+        /// for the default app.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app: Option<String>,
         entry_id: String,
         field: String,
         received_at: u64,
@@ -48,6 +52,8 @@ pub enum QueuedWebhook<V> {
     },
     /// A verified body that is not a webhook envelope: kept as received.
     Raw {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        app: Option<String>,
         received_at: u64,
         reason: String,
         encoding: Encoding,
@@ -174,7 +180,6 @@ impl IdText {
     }
 }
 
-/// Splits a verified body into queue messages of at most `max_body` bytes.
 /// Whether `text` holds a `\uD800`-`\uDFFF` escape (either half of a
 /// surrogate pair). An escaped backslash before `u` counts too: a false
 /// alarm only costs the strict check.
@@ -190,11 +195,15 @@ fn has_surrogate_escape(text: &str) -> bool {
     })
 }
 
-pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
+/// Splits a body verified with the secret of the Meta app `app` into queue
+/// messages of at most `max_body` bytes.
+pub fn split(app: &str, body: &[u8], received_at: u64, max_body: usize) -> Split {
+    let app = (app != crate::tenant::DEFAULT_APP).then(|| app.to_owned());
     let text = match std::str::from_utf8(body) {
         Ok(text) => text,
         Err(_) => {
             return raw(
+                app,
                 body,
                 received_at,
                 "the body is not UTF-8".to_owned(),
@@ -210,7 +219,7 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
             } else {
                 format!("not valid JSON: {err}")
             };
-            return raw(body, received_at, reason, max_body);
+            return raw(app, body, received_at, reason, max_body);
         }
     };
     // serde_json checks `\u` escapes inside the borrowed values only
@@ -223,6 +232,7 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
         && let Err(err) = serde_json::from_str::<serde_json::Value>(text)
     {
         return raw(
+            app,
             body,
             received_at,
             format!("not valid JSON: {err}"),
@@ -247,6 +257,7 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
                 received_at,
             };
             let whole = QueuedWebhook::Change {
+                app: app.clone(),
                 entry_id: entry_id.clone(),
                 field: field.clone(),
                 received_at,
@@ -259,6 +270,7 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
                 split.messages.push(attrs.message(Kind::Change, body));
             } else {
                 for part in split_items(
+                    app.as_deref(),
                     &entry_id,
                     &field,
                     received_at,
@@ -273,7 +285,7 @@ pub fn split(body: &[u8], received_at: u64, max_body: usize) -> Split {
     }
     if split.changes == 0 {
         let reason = "a webhook envelope with no changes".to_owned();
-        let mut kept = raw(body, received_at, reason, max_body);
+        let mut kept = raw(app, body, received_at, reason, max_body);
         kept.entries = split.entries;
         return kept;
     }
@@ -299,12 +311,19 @@ impl Attrs {
     }
 }
 
-fn raw(body: &[u8], received_at: u64, reason: String, max_body: usize) -> Split {
+fn raw(
+    app: Option<String>,
+    body: &[u8],
+    received_at: u64,
+    reason: String,
+    max_body: usize,
+) -> Split {
     let (encoding, text) = match std::str::from_utf8(body) {
         Ok(text) => (Encoding::Utf8, text.to_owned()),
         Err(_) => (Encoding::Base64, BASE64.encode(body)),
     };
     let queued: QueuedWebhook<()> = QueuedWebhook::Raw {
+        app,
         received_at,
         reason: reason.clone(),
         encoding,
@@ -354,6 +373,7 @@ fn push_or_fragment(
 /// Splits an oversized change by its item arrays. Every part carries the
 /// value's other fields; items are packed greedily in their original order.
 fn split_items(
+    app: Option<&str>,
     entry_id: &str,
     field: &str,
     received_at: u64,
@@ -364,6 +384,7 @@ fn split_items(
     let Ok(object) = serde_json::from_str::<BTreeMap<String, &RawValue>>(value.get()) else {
         // Not an object: nothing to split by, fragments carry it whole.
         return vec![to_body(&QueuedWebhook::Change {
+            app: app.map(str::to_owned),
             entry_id: entry_id.to_owned(),
             field: field.to_owned(),
             received_at,
@@ -387,6 +408,7 @@ fn split_items(
         }
     }
     let overhead = to_body(&QueuedWebhook::Change {
+        app: app.map(str::to_owned),
         entry_id: entry_id.to_owned(),
         field: field.to_owned(),
         received_at,
@@ -420,6 +442,7 @@ fn split_items(
         .enumerate()
         .map(|(i, group)| {
             to_body(&QueuedWebhook::Change {
+                app: app.map(str::to_owned),
                 entry_id: entry_id.to_owned(),
                 field: field.to_owned(),
                 received_at,
@@ -532,6 +555,7 @@ pub fn reassemble(count: u32, fragments: &[(u32, &str)]) -> Result<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tenant::DEFAULT_APP;
     use serde_json::{Value, json};
 
     type Owned = QueuedWebhook<Value>;
@@ -565,7 +589,7 @@ mod tests {
             let body = json!({"object": "whatsapp_business_account", "entry": [
                 {"id": "waba-1", "time": time, "changes": [change("account_update", "333", 0)]}]})
             .to_string();
-            let split = split(body.as_bytes(), 42, MAX_BODY_BYTES);
+            let split = split(DEFAULT_APP, body.as_bytes(), 42, MAX_BODY_BYTES);
             assert_eq!(split.messages.len(), 1, "{time}");
             let QueuedWebhook::Change { entry_time, .. } = parse(&split.messages[0]) else {
                 panic!("{time}: not a change");
@@ -580,7 +604,7 @@ mod tests {
             {"id": "waba-1", "changes": [change("messages", "111", 1), change("messages", "222", 2)]},
             {"id": "waba-2", "changes": [change("account_update", "333", 0)]}]})
         .to_string();
-        let split = split(body.as_bytes(), 42, MAX_BODY_BYTES);
+        let split = split(DEFAULT_APP, body.as_bytes(), 42, MAX_BODY_BYTES);
         assert_eq!(
             (split.entries, split.changes, split.messages.len()),
             (2, 3, 3)
@@ -595,6 +619,7 @@ mod tests {
         assert_eq!(split.messages[2].field.as_deref(), Some("account_update"));
         match parse(&split.messages[1]) {
             QueuedWebhook::Change {
+                app,
                 entry_id,
                 field,
                 received_at,
@@ -602,6 +627,7 @@ mod tests {
                 part,
                 value,
             } => {
+                assert_eq!(app, None, "the default app is not written");
                 assert_eq!(entry_time, None);
                 assert_eq!(
                     (entry_id.as_str(), field.as_str(), received_at, part),
@@ -619,7 +645,7 @@ mod tests {
         let body = format!(
             r#"{{"object":"whatsapp_business_account","entry":[{{"id":"w","changes":[{{"field":"messages","value":{value}}}]}}]}}"#
         );
-        let split = split(body.as_bytes(), 1, MAX_BODY_BYTES);
+        let split = split(DEFAULT_APP, body.as_bytes(), 1, MAX_BODY_BYTES);
         assert!(
             split.messages[0].body.contains(value),
             "{}",
@@ -628,10 +654,33 @@ mod tests {
     }
 
     #[test]
+    fn a_named_app_is_carried_by_every_kind_of_queued_message() {
+        let app_of = |msg: &QueueMessage| match parse(msg) {
+            QueuedWebhook::Change { app, .. } | QueuedWebhook::Raw { app, .. } => app,
+            QueuedWebhook::Fragment { .. } => panic!("a fragment: reassemble first"),
+        };
+        let one = json!({"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": [change("messages", "111", 1)]}]}).to_string();
+        let whole = split("shop", one.as_bytes(), 1, MAX_BODY_BYTES);
+        assert_eq!(app_of(&whole.messages[0]).as_deref(), Some("shop"));
+        let big = json!({"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": [change("messages", "111", 400)]}]}).to_string();
+        let parts = split("shop", big.as_bytes(), 1, 8_000);
+        assert!(parts.messages.len() > 1);
+        for msg in &parts.messages {
+            assert_eq!(app_of(msg).as_deref(), Some("shop"));
+        }
+        let raw = split("shop", b"not json", 1, MAX_BODY_BYTES);
+        assert_eq!(app_of(&raw.messages[0]).as_deref(), Some("shop"));
+        assert_eq!(
+            app_of(&split(DEFAULT_APP, b"x", 1, MAX_BODY_BYTES).messages[0]),
+            None
+        );
+    }
+
+    #[test]
     fn oversized_change_is_split_by_items_with_nothing_lost() {
         let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": [change("messages", "111", 400)]}]}).to_string();
         let max = 8_000;
-        let split = split(body.as_bytes(), 7, max);
+        let split = split(DEFAULT_APP, body.as_bytes(), 7, max);
         assert!(split.messages.len() > 5, "{}", split.messages.len());
         let mut ids = Vec::new();
         let count = split.messages.len() as u32;
@@ -670,7 +719,7 @@ mod tests {
     fn single_items_too_large_become_fragments_that_reassemble() {
         let huge = "é".repeat(5_000);
         let body = json!({"entry": [{"id": "w", "changes": [{"field": "messages", "value": {"metadata": {"phone_number_id": "9"}, "messages": [{"id": "wamid.1", "text": {"body": huge}}]}}]}]}).to_string();
-        let split = split(body.as_bytes(), 5, 2_000);
+        let split = split(DEFAULT_APP, body.as_bytes(), 5, 2_000);
         assert!(split.messages.len() > 3);
         let mut pieces = Vec::new();
         let mut group_seen = None;
@@ -708,7 +757,7 @@ mod tests {
     #[test]
     fn unpaired_surrogate_escapes_are_kept_raw_and_pairs_queue_as_changes() {
         let lone = br#"{"entry":[{"id":"w","changes":[{"field":"messages","value":{"t":"\ud83d\udae9"}}]}]}"#;
-        let split_lone = split(lone, 1, MAX_BODY_BYTES);
+        let split_lone = split(DEFAULT_APP, lone, 1, MAX_BODY_BYTES);
         assert_eq!(split_lone.messages.len(), 1);
         assert_eq!(split_lone.messages[0].kind, Kind::Raw);
         assert!(
@@ -722,7 +771,7 @@ mod tests {
         // A real pair (an emoji as Meta escapes it) is an ordinary change,
         // whose queued body the status function can decode.
         let pair = br#"{"entry":[{"id":"w","changes":[{"field":"messages","value":{"t":"\uD83D\uDE00"}}]}]}"#;
-        let split_pair = split(pair, 1, MAX_BODY_BYTES);
+        let split_pair = split(DEFAULT_APP, pair, 1, MAX_BODY_BYTES);
         assert_eq!(split_pair.raw_reason, None);
         assert_eq!(split_pair.messages[0].kind, Kind::Change);
         let queued: QueuedWebhook<serde_json::Value> =
@@ -755,7 +804,7 @@ mod tests {
                 Encoding::Base64,
             ),
         ] {
-            let split = split(body, 3, MAX_BODY_BYTES);
+            let split = split(DEFAULT_APP, body, 3, MAX_BODY_BYTES);
             assert_eq!(split.messages.len(), 1);
             assert_eq!(split.messages[0].kind, Kind::Raw);
             assert!(
@@ -789,7 +838,7 @@ mod tests {
     #[test]
     fn characters_sqs_refuses_are_escaped_without_changing_meaning() {
         let body = "{\"entry\":[{\"id\":\"w\",\"changes\":[{\"field\":\"messages\",\"value\":{\"t\":\"a\u{FFFE}b\"}}]}]}";
-        let split = split(body.as_bytes(), 1, MAX_BODY_BYTES);
+        let split = split(DEFAULT_APP, body.as_bytes(), 1, MAX_BODY_BYTES);
         let msg = &split.messages[0].body;
         assert!(!msg.contains('\u{FFFE}') && msg.contains("\\ufffe"));
         let QueuedWebhook::Change { value, .. } = parse(&split.messages[0]) else {
@@ -802,6 +851,7 @@ mod tests {
 #[cfg(test)]
 mod properties {
     use super::*;
+    use crate::tenant::DEFAULT_APP;
     use proptest::prelude::*;
     use serde_json::{Map, Value, json};
     use std::collections::BTreeMap;
@@ -906,7 +956,7 @@ mod properties {
                 json!({"field": field, "value": v})
             }).collect();
             let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": changes}]}).to_string();
-            let split = split(body.as_bytes(), 9, max);
+            let split = split(DEFAULT_APP, body.as_bytes(), 9, max);
             prop_assert!(split.raw_reason.is_none());
             for m in &split.messages {
                 prop_assert!(m.body.len() <= max, "{} > {max}", m.body.len());
@@ -935,7 +985,7 @@ mod properties {
         /// Arbitrary bytes are always kept (raw or as changes), within the limit.
         #[test]
         fn arbitrary_bytes_are_always_queued(bytes in prop::collection::vec(any::<u8>(), 0..3_000), max in 600usize..4_000) {
-            let split = split(&bytes, 1, max);
+            let split = split(DEFAULT_APP, &bytes, 1, max);
             prop_assert!(!split.messages.is_empty());
             for m in &split.messages {
                 prop_assert!(m.body.len() <= max);

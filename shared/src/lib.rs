@@ -30,6 +30,7 @@ pub mod signature;
 pub mod table;
 #[cfg(feature = "aws")]
 pub mod telemetry;
+pub mod tenant;
 pub mod webhook;
 
 /// Milliseconds since the Unix epoch, the one clock format Chasqui stores.

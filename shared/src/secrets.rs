@@ -1,7 +1,18 @@
-//! The WhatsApp secret: fetched from Secrets Manager once per cold start and
-//! kept for a TTL, because tokens rotate. Values never reach a log line: the
-//! wrapper's `Debug` is redacted and parse errors name keys, never values.
+//! Secrets: fetched from Secrets Manager once per cold start and kept for a
+//! TTL, because tokens rotate. Values never reach a log line: the wrapper's
+//! `Debug` is redacted and parse errors name keys, never values.
+//!
+//! Three kinds of secret, all JSON objects of strings:
+//! - the deployment's own (`WHATSAPP_SECRET_ID`): `app_secret`,
+//!   `verify_token` and `access_token` of the default Meta app and business;
+//! - a further Meta app's (`<WHATSAPP_SECRET_PREFIX>apps/<app>`):
+//!   `app_secret` and `verify_token`;
+//! - a business binding's access token (any id under the prefix, named by
+//!   the binding): `access_token`.
+//!
+//! One [`SecretCache`] holds every secret a function reads, by id.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +40,70 @@ impl std::fmt::Debug for SecretString {
     }
 }
 
-/// The JSON secret named by `WHATSAPP_SECRET_ID`.
+/// One secret's JSON object, checked to be one; fields are read by name.
+pub struct SecretJson {
+    secret_id: String,
+    map: Map<String, Value>,
+}
+
+impl SecretJson {
+    /// Parses a secret string. Errors name the secret, never a value.
+    pub fn parse(secret_id: &str, json: &str) -> Result<Self, SecretError> {
+        let map: Map<String, Value> =
+            serde_json::from_str(json).map_err(|_| SecretError::Malformed {
+                secret_id: secret_id.to_owned(),
+                reason: "the secret string is not a JSON object".to_owned(),
+            })?;
+        Ok(Self {
+            secret_id: secret_id.to_owned(),
+            map,
+        })
+    }
+
+    /// A non-empty string field. Errors name the key, never a value.
+    pub fn field(&self, key: &str) -> Result<SecretString, SecretError> {
+        let malformed = |reason: String| SecretError::Malformed {
+            secret_id: self.secret_id.clone(),
+            reason,
+        };
+        match self.map.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(SecretString::new(s.trim())),
+            Some(Value::String(_)) => Err(malformed(format!("\"{key}\" is empty"))),
+            Some(_) => Err(malformed(format!("\"{key}\" is not a string"))),
+            None => Err(malformed(format!("\"{key}\" is missing"))),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretJson")
+            .field("secret_id", &self.secret_id)
+            .field("keys", &self.map.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A Meta app's webhook credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSecret {
+    /// The HMAC key of `X-Hub-Signature-256`.
+    pub app_secret: SecretString,
+    /// The token typed into Meta's dashboard for the verification handshake.
+    pub verify_token: SecretString,
+}
+
+impl AppSecret {
+    pub fn from_secret(json: &SecretJson) -> Result<Self, SecretError> {
+        Ok(Self {
+            app_secret: json.field("app_secret")?,
+            verify_token: json.field("verify_token")?,
+        })
+    }
+}
+
+/// The JSON secret named by `WHATSAPP_SECRET_ID`: the default app's
+/// credentials and the default business's access token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhatsAppSecret {
     /// Meta app secret: the HMAC key of `X-Hub-Signature-256`.
@@ -43,25 +117,18 @@ pub struct WhatsAppSecret {
 impl WhatsAppSecret {
     /// Parses the secret's JSON. Errors name the offending key, never a value.
     pub fn from_json(secret_id: &str, json: &str) -> Result<Self, SecretError> {
-        let malformed = |reason: String| SecretError::Malformed {
-            secret_id: secret_id.to_owned(),
-            reason,
-        };
-        let map: Map<String, Value> = serde_json::from_str(json)
-            .map_err(|_| malformed("the secret string is not a JSON object".to_owned()))?;
-        let field = |key: &str| match map.get(key) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(SecretString::new(s.trim())),
-            Some(Value::String(_)) => Err(malformed(format!("\"{key}\" is empty"))),
-            Some(_) => Err(malformed(format!("\"{key}\" is not a string"))),
-            None => Err(malformed(format!("\"{key}\" is missing"))),
-        };
+        let json = SecretJson::parse(secret_id, json)?;
+        let app = AppSecret::from_secret(&json)?;
         Ok(Self {
-            app_secret: field("app_secret")?,
-            verify_token: field("verify_token")?,
-            access_token: field("access_token")?,
+            app_secret: app.app_secret,
+            verify_token: app.verify_token,
+            access_token: json.field(ACCESS_TOKEN)?,
         })
     }
 }
+
+/// The key of a Cloud API access token in any secret that holds one.
+pub const ACCESS_TOKEN: &str = "access_token";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
@@ -71,78 +138,94 @@ pub enum SecretError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error("secret {secret_id} does not exist")]
+    NotFound { secret_id: String },
     #[error(
-        "secret {secret_id} is malformed: {reason}; it must be a JSON object with string keys app_secret, verify_token and access_token"
+        "secret {secret_id} is malformed: {reason}; it must be a JSON object of strings (see the README's configuration section for the keys of each kind of secret)"
     )]
     Malformed { secret_id: String, reason: String },
 }
 
 impl SecretError {
-    /// Whether trying again later can help (a malformed secret needs a human).
+    /// Whether trying again later can help (a missing or malformed secret
+    /// needs a human).
     pub fn is_retryable(&self) -> bool {
         matches!(self, SecretError::Unavailable { .. })
     }
 }
 
-/// Port: where the secret comes from.
+/// Port: where secrets come from, by id; answers the secret string.
 #[async_trait]
 pub trait SecretSource: Send + Sync {
-    async fn fetch(&self) -> Result<WhatsAppSecret, SecretError>;
+    async fn fetch(&self, secret_id: &str) -> Result<String, SecretError>;
 }
 
 /// Adapter: AWS Secrets Manager.
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
-    secret_id: String,
 }
 
 impl SecretsManagerSource {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        Self {
-            client,
-            secret_id: secret_id.into(),
-        }
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self { client }
     }
 }
 
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
-    async fn fetch(&self) -> Result<WhatsAppSecret, SecretError> {
-        let out = self
+    async fn fetch(&self, secret_id: &str) -> Result<String, SecretError> {
+        let out = match self
             .client
             .get_secret_value()
-            .secret_id(&self.secret_id)
+            .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| SecretError::Unavailable {
-                secret_id: self.secret_id.clone(),
-                source: aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                    .to_string()
-                    .into(),
-            })?;
-        let json = out.secret_string().ok_or_else(|| SecretError::Malformed {
-            secret_id: self.secret_id.clone(),
-            reason: "it has no SecretString (binary secrets are not supported)".to_owned(),
-        })?;
-        WhatsAppSecret::from_json(&self.secret_id, json)
+        {
+            Ok(out) => out,
+            Err(e) => {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
+                    return Err(SecretError::NotFound {
+                        secret_id: secret_id.to_owned(),
+                    });
+                }
+                return Err(SecretError::Unavailable {
+                    secret_id: secret_id.to_owned(),
+                    source: aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                        .to_string()
+                        .into(),
+                });
+            }
+        };
+        out.secret_string()
+            .map(str::to_owned)
+            .ok_or_else(|| SecretError::Malformed {
+                secret_id: secret_id.to_owned(),
+                reason: "it has no SecretString (binary secrets are not supported)".to_owned(),
+            })
     }
 }
 
 struct Cached {
-    value: Arc<WhatsAppSecret>,
+    /// `None`: the secret does not exist (remembered for a short while, so
+    /// requests naming an unknown app do not each cost a call).
+    value: Option<Arc<SecretJson>>,
     fresh_until: Instant,
 }
 
-/// The cold-start cache: one fetch, then a refresh whenever the TTL lapses. A
-/// failed refresh keeps serving the last good value (and retries after a short
-/// pause) so a Secrets Manager blip does not take the webhook down.
+/// The cold-start cache of every secret a function reads: one fetch per id,
+/// then a refresh whenever the TTL lapses. A failed refresh keeps serving the
+/// last good value (and retries after a short pause) so a Secrets Manager
+/// blip does not take a function down.
 pub struct SecretCache {
     source: Arc<dyn SecretSource>,
     ttl: Duration,
-    state: Mutex<Option<Cached>>,
+    state: Mutex<HashMap<String, Cached>>,
 }
 
-/// How long a stale value is served after a failed refresh before trying again.
+/// How long a stale value is served after a failed refresh before trying
+/// again, and how long a missing secret is remembered as missing.
 const RETRY_AFTER_FAILED_REFRESH: Duration = Duration::from_secs(30);
 
 impl SecretCache {
@@ -150,37 +233,68 @@ impl SecretCache {
         Self {
             source,
             ttl,
-            state: Mutex::new(None),
+            state: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The current secret, fetching it if it was never fetched or has expired.
-    pub async fn get(&self) -> Result<Arc<WhatsAppSecret>, SecretError> {
+    /// The secret `secret_id`, fetching it if it was never fetched or has
+    /// expired.
+    pub async fn json(&self, secret_id: &str) -> Result<Arc<SecretJson>, SecretError> {
         let mut state = self.state.lock().await;
         let now = Instant::now();
-        if let Some(cached) = state.as_ref()
+        if let Some(cached) = state.get(secret_id)
             && cached.fresh_until > now
         {
-            return Ok(cached.value.clone());
+            return cached.value.clone().ok_or_else(|| SecretError::NotFound {
+                secret_id: secret_id.to_owned(),
+            });
         }
-        match self.source.fetch().await {
-            Ok(secret) => {
-                let value = Arc::new(secret);
-                *state = Some(Cached {
-                    value: value.clone(),
-                    fresh_until: now + self.ttl,
-                });
+        let fetched = self
+            .source
+            .fetch(secret_id)
+            .await
+            .and_then(|json| SecretJson::parse(secret_id, &json));
+        match fetched {
+            Ok(json) => {
+                let value = Arc::new(json);
+                state.insert(
+                    secret_id.to_owned(),
+                    Cached {
+                        value: Some(value.clone()),
+                        fresh_until: now + self.ttl,
+                    },
+                );
                 Ok(value)
             }
-            Err(err) => match state.as_mut() {
-                Some(stale) => {
+            Err(err @ SecretError::NotFound { .. }) => {
+                state.insert(
+                    secret_id.to_owned(),
+                    Cached {
+                        value: None,
+                        fresh_until: now + RETRY_AFTER_FAILED_REFRESH,
+                    },
+                );
+                Err(err)
+            }
+            Err(err) => match state.get_mut(secret_id) {
+                Some(stale) if stale.value.is_some() => {
                     tracing::warn!(error = %err, "secret refresh failed; serving the cached value");
                     stale.fresh_until = now + RETRY_AFTER_FAILED_REFRESH;
-                    Ok(stale.value.clone())
+                    stale.value.clone().ok_or(err)
                 }
-                None => Err(err),
+                _ => Err(err),
             },
         }
+    }
+
+    /// A Meta app's webhook credentials from the secret `secret_id`.
+    pub async fn app(&self, secret_id: &str) -> Result<AppSecret, SecretError> {
+        AppSecret::from_secret(&*self.json(secret_id).await?)
+    }
+
+    /// The Cloud API access token in the secret `secret_id`.
+    pub async fn access_token(&self, secret_id: &str) -> Result<SecretString, SecretError> {
+        self.json(secret_id).await?.field(ACCESS_TOKEN)
     }
 }
 
@@ -198,6 +312,12 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(
             !debug.contains("s3cr3t") && !debug.contains("EAAB") && !debug.contains("tok\""),
+            "{debug}"
+        );
+        let json = SecretJson::parse("id", JSON).unwrap();
+        let debug = format!("{json:?}");
+        assert!(
+            debug.contains("app_secret") && !debug.contains("s3cr3t"),
             "{debug}"
         );
     }
@@ -231,66 +351,99 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!err.contains("s3cr3t"), "{err}");
+        // An app's secret needs no token; a token secret needs nothing else.
+        let app = SecretJson::parse("a", r#"{"app_secret":"x","verify_token":"y"}"#).unwrap();
+        assert_eq!(
+            AppSecret::from_secret(&app).unwrap().verify_token.expose(),
+            "y"
+        );
+        assert!(app.field(ACCESS_TOKEN).is_err());
     }
 
+    /// Answers `JSON` with a numbered token per call, or fails from call
+    /// `fail_after` on; `missing` ids do not exist.
     struct Counting {
         calls: AtomicUsize,
         fail_after: usize,
+        missing: &'static str,
+    }
+
+    impl Counting {
+        fn new(fail_after: usize) -> Arc<Self> {
+            Arc::new(Self {
+                calls: AtomicUsize::new(0),
+                fail_after,
+                missing: "missing",
+            })
+        }
+
+        fn calls(&self) -> usize {
+            self.calls.load(Ordering::SeqCst)
+        }
     }
 
     #[async_trait]
     impl SecretSource for Counting {
-        async fn fetch(&self) -> Result<WhatsAppSecret, SecretError> {
+        async fn fetch(&self, secret_id: &str) -> Result<String, SecretError> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if secret_id == self.missing {
+                return Err(SecretError::NotFound {
+                    secret_id: secret_id.into(),
+                });
+            }
             if n >= self.fail_after {
                 return Err(SecretError::Unavailable {
-                    secret_id: "id".into(),
+                    secret_id: secret_id.into(),
                     source: "down".into(),
                 });
             }
-            let mut s = WhatsAppSecret::from_json("id", JSON)?;
-            s.access_token = SecretString::new(format!("token-{n}"));
-            Ok(s)
+            Ok(format!(r#"{{"access_token":"{secret_id}-{n}"}}"#))
         }
     }
 
+    async fn token(cache: &SecretCache, id: &str) -> String {
+        cache.access_token(id).await.unwrap().expose().to_owned()
+    }
+
     #[tokio::test]
-    async fn caches_within_ttl_and_refreshes_after() {
-        let source = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-            fail_after: usize::MAX,
-        });
+    async fn caches_each_id_within_ttl_and_refreshes_after() {
+        let source = Counting::new(usize::MAX);
         let cache = SecretCache::new(source.clone(), Duration::from_millis(50));
-        assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-0");
-        assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-0");
-        assert_eq!(source.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(token(&cache, "a").await, "a-0");
+        assert_eq!(token(&cache, "a").await, "a-0");
+        assert_eq!(token(&cache, "b").await, "b-1");
+        assert_eq!(token(&cache, "a").await, "a-0");
+        assert_eq!(source.calls(), 2);
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-1");
-        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(token(&cache, "a").await, "a-2");
+        assert_eq!(source.calls(), 3);
     }
 
     #[tokio::test]
     async fn failed_refresh_serves_stale_and_first_failure_errors() {
-        let source = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-            fail_after: 1,
-        });
+        let source = Counting::new(1);
         let cache = SecretCache::new(source.clone(), Duration::from_millis(1));
-        assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-0");
+        assert_eq!(token(&cache, "a").await, "a-0");
         tokio::time::sleep(Duration::from_millis(5)).await;
-        assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-0");
+        assert_eq!(token(&cache, "a").await, "a-0");
         // the stale value is now held for the retry pause: no hammering
-        assert_eq!(cache.get().await.unwrap().access_token.expose(), "token-0");
-        assert_eq!(source.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(token(&cache, "a").await, "a-0");
+        assert_eq!(source.calls(), 2);
 
-        let never = SecretCache::new(
-            Arc::new(Counting {
-                calls: AtomicUsize::new(0),
-                fail_after: 0,
-            }),
-            DEFAULT,
-        );
-        assert!(never.get().await.unwrap_err().is_retryable());
+        let never = SecretCache::new(Counting::new(0), DEFAULT);
+        assert!(never.json("a").await.unwrap_err().is_retryable());
+    }
+
+    #[tokio::test]
+    async fn a_missing_secret_is_remembered_and_not_retryable() {
+        let source = Counting::new(usize::MAX);
+        let cache = SecretCache::new(source.clone(), DEFAULT);
+        for _ in 0..3 {
+            let err = cache.json("missing").await.unwrap_err();
+            assert!(matches!(err, SecretError::NotFound { .. }), "{err}");
+            assert!(!err.is_retryable());
+        }
+        assert_eq!(source.calls(), 1);
     }
 
     const DEFAULT: Duration = Duration::from_secs(300);

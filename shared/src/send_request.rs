@@ -78,7 +78,15 @@ pub struct SendRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[A-Z]{2}\.(ENT\.)?[A-Za-z0-9]{1,128}$"))]
     pub recipient: Option<String>,
-    /// The business number to send from (default `WHATSAPP_PHONE_NUMBER_ID`).
+    /// The tenant (business) the message is sent for, in a deployment that
+    /// serves several (default `default`, the deployment's own). Its id
+    /// scopes the request: the same `id` in two tenants is two messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9-]{0,39}$"))]
+    pub tenant: Option<String>,
+    /// The business number to send from: one bound to the tenant (default
+    /// `WHATSAPP_PHONE_NUMBER_ID` for the default tenant, the tenant's only
+    /// bound number for another).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^[0-9]+$"))]
     pub phone_number_id: Option<String>,
@@ -152,6 +160,10 @@ impl SendRequest {
             customer::check_user_id(recipient)
                 .map_err(|reason| RequestError::new("recipient", reason))?;
         }
+        if let Some(tenant) = &self.tenant {
+            crate::tenant::check_name(tenant)
+                .map_err(|reason| RequestError::new("tenant", reason))?;
+        }
         self.to = match (&self.to, &self.recipient, &self.message) {
             (Some(to), _, _) => {
                 Some(phone::normalise(to).map_err(|e| RequestError::new("to", e.to_string()))?)
@@ -164,6 +176,12 @@ impl SendRequest {
                 ));
             }
         };
+        if self.phone_number_id.is_none() && self.tenant() != crate::tenant::DEFAULT_TENANT {
+            return Err(RequestError::new(
+                "phone_number_id",
+                "is required with \"tenant\": the tenant's business number to send from (`chasqui bindings list`)",
+            ));
+        }
         if let Some(id) = &self.phone_number_id
             && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
         {
@@ -181,6 +199,13 @@ impl SendRequest {
     /// The customer the message is addressed to, by every id given.
     pub fn customer(&self) -> CustomerIds {
         CustomerIds::new(self.to.as_deref(), self.recipient.as_deref())
+    }
+
+    /// The tenant the request is for.
+    pub fn tenant(&self) -> &str {
+        self.tenant
+            .as_deref()
+            .unwrap_or(crate::tenant::DEFAULT_TENANT)
     }
 
     /// The message type as recorded (`text`, `template`, ..., `read`).

@@ -69,6 +69,10 @@ pub fn health_sk(waba_id: &str, display_phone_number: Option<&str>) -> String {
     }
 }
 
+/// Partition of the business number bindings (`shared::tenant`); the sort
+/// key is the phone number id, so a number has at most one binding.
+pub const BINDING_PK: &str = "BINDING";
+
 /// Partition of a fragment group; one item per fragment ([`fragment_sk`]).
 pub fn fragment_pk(group: &str) -> String {
     format!("FRAG#{group}")

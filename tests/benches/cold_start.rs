@@ -367,9 +367,14 @@ async fn main() {
     let handshake = event_file("webhook-handshake.json");
     let send = event_file("sender-template.json");
     let status = event_file("status-delivered.json");
-    let per_post = shared::intake::split(&body, 0, shared::intake::MAX_BODY_BYTES)
-        .messages
-        .len();
+    let per_post = shared::intake::split(
+        shared::tenant::DEFAULT_APP,
+        &body,
+        0,
+        shared::intake::MAX_BODY_BYTES,
+    )
+    .messages
+    .len();
 
     let webhook = |dir: &Path, queue: &str| {
         FunctionSpec::new("webhook", dir.join("webhook"))

@@ -12,6 +12,7 @@ use shared::config::Settings;
 use shared::events::{Event, Payload};
 use shared::intake::{self, MAX_BODY_BYTES};
 use shared::table;
+use shared::tenant::DEFAULT_APP;
 use wiremock::matchers::{any, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -83,15 +84,16 @@ async fn env() -> Env {
 impl Env {
     /// Applies a webhook body as the status function receives it.
     async fn webhook(&self, body: &[u8]) {
-        let records: Vec<Value> = intake::split(body, T0 * 1000 + 5_000, MAX_BODY_BYTES)
-            .messages
-            .iter()
-            .map(|m| {
-                json!({"messageId": harness::unique("sqs"), "receiptHandle": "AQEB-test",
+        let records: Vec<Value> =
+            intake::split(DEFAULT_APP, body, T0 * 1000 + 5_000, MAX_BODY_BYTES)
+                .messages
+                .iter()
+                .map(|m| {
+                    json!({"messageId": harness::unique("sqs"), "receiptHandle": "AQEB-test",
                        "body": m.body, "attributes": {"ApproximateReceiveCount": "1"},
                        "eventSource": "aws:sqs"})
-            })
-            .collect();
+                })
+                .collect();
         let response = status::handle(&self.status, json!({"Records": records})).await;
         assert!(
             response.batch_item_failures.is_empty(),

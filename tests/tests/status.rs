@@ -16,6 +16,7 @@ use shared::events::{Event, OptSource, Payload};
 use shared::intake::{self, MAX_BODY_BYTES, QueueMessage};
 use shared::record::{MessageRecord, Status};
 use shared::table;
+use shared::tenant::DEFAULT_APP;
 use shared::webhook::WebhookPayload;
 use status::dynamo::{DynamoStore, RequestCounter};
 use status::publish::{EventPublisher, PublishError};
@@ -139,7 +140,7 @@ fn inbound_body(wamid: &str, secs: u64, text: &str) -> Vec<u8> {
 }
 
 fn queued(body: &[u8]) -> Vec<QueueMessage> {
-    intake::split(body, RECEIVED_AT, MAX_BODY_BYTES).messages
+    intake::split(DEFAULT_APP, body, RECEIVED_AT, MAX_BODY_BYTES).messages
 }
 
 /// An SQS record as Lambda hands it over.
@@ -1008,6 +1009,7 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
         let store = Arc::new(DynamoStore::new(requests.client(&aws), &table));
         let capture = Arc::new(Capture::default());
         let ports = Ports {
+            directory: Arc::new(shared::tenant::Directory::fixed(Vec::new())),
             messages: store.clone(),
             contacts: store.clone(),
             log: store.clone(),
@@ -1423,7 +1425,7 @@ async fn fragments_wait_in_the_table_and_apply_once_complete() {
     let long = format!("início {} fim", "palavra ".repeat(4_000));
     let body = inbound_body("wamid.BIG", T0 + 100, &long);
     // A small budget forces one oversized item into fragments.
-    let messages = intake::split(&body, RECEIVED_AT, 8_000).messages;
+    let messages = intake::split(DEFAULT_APP, &body, RECEIVED_AT, 8_000).messages;
     assert!(messages.len() > 2, "{} pieces", messages.len());
     assert!(messages.iter().all(|m| m.kind == intake::Kind::Fragment));
     // Out of order; the first arrivals are acknowledged once stored.

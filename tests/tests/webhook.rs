@@ -9,12 +9,15 @@ use harness::{APP_SECRET, VERIFY_TOKEN, attribute, event, fixture, sign};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
+use shared::config::SecretSettings;
 use shared::intake::{MAX_SQS_MESSAGE_BYTES, QueuedWebhook};
 use shared::queue::SqsQueue;
 use shared::secrets::{SecretCache, SecretsManagerSource};
 use webhook::App;
 
+/// Every fixture's further apps live under its own prefix.
 struct Fixture {
+    prefix: String,
     app: App,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
@@ -23,23 +26,31 @@ struct Fixture {
 async fn setup() -> Fixture {
     let sqs = harness::sqs().await;
     let queue_url = harness::create_queue(&sqs, "webhook-events").await;
-    let app = app_for(&queue_url).await;
+    let prefix = format!("{}/", harness::unique("chasqui-apps"));
+    let app = app_for(&queue_url, &prefix).await;
     Fixture {
+        prefix,
         app,
         sqs,
         queue_url,
     }
 }
 
-async fn app_for(queue_url: &str) -> App {
+async fn app_for(queue_url: &str, prefix: &str) -> App {
     let sm = harness::secrets_manager().await;
     let secret_id = harness::create_secret(&sm).await;
     let secrets = SecretCache::new(
-        Arc::new(SecretsManagerSource::new(sm, secret_id)),
+        Arc::new(SecretsManagerSource::new(sm)),
         Duration::from_secs(300),
     );
+    let secret = SecretSettings {
+        secret_id,
+        prefix: Some(prefix.to_owned()),
+        ttl: Duration::from_secs(300),
+    };
     App::new(
         secrets,
+        secret,
         Arc::new(SqsQueue::new(harness::sqs().await, queue_url)),
     )
 }
@@ -318,7 +329,7 @@ async fn a_missing_queue_answers_5xx_so_meta_retries() {
     let sqs = harness::sqs().await;
     let real = harness::create_queue(&sqs, "deleted").await;
     sqs.delete_queue().queue_url(&real).send().await.unwrap();
-    let app = app_for(&real).await;
+    let app = app_for(&real, "chasqui-apps-none/").await;
     let body = fixture("status-read.json");
     let resp = webhook::handle(&app, post(body.as_bytes(), Some(&sign(body.as_bytes())))).await;
     assert!(resp.status().is_server_error(), "{}", resp.status());
@@ -411,4 +422,125 @@ async fn bodies_over_metas_maximum_get_413_and_other_methods_405() {
         StatusCode::METHOD_NOT_ALLOWED
     );
     assert_eq!(harness::queue_depth(&f.sqs, &f.queue_url).await, 0);
+}
+
+/// The second Meta app's credentials (the first is the harness's).
+const SHOP_APP_SECRET: &str = "shop-app-secret";
+const SHOP_VERIFY_TOKEN: &str = "shop-verify-token";
+
+fn request(method: &str, path: &str, body: &[u8], signature: Option<&str>) -> Request {
+    let mut builder = lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path);
+    if let Some(sig) = signature {
+        builder = builder.header("X-Hub-Signature-256", sig);
+    }
+    builder.body(Body::Binary(body.to_vec())).unwrap()
+}
+
+fn handshake(path: &str, token: &str) -> Request {
+    use lambda_http::RequestExt;
+    let params = [
+        ("hub.mode", "subscribe"),
+        ("hub.verify_token", token),
+        ("hub.challenge", "42"),
+    ];
+    request("GET", path, b"", None).with_query_string_parameters(
+        params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<std::collections::HashMap<_, _>>(),
+    )
+}
+
+#[tokio::test]
+async fn each_app_verifies_only_on_its_own_route_and_its_changes_carry_its_name() {
+    let f = setup().await;
+    let sm = harness::secrets_manager().await;
+    sm.create_secret()
+        .name(format!("{}apps/shop", f.prefix))
+        .secret_string(
+            json!({"app_secret": SHOP_APP_SECRET, "verify_token": SHOP_VERIFY_TOKEN}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = fixture("inbound-text.json");
+    let shop_signature = shared::signature::sign(body.as_bytes(), SHOP_APP_SECRET.as_bytes());
+    let default_signature = sign(body.as_bytes());
+
+    // Each route takes its own app's signature and verify token, no other.
+    let cases = [
+        ("/webhook/shop", &shop_signature, StatusCode::OK),
+        ("/webhook/shop", &default_signature, StatusCode::FORBIDDEN),
+        ("/webhook", &shop_signature, StatusCode::FORBIDDEN),
+        ("/webhook", &default_signature, StatusCode::OK),
+        ("/webhook/nobody", &shop_signature, StatusCode::NOT_FOUND),
+        (
+            "/webhook/default",
+            &default_signature,
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (path, signature, want) in cases {
+        let resp = webhook::handle(
+            &f.app,
+            request("POST", path, body.as_bytes(), Some(signature)),
+        )
+        .await;
+        assert_eq!(resp.status(), want, "POST {path}");
+    }
+    for (path, token, want) in [
+        ("/webhook/shop", SHOP_VERIFY_TOKEN, StatusCode::OK),
+        ("/webhook/shop", VERIFY_TOKEN, StatusCode::FORBIDDEN),
+        ("/webhook", SHOP_VERIFY_TOKEN, StatusCode::FORBIDDEN),
+        ("/webhook/nobody", SHOP_VERIFY_TOKEN, StatusCode::NOT_FOUND),
+    ] {
+        let resp = webhook::handle(&f.app, handshake(path, token)).await;
+        assert_eq!(resp.status(), want, "GET {path}");
+    }
+
+    // The two accepted posts were queued, each with its app's name.
+    let got = harness::receive(&f.sqs, &f.queue_url, 2).await;
+    let mut apps: Vec<Option<String>> = got
+        .iter()
+        .map(|m| match queued(m) {
+            QueuedWebhook::Change { app, .. } => app,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    apps.sort();
+    assert_eq!(apps, [None, Some("shop".to_owned())]);
+}
+
+#[tokio::test]
+async fn without_a_prefix_only_the_default_app_has_a_route() {
+    let f = setup().await;
+    let sm = harness::secrets_manager().await;
+    let secrets = SecretCache::new(
+        Arc::new(SecretsManagerSource::new(sm.clone())),
+        Duration::from_secs(300),
+    );
+    let secret = SecretSettings {
+        secret_id: harness::create_secret(&sm).await,
+        prefix: None,
+        ttl: Duration::from_secs(300),
+    };
+    let app = App::new(
+        secrets,
+        secret,
+        Arc::new(SqsQueue::new(f.sqs.clone(), &f.queue_url)),
+    );
+    let body = fixture("inbound-text.json");
+    let resp = webhook::handle(
+        &app,
+        request(
+            "POST",
+            "/webhook/shop",
+            body.as_bytes(),
+            Some(&sign(body.as_bytes())),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }

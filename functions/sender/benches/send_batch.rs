@@ -30,7 +30,7 @@ struct Token;
 
 #[async_trait]
 impl AccessToken for Token {
-    async fn access_token(&self) -> Result<String, SecretError> {
+    async fn access_token(&self, _: &str) -> Result<String, SecretError> {
         Ok("bench-token".to_owned())
     }
 }
@@ -67,6 +67,7 @@ fn app(config: &sender::SenderConfig, api: Arc<dyn CloudApi>) -> sender::App {
     let store = Arc::new(MemoryStore::default());
     sender::App::new(
         config,
+        Arc::new(shared::tenant::Directory::fixed(Vec::new())),
         store.clone(),
         store,
         api,

@@ -41,7 +41,7 @@ struct Token;
 
 #[async_trait]
 impl AccessToken for Token {
-    async fn access_token(&self) -> Result<String, SecretError> {
+    async fn access_token(&self, _: &str) -> Result<String, SecretError> {
         Ok("bench-token".to_owned())
     }
 }
@@ -94,6 +94,7 @@ fn app(base_url: &str) -> sender::App {
     let store = Arc::new(MemoryStore::default());
     sender::App::new(
         &config,
+        Arc::new(shared::tenant::Directory::fixed(Vec::new())),
         store.clone(),
         store,
         Arc::new(api),

@@ -25,6 +25,7 @@ use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings};
 use shared::now_millis;
 use shared::secrets::{SecretCache, SecretsManagerSource};
 use shared::send_request::{RequestError, SendRequest};
+use shared::tenant::{self, Directory, DynamoBindings, TenantTokens};
 
 use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter, backoff};
 use crate::requeue::{Requeue, SqsRequeue};
@@ -43,7 +44,11 @@ pub const ALERTS: &[&str] = &[SENDING_HALTED];
 /// mapping's, which polls under the function's role.
 pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("WHATSAPP_SECRET_ID", "secretsmanager:GetSecretValue"),
+    // Each binding's access token, `<prefix>...`.
+    ("WHATSAPP_SECRET_PREFIX", "secretsmanager:GetSecretValue"),
     ("TABLE_NAME", "dynamodb:UpdateItem"),
+    // The bindings (one partition).
+    ("TABLE_NAME", "dynamodb:Query"),
     ("TABLE_NAME", "dynamodb:GetItem"),
     // A customer's linked contact items (phone and BSUID) in one read.
     ("TABLE_NAME", "dynamodb:BatchGetItem"),
@@ -169,6 +174,7 @@ fn positive(
 /// What the function holds between invocations: adapters, the pacing state
 /// and the policy read from configuration.
 pub struct App {
+    directory: Arc<Directory>,
     store: Arc<dyn MessageStore>,
     contacts: Arc<dyn ContactBook>,
     api: Arc<dyn CloudApi>,
@@ -185,12 +191,14 @@ pub struct App {
 impl App {
     pub fn new(
         config: &SenderConfig,
+        directory: Arc<Directory>,
         store: Arc<dyn MessageStore>,
         contacts: Arc<dyn ContactBook>,
         api: Arc<dyn CloudApi>,
         requeue: Arc<dyn Requeue>,
     ) -> Self {
         Self {
+            directory,
             store,
             contacts,
             api,
@@ -213,19 +221,26 @@ impl App {
         let secrets = Arc::new(SecretCache::new(
             Arc::new(SecretsManagerSource::new(
                 aws_sdk_secretsmanager::Client::new(aws),
-                &config.secret.secret_id,
             )),
             config.secret.ttl,
         ));
-        secrets.get().await?;
-        let api = CloudApiClient::new(&config.graph, secrets, config.graph_timeout)?;
-        let store = Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            &config.table_name,
+        secrets.access_token(&config.secret.secret_id).await?;
+        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        let directory = Arc::new(Directory::new(
+            Arc::new(DynamoBindings::new(dynamodb.clone(), &config.table_name)),
+            tenant::BINDINGS_TTL,
         ));
+        let tokens = TenantTokens {
+            secrets,
+            directory: directory.clone(),
+            secret: config.secret.clone(),
+        };
+        let api = CloudApiClient::new(&config.graph, Arc::new(tokens), config.graph_timeout)?;
+        let store = Arc::new(DynamoStore::new(dynamodb, &config.table_name));
         let requeue = SqsRequeue::new(aws_sdk_sqs::Client::new(aws), &config.queue_url);
         Ok(Self::new(
             config,
+            directory,
             store.clone(),
             store,
             Arc::new(api),
@@ -535,43 +550,63 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
         dead_letter: last_receive,
     };
     let claim = claim(app, job, now);
+    // Refusals before any call are recorded under the lock too, so a refused
+    // copy never overwrites the record of a valid request with the same id.
+    let claim = &claim;
+    let refuse = |error: RecordedError, outcome: Outcome| async move {
+        match app.store.begin(claim).await {
+            Ok(Begin::Acquired(_)) => {
+                let finish = Finish::Failed {
+                    error,
+                    called: false,
+                };
+                match app
+                    .store
+                    .finish(&job.message_id, &job.request_hash, &finish, now)
+                    .await
+                {
+                    Ok(_) => outcome,
+                    Err(e) => retry(format!("could not record the refusal: {e}"), None),
+                }
+            }
+            Ok(_) => match outcome {
+                Outcome::Invalid { detail } | Outcome::Failed { detail, .. } => Outcome::Invalid {
+                    detail: format!("{detail} (not recorded: the id belongs to another request)"),
+                },
+                other => other,
+            },
+            Err(e) => retry(format!("could not record the refusal: {e}"), None),
+        }
+    };
     let request = match &job.request {
         Ok(request) => request,
         Err(invalid) => {
-            // Recorded under the lock too, so an invalid copy never
-            // overwrites the record of a valid request with the same id.
-            return match app.store.begin(&claim).await {
-                Ok(Begin::Acquired(_)) => {
-                    let mut error = sender_error(
-                        "invalid_request",
-                        ErrorClass::Permanent,
-                        invalid.to_string(),
-                    );
-                    error.details = Some(invalid.path.clone());
-                    let finish = Finish::Failed {
-                        error,
-                        called: false,
-                    };
-                    match app
-                        .store
-                        .finish(&job.message_id, &job.request_hash, &finish, now)
-                        .await
-                    {
-                        Ok(_) => Outcome::Invalid {
-                            detail: invalid.to_string(),
-                        },
-                        Err(e) => retry(format!("could not record the refusal: {e}"), None),
-                    }
-                }
-                Ok(_) => Outcome::Invalid {
-                    detail: format!("{invalid} (not recorded: the id belongs to another request)"),
-                },
-                Err(e) => retry(format!("could not record the refusal: {e}"), None),
-            };
+            let mut error = sender_error(
+                "invalid_request",
+                ErrorClass::Permanent,
+                invalid.to_string(),
+            );
+            error.details = Some(invalid.path.clone());
+            let detail = invalid.to_string();
+            return refuse(error, Outcome::Invalid { detail }).await;
         }
     };
+    // The number must be the request's tenant's.
+    match app.directory.binding(&job.phone_number_id).await {
+        Err(e) => return retry(format!("could not read the number's binding: {e}"), None),
+        Ok(binding) => {
+            if let Err(refusal) = tenant::check_sender(request.tenant(), binding.as_ref()) {
+                let detail = refusal.explain(request.tenant(), &job.phone_number_id);
+                let mut error =
+                    sender_error(refusal.reason(), ErrorClass::Permanent, detail.clone());
+                error.details = Some("phone_number_id".to_owned());
+                let reason = refusal.reason().to_owned();
+                return refuse(error, Outcome::Failed { reason, detail }).await;
+            }
+        }
+    }
 
-    let earlier = match app.store.begin(&claim).await {
+    let earlier = match app.store.begin(claim).await {
         Ok(Begin::Acquired(earlier)) => earlier,
         Ok(Begin::Done) => return Outcome::Duplicate,
         Ok(Begin::Conflict) => return Outcome::Refused,
@@ -981,6 +1016,7 @@ mod tests {
         let requeue = Arc::new(MemoryRequeue::default());
         let app = App::new(
             &config,
+            Arc::new(shared::tenant::Directory::fixed(Vec::new())),
             store.clone(),
             store.clone(),
             api.clone(),

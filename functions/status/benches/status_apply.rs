@@ -14,6 +14,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use shared::intake::{self, MAX_BODY_BYTES};
 use shared::record::MessageRecord;
+use shared::tenant::{
+    BINDINGS_TTL, Binding, BindingStore, DEFAULT_TENANT, Directory, DirectoryError,
+};
 use status::apply::{Applier, Policy};
 use status::keywords::Keywords;
 use status::store::{
@@ -21,9 +24,24 @@ use status::store::{
     HealthWrite, InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError,
     WebhookLog, WebhookRecord,
 };
+use std::sync::Arc;
 
 /// Ports that answer at once, as if every write were the first.
 struct Instant;
+
+/// No bindings: every number is the default tenant's.
+#[async_trait]
+impl BindingStore for Instant {
+    async fn list(&self) -> Result<Vec<Binding>, DirectoryError> {
+        Ok(Vec::new())
+    }
+    async fn put(&self, _: &Binding) -> Result<bool, DirectoryError> {
+        Ok(true)
+    }
+    async fn remove(&self, _: &str) -> Result<Option<Binding>, DirectoryError> {
+        Ok(None)
+    }
+}
 
 #[async_trait]
 impl MessageStore for Instant {
@@ -95,6 +113,7 @@ fn body(value: Value) -> String {
     let post = json!({"object": "whatsapp_business_account",
         "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}]});
     let split = intake::split(
+        shared::tenant::DEFAULT_APP,
         post.to_string().as_bytes(),
         1_730_000_002_000,
         MAX_BODY_BYTES,
@@ -127,7 +146,10 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let policy = Policy::default();
+    let directory = Directory::new(Arc::new(Instant), BINDINGS_TTL);
     let applier = Applier {
+        directory: &directory,
+        tenant: DEFAULT_TENANT.to_owned(),
         messages: &Instant,
         contacts: &Instant,
         log: &Instant,

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use shared::config::Settings;
 use shared::intake::{self, MAX_BODY_BYTES};
+use shared::tenant::DEFAULT_APP;
 use status::{App, configure};
 
 const PHONE: &str = "1122334455";
@@ -78,7 +79,9 @@ fn inbound(n: usize, text: &str) -> Vec<u8> {
 fn records(bodies: &[Vec<u8>]) -> Vec<Value> {
     bodies
         .iter()
-        .flat_map(|body| intake::split(body, T0 * 1000 + 2_000, MAX_BODY_BYTES).messages)
+        .flat_map(|body| {
+            intake::split(DEFAULT_APP, body, T0 * 1000 + 2_000, MAX_BODY_BYTES).messages
+        })
         .enumerate()
         .map(|(i, m)| {
             let mut attrs = serde_json::Map::new();

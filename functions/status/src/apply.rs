@@ -12,6 +12,7 @@ use shared::events::{self, Event, OptChange, OptSource, RecipientIds};
 use shared::intake::{self, Encoding, QueuedWebhook};
 use shared::record::{ConversationRecord, ErrorRecord, PricingRecord, StatusTimes, attr};
 use shared::table;
+use shared::tenant::{self, Directory};
 use shared::webhook::{InboundMessage, MessagesValue, StatusKind, StatusUpdate};
 
 use crate::health;
@@ -112,7 +113,13 @@ impl Applied {
 }
 
 /// The status logic over its ports.
+#[derive(Clone)]
 pub struct Applier<'a> {
+    /// Which tenant a change's number belongs to (`shared::tenant`).
+    pub directory: &'a Directory,
+    /// The tenant of the change being applied (set per change from its
+    /// number's binding; the default tenant until then).
+    pub tenant: String,
     pub messages: &'a dyn MessageStore,
     pub contacts: &'a dyn ContactStore,
     pub log: &'a dyn WebhookLog,
@@ -142,6 +149,7 @@ impl Applier<'_> {
             serde_json::from_str(body).map_err(|e| ApplyError::Malformed(e.to_string()))?;
         match queued {
             QueuedWebhook::Change {
+                app,
                 entry_id,
                 field,
                 received_at,
@@ -149,17 +157,28 @@ impl Applier<'_> {
                 value,
                 ..
             } => {
+                let app = app.as_deref().unwrap_or(tenant::DEFAULT_APP);
+                let Some(scoped) = self
+                    .scoped(app, &entry_id, &field, received_at, &value, out)
+                    .await?
+                else {
+                    return Ok(());
+                };
                 if health::FIELDS.contains(&field.as_str()) {
                     // Ordered by Meta's time of the entry; a webhook without
                     // one is ordered by when it arrived.
                     let at = entry_time.map_or(received_at, |t| t.saturating_mul(1000));
-                    return self.apply_health(&entry_id, &field, at, &value, out).await;
+                    return scoped
+                        .apply_health(&entry_id, &field, at, &value, out)
+                        .await;
                 }
-                self.apply_change(&entry_id, &field, received_at, &value, out)
+                scoped
+                    .apply_change(&entry_id, &field, received_at, &value, out)
                     .await;
                 Ok(())
             }
             QueuedWebhook::Raw {
+                app: _,
                 received_at,
                 reason,
                 encoding,
@@ -236,6 +255,66 @@ impl Applier<'_> {
                     })?;
                 tracing::info!(%group, count, bytes = whole.len(), "fragment group complete: applying");
                 Box::pin(self.apply_body(&whole, true, out)).await
+            }
+        }
+    }
+
+    /// This applier for the tenant whose binding owns the change's number
+    /// (or account) through `app`; `None` when none does, after the change
+    /// is kept aside with the reason: it is applied to no one's data, and
+    /// acknowledged, since a retry would not help.
+    async fn scoped(
+        &self,
+        app: &str,
+        entry_id: &str,
+        field: &str,
+        received_at: u64,
+        value: &Value,
+        out: &mut Applied,
+    ) -> Result<Option<Applier<'_>>, ApplyError> {
+        let phone = value
+            .pointer("/metadata/phone_number_id")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty());
+        let binding = match phone {
+            Some(phone) => self.directory.binding(phone).await,
+            None => self.directory.binding_of_account(entry_id).await,
+        }
+        .map_err(|e| ApplyError::Store {
+            what: "reading the bindings".to_owned(),
+            source: StoreError::Unavailable {
+                operation: "Query",
+                reason: e.to_string(),
+            },
+        })?;
+        match tenant::tenant_of_webhook(app, binding.as_ref()) {
+            Ok(tenant) => Ok(Some(Applier {
+                tenant: tenant.to_owned(),
+                ..self.clone()
+            })),
+            Err(refusal) => {
+                let number = phone.unwrap_or(entry_id);
+                let reason = refusal.explain(app, number);
+                tracing::warn!(
+                    app,
+                    field,
+                    entry_id,
+                    phone_number_id = phone,
+                    outcome = refusal.reason(),
+                    "webhook change for a number not bound through its app: kept aside"
+                );
+                let record = self.record(
+                    refusal.reason(),
+                    &[app, field, entry_id, &value.to_string()],
+                    Some(field),
+                    Some(entry_id),
+                    phone,
+                    Some(reason),
+                    value.to_string(),
+                    received_at,
+                );
+                self.keep(record, out).await?;
+                Ok(None)
             }
         }
     }

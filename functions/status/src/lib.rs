@@ -24,6 +24,7 @@ use std::time::Instant;
 pub use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde_json::Value;
 use shared::config::{ConfigError, Settings};
+use shared::tenant::{self, BINDINGS_TTL, Directory, DynamoBindings};
 
 use crate::apply::{Applier, ApplyError, Policy};
 use crate::dead_letter::{Attribute, DeadLetter, DeadLetters, SqsDeadLetters};
@@ -167,6 +168,8 @@ fn queue_url(value: &str) -> Result<(), &'static str> {
 
 /// The adapters the function works through.
 pub struct Ports {
+    /// The bindings: which tenant each number's changes belong to.
+    pub directory: Arc<Directory>,
     pub messages: Arc<dyn MessageStore>,
     pub contacts: Arc<dyn ContactStore>,
     pub log: Arc<dyn WebhookLog>,
@@ -210,7 +213,15 @@ impl App {
             Some(url) => Arc::new(SqsEventPublisher::new(sqs.clone(), url)),
             None => Arc::new(LogPublisher),
         };
+        let directory = Arc::new(Directory::new(
+            Arc::new(DynamoBindings::new(
+                requests.client(aws),
+                &config.table_name,
+            )),
+            BINDINGS_TTL,
+        ));
         let ports = Ports {
+            directory,
             messages: store.clone(),
             contacts: store.clone(),
             log: store.clone(),
@@ -397,6 +408,8 @@ struct Summary {
 async fn process(app: &App, record: &Record) -> Result<Summary, RecordError> {
     let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
     let applier = Applier {
+        directory: &app.ports.directory,
+        tenant: tenant::DEFAULT_TENANT.to_owned(),
         messages: app.ports.messages.as_ref(),
         contacts: app.ports.contacts.as_ref(),
         log: app.ports.log.as_ref(),

@@ -1,17 +1,25 @@
 //! The webhook function: Meta's verification handshake on `GET`, and on `POST`
 //! a signature check over the raw bytes followed by a lossless hand-off to SQS.
 //! It answers `200` only once every part of the payload is queued.
+//!
+//! One route per Meta app: `/webhook` is the default app's (the
+//! `WHATSAPP_SECRET_ID` secret), `/webhook/{app}` a further app's (the
+//! `<WHATSAPP_SECRET_PREFIX>apps/{app}` secret). Each request is verified
+//! with its route's app secret only, and its changes are queued with the
+//! app's name; the status function applies a change only to the tenant whose
+//! binding owns its number through that app (`shared::tenant`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::config::{ConfigError, Settings, WebhookConfig};
+use shared::config::{ConfigError, SecretSettings, Settings, WebhookConfig};
 use shared::intake::{self, MAX_BODY_BYTES, MAX_WEBHOOK_BYTES};
 use shared::queue::{Queue, SqsQueue};
-use shared::secrets::{SecretCache, SecretsManagerSource};
+use shared::secrets::{AppSecret, SecretCache, SecretError, SecretsManagerSource};
 use shared::signature::{self, SignatureError};
+use shared::tenant::{self, DEFAULT_APP};
 
 /// Longest `hub.challenge` echoed back (Meta sends a short number).
 const MAX_CHALLENGE_CHARS: usize = 1024;
@@ -25,6 +33,8 @@ pub const ALERTS: &[&str] = &[];
 /// (`tests/tests/template.rs` checks it).
 pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("WHATSAPP_SECRET_ID", "secretsmanager:GetSecretValue"),
+    // Further apps' secrets, `<prefix>apps/<app>`.
+    ("WHATSAPP_SECRET_PREFIX", "secretsmanager:GetSecretValue"),
     ("WEBHOOK_QUEUE_URL", "sqs:SendMessage"),
 ];
 
@@ -36,12 +46,17 @@ pub fn configure(settings: &Settings) -> Result<WebhookConfig, ConfigError> {
 /// What the function holds between invocations.
 pub struct App {
     secrets: SecretCache,
+    secret: SecretSettings,
     queue: Arc<dyn Queue>,
 }
 
 impl App {
-    pub fn new(secrets: SecretCache, queue: Arc<dyn Queue>) -> Self {
-        Self { secrets, queue }
+    pub fn new(secrets: SecretCache, secret: SecretSettings, queue: Arc<dyn Queue>) -> Self {
+        Self {
+            secrets,
+            secret,
+            queue,
+        }
     }
 
     /// Cold start: read the configuration, build the clients and fetch the
@@ -52,14 +67,50 @@ impl App {
         let secrets = SecretCache::new(
             Arc::new(SecretsManagerSource::new(
                 aws_sdk_secretsmanager::Client::new(&aws),
-                &config.secret.secret_id,
             )),
             config.secret.ttl,
         );
-        secrets.get().await?;
+        secrets.app(&config.secret.secret_id).await?;
         let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.queue_url);
-        Ok(Self::new(secrets, Arc::new(queue)))
+        Ok(Self::new(secrets, config.secret, Arc::new(queue)))
     }
+
+    /// The credentials of the app a route names, or the answer to give.
+    async fn app_secret(&self, app: &str) -> Result<AppSecret, Reply> {
+        let unknown = || {
+            Reply::json(
+                StatusCode::NOT_FOUND,
+                "unknown_app",
+                "no Meta app is configured for this route",
+            )
+        };
+        let secret_id = if app == DEFAULT_APP {
+            self.secret.secret_id.clone()
+        } else {
+            self.secret.app_secret_id(app).ok_or_else(unknown)?
+        };
+        match self.secrets.app(&secret_id).await {
+            Ok(secret) => Ok(secret),
+            Err(SecretError::NotFound { .. }) if app != DEFAULT_APP => Err(unknown()),
+            Err(err) => Err(Reply::failed(
+                "secret_unavailable",
+                SECRET_UNAVAILABLE,
+                err.to_string(),
+            )),
+        }
+    }
+}
+
+/// The Meta app a request path names: `/webhook` the default app,
+/// `/webhook/{app}` another (a checked name; `default` has only the first
+/// route). `None`: no such route.
+pub fn app_of_path(path: &str) -> Option<&str> {
+    let rest = path.trim_end_matches('/').strip_prefix("/webhook")?;
+    if rest.is_empty() {
+        return Some(DEFAULT_APP);
+    }
+    let app = rest.strip_prefix('/')?;
+    (app != DEFAULT_APP && tenant::check_name(app).is_ok()).then_some(app)
 }
 
 /// The answer and what the request's log line reports.
@@ -117,9 +168,19 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         .map(|c| c.request_id.clone())
         .unwrap_or_default();
     let method = req.method().clone();
-    let reply = match method {
-        Method::GET => handshake(app, &req).await,
-        Method::POST => receive(app, &req).await,
+    let path = match req.raw_http_path() {
+        "" => req.uri().path(),
+        raw => raw,
+    };
+    let route = app_of_path(path).map(str::to_owned);
+    let reply = match (&method, route.as_deref()) {
+        (_, None) => Reply::json(
+            StatusCode::NOT_FOUND,
+            "unknown_app",
+            "no Meta app is configured for this route",
+        ),
+        (&Method::GET, Some(route)) => handshake(app, route, &req).await,
+        (&Method::POST, Some(route)) => receive(app, route, &req).await,
         _ => Reply::json(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -129,9 +190,9 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = reply.status.as_u16();
     if reply.status.is_server_error() {
-        tracing::error!(request_id, %method, status, outcome = reply.outcome, detail = reply.detail, bytes = reply.bytes, entries = reply.entries, changes = reply.changes, queued = reply.queued, latency_ms, "webhook request");
+        tracing::error!(request_id, %method, app = route.as_deref(), status, outcome = reply.outcome, detail = reply.detail, bytes = reply.bytes, entries = reply.entries, changes = reply.changes, queued = reply.queued, latency_ms, "webhook request");
     } else {
-        tracing::info!(request_id, %method, status, outcome = reply.outcome, detail = reply.detail, bytes = reply.bytes, entries = reply.entries, changes = reply.changes, queued = reply.queued, latency_ms, "webhook request");
+        tracing::info!(request_id, %method, app = route.as_deref(), status, outcome = reply.outcome, detail = reply.detail, bytes = reply.bytes, entries = reply.entries, changes = reply.changes, queued = reply.queued, latency_ms, "webhook request");
     }
     Response::builder()
         .status(reply.status)
@@ -140,7 +201,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
-async fn handshake(app: &App, req: &Request) -> Reply {
+async fn handshake(app: &App, route: &str, req: &Request) -> Reply {
     let query = req.query_string_parameters();
     let (Some(mode), Some(token), Some(challenge)) = (
         query.first("hub.mode"),
@@ -167,11 +228,9 @@ async fn handshake(app: &App, req: &Request) -> Reply {
             "hub.mode must be subscribe",
         );
     }
-    let secret = match app.secrets.get().await {
+    let secret = match app.app_secret(route).await {
         Ok(secret) => secret,
-        Err(err) => {
-            return Reply::failed("secret_unavailable", SECRET_UNAVAILABLE, err.to_string());
-        }
+        Err(reply) => return reply,
     };
     if !signature::token_matches(token, secret.verify_token.expose()) {
         return Reply::json(
@@ -187,7 +246,7 @@ async fn handshake(app: &App, req: &Request) -> Reply {
     }
 }
 
-async fn receive(app: &App, req: &Request) -> Reply {
+async fn receive(app: &App, route: &str, req: &Request) -> Reply {
     let body: &[u8] = match req.body() {
         Body::Empty => &[],
         Body::Text(text) => text.as_bytes(),
@@ -205,14 +264,9 @@ async fn receive(app: &App, req: &Request) -> Reply {
             )
         };
     }
-    let secret = match app.secrets.get().await {
+    let secret = match app.app_secret(route).await {
         Ok(secret) => secret,
-        Err(err) => {
-            return Reply {
-                bytes,
-                ..Reply::failed("secret_unavailable", SECRET_UNAVAILABLE, err.to_string())
-            };
-        }
+        Err(reply) => return Reply { bytes, ..reply },
     };
     let header = req.headers().get(signature::HEADER).map(|v| v.as_bytes());
     if let Err(err) = signature::verify(header, body, secret.app_secret.expose().as_bytes()) {
@@ -227,7 +281,7 @@ async fn receive(app: &App, req: &Request) -> Reply {
             ..Reply::json(status, outcome, err.to_string())
         };
     }
-    let split = intake::split(body, shared::now_millis(), MAX_BODY_BYTES);
+    let split = intake::split(route, body, shared::now_millis(), MAX_BODY_BYTES);
     let counts = |reply: Reply| Reply {
         bytes,
         entries: split.entries,
@@ -253,4 +307,27 @@ async fn receive(app: &App, req: &Request) -> Reply {
         reply.detail = Some(reason.clone());
     }
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_app_has_one_route() {
+        assert_eq!(app_of_path("/webhook"), Some(DEFAULT_APP));
+        assert_eq!(app_of_path("/webhook/"), Some(DEFAULT_APP));
+        assert_eq!(app_of_path("/webhook/shop-2"), Some("shop-2"));
+        for none in [
+            "/",
+            "/webhooks",
+            "/webhook/default",
+            "/webhook/Shop",
+            "/webhook/a/b",
+            "/webhook/../x",
+            "/other/webhook",
+        ] {
+            assert_eq!(app_of_path(none), None, "{none}");
+        }
+    }
 }

@@ -1,0 +1,415 @@
+//! Where bindings are kept (the table), the cached directory the functions
+//! read them through, and the access token of each number.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use tokio::sync::Mutex;
+
+use super::Binding;
+use crate::cloud_api::AccessToken;
+use crate::config::SecretSettings;
+use crate::secrets::{SecretCache, SecretError};
+use crate::table;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("could not read or write bindings: {detail}")]
+    Unavailable {
+        detail: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("binding item {sk} is malformed: {reason}")]
+    Malformed { sk: String, reason: String },
+}
+
+/// Port: the bindings, by phone number id.
+#[async_trait]
+pub trait BindingStore: Send + Sync {
+    /// Every binding.
+    async fn list(&self) -> Result<Vec<Binding>, DirectoryError>;
+    /// Binds a number; `false` when it is already bound (to anyone): a
+    /// number is unbound before it is bound again.
+    async fn put(&self, binding: &Binding) -> Result<bool, DirectoryError>;
+    /// Unbinds a number; the binding it had.
+    async fn remove(&self, phone_number_id: &str) -> Result<Option<Binding>, DirectoryError>;
+}
+
+/// Attribute names of a binding item.
+mod attr {
+    pub const TENANT: &str = "tenant";
+    pub const APP: &str = "app";
+    pub const WABA_ID: &str = "waba_id";
+    pub const DISPLAY_PHONE_NUMBER: &str = "display_phone_number";
+    pub const TOKEN_SECRET: &str = "token_secret";
+    pub const CREATED_AT: &str = "created_at";
+}
+
+/// Adapter: the binding items of the table.
+pub struct DynamoBindings {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoBindings {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> DirectoryError {
+    DirectoryError::Unavailable {
+        detail: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+        source: Box::new(e),
+    }
+}
+
+fn item(binding: &Binding) -> HashMap<String, AttributeValue> {
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let mut item = HashMap::from([
+        (table::PK.to_owned(), s(table::BINDING_PK)),
+        (table::SK.to_owned(), s(&binding.phone_number_id)),
+        (attr::TENANT.to_owned(), s(&binding.tenant)),
+        (attr::APP.to_owned(), s(&binding.app)),
+        (attr::WABA_ID.to_owned(), s(&binding.waba_id)),
+        (attr::TOKEN_SECRET.to_owned(), s(&binding.token_secret)),
+        (
+            attr::CREATED_AT.to_owned(),
+            AttributeValue::N(binding.created_at.to_string()),
+        ),
+    ]);
+    if let Some(display) = &binding.display_phone_number {
+        item.insert(attr::DISPLAY_PHONE_NUMBER.to_owned(), s(display));
+    }
+    item
+}
+
+fn binding(item: &HashMap<String, AttributeValue>) -> Result<Binding, DirectoryError> {
+    let sk = match item.get(table::SK) {
+        Some(AttributeValue::S(sk)) => sk.clone(),
+        _ => String::new(),
+    };
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(v)) if !v.is_empty() => Ok(v.clone()),
+        _ => Err(DirectoryError::Malformed {
+            sk: sk.clone(),
+            reason: format!("{name} is missing or not a string"),
+        }),
+    };
+    Ok(Binding {
+        phone_number_id: sk.clone(),
+        tenant: text(attr::TENANT)?,
+        app: text(attr::APP)?,
+        waba_id: text(attr::WABA_ID)?,
+        display_phone_number: text(attr::DISPLAY_PHONE_NUMBER).ok(),
+        token_secret: text(attr::TOKEN_SECRET)?,
+        created_at: match item.get(attr::CREATED_AT) {
+            Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
+            _ => 0,
+        },
+    })
+}
+
+#[async_trait]
+impl BindingStore for DynamoBindings {
+    async fn list(&self) -> Result<Vec<Binding>, DirectoryError> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", table::PK)
+                .expression_attribute_values(":pk", AttributeValue::S(table::BINDING_PK.into()))
+                .set_exclusive_start_key(start)
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items() {
+                out.push(binding(item)?);
+            }
+            start = page.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn put(&self, binding: &Binding) -> Result<bool, DirectoryError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item(binding)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", table::PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn remove(&self, phone_number_id: &str) -> Result<Option<Binding>, DirectoryError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(table::PK, AttributeValue::S(table::BINDING_PK.into()))
+            .key(table::SK, AttributeValue::S(phone_number_id.into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.attributes().map(binding).transpose()
+    }
+}
+
+/// How soon after a load a lookup that finds nothing loads again: a number
+/// bound a moment ago is found without waiting for the TTL, and a flood of
+/// webhooks for unbound numbers costs one query per interval.
+const RELOAD_ON_MISS_AFTER: Duration = Duration::from_secs(5);
+
+struct Loaded {
+    /// A few per tenant: a linear search is as fast as a map here.
+    bindings: Vec<Binding>,
+    at: Instant,
+}
+
+/// The bindings as the functions read them: loaded whole (one query), kept
+/// for a TTL, loaded again early when a number is not found. A removed
+/// binding may be served until the TTL lapses (the README says so).
+pub struct Directory {
+    store: Arc<dyn BindingStore>,
+    ttl: Duration,
+    state: Mutex<Option<Loaded>>,
+}
+
+impl Directory {
+    pub fn new(store: Arc<dyn BindingStore>, ttl: Duration) -> Self {
+        Self {
+            store,
+            ttl,
+            state: Mutex::new(None),
+        }
+    }
+
+    /// A binding of the WhatsApp Business Account `waba_id` (its account
+    /// and template webhooks name no number): every binding of one account
+    /// has the same tenant and app (`chasqui bindings add` checks it).
+    pub async fn binding_of_account(
+        &self,
+        waba_id: &str,
+    ) -> Result<Option<Binding>, DirectoryError> {
+        self.find(|b| b.waba_id == waba_id).await
+    }
+
+    /// The binding of a business number, if it has one.
+    pub async fn binding(&self, phone_number_id: &str) -> Result<Option<Binding>, DirectoryError> {
+        self.find(|b| b.phone_number_id == phone_number_id).await
+    }
+
+    async fn find(
+        &self,
+        matches: impl Fn(&Binding) -> bool,
+    ) -> Result<Option<Binding>, DirectoryError> {
+        let mut state = self.state.lock().await;
+        let now = Instant::now();
+        let stale = |loaded: &Loaded, found: bool| {
+            let age = now.duration_since(loaded.at);
+            age >= self.ttl || (!found && age >= RELOAD_ON_MISS_AFTER)
+        };
+        let lookup = |loaded: &Loaded| loaded.bindings.iter().find(|b| matches(b)).cloned();
+        if let Some(loaded) = state.as_ref() {
+            let found = lookup(loaded);
+            if !stale(loaded, found.is_some()) {
+                return Ok(found);
+            }
+        }
+        match self.store.list().await {
+            Ok(bindings) => {
+                let loaded = Loaded { bindings, at: now };
+                let found = lookup(&loaded);
+                *state = Some(loaded);
+                Ok(found)
+            }
+            // A failed reload keeps answering from what was loaded, like the
+            // secret cache, and tries again after the miss interval.
+            Err(err) => match state.as_mut() {
+                Some(loaded) => {
+                    tracing::warn!(error = %err, "bindings reload failed; serving the loaded bindings");
+                    loaded.at = now
+                        .checked_sub(self.ttl.saturating_sub(RELOAD_ON_MISS_AFTER))
+                        .unwrap_or(now);
+                    Ok(lookup(loaded))
+                }
+                None => Err(err),
+            },
+        }
+    }
+}
+
+/// The access token of each business number: its binding's secret, or the
+/// deployment's own secret for a number no binding names.
+pub struct TenantTokens {
+    pub secrets: Arc<SecretCache>,
+    pub directory: Arc<Directory>,
+    /// The deployment's secret and the prefix binding secrets live under.
+    pub secret: SecretSettings,
+}
+
+#[async_trait]
+impl AccessToken for TenantTokens {
+    async fn access_token(&self, phone_number_id: &str) -> Result<String, SecretError> {
+        let secret_id = match self.directory.binding(phone_number_id).await {
+            // The functions' roles may read only under the prefix: a binding
+            // naming another secret is a mistake to name, not to retry.
+            Ok(Some(binding)) if !self.secret.allows(&binding.token_secret) => {
+                return Err(SecretError::Malformed {
+                    secret_id: binding.token_secret,
+                    reason: format!(
+                        "the binding of {phone_number_id} names a secret outside WHATSAPP_SECRET_PREFIX"
+                    ),
+                });
+            }
+            Ok(Some(binding)) => binding.token_secret,
+            Ok(None) => self.secret.secret_id.clone(),
+            Err(e) => {
+                return Err(SecretError::Unavailable {
+                    secret_id: format!("(the binding of {phone_number_id})"),
+                    source: Box::new(e),
+                });
+            }
+        };
+        Ok(self
+            .secrets
+            .access_token(&secret_id)
+            .await?
+            .expose()
+            .to_owned())
+    }
+}
+
+/// Bindings in memory, counting lists: for tests and benches of the code
+/// that reads them (the adapter above is tested against the emulator).
+#[derive(Default)]
+pub struct MemoryBindings {
+    bindings: std::sync::Mutex<Vec<Binding>>,
+    lists: std::sync::atomic::AtomicUsize,
+}
+
+impl MemoryBindings {
+    /// How many times the bindings were listed.
+    #[cfg(test)]
+    fn lists(&self) -> usize {
+        self.lists.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl BindingStore for MemoryBindings {
+    async fn list(&self) -> Result<Vec<Binding>, DirectoryError> {
+        self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.bindings.lock().map(|b| b.clone()).unwrap_or_default())
+    }
+
+    async fn put(&self, binding: &Binding) -> Result<bool, DirectoryError> {
+        let mut bindings = self
+            .bindings
+            .lock()
+            .map_err(|_| DirectoryError::Malformed {
+                sk: binding.phone_number_id.clone(),
+                reason: "poisoned".into(),
+            })?;
+        if bindings
+            .iter()
+            .any(|b| b.phone_number_id == binding.phone_number_id)
+        {
+            return Ok(false);
+        }
+        bindings.push(binding.clone());
+        Ok(true)
+    }
+
+    async fn remove(&self, phone_number_id: &str) -> Result<Option<Binding>, DirectoryError> {
+        let Ok(mut bindings) = self.bindings.lock() else {
+            return Ok(None);
+        };
+        let at = bindings
+            .iter()
+            .position(|b| b.phone_number_id == phone_number_id);
+        Ok(at.map(|i| bindings.remove(i)))
+    }
+}
+
+impl Directory {
+    /// A directory of fixed bindings (none: a single business).
+    pub fn fixed(bindings: Vec<Binding>) -> Self {
+        let store = MemoryBindings {
+            bindings: std::sync::Mutex::new(bindings),
+            ..MemoryBindings::default()
+        };
+        Self::new(Arc::new(store), crate::tenant::BINDINGS_TTL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acme() -> Binding {
+        Binding {
+            phone_number_id: "111".into(),
+            tenant: "acme".into(),
+            app: "app-a".into(),
+            waba_id: "999".into(),
+            display_phone_number: None,
+            token_secret: "chasqui/tenants/acme".into(),
+            created_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn loads_once_and_finds_a_new_binding_soon_after() {
+        let store = Arc::new(MemoryBindings::default());
+        store.put(&acme()).await.unwrap();
+        let dir = Directory::new(store.clone(), Duration::from_secs(300));
+        assert_eq!(dir.binding("111").await.unwrap().unwrap().tenant, "acme");
+        assert_eq!(dir.binding("111").await.unwrap().unwrap().tenant, "acme");
+        // A miss right after a load does not query again...
+        assert!(dir.binding("222").await.unwrap().is_none());
+        assert_eq!(store.lists(), 1);
+        // ...one after the miss interval does, and finds the new number.
+        store
+            .put(&Binding {
+                phone_number_id: "222".into(),
+                ..acme()
+            })
+            .await
+            .unwrap();
+        let mut state = dir.state.lock().await;
+        if let Some(loaded) = state.as_mut() {
+            loaded.at -= RELOAD_ON_MISS_AFTER;
+        }
+        drop(state);
+        assert!(dir.binding("222").await.unwrap().is_some());
+        assert_eq!(store.lists(), 2);
+    }
+}
