@@ -52,6 +52,7 @@ const SAMPLES: &[(&str, &str)] = &[
         "WHATSAPP_SECRET_ID",
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:chasqui/whatsapp-AbCdEf",
     ),
+    ("WHATSAPP_SECRET_PREFIX", "chasqui/"),
     ("SECRET_CACHE_TTL_SECONDS", "300"),
     (
         "WEBHOOK_QUEUE_URL",
@@ -316,6 +317,9 @@ enum Scope {
     Arn(String),
     /// `<table ARN>/index/<name or *>`.
     Index(String, String),
+    /// Every secret whose name starts with this `!Sub` text: the further
+    /// apps' and bindings' secrets under `WHATSAPP_SECRET_PREFIX`.
+    SecretPrefix(String),
     /// Anything else (a wildcard, a literal ARN, a queue URL): never allowed.
     Other(String),
 }
@@ -325,6 +329,7 @@ impl std::fmt::Display for Scope {
         match self {
             Scope::Arn(id) => write!(f, "{id}"),
             Scope::Index(id, index) => write!(f, "{id}/index/{index}"),
+            Scope::SecretPrefix(prefix) => write!(f, "secrets {prefix}*"),
             Scope::Other(raw) => write!(f, "{raw}"),
         }
     }
@@ -332,6 +337,14 @@ impl std::fmt::Display for Scope {
 
 /// Types whose `Ref` is their ARN; for the rest `!GetAtt X.Arn` is.
 const REF_IS_ARN: &[&str] = &["AWS::SecretsManager::Secret", "AWS::IAM::ManagedPolicy"];
+
+/// The ARN of a secret of the stack's account and region, up to its name.
+const SECRET_ARN: &str =
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:";
+
+/// The kinds of secret named under `WHATSAPP_SECRET_PREFIX`: a role may read
+/// one kind, never the whole prefix.
+const SECRET_KINDS: &[&str] = &["apps/", "tenants/"];
 
 fn scope(template: &Template, value: &Value) -> Scope {
     let other = || Scope::Other(value.to_string());
@@ -346,6 +359,15 @@ fn scope(template: &Template, value: &Value) -> Scope {
         value["Fn::GetAtt"][1].as_str(),
     ) {
         return Scope::Arn(id.to_owned());
+    }
+    // `!Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:<prefix>*`
+    if let Some(prefix) = value["Fn::Sub"]
+        .as_str()
+        .and_then(|sub| sub.strip_prefix(SECRET_ARN))
+        .and_then(|rest| rest.strip_suffix('*'))
+        .filter(|prefix| !prefix.contains('*'))
+    {
+        return Scope::SecretPrefix(prefix.to_owned());
     }
     // `!Sub ${Table.Arn}/index/<name or *>`
     let index = value["Fn::Sub"]
@@ -621,6 +643,23 @@ fn check_permissions(template: &Template, manifest: &Manifest) -> Vec<String> {
             ));
             continue;
         };
+        // A name prefix (`!Sub ${AWS::StackName}/`): the grant is on the
+        // secrets of one kind under it, a prefix specific to the stack.
+        if let Some(prefix) = value["Fn::Sub"].as_str()
+            && action.starts_with("secretsmanager:")
+        {
+            if !prefix.contains("${AWS::StackName}") || !prefix.ends_with('/') {
+                problems.push(format!(
+                    "{id} sets {setting} to {prefix}, which is not a stack-specific name prefix ending in '/'"
+                ));
+            }
+            let scopes = SECRET_KINDS
+                .iter()
+                .map(|kind| Scope::SecretPrefix(format!("{prefix}{kind}")))
+                .collect();
+            needed.push((action.to_string(), scopes));
+            continue;
+        }
         let Some(target) = template.target(value) else {
             problems.push(format!(
                 "{}'s AWS_PERMISSIONS needs {action} on the resource {setting} names, but {id} sets {setting} to {value}, no resource of the template",
@@ -1050,8 +1089,21 @@ fn the_webhook_answers_get_and_post_on_the_http_api() {
     routes.sort();
     assert_eq!(
         routes,
-        [("GET", "/webhook"), ("POST", "/webhook")].map(|(m, p)| (m.to_owned(), p.to_owned()))
+        [
+            ("GET", "/webhook"),
+            ("GET", "/webhook/{app}"),
+            ("POST", "/webhook"),
+            ("POST", "/webhook/{app}")
+        ]
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
     );
+    // The function answers each app's route (`{app}` stands for a name).
+    for (_, path) in &routes {
+        assert!(
+            webhook::app_of_path(&path.replace("{app}", "shop")).is_some(),
+            "{path}"
+        );
+    }
     assert!(
         template.0["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
             .as_str()
@@ -1231,7 +1283,7 @@ fn a_permission_removed_from_the_template_is_found() {
 fn a_permission_on_another_resource_is_found() {
     let template = edited(|t| {
         t["Resources"]["WebhookRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-            [2]["Resource"] = json!({"Fn::GetAtt": ["SendQueue", "Arn"]});
+            [3]["Resource"] = json!({"Fn::GetAtt": ["SendQueue", "Arn"]});
     });
     let problems = check_permissions(&template, &webhook());
     assert_finds(
@@ -1254,8 +1306,13 @@ fn a_broader_grant_is_found() {
         statements.push(json!({"Sid": "Extra", "Effect": "Allow", "Action": ["sqs:DeleteMessage"], "Resource": {"Fn::GetAtt": ["WebhookQueue", "Arn"]}}));
         statements.push(json!({"Sid": "Everything", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}));
         statements.push(json!({"Sid": "AllOfSqs", "Effect": "Allow", "Action": "sqs:*", "Resource": {"Fn::GetAtt": ["WebhookQueue", "Arn"]}}));
+        statements.push(json!({"Sid": "WholePrefix", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": {"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${AWS::StackName}/*"}}));
     });
     let problems = check_permissions(&template, &webhook());
+    assert_finds(
+        &problems,
+        "grants secretsmanager:GetSecretValue on secrets ${AWS::StackName}/*, which webhook's AWS_PERMISSIONS does not list",
+    );
     assert_finds(&problems, "statement AllOfSqs allows sqs:*: no wildcards");
     assert_finds(
         &problems,
