@@ -1982,6 +1982,24 @@ mod tests {
         assert_eq!(err.path, "body");
     }
 
+    #[test]
+    fn a_tenant_is_a_checked_name_and_names_its_number() {
+        let text = json!({"type": "text", "text": {"body": "x"}});
+        let ok = parse(json!({"to": "+5511988887777", "tenant": "acme",
+            "phone_number_id": "111", "message": text}))
+        .unwrap();
+        assert_eq!(ok.tenant(), "acme");
+        let default = parse(json!({"to": "+5511988887777", "message": text})).unwrap();
+        assert_eq!(default.tenant(), crate::tenant::DEFAULT_TENANT);
+        let err = parse(json!({"to": "+5511988887777", "tenant": "Acme Inc",
+            "phone_number_id": "111", "message": text}))
+        .unwrap_err();
+        assert_eq!(err.path, "tenant");
+        let err = parse(json!({"to": "+5511988887777", "tenant": "acme", "message": text}))
+            .unwrap_err();
+        assert_eq!(err.path, "phone_number_id");
+    }
+
     /// A missing or unknown field inside the message is named by its own
     /// path (serde reports "message" through the `type`-tagged content).
     #[test]
