@@ -59,6 +59,7 @@ OUTPUTS = {
     "UpstreamEventsQueueUrl": "upstream_events_queue_url",
     "TableName": "table_name",
     "SecretName": "secret_id",
+    "WhatsAppSecretPrefix": "secret_prefix",
 }
 NO_VALUE = object()
 
@@ -333,11 +334,12 @@ def up(*args):
         "region": t.region,
         "sandbox_url": SANDBOX_URL,
         "webhook_url": WEBHOOK_URL,
-        "secret_prefix": next(
+    })
+    if not resources.get("secret_prefix"):
+        resources["secret_prefix"] = next(
             (f["env"]["WHATSAPP_SECRET_PREFIX"] for f in funcs.values() if f["env"].get("WHATSAPP_SECRET_PREFIX")),
             None,
-        ),
-    })
+        )
     spec = {"name": STACK, "functions": funcs, "event_sources": sources, "http_routes": routes, "resources": resources}
     os.makedirs(os.path.dirname(os.path.abspath(spec_path)), exist_ok=True)
     with open(spec_path, "w") as f:
