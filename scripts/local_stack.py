@@ -36,6 +36,11 @@ STACK = os.environ.get("CHASQUI_STACK", "chasqui-local")
 APP_SECRET = "chasqui-test-app-secret"
 VERIFY_TOKEN = "chasqui-test-verify-token"
 ACCESS_TOKEN = "chasqui-test-access-token"
+# Where further apps' secrets (<prefix>apps/<app>) and binding token secrets
+# (<prefix>tenants/<tenant>) are named locally, so `chasqui bindings` works:
+# set for the webhook and sender functions unless the template sets it.
+SECRET_PREFIX = os.environ.get("WHATSAPP_SECRET_PREFIX", f"{STACK}/")
+SECRET_PREFIX_FUNCTIONS = ("webhook", "sender")
 SANDBOX_URL = os.environ.get("CHASQUI_SANDBOX_URL", "http://127.0.0.1:9100")
 WEBHOOK_URL = os.environ.get("WEBHOOK_URL", "http://127.0.0.1:9000/webhook")
 # Parameters a local stack sets differently from the template's defaults.
@@ -54,6 +59,7 @@ OUTPUTS = {
     "UpstreamEventsQueueUrl": "upstream_events_queue_url",
     "TableName": "table_name",
     "SecretName": "secret_id",
+    "WhatsAppSecretPrefix": "secret_prefix",
 }
 NO_VALUE = object()
 
@@ -254,6 +260,8 @@ def functions(t):
         env = dict(base_env)
         env.update(t.resolve(props.get("Environment", {}).get("Variables", {})))
         env = {k: str(v) for k, v in env.items() if v is not NO_VALUE}
+        if binary in SECRET_PREFIX_FUNCTIONS and not env.get("WHATSAPP_SECRET_PREFIX"):
+            env["WHATSAPP_SECRET_PREFIX"] = SECRET_PREFIX
         out[binary] = {
             "binary": binary,
             "env": env,
@@ -327,6 +335,11 @@ def up(*args):
         "sandbox_url": SANDBOX_URL,
         "webhook_url": WEBHOOK_URL,
     })
+    if not resources.get("secret_prefix"):
+        resources["secret_prefix"] = next(
+            (f["env"]["WHATSAPP_SECRET_PREFIX"] for f in funcs.values() if f["env"].get("WHATSAPP_SECRET_PREFIX")),
+            None,
+        )
     spec = {"name": STACK, "functions": funcs, "event_sources": sources, "http_routes": routes, "resources": resources}
     os.makedirs(os.path.dirname(os.path.abspath(spec_path)), exist_ok=True)
     with open(spec_path, "w") as f:
@@ -341,6 +354,7 @@ def up(*args):
         "UPSTREAM_EVENTS_QUEUE_URL": resources.get("upstream_events_queue_url"),
         "TABLE_NAME": resources.get("table_name"),
         "WHATSAPP_PHONE_NUMBER_ID": resources.get("phone_number_id"),
+        "WHATSAPP_SECRET_PREFIX": resources.get("secret_prefix"),
     }
     for k, v in env.items():
         if v:

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
     long_about = "Send, follow and debug WhatsApp messages through Chasqui.\n\n\
         Against the local stack (`make dev`), it finds everything in .dev/stack.json. Against a \
         deployed stack, set the stack's outputs as SEND_QUEUE_URL, SEND_DLQ_URL, WEBHOOK_QUEUE_URL, \
-        WEBHOOK_DLQ_URL, TABLE_NAME, WHATSAPP_SECRET_ID and WHATSAPP_PHONE_NUMBER_ID, with your \
+        WEBHOOK_DLQ_URL, TABLE_NAME, WHATSAPP_SECRET_ID, WHATSAPP_SECRET_PREFIX and WHATSAPP_PHONE_NUMBER_ID, with your \
         normal AWS credentials and region."
 )]
 struct Cli {
@@ -56,6 +56,12 @@ enum Command {
     Contacts {
         #[command(subcommand)]
         action: ContactsAction,
+    },
+    /// Bind business numbers to tenants, their WhatsApp Business Account,
+    /// Meta app and access token secret.
+    Bindings {
+        #[command(subcommand)]
+        action: BindingsAction,
     },
     /// Each business number's quality, messaging limit and display name,
     /// and each account's standing, as Meta last reported them.
@@ -116,6 +122,19 @@ enum ContactsAction {
         #[arg(long)]
         phone_number_id: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum BindingsAction {
+    /// Bind a number to a tenant (the token secret is named under
+    /// WHATSAPP_SECRET_PREFIX's tenants/).
+    Add(commands::bindings::AddArgs),
+    /// Every binding.
+    List,
+    /// One number's binding, and whether its token secret exists.
+    Show { phone_number_id: String },
+    /// Unbind a number (its token secret is kept).
+    Remove { phone_number_id: String },
 }
 
 #[derive(Subcommand)]
@@ -253,6 +272,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Demo => commands::demo::run(&target, out).await,
         Command::Numbers => commands::numbers::run(&target, out).await,
+        Command::Bindings { action } => match action {
+            BindingsAction::Add(args) => commands::bindings::run_add(&target, out, &args).await,
+            BindingsAction::List => commands::bindings::run_list(&target, out).await,
+            BindingsAction::Show { phone_number_id } => {
+                commands::bindings::run_show(&target, out, &phone_number_id).await
+            }
+            BindingsAction::Remove { phone_number_id } => {
+                commands::bindings::run_remove(&target, out, &phone_number_id).await
+            }
+        },
         Command::Webhook { .. } | Command::Sandbox(_) | Command::Local(_) => Ok(()),
     }
 }

@@ -137,6 +137,10 @@ pub struct Resources {
     /// Where the webhook is served (Meta's callback URL).
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// `WHATSAPP_SECRET_PREFIX` of the webhook and sender functions: where
+    /// further apps' secrets and binding token secrets are named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_prefix: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +184,25 @@ impl StackSpec {
         if let Some(f) = self.functions.get_mut(function) {
             f.env.insert(name.to_owned(), value.to_owned());
         }
+    }
+
+    /// The functions' `WHATSAPP_SECRET_PREFIX`: the resources' own, else
+    /// the one the sender's (or any function's) environment sets.
+    pub fn secret_prefix(&self) -> Option<String> {
+        const NAME: &str = "WHATSAPP_SECRET_PREFIX";
+        let set = |v: &String| !v.trim().is_empty();
+        self.resources
+            .secret_prefix
+            .clone()
+            .filter(set)
+            .or_else(|| {
+                let sender = self.functions.get("sender").and_then(|f| f.env.get(NAME));
+                sender
+                    .into_iter()
+                    .chain(self.functions.values().filter_map(|f| f.env.get(NAME)))
+                    .find(|v| set(v))
+                    .map(|v| v.trim().to_owned())
+            })
     }
 
     fn check(&self) -> Result<(), StackError> {
@@ -385,5 +408,33 @@ impl LocalLoop {
         for function in self.functions.values() {
             function.shutdown().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_prefix_comes_from_the_resources_or_the_functions() {
+        let mut spec = StackSpec {
+            functions: BTreeMap::from([
+                (
+                    "status".to_owned(),
+                    FunctionConfig::new([("TABLE_NAME", "t")]),
+                ),
+                (
+                    "sender".to_owned(),
+                    FunctionConfig::new([("WHATSAPP_SECRET_PREFIX", "chasqui-local/")]),
+                ),
+            ]),
+            ..StackSpec::default()
+        };
+        assert_eq!(spec.secret_prefix().as_deref(), Some("chasqui-local/"));
+        spec.resources.secret_prefix = Some("other/".into());
+        assert_eq!(spec.secret_prefix().as_deref(), Some("other/"));
+        spec.resources.secret_prefix = Some(" ".into());
+        spec.set_env("sender", "WHATSAPP_SECRET_PREFIX", "");
+        assert_eq!(spec.secret_prefix(), None);
     }
 }

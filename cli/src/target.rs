@@ -41,6 +41,7 @@ impl Target {
             region: settings.get("AWS_REGION"),
             sandbox_url: settings.get("CHASQUI_SANDBOX_URL"),
             webhook_url: None,
+            secret_prefix: settings.get("WHATSAPP_SECRET_PREFIX"),
         };
         let explicit = stack_file
             .map(Path::to_path_buf)
@@ -74,7 +75,9 @@ impl Target {
         let spec = StackSpec::read(&path).map_err(|e| {
             CliError::new(e.to_string()).hint("start the local stack with `make dev`, or set SEND_QUEUE_URL, TABLE_NAME, ... for a deployed one")
         })?;
+        let secret_prefix = spec.secret_prefix();
         let mut resources = spec.resources;
+        resources.secret_prefix = secret_prefix;
         // The environment still wins key by key (e.g. another sandbox).
         let overlay = |slot: &mut Option<String>, v: Option<String>| {
             if v.is_some() {
@@ -83,6 +86,7 @@ impl Target {
         };
         overlay(&mut resources.sandbox_url, env.sandbox_url);
         overlay(&mut resources.phone_number_id, env.phone_number_id);
+        overlay(&mut resources.secret_prefix, env.secret_prefix);
         let endpoint = env.aws_endpoint_url.or(resources.aws_endpoint_url.clone());
         let region = env
             .region
@@ -179,6 +183,31 @@ impl Target {
             "WHATSAPP_SECRET_ID",
             "SecretName",
         )
+    }
+
+    /// `WHATSAPP_SECRET_PREFIX`, checked as the functions check it, with
+    /// the names it gives app and token secrets.
+    pub fn secret_settings(&self) -> Result<shared::config::SecretSettings, CliError> {
+        let Some(prefix) = self.resources.secret_prefix.as_deref() else {
+            return Err(CliError::new(format!(
+                "no WHATSAPP_SECRET_PREFIX (looked in {})",
+                self.source
+            ))
+            .hint(
+                "bindings need the stack's secret prefix: set WHATSAPP_SECRET_PREFIX to the prefix the stack's webhook and sender functions have (e.g. chasqui/prod/), or, locally, restart `make dev`, which sets chasqui-local/",
+            ));
+        };
+        // Only the prefix is used here; WHATSAPP_SECRET_ID may be unset.
+        let secret_id = self.resources.secret_id.as_deref().unwrap_or("-");
+        Settings::from_pairs([
+            ("WHATSAPP_SECRET_ID", secret_id),
+            ("WHATSAPP_SECRET_PREFIX", prefix),
+        ])
+        .secret()
+        .map_err(|e| {
+            CliError::new(e.to_string())
+                .hint("set WHATSAPP_SECRET_PREFIX to the stack's prefix, e.g. chasqui/prod/")
+        })
     }
 
     /// The business number: the stack's default, or the one given.

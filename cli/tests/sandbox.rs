@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chasqui_cli::http::{self, Server};
-use chasqui_cli::sandbox::{Delays, Inbound, Outcome, Sandbox, SandboxConfig};
+use chasqui_cli::sandbox::{Delays, Inbound, Outcome, Sandbox, SandboxApp, SandboxConfig};
 use hyper::http::StatusCode;
 use serde_json::{Value, json};
 use shared::cloud_api::{AccessToken, CloudApi, CloudApiClient, ErrorClass, GraphError};
@@ -603,4 +603,163 @@ async fn a_username_customer_is_played_and_sends_by_bsuid_follow_metas_rules() {
     let bad = json!({"messaging_product": "whatsapp", "recipient": "5511", "type": "text",
         "text": {"body": "x"}});
     assert_eq!(client.send(PN, &bad).await.unwrap_err().code(), Some(100));
+}
+
+const SHOP_PN: &str = "2233445566";
+const SHOP_WABA: &str = "300000000000001";
+
+/// The default app and a second one, `shop`, with a number of its own.
+fn two_apps() -> SandboxConfig {
+    let mut config = fast();
+    config.phone_number_ids = vec![PN.into()];
+    config.apps = vec![SandboxApp {
+        name: "shop".into(),
+        app_secret: "shop-app-secret".into(),
+        access_token: "shop-access-token".into(),
+        phone_number_ids: vec![SHOP_PN.into()],
+        waba_id: SHOP_WABA.into(),
+        display_phone_number: "15550002222".into(),
+    }];
+    config
+}
+
+/// Every webhook request as it arrived: path, signature header, body.
+type Arrivals = Arc<Mutex<Vec<(String, Vec<u8>, Vec<u8>)>>>;
+
+async fn recorder() -> (Server, Arrivals) {
+    let arrivals: Arrivals = Arc::default();
+    let kept = arrivals.clone();
+    let server = Server::bind(([127, 0, 0, 1], 0).into(), move |req| {
+        let kept = kept.clone();
+        async move {
+            let sig = req
+                .headers()
+                .get("x-hub-signature-256")
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default();
+            kept.lock()
+                .unwrap()
+                .push((req.uri().path().to_owned(), sig, req.body().to_vec()));
+            http::json(StatusCode::OK, &json!({}))
+        }
+    })
+    .await
+    .unwrap();
+    (server, arrivals)
+}
+
+#[tokio::test]
+async fn a_second_apps_numbers_need_its_token_and_its_webhooks_are_its_own() {
+    let config = two_apps();
+    let default_secret = config.app_secret.clone();
+    let default_waba = config.waba_id.clone();
+    let (server, arrivals) = recorder().await;
+    let sandbox = Sandbox::start(([127, 0, 0, 1], 0).into(), config)
+        .await
+        .unwrap();
+    sandbox
+        .set_webhook_url(&format!("{}/webhook", server.url()))
+        .unwrap();
+    let default = client(
+        &sandbox,
+        "chasqui-test-access-token",
+        Duration::from_secs(5),
+    );
+    let shop = client(&sandbox, "shop-access-token", Duration::from_secs(5));
+
+    // Each app's token sends only from its own numbers.
+    let err = default
+        .send(SHOP_PN, &template("+5511988887777", "x1", &["Ana", "10h"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(190), "{err}");
+    let err = shop
+        .send(PN, &template("+5511988887777", "x2", &["Ana", "10h"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(190), "{err}");
+    shop.send(
+        SHOP_PN,
+        &template("+5511988887777", "shop-1", &["Ana", "10h"]),
+    )
+    .await
+    .unwrap();
+    default
+        .send(
+            PN,
+            &template("+5511988887777", "default-1", &["Ana", "10h"]),
+        )
+        .await
+        .unwrap();
+    let receipt = sandbox
+        .inbound(Inbound {
+            from: "+5511977776666".into(),
+            text: Some("oi".into()),
+            phone_number_id: Some(SHOP_PN.into()),
+            ..Inbound::default()
+        })
+        .await
+        .unwrap();
+    assert!(receipt.delivered);
+    assert!(sandbox.wait_idle(Duration::from_secs(5)).await);
+
+    let arrivals = arrivals.lock().unwrap().clone();
+    // Three statuses per accepted send, and the inbound message.
+    assert_eq!(arrivals.len(), 7);
+    let mut per_app = (0, 0);
+    for (path, sig, body) in &arrivals {
+        let value: Value = serde_json::from_slice(body).unwrap();
+        let entry = &value["entry"][0];
+        let metadata = &entry["changes"][0]["value"]["metadata"];
+        let verifies =
+            |secret: &str| shared::signature::verify(Some(sig), body, secret.as_bytes()).is_ok();
+        if metadata["phone_number_id"] == SHOP_PN {
+            per_app.1 += 1;
+            assert_eq!(path, "/webhook/shop");
+            assert!(verifies("shop-app-secret"));
+            assert!(!verifies(&default_secret));
+            assert_eq!(entry["id"], SHOP_WABA);
+            assert_eq!(metadata["display_phone_number"], "15550002222");
+        } else {
+            per_app.0 += 1;
+            assert_eq!(metadata["phone_number_id"], PN);
+            assert_eq!(path, "/webhook");
+            assert!(verifies(&default_secret));
+            assert!(!verifies("shop-app-secret"));
+            assert_eq!(entry["id"], default_waba.as_str());
+        }
+    }
+    assert_eq!(per_app, (3, 4));
+}
+
+#[tokio::test]
+async fn further_apps_are_checked_when_configured() {
+    let app = |name: &str, pn: &str| {
+        json!({"name": name, "app_secret": "s", "access_token": "t",
+               "phone_number_ids": [pn], "waba_id": "1"})
+    };
+    let base = SandboxConfig {
+        phone_number_ids: vec![PN.into()],
+        ..SandboxConfig::default()
+    };
+    assert!(base.patched(&json!({"apps": [app("shop", "9")]})).is_ok());
+    for (apps, path) in [
+        (json!([app("Shop", "9")]), "apps[0].name"),
+        (json!([app("default", "9")]), "apps[0].name"),
+        (json!([app("shop", "9"), app("shop", "8")]), "apps[1].name"),
+        (json!([app("shop", PN)]), "apps[0].phone_number_ids"),
+        (
+            json!([app("shop", "9"), app("shop-2", "9")]),
+            "apps[1].phone_number_ids",
+        ),
+        (json!([app("shop", "+55 11")]), "apps[0].phone_number_ids"),
+        (
+            json!([{"name": "shop", "app_secret": "", "access_token": "t",
+                 "phone_number_ids": ["9"], "waba_id": "1"}]),
+            "apps[0].app_secret",
+        ),
+    ] {
+        let err = base.patched(&json!({ "apps": apps })).unwrap_err();
+        assert!(err.to_string().starts_with(path), "{path}: {err}");
+    }
 }

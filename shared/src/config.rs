@@ -9,6 +9,12 @@ use std::time::Duration;
 pub const DEFAULT_GRAPH_API_BASE_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_GRAPH_API_VERSION: &str = "v25.0";
 pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
+/// Where further Meta apps' secrets live under `WHATSAPP_SECRET_PREFIX`
+/// (the webhook function's role reads `<prefix>apps/*`).
+pub const APP_SECRETS: &str = "apps/";
+/// Where binding token secrets live under `WHATSAPP_SECRET_PREFIX` (the
+/// sender function's role reads `<prefix>tenants/*`).
+pub const TOKEN_SECRETS: &str = "tenants/";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -212,14 +218,30 @@ impl SecretSettings {
     /// without a prefix. `app` must be a checked name
     /// (`shared::tenant::check_name`).
     pub fn app_secret_id(&self, app: &str) -> Option<String> {
-        self.prefix.as_ref().map(|p| format!("{p}apps/{app}"))
-    }
-
-    /// Whether `secret_id` is one a binding may name: under the prefix.
-    pub fn allows(&self, secret_id: &str) -> bool {
         self.prefix
             .as_ref()
-            .is_some_and(|p| secret_id.len() > p.len() && secret_id.starts_with(p.as_str()))
+            .map(|p| format!("{p}{APP_SECRETS}{app}"))
+    }
+
+    /// The token secret `chasqui bindings add` names for `tenant` by default
+    /// (`<prefix>tenants/<tenant>`); `None` without a prefix. `tenant` must
+    /// be a checked name (`shared::tenant::check_name`).
+    pub fn token_secret_id(&self, tenant: &str) -> Option<String> {
+        self.prefix
+            .as_ref()
+            .map(|p| format!("{p}{TOKEN_SECRETS}{tenant}"))
+    }
+
+    /// Whether `secret_id` is one a binding may name: under
+    /// `<prefix>tenants/`, the only secrets the sender's role may read
+    /// besides `WHATSAPP_SECRET_ID`.
+    pub fn allows(&self, secret_id: &str) -> bool {
+        self.prefix.as_ref().is_some_and(|p| {
+            secret_id
+                .strip_prefix(p.as_str())
+                .and_then(|rest| rest.strip_prefix(TOKEN_SECRETS))
+                .is_some_and(|name| !name.is_empty())
+        })
     }
 }
 
@@ -422,6 +444,7 @@ mod tests {
     fn secret_prefix_names_app_secrets_and_bounds_binding_secrets() {
         let s = settings(&[("WHATSAPP_SECRET_ID", "x")]).secret().unwrap();
         assert_eq!(s.app_secret_id("shop"), None);
+        assert_eq!(s.token_secret_id("acme"), None);
         assert!(!s.allows("chasqui/prod/tenants/acme"));
         let s = settings(&[
             ("WHATSAPP_SECRET_ID", "x"),
@@ -433,8 +456,18 @@ mod tests {
             s.app_secret_id("shop").as_deref(),
             Some("chasqui/prod/apps/shop")
         );
+        assert_eq!(
+            s.token_secret_id("acme").as_deref(),
+            Some("chasqui/prod/tenants/acme")
+        );
         assert!(s.allows("chasqui/prod/tenants/acme"));
+        assert!(s.allows(&s.token_secret_id("acme").unwrap()));
         assert!(!s.allows("chasqui/prod/"));
+        assert!(!s.allows("chasqui/prod/tenants/"));
+        // App secrets and anything else under the prefix are not tokens.
+        assert!(!s.allows("chasqui/prod/apps/shop"));
+        assert!(!s.allows("chasqui/prod/acme"));
+        assert!(!s.allows("chasqui/prod/tenantsacme"));
         assert!(!s.allows("chasqui/other/tenants/acme"));
         assert!(matches!(
             settings(&[

@@ -292,7 +292,7 @@ pub async fn local(args: &LocalArgs) -> Result<(), CliError> {
   webhook (HTTP API)    {webhook_url}
   functions             {functions} ({served})
   event sources         {sources}
-  table {table}, secret {secret}
+  table {table}, secret {secret}, secret prefix {prefix} (for `chasqui bindings`)
 
 Try, in another terminal (the CLI is target/debug/chasqui: alias chasqui=$PWD/target/debug/chasqui):
   make demo                     the tour: a template read, a reply, STOP, a throttled burst, a failure
@@ -314,6 +314,7 @@ Ctrl-C stops everything.",
         sources = sources.join("; "),
         table = r.table_name.as_deref().unwrap_or("-"),
         secret = r.secret_id.as_deref().unwrap_or("-"),
+        prefix = spec.secret_prefix().as_deref().unwrap_or("- (bindings need WHATSAPP_SECRET_PREFIX)"),
     );
     shutdown_signal().await;
     eprintln!("\nstopping: pollers (finishing batches in flight), HTTP front, functions, sandbox");

@@ -1,6 +1,7 @@
 //! The `chasqui` subcommands. Each prints a human-readable result, or JSON
 //! with `--json`, and fails with a [`CliError`] that says what to do.
 
+pub mod bindings;
 pub mod contacts;
 pub mod demo;
 pub mod dlq;

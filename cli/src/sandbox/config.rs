@@ -71,6 +71,31 @@ pub struct SandboxConfig {
     pub webhook_retry_ms: u64,
     /// Webhook POSTs in flight at once.
     pub webhook_concurrency: usize,
+    /// Further Meta apps (tenants' apps). The fields above are the default
+    /// app's; a number of one of these apps has its webhooks signed with
+    /// the app's secret and sent to `<webhook_url>/<name>`, and only the
+    /// app's access token may send from it.
+    pub apps: Vec<SandboxApp>,
+}
+
+/// A further Meta app and the business numbers whose webhooks it carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxApp {
+    /// The app's name, as in the `/webhook/<name>` route and its bindings.
+    pub name: String,
+    /// Signs the webhooks of the app's numbers.
+    pub app_secret: String,
+    /// The bearer token calls from the app's numbers must carry.
+    pub access_token: String,
+    /// The app's business phone number ids (no other app's, nor the
+    /// default's `phone_number_ids`).
+    pub phone_number_ids: Vec<String>,
+    /// The WhatsApp Business Account in its webhooks' `entry[].id`.
+    pub waba_id: String,
+    /// The display number in its webhooks' metadata.
+    #[serde(default)]
+    pub display_phone_number: String,
 }
 
 impl Default for SandboxConfig {
@@ -103,6 +128,7 @@ impl Default for SandboxConfig {
             webhook_attempts: 10,
             webhook_retry_ms: 500,
             webhook_concurrency: 16,
+            apps: Vec::new(),
         }
     }
 }
@@ -316,6 +342,101 @@ impl SandboxConfig {
                     &format!("templates[{i}].header"),
                     "expected text, image, video, document or location",
                 ));
+            }
+        }
+        self.check_apps()
+    }
+
+    /// The further app a business number belongs to; `None`: the default
+    /// app's.
+    pub fn app_of(&self, phone_number_id: &str) -> Option<&SandboxApp> {
+        self.apps
+            .iter()
+            .find(|a| a.phone_number_ids.iter().any(|p| p == phone_number_id))
+    }
+
+    /// The access token calls from `phone_number_id` must carry.
+    pub fn access_token_of(&self, phone_number_id: &str) -> &str {
+        self.app_of(phone_number_id)
+            .map_or(&self.access_token, |a| &a.access_token)
+    }
+
+    /// The WABA id and display number of `phone_number_id`'s webhooks.
+    pub fn account_of(&self, phone_number_id: &str) -> (&str, &str) {
+        match self.app_of(phone_number_id) {
+            Some(a) => (&a.waba_id, &a.display_phone_number),
+            None => (&self.waba_id, &self.display_phone_number),
+        }
+    }
+
+    /// Where the webhooks of `app` (`None`: the default app) go and the
+    /// secret they are signed with; `None` until a webhook URL is set. An
+    /// app no longer configured falls back to the default app's.
+    pub fn destination(&self, app: Option<&str>) -> Option<(String, String)> {
+        let base = self.webhook_url.as_deref()?;
+        Some(
+            match app.and_then(|n| self.apps.iter().find(|a| a.name == n)) {
+                Some(a) => (
+                    format!("{}/{}", base.trim_end_matches('/'), a.name),
+                    a.app_secret.clone(),
+                ),
+                None => (base.to_owned(), self.app_secret.clone()),
+            },
+        )
+    }
+
+    fn check_apps(&self) -> Result<(), ConfigError> {
+        let invalid = |i: usize, field: &str, reason: String| ConfigError::Invalid {
+            path: format!("apps[{i}].{field}"),
+            reason,
+        };
+        let numeric = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        let mut numbers: Vec<&str> = self.phone_number_ids.iter().map(String::as_str).collect();
+        for (i, app) in self.apps.iter().enumerate() {
+            shared::tenant::check_name(&app.name).map_err(|r| invalid(i, "name", r.to_owned()))?;
+            if app.name == shared::tenant::DEFAULT_APP {
+                return Err(invalid(
+                    i,
+                    "name",
+                    "\"default\" is the app the top-level fields describe".into(),
+                ));
+            }
+            if self.apps[..i].iter().any(|a| a.name == app.name) {
+                return Err(invalid(i, "name", format!("{:?} is named twice", app.name)));
+            }
+            if app.app_secret.is_empty() || app.access_token.is_empty() {
+                return Err(invalid(
+                    i,
+                    "app_secret",
+                    "app_secret and access_token are required".into(),
+                ));
+            }
+            if !numeric(&app.waba_id) {
+                return Err(invalid(i, "waba_id", "expected a numeric id".into()));
+            }
+            if app.phone_number_ids.is_empty() {
+                return Err(invalid(
+                    i,
+                    "phone_number_ids",
+                    "expected the app's business phone number ids".into(),
+                ));
+            }
+            for p in &app.phone_number_ids {
+                if !numeric(p) {
+                    return Err(invalid(
+                        i,
+                        "phone_number_ids",
+                        format!("{p:?} is not a numeric id"),
+                    ));
+                }
+                if numbers.contains(&p.as_str()) {
+                    return Err(invalid(
+                        i,
+                        "phone_number_ids",
+                        format!("{p} is already another app's (each number belongs to one app)"),
+                    ));
+                }
+                numbers.push(p);
             }
         }
         Ok(())

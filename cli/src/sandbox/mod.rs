@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
-pub use self::config::{Delays, SandboxConfig, Template};
+pub use self::config::{Delays, SandboxApp, SandboxConfig, Template};
 use self::validate::{Call, Outbound, Refusal};
 use self::webhooks::StatusEvent;
 pub use self::webhooks::{ButtonReply, Inbound, InteractiveReply};
@@ -165,7 +165,14 @@ struct State {
     /// Recent calls per business number, for the rate limit.
     recent: HashMap<String, VecDeque<Instant>>,
     /// Webhooks waiting for a webhook URL.
-    held: Vec<Vec<u8>>,
+    held: Vec<Webhook>,
+}
+
+/// One webhook's bytes and the app it goes through (`None`: the default
+/// app); its URL and signing secret are read when it is delivered.
+struct Webhook {
+    app: Option<String>,
+    body: Vec<u8>,
 }
 
 impl Sandbox {
@@ -334,9 +341,9 @@ fn configure(inner: &Arc<Inner>, patch: &Value) -> Result<SandboxConfig, Sandbox
         };
         (config, held)
     };
-    for body in held {
+    for webhook in held {
         let inner = inner.clone();
-        tokio::spawn(async move { deliver(&inner, body).await });
+        tokio::spawn(async move { deliver(&inner, webhook).await });
     }
     Ok(config)
 }
@@ -449,8 +456,10 @@ struct Decision {
 
 async fn messages(inner: &Arc<Inner>, version: &str, pnid: &str, req: &Request<Bytes>) -> Reply {
     let decision = decide(inner, version, pnid, req);
+    let app = inner.state().config.app_of(pnid).map(|a| a.name.clone());
     for (delay, body) in decision.webhooks {
-        schedule(inner, delay, body);
+        let app = app.clone();
+        schedule(inner, delay, Webhook { app, body });
     }
     if let Some(hold) = decision.hold {
         // The message went out; the answer is "lost" by arriving too late.
@@ -623,8 +632,14 @@ fn judge(
                 "no Authorization: Bearer <access token> header",
             ));
         }
-        Some(t) if !shared::signature::token_matches(t, &config.access_token) => {
-            return Err(Refusal::auth("the access token is not the sandbox's"));
+        Some(t) if !shared::signature::token_matches(t, config.access_token_of(pnid)) => {
+            return Err(Refusal::auth(match config.app_of(pnid) {
+                Some(app) => format!(
+                    "the access token is not the one of app {}, whose number {pnid} is",
+                    app.name
+                ),
+                None => "the access token is not the sandbox's".to_owned(),
+            }));
         }
         Some(_) => {}
     }
@@ -642,8 +657,9 @@ fn judge(
             ))
         });
     }
-    let known =
-        config.phone_number_ids.is_empty() || config.phone_number_ids.iter().any(|p| p == pnid);
+    let known = config.phone_number_ids.is_empty()
+        || config.phone_number_ids.iter().any(|p| p == pnid)
+        || config.app_of(pnid).is_some();
     if pnid.is_empty() || !pnid.bytes().all(|b| b.is_ascii_digit()) || !known {
         return Err(Refusal {
             subcode: Some(33),
@@ -805,7 +821,7 @@ fn plan(
     webhooks
 }
 
-fn schedule(inner: &Arc<Inner>, delay: Duration, body: Vec<u8>) {
+fn schedule(inner: &Arc<Inner>, delay: Duration, webhook: Webhook) {
     inner.stats.scheduled.fetch_add(1, Ordering::SeqCst);
     inner.stats.pending.fetch_add(1, Ordering::SeqCst);
     let inner = inner.clone();
@@ -816,14 +832,14 @@ fn schedule(inner: &Arc<Inner>, delay: Duration, body: Vec<u8>) {
             _ = stop.wait_for(|s| *s) => false,
         };
         if due {
-            deliver(&inner, body).await;
+            deliver(&inner, webhook).await;
         }
     });
 }
 
 /// Posts one webhook until it is answered 200 or its attempts run out.
 /// Without a webhook URL it is held until one is configured.
-async fn deliver(inner: &Arc<Inner>, body: Vec<u8>) {
+async fn deliver(inner: &Arc<Inner>, webhook: Webhook) {
     let mut stop = inner.stop.subscribe();
     let Ok(_permit) = inner.gate.acquire().await else {
         return;
@@ -833,20 +849,21 @@ async fn deliver(inner: &Arc<Inner>, body: Vec<u8>) {
         attempt += 1;
         let (url, secret, attempts, retry_ms) = {
             let mut state = inner.state();
-            match state.config.webhook_url.clone() {
-                Some(url) => (
+            match state.config.destination(webhook.app.as_deref()) {
+                Some((url, secret)) => (
                     url,
-                    state.config.app_secret.clone(),
+                    secret,
                     state.config.webhook_attempts,
                     state.config.webhook_retry_ms,
                 ),
                 None => {
-                    state.held.push(body);
+                    state.held.push(webhook);
                     return;
                 }
             }
         };
-        let signature = shared::signature::sign(&body, secret.as_bytes());
+        let body = &webhook.body;
+        let signature = shared::signature::sign(body, secret.as_bytes());
         let result = inner
             .http
             .post(&url)
@@ -922,7 +939,7 @@ async fn inbound_message(
         return Err(SandboxError::Invalid("text is empty".into()));
     }
     let now_ms = shared::now_millis();
-    let (wamid, body, url_set) = {
+    let (wamid, body, app, destination) = {
         let mut state = inner.state();
         state.seq += 1;
         let (seq, noise) = (state.seq, state.rng.u32(..));
@@ -944,41 +961,40 @@ async fn inbound_message(
             state.windows.insert(key.clone(), previous.max(now_ms));
         }
         state.inbound_ids.insert(wamid.clone());
-        (wamid, body, state.config.webhook_url.clone())
+        let app = state.config.app_of(&pnid).map(|a| a.name.clone());
+        let destination = state.config.destination(app.as_deref());
+        (wamid, body, app, destination)
     };
     inner.stats.scheduled.fetch_add(1, Ordering::SeqCst);
     inner.stats.pending.fetch_add(1, Ordering::SeqCst);
     // One attempt now, so the caller learns the outcome; retries go on in
     // the background.
-    let first = match &url_set {
+    let first = match &destination {
         None => None,
-        Some(url) => {
-            let secret = inner.state().config.app_secret.clone();
-            inner
-                .http
-                .post(url)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(
-                    shared::signature::HEADER,
-                    shared::signature::sign(&body, secret.as_bytes()),
-                )
-                .body(body.clone())
-                .send()
-                .await
-                .ok()
-                .map(|r| r.status().as_u16())
-        }
+        Some((url, secret)) => inner
+            .http
+            .post(url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                shared::signature::HEADER,
+                shared::signature::sign(&body, secret.as_bytes()),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .ok()
+            .map(|r| r.status().as_u16()),
     };
     let delivered = first == Some(200);
     if delivered {
         inner.stats.delivered.fetch_add(1, Ordering::SeqCst);
         inner.stats.pending.fetch_sub(1, Ordering::SeqCst);
     } else {
-        if url_set.is_some() {
+        if destination.is_some() {
             inner.stats.retried.fetch_add(1, Ordering::SeqCst);
         }
         let inner = inner.clone();
-        tokio::spawn(async move { deliver(&inner, body).await });
+        tokio::spawn(async move { deliver(&inner, Webhook { app, body }).await });
     }
     tracing::info!(target: "sandbox", wamid = wamid.as_str(), webhook_status = first, "inbound message");
     Ok(InboundReceipt {

@@ -80,14 +80,15 @@ pub struct InteractiveReply {
 
 fn envelope(config: &SandboxConfig, phone_number_id: &str, mut value: Value) -> Value {
     value["messaging_product"] = "whatsapp".into();
+    let (waba_id, display_phone_number) = config.account_of(phone_number_id);
     value["metadata"] = json!({
-        "display_phone_number": config.display_phone_number,
+        "display_phone_number": display_phone_number,
         "phone_number_id": phone_number_id,
     });
     json!({
         "object": "whatsapp_business_account",
         "entry": [{
-            "id": config.waba_id,
+            "id": waba_id,
             "changes": [{"value": value, "field": "messages"}],
         }],
     })
@@ -179,7 +180,8 @@ pub fn inbound_payload(
         });
     }
     if let Some(context) = &inbound.context {
-        message["context"] = json!({"from": config.display_phone_number, "id": context});
+        let (_, display_phone_number) = config.account_of(phone_number_id);
+        message["context"] = json!({"from": display_phone_number, "id": context});
     }
     let name = inbound
         .profile_name
