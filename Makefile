@@ -57,9 +57,9 @@ fuzz: $(CARGO_FUZZ)
 fuzz-smoke: $(CARGO_FUZZ)
 	CARGO_FUZZ=$(CARGO_FUZZ) fuzz/run $(FUZZ_SMOKE_SECONDS)
 
-## chaos: CHAOS_SENDS (10000) mixed sends through the whole local loop under injected faults, then the crash window; prints a summary table
+## chaos: CHAOS_SENDS (10000) mixed sends through the whole local loop under injected faults, then the crash window; prints a summary table (one moto server per service)
 chaos: $(MOTO)
-	scripts/with-moto cargo run --locked --quiet -p chasqui-tests --bin chaos
+	MOTO_PER_SERVICE=1 scripts/with-moto cargo run --locked --quiet -p chasqui-tests --bin chaos
 
 fmt:
 	cargo fmt --all

@@ -12,7 +12,9 @@
 //!
 //! Settings: `CHAOS_SENDS` (default 10000), `CHAOS_SEED` (default 7),
 //! `CHAOS_GRACE_SECONDS` (the sender's SEND_CONFIRM_GRACE_SECONDS, default
-//! 30), `CHAOS_RATE_LIMIT` (the sandbox's calls per second, default 60).
+//! 30), `CHAOS_RATE_LIMIT` (the sandbox's calls per second, default 60),
+//! `CHAOS_AHEAD` (queue depth below which more sends are fed, default 100),
+//! `CHAOS_TIMEOUT_SECONDS` (default 3600).
 //! Needs the AWS emulator: run through `scripts/with-moto` (`make chaos`).
 
 use std::collections::{BTreeMap, HashMap};
@@ -97,7 +99,7 @@ async fn main() -> ExitCode {
         max_receive_count: max_receive,
         send_visibility: 60,
         sender_concurrency: 3,
-        status_concurrency: 4,
+        status_concurrency: 8,
         env: vec![
             // Three instances at up to 40/s each, against the sandbox's limit.
             ("sender", "SEND_RATE_PER_SECOND", "40".into()),
@@ -248,12 +250,18 @@ async fn main() -> ExitCode {
         "{total} distinct sends ({} queued twice, {queued} queue messages)",
         queued - total
     );
-    // Fed as they would arrive, a few hundred ahead of the sender: moto's
-    // queue slows down with its depth, Lambda's does not.
+    // Fed as they would arrive, but no further ahead than the loop keeps
+    // up: moto's SQS costs grow with a queue's depth (every message sent or
+    // received reads all of its queue's attributes, counting every message),
+    // Lambda's do not. So the next hundred go in only when both queues hold
+    // at most `CHAOS_AHEAD` (default 100) messages, visible or in flight.
+    let ahead = setting("CHAOS_AHEAD", 100) as usize;
     let queued_at = Instant::now();
     let mut fed = 0;
     for chunk in bodies.chunks(100) {
-        while stack.depth(&stack.send_queue).await > 300 {
+        while stack.depth(&stack.send_queue).await > ahead
+            || stack.depth(&stack.webhook_queue).await > ahead
+        {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         stack.send_all(chunk).await;
@@ -268,28 +276,57 @@ async fn main() -> ExitCode {
     }
     println!("all queued in {:.1} s", queued_at.elapsed().as_secs_f64());
 
-    // Wait until every record is final, printing progress.
+    // Wait until every record is final, printing progress. Reading the
+    // pending records costs the emulator about a millisecond a key (one
+    // BatchGetItem per 100), so with thousands pending they are read only
+    // when the loop is quiet (both queues empty, no webhook pending: nothing
+    // can change a record any more) or every few minutes; the progress in
+    // between comes from the pollers' and the sandbox's own counters.
     let expected: HashMap<&str, &Expect> =
         cases.iter().map(|c| (c.id.as_str(), &c.expect)).collect();
     let mut pending: Vec<String> = cases.iter().map(|c| c.id.clone()).collect();
     let deadline_secs = setting("CHAOS_TIMEOUT_SECONDS", 3_600);
     let deadline = Instant::now() + Duration::from_secs(deadline_secs);
     let mut last_print = Instant::now() - Duration::from_secs(60);
+    let mut last_read = Instant::now();
+    let mut read_yet = false;
     while !pending.is_empty() && Instant::now() < deadline {
-        let records = stack.records(&pending).await;
-        pending.retain(|id| {
-            records.get(id).map(|r| r.status()) != Some(expected[id.as_str()].final_status())
-        });
+        // The sandbox first: a webhook it no longer counts is on the
+        // webhook queue already.
+        let hooks_pending = stack.sandbox.webhook_stats().pending;
+        let send_q = stack.depth(&stack.send_queue).await;
+        let hook_q = stack.depth(&stack.webhook_queue).await;
+        let quiet = hooks_pending == 0 && send_q + hook_q == 0;
+        if quiet || last_read.elapsed() >= Duration::from_secs(300) {
+            last_read = Instant::now();
+            read_yet = true;
+            let records = stack.records(&pending).await;
+            pending.retain(|id| {
+                records.get(id).map(|r| r.status()) != Some(expected[id.as_str()].final_status())
+            });
+        }
         if last_print.elapsed() >= Duration::from_secs(15) || pending.is_empty() {
             last_print = Instant::now();
             let calls = stack.sandbox.calls().len();
-            let send_q = stack.depth(&stack.send_queue).await;
-            let hook_q = stack.depth(&stack.webhook_queue).await;
-            let done = total - pending.len();
+            let polled = stack.local.poller_stats();
+            let done = |function: &str| -> u64 {
+                polled
+                    .iter()
+                    .filter(|(f, _)| f == function)
+                    .map(|(_, s)| s.deleted)
+                    .sum()
+            };
             let secs = queued_at.elapsed().as_secs_f64();
             println!(
-                "[{secs:7.1} s] final {done:>6}/{total} ({:5.1}/s)  calls {calls:>6}  send queue {send_q:>6}  webhook queue {hook_q:>6}",
-                done as f64 / secs
+                "[{secs:7.1} s] sends done {:>6}/{queued} ({:5.1}/s)  calls {calls:>6}  webhooks pending {hooks_pending:>5}, applied {:>6}  send queue {send_q:>5}  webhook queue {hook_q:>5}  records not yet final {}",
+                done("sender"),
+                done("sender") as f64 / secs,
+                done("status"),
+                if read_yet {
+                    pending.len().to_string()
+                } else {
+                    "(not read yet)".to_owned()
+                },
             );
         }
         if !pending.is_empty() {
@@ -334,6 +371,7 @@ async fn main() -> ExitCode {
         .count();
     let mut lost = Vec::new();
     let mut wrong = Vec::new();
+    let mut wrong_ids: Vec<String> = Vec::new();
     let mut in_window = Vec::new();
     let mut per_id: BTreeMap<usize, usize> = BTreeMap::new();
     for case in &cases {
@@ -356,7 +394,10 @@ async fn main() -> ExitCode {
             {
                 in_window.push(case.id.clone())
             }
-            Err(problem) => wrong.push(format!("{}: {problem} (calls {summary:?})", case.id)),
+            Err(problem) => {
+                wrong_ids.push(case.id.clone());
+                wrong.push(format!("{}: {problem} (calls {summary:?})", case.id))
+            }
         }
     }
     let receipts_out = calls
@@ -476,6 +517,13 @@ async fn main() -> ExitCode {
     println!("\npollers: {pollers:?}\nfunctions: {functions:?}");
     for w in wrong.iter().take(20) {
         println!("wrong: {w}");
+    }
+    // What the functions said about the first few, to tell why.
+    for id in wrong_ids.iter().take(5) {
+        let needle = format!("\"{id}\"");
+        for (function, line) in lines.iter().filter(|(_, l)| l.contains(&needle)) {
+            println!("  {id} {function}: {line}");
+        }
     }
     for id in lost.iter().take(20) {
         println!("lost: {id}");
