@@ -1995,8 +1995,8 @@ mod tests {
             "phone_number_id": "111", "message": text}))
         .unwrap_err();
         assert_eq!(err.path, "tenant");
-        let err = parse(json!({"to": "+5511988887777", "tenant": "acme", "message": text}))
-            .unwrap_err();
+        let err =
+            parse(json!({"to": "+5511988887777", "tenant": "acme", "message": text})).unwrap_err();
         assert_eq!(err.path, "phone_number_id");
     }
 
