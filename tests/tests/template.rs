@@ -344,7 +344,7 @@ const SECRET_ARN: &str =
 
 /// The kinds of secret named under `WHATSAPP_SECRET_PREFIX`: a role may read
 /// one kind, never the whole prefix.
-const SECRET_KINDS: &[&str] = &["apps/", "tenants/"];
+const SECRET_KINDS: &[&str] = &[shared::config::APP_SECRETS, shared::config::TOKEN_SECRETS];
 
 fn scope(template: &Template, value: &Value) -> Scope {
     let other = || Scope::Other(value.to_string());
