@@ -180,7 +180,7 @@ async fn fetch(
     scope: &str,
     ids: &[String],
 ) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
-    let key = |id: &str| dynamo::key(table::contact_pk(scope, id), table::CONTACT_SK);
+    let key = |id: &str| dynamo::contact_key(scope, id);
     if let [id] = ids {
         let out = client
             .get_item()
@@ -316,10 +316,7 @@ impl OptStore for DynamoContacts {
         let decision = e.name(attr::OPT_DECISION);
         let this = e.value(s(&o.decision));
         let condition = format!("attribute_not_exists({decision}) OR {decision} < {this}");
-        let key = dynamo::key(
-            table::contact_pk(&o.phone_number_id, &o.customer_id),
-            table::CONTACT_SK,
-        );
+        let key = dynamo::contact_key(&o.phone_number_id, &o.customer_id);
         let result = e
             .update_item(&self.client, &self.table, key, Some(condition))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

@@ -17,11 +17,10 @@ use shared::table::attr::{
     message as attr,
 };
 use shared::table::dynamo::{
-    Item, Update, error_attribute, failure, is_condition_failure, message_record,
+    Item, Update, contact_key, error_attribute, failure, is_condition_failure, message_record,
 };
 use shared::table::{
-    self, CONTACT_SK, HOOK_SK, MESSAGE_SK, PK, SK, WAMID, WAMID_INDEX, fragment_pk, fragment_sk,
-    hook_pk,
+    self, HOOK_SK, MESSAGE_SK, PK, SK, WAMID, WAMID_INDEX, fragment_pk, fragment_sk, hook_pk,
 };
 
 use crate::store::{
@@ -83,11 +82,6 @@ fn message_key(message: &MessageRef) -> Item {
         MessageRef::Foreign(wamid) => table::foreign_message_pk(wamid),
     };
     shared::table::dynamo::key(pk, MESSAGE_SK)
-}
-
-/// The key of a customer's contact item.
-fn contact_key(phone_number_id: &str, customer_id: &str) -> Item {
-    shared::table::dynamo::key(table::contact_pk(phone_number_id, customer_id), CONTACT_SK)
 }
 
 #[async_trait]

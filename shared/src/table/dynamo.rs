@@ -26,6 +26,14 @@ pub fn key(pk: String, sk: impl Into<String>) -> Item {
     ])
 }
 
+/// The key of a customer's contact item.
+pub fn contact_key(phone_number_id: &str, customer_id: &str) -> Item {
+    key(
+        super::contact_pk(phone_number_id, customer_id),
+        super::CONTACT_SK,
+    )
+}
+
 /// An `UpdateItem` expression with a placeholder for every name and value,
 /// so reserved words (`type`, `text`, `status`) never matter. Each method
 /// returns or records placeholders; a condition expression can use the
