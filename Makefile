@@ -46,7 +46,7 @@ bench: $(MOTO)
 	cargo bench -p sender --bench send_batch
 	cargo bench -p sender --bench send_burst
 	cargo bench -p status --bench status_apply
-	scripts/with-moto cargo bench -p status --bench status_requests
+	scripts/with-moto cargo bench -p chasqui-tests --bench status_requests
 	scripts/with-moto cargo bench -p chasqui-tests --bench cold_start
 
 ## fuzz: each cargo-fuzz target (fuzz/) for FUZZ_SECONDS; prints executions and crashes, fails on a crash

@@ -11,41 +11,19 @@
 
 use std::collections::{HashMap, HashSet};
 
+use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
+};
 
 use crate::customer::CustomerIds;
-use crate::table;
-
-/// Contact item attributes (`docs/data-model.md`).
-pub mod attr {
-    pub const PHONE_NUMBER_ID: &str = "phone_number_id";
-    /// The phone; on a BSUID item, the link to the phone item.
-    pub const WA_ID: &str = "wa_id";
-    /// The BSUID; on a phone item, the link to the BSUID item.
-    pub const USER_ID: &str = "user_id";
-    pub const PARENT_USER_ID: &str = "parent_user_id";
-    pub const USERNAME: &str = "username";
-    /// When the `user_id` / `wa_id` link was last written (ms): an older
-    /// webhook never overwrites a newer link.
-    pub const LINKED_AT: &str = "linked_at";
-    /// On an old BSUID item: the BSUID that replaced it.
-    pub const REPLACED_BY: &str = "replaced_by";
-    /// On a new BSUID item: the BSUID it replaced.
-    pub const PREVIOUS_USER_ID: &str = "previous_user_id";
-    pub const PROFILE_NAME: &str = "profile_name";
-    pub const LAST_INBOUND_AT: &str = "last_inbound_at";
-    pub const LAST_INBOUND_WAMID: &str = "last_inbound_wamid";
-    pub const OPTED_OUT: &str = "opted_out";
-    pub const OPTED_OUT_AT: &str = "opted_out_at";
-    pub const OPTED_IN_AT: &str = "opted_in_at";
-    pub const OPT_SOURCE: &str = "opt_source";
-    pub const OPT_MESSAGE_ID: &str = "opt_message_id";
-    /// `<time, 13 digits>#<signal id>` of the decision in force.
-    pub const OPT_DECISION: &str = "opt_decision";
-    pub const UPDATED_AT: &str = "updated_at";
-}
+use crate::events::OptSource;
+use crate::store::StoreError;
+use crate::table::attr::contact as attr;
+use crate::table::dynamo::{Update, failure, is_condition_failure};
+use crate::table::{self, dynamo};
 
 /// Link hops followed from the ids asked for: phone → BSUID → previous
 /// BSUID → its phone covers a phone change; more is a chain of changes.
@@ -202,18 +180,7 @@ async fn fetch(
     scope: &str,
     ids: &[String],
 ) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
-    let key = |id: &str| {
-        HashMap::from([
-            (
-                table::PK.to_owned(),
-                AttributeValue::S(table::contact_pk(scope, id)),
-            ),
-            (
-                table::SK.to_owned(),
-                AttributeValue::S(table::CONTACT_SK.to_owned()),
-            ),
-        ])
-    };
+    let key = |id: &str| dynamo::contact_key(scope, id);
     if let [id] = ids {
         let out = client
             .get_item()
@@ -255,6 +222,126 @@ async fn fetch(
         }
     }
     Err("BatchGetItem contact: keys left unprocessed after 5 rounds".into())
+}
+
+/// An opt-out or opt-in decision for one customer: a signal the status
+/// function read from a webhook, or a manual one (`chasqui contacts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptWrite {
+    /// The business number: the scope of the customer's items.
+    pub phone_number_id: String,
+    /// The customer id whose item holds the decision: the BSUID when known,
+    /// else the phone.
+    pub customer_id: String,
+    pub opted_out: bool,
+    pub at: u64,
+    pub source: OptSource,
+    pub message_id: Option<String>,
+    /// `<at, 13 digits>#<signal id>`: decisions are ordered by it, so the
+    /// newest signal wins whatever the arrival order, and a tie has one
+    /// answer too.
+    pub decision: String,
+    pub now: u64,
+}
+
+/// What became of an opt decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptOutcome {
+    /// It is now the contact's latest decision.
+    Applied,
+    /// It already was (a replay).
+    Replayed,
+    /// A newer decision is in place; nothing changed.
+    Superseded,
+}
+
+/// Port: a customer's opt decisions.
+#[async_trait]
+pub trait OptStore: Send + Sync {
+    /// Applies a decision if it is newer than the one on the customer's item.
+    async fn decide_opt(&self, opt: &OptWrite) -> Result<OptOutcome, StoreError>;
+}
+
+/// Adapter: the contact items of the one table, through the AWS SDK.
+#[derive(Clone)]
+pub struct DynamoContacts {
+    client: Client,
+    table: String,
+}
+
+impl DynamoContacts {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+/// `user_id` for an item keyed by BSUID, `wa_id` for one keyed by phone:
+/// the attribute by which an item names its own id.
+pub fn own_id_attribute(id: &str) -> &'static str {
+    if crate::customer::is_user_id(id) {
+        attr::USER_ID
+    } else {
+        attr::WA_ID
+    }
+}
+
+#[async_trait]
+impl OptStore for DynamoContacts {
+    async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
+        let n = |v: u64| AttributeValue::N(v.to_string());
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let mut e = Update::default();
+        e.set(attr::OPTED_OUT, AttributeValue::Bool(o.opted_out));
+        e.set(
+            if o.opted_out {
+                attr::OPTED_OUT_AT
+            } else {
+                attr::OPTED_IN_AT
+            },
+            n(o.at),
+        );
+        e.set(attr::OPT_SOURCE, s(o.source.as_str()));
+        match &o.message_id {
+            Some(id) => e.set(attr::OPT_MESSAGE_ID, s(id)),
+            None => e.remove(attr::OPT_MESSAGE_ID),
+        };
+        e.set(attr::OPT_DECISION, s(&o.decision));
+        e.set(attr::PHONE_NUMBER_ID, s(&o.phone_number_id));
+        // The item names its own id, as a phone item always did.
+        e.set(own_id_attribute(&o.customer_id), s(&o.customer_id));
+        e.set(attr::UPDATED_AT, n(o.now));
+        let decision = e.name(attr::OPT_DECISION);
+        let this = e.value(s(&o.decision));
+        let condition = format!("attribute_not_exists({decision}) OR {decision} < {this}");
+        let key = dynamo::contact_key(&o.phone_number_id, &o.customer_id);
+        let result = e
+            .update_item(&self.client, &self.table, key, Some(condition))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(OptOutcome::Applied),
+            Err(err) if is_condition_failure(&err) => {
+                let current = err
+                    .as_service_error()
+                    .and_then(|e| match e {
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item(),
+                        _ => None,
+                    })
+                    .and_then(|item| item.get(attr::OPT_DECISION))
+                    .and_then(|v| v.as_s().ok());
+                Ok(if current == Some(&o.decision) {
+                    OptOutcome::Replayed
+                } else {
+                    OptOutcome::Superseded
+                })
+            }
+            Err(err) => Err(failure("UpdateItem contact opt", err)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //!
 //! The AWS adapters, the Cloud API client and telemetry sit behind the default
 //! `aws` feature; without it only the pure models and parsers build (the fuzz
-//! targets in `fuzz/` use them that way).
+//! targets in `fuzz/` use them that way). The domain (`record`, `events`,
+//! the table's keys and attribute names in `table`) builds either way.
 
 #[cfg(feature = "aws")]
 pub mod cloud_api;
@@ -12,21 +13,21 @@ pub mod config;
 #[cfg(feature = "aws")]
 pub mod contact;
 pub mod customer;
-#[cfg(feature = "aws")]
 pub mod events;
+#[cfg(feature = "aws")]
+pub mod health;
 #[cfg(feature = "aws")]
 pub mod https;
 pub mod intake;
 pub mod phone;
 #[cfg(feature = "aws")]
 pub mod queue;
-#[cfg(feature = "aws")]
 pub mod record;
 #[cfg(feature = "aws")]
 pub mod secrets;
 pub mod send_request;
 pub mod signature;
-#[cfg(feature = "aws")]
+pub mod store;
 pub mod table;
 #[cfg(feature = "aws")]
 pub mod telemetry;

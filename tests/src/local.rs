@@ -339,7 +339,8 @@ impl LocalStack {
                     .into_iter()
                     .flatten()
                 {
-                    let record = MessageRecord::from_item(item).expect("a readable message item");
+                    let record = shared::table::dynamo::message_record(item)
+                        .expect("a readable message item");
                     if let Some(id) = record.message_id.clone() {
                         out.insert(id, record);
                     }

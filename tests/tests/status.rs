@@ -213,7 +213,7 @@ async fn message(env: &Env, pk: &str) -> MessageRecord {
     let item = item(env, pk, table::MESSAGE_SK)
         .await
         .unwrap_or_else(|| panic!("no message item {pk}"));
-    MessageRecord::from_item(&item).unwrap()
+    shared::table::dynamo::message_record(&item).unwrap()
 }
 
 async fn contact(env: &Env) -> Item {
@@ -1121,7 +1121,7 @@ proptest! {
             let expected = run(&in_order, &reference, &wamid).await;
             (got, expected, emitted)
         });
-        let record = MessageRecord::from_item(&got).unwrap();
+        let record = shared::table::dynamo::message_record(&got).unwrap();
         prop_assert_eq!(comparable(got), comparable(expected));
 
         // And the item is the right one, not merely the same one.

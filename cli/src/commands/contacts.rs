@@ -4,13 +4,12 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use shared::contact::{self, ContactItem};
+use shared::contact::{self, ContactItem, DynamoContacts, OptOutcome, OptStore, OptWrite};
 use shared::customer::{self, CustomerIds};
 use shared::events::OptSource;
-use shared::record::to_json;
 use shared::table;
-use status::dynamo::DynamoStore;
-use status::store::{ContactStore, OptOutcome, OptWrite};
+use shared::table::attr::{contact as contact_attr, inbound as inbound_attr};
+use shared::table::dynamo::to_json;
 
 use super::{CliError, Output};
 use crate::clock;
@@ -78,7 +77,9 @@ pub async fn show(
                 .map(|i| to_json(&AttributeValue::M(i.clone()))),
         );
     }
-    recent.sort_by_key(|m| std::cmp::Reverse(m.get("received_at").and_then(Value::as_u64)));
+    recent.sort_by_key(|m| {
+        std::cmp::Reverse(m.get(inbound_attr::RECEIVED_AT).and_then(Value::as_u64))
+    });
     recent.truncate(5);
     let name = customer.trim();
     let Some(state) = contact::resolve(&items) else {
@@ -113,9 +114,9 @@ pub async fn show(
     ));
     lines.push(format!(
         "  name          {}",
-        attr(contact::attr::PROFILE_NAME)
+        attr(contact_attr::PROFILE_NAME)
     ));
-    lines.push(format!("  username      {}", attr(contact::attr::USERNAME)));
+    lines.push(format!("  username      {}", attr(contact_attr::USERNAME)));
     if let Some(at) = state.last_inbound_at {
         let open = shared::now_millis().saturating_sub(at) < 24 * 3_600_000;
         lines.push(format!(
@@ -136,12 +137,18 @@ pub async fn show(
     }
     for m in &recent {
         let at = m
-            .get("received_at")
+            .get(inbound_attr::RECEIVED_AT)
             .and_then(Value::as_u64)
             .map(clock::iso)
             .unwrap_or_default();
-        let text = m.get("text").and_then(Value::as_str).unwrap_or("");
-        let kind = m.get("type").and_then(Value::as_str).unwrap_or("?");
+        let text = m
+            .get(inbound_attr::TEXT)
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind = m
+            .get(inbound_attr::TYPE)
+            .and_then(Value::as_str)
+            .unwrap_or("?");
         lines.push(format!("  inbound       {at} {kind} {text:?}"));
     }
     out.result(
@@ -170,12 +177,11 @@ pub async fn decide(
     let pn = target.phone_number_id(pn)?;
     let ids = customer_ids(customer)?;
     let id = ids.primary().unwrap_or_default().to_owned();
-    let store = DynamoStore::new(target.dynamodb(), target.table()?);
+    let store = DynamoContacts::new(target.dynamodb(), target.table()?);
     let now = shared::now_millis();
     let write = OptWrite {
-        pk: table::contact_pk(&pn, &id),
         phone_number_id: pn.clone(),
-        id: id.clone(),
+        customer_id: id.clone(),
         opted_out,
         at: now,
         source: OptSource::Manual,

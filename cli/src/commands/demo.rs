@@ -117,7 +117,7 @@ impl Tour<'_> {
             .await
             .map_err(|e| CliError::new(format!("reading a contact failed: {e}")))?;
             if items.iter().any(|i| {
-                done(&shared::record::to_json(
+                done(&shared::table::dynamo::to_json(
                     &aws_sdk_dynamodb::types::AttributeValue::M(i.item.clone()),
                 ))
             }) {
@@ -194,7 +194,7 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     let sent_at = shared::now_millis().saturating_sub(5_000);
     let recorded = tour
         .wait_contact(ANA, "the inbound message", |c| {
-            c.get("last_inbound_at")
+            c.get(shared::table::attr::contact::LAST_INBOUND_AT)
                 .and_then(Value::as_u64)
                 .is_some_and(|t| t >= sent_at / 1000 * 1000)
         })
@@ -226,7 +226,9 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     tour.say("   ← Bruno: \"STOP\"");
     let opted = tour
         .wait_contact(BRUNO, "the opt-out", |c| {
-            c.get("opted_out").and_then(Value::as_bool) == Some(true)
+            c.get(shared::table::attr::contact::OPTED_OUT)
+                .and_then(Value::as_bool)
+                == Some(true)
         })
         .await?;
     tour.check(opted, "Bruno is opted out (opt_source keyword)");
@@ -250,7 +252,9 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     tour.say(&format!("   ← @caio ({CAIO}, no phone): \"STOP\""));
     let opted = tour
         .wait_contact(CAIO, "the opt-out", |c| {
-            c.get("opted_out").and_then(Value::as_bool) == Some(true)
+            c.get(shared::table::attr::contact::OPTED_OUT)
+                .and_then(Value::as_bool)
+                == Some(true)
         })
         .await?;
     tour.check(opted, "Caio is opted out under his BSUID");

@@ -140,14 +140,17 @@ async fn describe(target: &Target, which: Which, m: &Message) -> Letter {
             let reason = match status::fetch(target, &id).await {
                 Ok(Some(found)) => status::reason(&found)
                     .or_else(|| {
-                        found.item.get("last_error").map(|e| {
-                            let e = shared::record::to_json(e);
-                            format!(
-                                "{}{}",
-                                e.get("code").map(|c| format!("{c} ")).unwrap_or_default(),
-                                e.get("message").and_then(Value::as_str).unwrap_or("failed")
-                            )
-                        })
+                        found
+                            .item
+                            .get(shared::table::attr::message::LAST_ERROR)
+                            .map(|e| {
+                                let e = shared::table::dynamo::to_json(e);
+                                format!(
+                                    "{}{}",
+                                    e.get("code").map(|c| format!("{c} ")).unwrap_or_default(),
+                                    e.get("message").and_then(Value::as_str).unwrap_or("failed")
+                                )
+                            })
                     })
                     .unwrap_or_else(|| {
                         format!("moved after its retries (status {})", found.record.status())

@@ -5,9 +5,8 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use shared::record::to_json;
-use shared::table;
-use status::health::attr;
+use shared::table::attr::health as attr;
+use shared::table::dynamo::to_json;
 
 use super::{CliError, Output};
 use crate::clock;
@@ -25,30 +24,13 @@ pub async fn read(
     ddb: &aws_sdk_dynamodb::Client,
     table_name: &str,
 ) -> Result<Vec<Value>, CliError> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let page = ddb
-            .query()
-            .table_name(table_name)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_values(":pk", AttributeValue::S(table::HEALTH_PK.to_owned()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| CliError::aws("reading account and number health", e))?;
-        items.extend(
-            page.items()
-                .iter()
-                .map(|i| to_json(&AttributeValue::M(i.clone()))),
-        );
-        start = page.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
-        }
-    }
-    Ok(items)
+    let items = shared::health::read_all(ddb, table_name)
+        .await
+        .map_err(|e| CliError::new(format!("reading account and number health: {e}")))?;
+    Ok(items
+        .into_iter()
+        .map(|i| to_json(&AttributeValue::M(i)))
+        .collect())
 }
 
 /// One block per account, its numbers under it (the sort key orders them).

@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
-use shared::record::{Item, MessageRecord, Status, to_json};
+use shared::record::{MessageRecord, Status};
 use shared::table;
+use shared::table::attr::message as attr;
+use shared::table::dynamo::{Item, message_record, to_json};
 
 use super::{CliError, Output};
 use crate::clock;
@@ -34,7 +36,7 @@ pub async fn fetch(target: &Target, id: &str) -> Result<Option<Found>, CliError>
     let Some(item) = out.item else {
         return Ok(None);
     };
-    let record = MessageRecord::from_item(&item)
+    let record = message_record(&item)
         .map_err(|e| CliError::new(format!("the record of {id} is unreadable: {e}")))?;
     Ok(Some(Found { record, item }))
 }
@@ -139,7 +141,7 @@ pub fn describe(id: &str, found: &Found) -> String {
     if let Some(why) = reason(found) {
         lines.push(format!("  reason     {why}"));
     }
-    if let Some(last) = found.item.get("last_error").map(to_json) {
+    if let Some(last) = found.item.get(attr::LAST_ERROR).map(to_json) {
         let code = last
             .get("code")
             .map(|c| format!("{c} "))

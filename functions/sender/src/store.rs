@@ -15,8 +15,10 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde_json::{Map, Value};
 use shared::customer::CustomerIds;
-use shared::record::{ErrorRecord, attr, from_json};
-use shared::table::{self, Update};
+use shared::record::ErrorRecord;
+use shared::table;
+use shared::table::attr::message as attr;
+use shared::table::dynamo::{Update, error_attribute, from_json};
 
 /// `send_state` values.
 pub mod state {
@@ -98,7 +100,7 @@ pub struct RecordedError {
 
 impl RecordedError {
     fn to_attribute(&self, at: u64) -> AttributeValue {
-        let base = ErrorRecord {
+        let base = error_attribute(&ErrorRecord {
             code: self.code,
             title: self.title.clone(),
             message: Some(self.message.clone()),
@@ -106,18 +108,23 @@ impl RecordedError {
             class: Some(self.class.clone()),
             source: Some(self.source.clone()),
             reason: Some(self.reason.clone()),
-        }
-        .to_attribute();
+        });
         let mut map = match base {
             AttributeValue::M(m) => m,
             _ => HashMap::new(),
         };
-        map.insert("at".into(), AttributeValue::N(at.to_string()));
+        map.insert(attr::error::AT.into(), AttributeValue::N(at.to_string()));
         if let Some(trace) = &self.fbtrace_id {
-            map.insert("fbtrace_id".into(), AttributeValue::S(trace.clone()));
+            map.insert(
+                attr::error::FBTRACE_ID.into(),
+                AttributeValue::S(trace.clone()),
+            );
         }
         if let Some(status) = self.http_status {
-            map.insert("http_status".into(), AttributeValue::N(status.to_string()));
+            map.insert(
+                attr::error::HTTP_STATUS.into(),
+                AttributeValue::N(status.to_string()),
+            );
         }
         AttributeValue::M(map)
     }
@@ -245,11 +252,8 @@ const STALE_ON_EXPIRY: &[&str] = &[
     attr::SUPPRESSED_AT,
     attr::SUPPRESSED_REASON,
     attr::ATTEMPTS,
-    LAST_ERROR,
+    attr::LAST_ERROR,
 ];
-
-/// The last retryable failure (M, the shape of `error`).
-pub const LAST_ERROR: &str = "last_error";
 
 impl DynamoStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
@@ -530,7 +534,7 @@ impl MessageStore for DynamoStore {
                 last_error,
                 grace_until,
             } => {
-                u.set(LAST_ERROR, last_error.to_attribute(now_ms))
+                u.set(attr::LAST_ERROR, last_error.to_attribute(now_ms))
                     .set(attr::LOCK_EXPIRES_AT, n(*grace_until));
                 true
             }
@@ -545,7 +549,7 @@ impl MessageStore for DynamoStore {
                 called,
                 dead_letter,
             } => {
-                u.set(LAST_ERROR, last_error.to_attribute(now_ms));
+                u.set(attr::LAST_ERROR, last_error.to_attribute(now_ms));
                 match dead_letter {
                     Some(error) => {
                         u.set(attr::SEND_STATE, s(state::DEAD_LETTERED))

@@ -12,8 +12,10 @@ use std::hint::black_box;
 use async_trait::async_trait;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
+use shared::contact::{OptOutcome, OptStore, OptWrite};
 use shared::intake::{self, MAX_BODY_BYTES};
 use shared::record::MessageRecord;
+use shared::store::StoreError;
 use shared::tenant::{
     BINDINGS_TTL, Binding, BindingStore, DEFAULT_TENANT, Directory, DirectoryError,
 };
@@ -21,8 +23,7 @@ use status::apply::{Applier, Policy};
 use status::keywords::Keywords;
 use status::store::{
     ContactLink, ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore,
-    HealthWrite, InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError,
-    WebhookLog, WebhookRecord,
+    HealthWrite, InboundWrite, MessageRef, MessageStore, StatusWrite, WebhookLog, WebhookRecord,
 };
 use std::sync::Arc;
 
@@ -52,7 +53,7 @@ impl MessageStore for Instant {
         black_box(w);
         Ok(None)
     }
-    async fn lower_slot(&self, _: &str, _: &'static str, _: u64) -> Result<(), StoreError> {
+    async fn lower_slot(&self, _: &MessageRef, _: &'static str, _: u64) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -67,13 +68,17 @@ impl ContactStore for Instant {
         black_box(t);
         Ok(true)
     }
-    async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
-        black_box(o);
-        Ok(OptOutcome::Applied)
-    }
     async fn link(&self, l: &ContactLink) -> Result<bool, StoreError> {
         black_box(l);
         Ok(true)
+    }
+}
+
+#[async_trait]
+impl OptStore for Instant {
+    async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
+        black_box(o);
+        Ok(OptOutcome::Applied)
     }
 }
 

@@ -6,12 +6,16 @@
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shared::contact::attr as contact_attr;
+use shared::contact::{OptOutcome, OptWrite};
 use shared::customer::CustomerIds;
 use shared::events::{self, Event, OptChange, OptSource, RecipientIds};
 use shared::intake::{self, Encoding, QueuedWebhook};
-use shared::record::{ConversationRecord, ErrorRecord, PricingRecord, StatusTimes, attr};
+use shared::record::{ConversationRecord, ErrorRecord, PricingRecord, StatusTimes};
+use shared::store::StoreError;
 use shared::table;
+use shared::table::attr::contact as contact_attr;
+use shared::table::attr::health as health_attr;
+use shared::table::attr::message as attr;
 use shared::tenant::{self, Directory};
 use shared::webhook::{InboundMessage, MessagesValue, StatusKind, StatusUpdate};
 
@@ -19,8 +23,7 @@ use crate::health;
 use crate::keywords::{Keywords, Opt};
 use crate::store::{
     ContactLink, ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore,
-    InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError, WebhookLog,
-    WebhookRecord,
+    InboundWrite, MessageRef, MessageStore, StatusWrite, WebhookLog, WebhookRecord,
 };
 
 const DAY_SECS: u64 = 86_400;
@@ -490,19 +493,16 @@ impl Applier<'_> {
             }
             other => other,
         };
-        let (pk, mut message_id) = match (&callback, &wamid) {
-            (Some(id), _) => (table::message_pk(id), Some(id.clone())),
+        let message = match (&callback, &wamid) {
+            (Some(id), _) => MessageRef::Sent(id.clone()),
             (None, Some(w)) => match self
                 .messages
                 .find_by_wamid(w)
                 .await
                 .map_err(ApplyError::store(format!("finding the message of {w}")))?
             {
-                Some(pk) => {
-                    let id = pk.strip_prefix(&table::message_pk("")).map(str::to_owned);
-                    (pk, id)
-                }
-                None => (table::foreign_message_pk(w), None),
+                Some(id) => MessageRef::Sent(id),
+                None => MessageRef::Foreign(w.clone()),
             },
             (None, None) => {
                 tracing::warn!(status = %status.status, "a status with neither biz_opaque_callback_data nor id: recorded");
@@ -520,7 +520,16 @@ impl Applier<'_> {
                 return self.keep(record, out).await;
             }
         };
-        let foreign = pk.starts_with(&table::foreign_message_pk(""));
+        let (mut message_id, foreign) = match &message {
+            MessageRef::Sent(id) => (Some(id.clone()), false),
+            MessageRef::Foreign(_) => (None, true),
+        };
+        // How logs and, without a wamid, event ids have always named the
+        // message: its item key.
+        let pk = match &message {
+            MessageRef::Sent(id) => table::message_pk(id),
+            MessageRef::Foreign(w) => table::foreign_message_pk(w),
+        };
         let slots: Vec<&'static str> = match &kind {
             StatusKind::Sent => vec![attr::SENT_AT],
             StatusKind::Delivered => vec![attr::DELIVERED_AT],
@@ -577,7 +586,7 @@ impl Applier<'_> {
                 .and_then(|c| c.profile.username.clone()),
         };
         let write = StatusWrite {
-            pk: pk.clone(),
+            message: message.clone(),
             message_id: message_id.clone(),
             slots: slots.clone(),
             at,
@@ -613,7 +622,7 @@ impl Applier<'_> {
         for slot in &slots {
             if old_times.slot(slot).is_some_and(|held| held > at) {
                 self.messages
-                    .lower_slot(&pk, slot, at)
+                    .lower_slot(&message, slot, at)
                     .await
                     .map_err(ApplyError::store(format!("correcting {slot} of {pk}")))?;
             }
@@ -714,7 +723,6 @@ impl Applier<'_> {
             .clone()
             .unwrap_or_else(|| format!("nowamid-{}", digest(&[phone, &from, &json])));
         let at = millis(message.timestamp).unwrap_or(received_at);
-        let pk = table::contact_pk(phone, &from);
         let contact = value.contact_of(&ids);
         let profile_name = contact.and_then(|c| c.profile.name.clone());
         let username = contact.and_then(|c| c.profile.username.clone());
@@ -722,9 +730,9 @@ impl Applier<'_> {
         let created = self
             .contacts
             .put_inbound(&InboundWrite {
-                pk: pk.clone(),
-                sk: table::inbound_sk(at, &id),
                 phone_number_id: phone.to_owned(),
+                customer_id: from.clone(),
+                inbound_id: id.clone(),
                 ids: ids.clone(),
                 username: username.clone(),
                 wamid: wamid.clone(),
@@ -741,8 +749,8 @@ impl Applier<'_> {
         let moved = self
             .contacts
             .touch(&ContactTouch {
-                pk: pk.clone(),
                 phone_number_id: phone.to_owned(),
+                customer_id: from.clone(),
                 ids: ids.clone(),
                 profile_name: profile_name.clone(),
                 username: username.clone(),
@@ -753,7 +761,7 @@ impl Applier<'_> {
             .await
             .map_err(ApplyError::store(format!(
                 "updating the window of contact {}",
-                contact_ref(&pk)
+                contact_ref(phone, &from)
             )))?;
         // The window write linked the primary item to the phone; the phone
         // item learns its BSUID here, and an older message (no window
@@ -777,10 +785,10 @@ impl Applier<'_> {
                 .await?;
             self.link(phone, &new, contact_attr::PREVIOUS_USER_ID, &old, at, false)
                 .await?;
-            tracing::info!(wamid = %id, old = %contact_ref(&table::contact_pk(phone, &old)), new = %contact_ref(&table::contact_pk(phone, &new)), "customer's BSUID changed: items linked");
+            tracing::info!(wamid = %id, old = %contact_ref(phone, &old), new = %contact_ref(phone, &new), "customer's BSUID changed: items linked");
         }
         out.inbound += 1;
-        tracing::info!(contact = %contact_ref(&pk), wamid = %id, kind = %message.kind, created, window_moved = moved, "inbound message");
+        tracing::info!(contact = %contact_ref(phone, &from), wamid = %id, kind = %message.kind, created, window_moved = moved, "inbound message");
         let (message_value, truncated) = if json.len() > MAX_EVENT_MESSAGE_BYTES {
             (Value::Null, true)
         } else {
@@ -878,9 +886,9 @@ impl Applier<'_> {
             .filter_map(|(name, v)| Some(((*name).to_owned(), v.clone()?)))
             .collect::<std::collections::BTreeMap<_, _>>();
         let event = current
-            .get(health::attr::QUALITY_EVENT)
-            .or_else(|| current.get(health::attr::ACCOUNT_EVENT))
-            .or_else(|| current.get(health::attr::NAME_DECISION))
+            .get(health_attr::QUALITY_EVENT)
+            .or_else(|| current.get(health_attr::ACCOUNT_EVENT))
+            .or_else(|| current.get(health_attr::NAME_DECISION))
             .cloned();
         match update.alert {
             Some(alert) => tracing::error!(
@@ -1013,14 +1021,12 @@ impl Applier<'_> {
         let Some(id) = ids.primary() else {
             return Ok(());
         };
-        let pk = table::contact_pk(phone, id);
         let decision = format!("{at:013}#{signal}");
         let outcome = self
             .contacts
             .decide_opt(&OptWrite {
-                pk: pk.clone(),
                 phone_number_id: phone.to_owned(),
-                id: id.to_owned(),
+                customer_id: id.to_owned(),
                 opted_out,
                 at,
                 source,
@@ -1031,9 +1037,9 @@ impl Applier<'_> {
             .await
             .map_err(ApplyError::store(format!(
                 "recording the opt decision of contact {}",
-                contact_ref(&pk)
+                contact_ref(phone, id)
             )))?;
-        tracing::info!(contact = %contact_ref(&pk), opted_out, source = source.as_str(), ?outcome, "opt signal");
+        tracing::info!(contact = %contact_ref(phone, id), opted_out, source = source.as_str(), ?outcome, "opt signal");
         if outcome == OptOutcome::Superseded {
             return Ok(());
         }
@@ -1081,12 +1087,10 @@ impl Applier<'_> {
         at: u64,
         ordered: bool,
     ) -> Result<(), ApplyError> {
-        let pk = table::contact_pk(phone, id);
         self.contacts
             .link(&ContactLink {
-                pk: pk.clone(),
                 phone_number_id: phone.to_owned(),
-                id: id.to_owned(),
+                customer_id: id.to_owned(),
                 attribute,
                 value: value.to_owned(),
                 at,
@@ -1096,7 +1100,7 @@ impl Applier<'_> {
             .await
             .map_err(ApplyError::store(format!(
                 "linking contact {} ({attribute})",
-                contact_ref(&pk)
+                contact_ref(phone, id)
             )))?;
         Ok(())
     }
@@ -1265,10 +1269,10 @@ fn text_of(v: &Value) -> String {
     }
 }
 
-/// A contact's partition as logs name it: a digest, never the phone or
-/// BSUID the key holds.
-pub fn contact_ref(pk: &str) -> String {
-    digest(&["contact", pk])[..16].to_owned()
+/// A contact as logs name it: a digest of its partition key, never the
+/// phone or BSUID the key holds.
+pub fn contact_ref(phone_number_id: &str, customer_id: &str) -> String {
+    digest(&["contact", &table::contact_pk(phone_number_id, customer_id)])[..16].to_owned()
 }
 
 /// 128 bits of SHA-256 over the parts, as hex.

@@ -1,53 +1,55 @@
 //! Adapter: the ports of `store` on the one DynamoDB table, and a request
 //! counter the function logs per record (and tests assert on).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
-use shared::record::{MessageRecord, attr};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use shared::contact::{DynamoContacts, OptOutcome, OptStore, OptWrite, own_id_attribute};
+use shared::record::MessageRecord;
+use shared::store::StoreError;
+use shared::table::attr::{
+    contact, fragment as fragment_attr, health, hook as hook_attr, inbound as inbound_attr,
+    message as attr,
+};
+use shared::table::dynamo::{
+    Item, Update, contact_key, error_attribute, failure, is_condition_failure, message_record,
+};
 use shared::table::{
-    self, CONTACT_SK, HOOK_SK, MESSAGE_SK, PK, SK, Update, WAMID, WAMID_INDEX, fragment_pk,
-    fragment_sk, hook_pk,
+    self, HOOK_SK, MESSAGE_SK, PK, SK, WAMID, WAMID_INDEX, fragment_pk, fragment_sk, hook_pk,
 };
 
-use crate::health::attr as health;
 use crate::store::{
     ContactLink, ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore,
-    HealthWrite, InboundWrite, MessageStore, OptOutcome, OptWrite, StatusWrite, StoreError,
-    WebhookLog, WebhookRecord,
+    HealthWrite, InboundWrite, MessageRef, MessageStore, StatusWrite, WebhookLog, WebhookRecord,
 };
-
-/// Contact item attributes: one list, in `shared::contact`.
-pub use shared::contact::attr as contact;
 
 /// The table, through the AWS SDK.
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The opt decisions, through the adapter `chasqui contacts` uses too.
+    opts: DynamoContacts,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         Self {
+            opts: DynamoContacts::new(client.clone(), table.clone()),
             client,
-            table: table.into(),
+            table,
         }
     }
 
     /// Writes an item only if its key is new: `false` when it was already
     /// there (a replay), so every put of a record is idempotent.
-    async fn put_new(
-        &self,
-        item: HashMap<String, AttributeValue>,
-        operation: &'static str,
-    ) -> Result<bool, StoreError> {
+    async fn put_new(&self, item: Item, operation: &'static str) -> Result<bool, StoreError> {
         let result = self
             .client
             .put_item()
@@ -65,28 +67,6 @@ impl DynamoStore {
     }
 }
 
-impl DynamoStore {
-    /// An `UpdateItem` of `key` with `e`'s expression, names and values, and
-    /// `condition` (written with `e`'s placeholders); callers add what it
-    /// returns.
-    fn update(
-        &self,
-        key: HashMap<String, AttributeValue>,
-        e: Update,
-        condition: Option<String>,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        let expression = e.expression();
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression(expression)
-            .set_condition_expression(condition)
-            .set_expression_attribute_names(Some(e.names))
-            .set_expression_attribute_values(Some(e.values))
-    }
-}
-
 fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
@@ -95,45 +75,19 @@ fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
-    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
-}
-
-/// A refused request (malformed, too large) will be refused again; anything
-/// else (throttling that outlasted the SDK's retries, a 5xx, the network)
-/// may pass on a retry.
-fn failure<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    let refused = matches!(err, SdkError::ConstructionFailure(_))
-        || err
-            .as_service_error()
-            .and_then(|e| e.code())
-            .is_some_and(|code| code == "ValidationException");
-    let reason = DisplayErrorContext(&err).to_string();
-    if refused {
-        StoreError::Rejected { operation, reason }
-    } else {
-        StoreError::Unavailable { operation, reason }
-    }
-}
-
-fn is_condition_failure<E, R>(err: &SdkError<E, R>) -> bool
-where
-    E: ProvideErrorMetadata,
-{
-    err.as_service_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "ConditionalCheckFailedException")
+/// The key of a message item.
+fn message_key(message: &MessageRef) -> Item {
+    let pk = match message {
+        MessageRef::Sent(id) => table::message_pk(id),
+        MessageRef::Foreign(wamid) => table::foreign_message_pk(wamid),
+    };
+    shared::table::dynamo::key(pk, MESSAGE_SK)
 }
 
 #[async_trait]
 impl MessageStore for DynamoStore {
     async fn find_by_wamid(&self, wamid: &str) -> Result<Option<String>, StoreError> {
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        let mut fallback = None;
+        let mut start: Option<Item> = None;
         loop {
             let out = self
                 .client
@@ -150,18 +104,18 @@ impl MessageStore for DynamoStore {
                 .send()
                 .await
                 .map_err(|e| failure("Query by_wamid", e))?;
-            for item in out.items() {
-                if let Some(AttributeValue::S(pk)) = item.get(PK) {
-                    // Chasqui's own item wins over one a wamid-only status made.
-                    if pk.starts_with(&table::message_pk("")) {
-                        return Ok(Some(pk.clone()));
-                    }
-                    fallback.get_or_insert_with(|| pk.clone());
-                }
+            // Chasqui's own item wins over the one a wamid-only status made
+            // (`WAMID#<wamid>`), which is the item the caller falls back to.
+            let own = out.items().iter().find_map(|item| {
+                let pk = item.get(PK)?.as_s().ok()?;
+                pk.strip_prefix(&table::message_pk("")).map(str::to_owned)
+            });
+            if own.is_some() {
+                return Ok(own);
             }
             match out.last_evaluated_key() {
                 Some(next) if !next.is_empty() => start = Some(next.clone()),
-                _ => return Ok(fallback),
+                _ => return Ok(None),
             }
         }
     }
@@ -234,23 +188,23 @@ impl MessageStore for DynamoStore {
         if let Some(first) = w.errors.first() {
             e.set_if_absent(
                 attr::ERRORS,
-                AttributeValue::L(w.errors.iter().map(|x| x.to_attribute()).collect()),
+                AttributeValue::L(w.errors.iter().map(error_attribute).collect()),
             );
-            e.set_if_absent(attr::ERROR, first.to_attribute());
+            e.set_if_absent(attr::ERROR, error_attribute(first));
         }
         if let Some(at) = w.expires_at {
             e.set_if_absent(attr::EXPIRES_AT, n(at));
         }
         e.set(attr::UPDATED_AT, n(w.now));
-        let out = self
-            .update(key(&w.pk, MESSAGE_SK), e, None)
+        let out = e
+            .update_item(&self.client, &self.table, message_key(&w.message), None)
             .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(|err| failure("UpdateItem message", err))?;
         match out.attributes() {
             Some(old) if !old.is_empty() => {
-                MessageRecord::from_item(old)
+                message_record(old)
                     .map(Some)
                     .map_err(|source| StoreError::Unreadable {
                         operation: "UpdateItem message",
@@ -261,12 +215,17 @@ impl MessageStore for DynamoStore {
         }
     }
 
-    async fn lower_slot(&self, pk: &str, slot: &'static str, at: u64) -> Result<(), StoreError> {
+    async fn lower_slot(
+        &self,
+        message: &MessageRef,
+        slot: &'static str,
+        at: u64,
+    ) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(pk, MESSAGE_SK)))
+            .set_key(Some(message_key(message)))
             .update_expression("SET #s = :at")
             .condition_expression("#s > :at")
             .expression_attribute_names("#s", slot)
@@ -285,31 +244,37 @@ impl MessageStore for DynamoStore {
 #[async_trait]
 impl ContactStore for DynamoStore {
     async fn put_inbound(&self, m: &InboundWrite) -> Result<bool, StoreError> {
-        let mut item = key(&m.pk, &m.sk);
-        item.insert(contact::PHONE_NUMBER_ID.into(), s(&m.phone_number_id));
+        let mut item = shared::table::dynamo::key(
+            table::contact_pk(&m.phone_number_id, &m.customer_id),
+            table::inbound_sk(m.at, &m.inbound_id),
+        );
+        item.insert(inbound_attr::PHONE_NUMBER_ID.into(), s(&m.phone_number_id));
         if let Some(wa_id) = &m.ids.wa_id {
-            item.insert(contact::WA_ID.into(), s(wa_id));
+            item.insert(inbound_attr::WA_ID.into(), s(wa_id));
         }
         if let Some(user_id) = &m.ids.user_id {
-            item.insert(contact::USER_ID.into(), s(user_id));
+            item.insert(inbound_attr::USER_ID.into(), s(user_id));
         }
         if let Some(username) = &m.username {
-            item.insert(contact::USERNAME.into(), s(username));
+            item.insert(inbound_attr::USERNAME.into(), s(username));
         }
         if let Some(wamid) = m.wamid.as_deref().filter(|w| !w.is_empty()) {
-            item.insert(WAMID.into(), s(wamid));
+            item.insert(inbound_attr::WAMID.into(), s(wamid));
         }
-        item.insert("type".into(), s(&m.kind));
+        item.insert(inbound_attr::TYPE.into(), s(&m.kind));
         if let Some(text) = &m.text {
-            item.insert("text".into(), s(text));
+            item.insert(inbound_attr::TEXT.into(), s(text));
         }
         if let Some(name) = &m.profile_name {
-            item.insert("profile_name".into(), s(name));
+            item.insert(inbound_attr::PROFILE_NAME.into(), s(name));
         }
-        item.insert("message".into(), s(&m.message));
-        item.insert("received_at".into(), n(m.at));
-        item.insert("webhook_received_at".into(), n(m.webhook_received_at));
-        item.insert(table::EXPIRES_AT.into(), n(m.expires_at));
+        item.insert(inbound_attr::MESSAGE.into(), s(&m.message));
+        item.insert(inbound_attr::RECEIVED_AT.into(), n(m.at));
+        item.insert(
+            inbound_attr::WEBHOOK_RECEIVED_AT.into(),
+            n(m.webhook_received_at),
+        );
+        item.insert(inbound_attr::EXPIRES_AT.into(), n(m.expires_at));
         self.put_new(item, "PutItem inbound").await
     }
 
@@ -337,65 +302,16 @@ impl ContactStore for DynamoStore {
         let last = e.name(contact::LAST_INBOUND_AT);
         let at = e.value(n(t.at));
         let condition = format!("attribute_not_exists({last}) OR {last} < {at}");
-        self.update_contact_if(&t.pk, e, Some(condition), "UpdateItem contact window")
+        let key = contact_key(&t.phone_number_id, &t.customer_id);
+        self.update_contact_if(key, e, Some(condition), "UpdateItem contact window")
             .await
-    }
-
-    async fn decide_opt(&self, o: &OptWrite) -> Result<OptOutcome, StoreError> {
-        let mut e = Update::default();
-        e.set(contact::OPTED_OUT, AttributeValue::Bool(o.opted_out));
-        e.set(
-            if o.opted_out {
-                contact::OPTED_OUT_AT
-            } else {
-                contact::OPTED_IN_AT
-            },
-            n(o.at),
-        );
-        e.set(contact::OPT_SOURCE, s(o.source.as_str()));
-        match &o.message_id {
-            Some(id) => e.set(contact::OPT_MESSAGE_ID, s(id)),
-            None => e.remove(contact::OPT_MESSAGE_ID),
-        };
-        e.set(contact::OPT_DECISION, s(&o.decision));
-        e.set(contact::PHONE_NUMBER_ID, s(&o.phone_number_id));
-        // The item names its own id, as a phone item always did.
-        e.set(own_id_attribute(&o.id), s(&o.id));
-        e.set(contact::UPDATED_AT, n(o.now));
-        let decision = e.name(contact::OPT_DECISION);
-        let this = e.value(s(&o.decision));
-        let condition = format!("attribute_not_exists({decision}) OR {decision} < {this}");
-        let result = self
-            .update(key(&o.pk, CONTACT_SK), e, Some(condition))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(OptOutcome::Applied),
-            Err(err) if is_condition_failure(&err) => {
-                let current = err
-                    .as_service_error()
-                    .and_then(|e| match e {
-                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item(),
-                        _ => None,
-                    })
-                    .and_then(|item| item.get(contact::OPT_DECISION))
-                    .and_then(|v| v.as_s().ok());
-                Ok(if current == Some(&o.decision) {
-                    OptOutcome::Replayed
-                } else {
-                    OptOutcome::Superseded
-                })
-            }
-            Err(err) => Err(failure("UpdateItem contact opt", err)),
-        }
     }
 
     async fn link(&self, l: &ContactLink) -> Result<bool, StoreError> {
         let mut e = Update::default();
         e.set(l.attribute, s(&l.value));
         e.set(contact::PHONE_NUMBER_ID, s(&l.phone_number_id));
-        e.set(own_id_attribute(&l.id), s(&l.id));
+        e.set(own_id_attribute(&l.customer_id), s(&l.customer_id));
         e.set(contact::UPDATED_AT, n(l.now));
         let condition = l.ordered.then(|| {
             e.set(contact::LINKED_AT, n(l.at));
@@ -403,7 +319,8 @@ impl ContactStore for DynamoStore {
             let at = e.value(n(l.at));
             format!("attribute_not_exists({linked}) OR {linked} <= {at}")
         });
-        self.update_contact_if(&l.pk, e, condition, "UpdateItem contact link")
+        let key = contact_key(&l.phone_number_id, &l.customer_id);
+        self.update_contact_if(key, e, condition, "UpdateItem contact link")
             .await
     }
 }
@@ -413,12 +330,15 @@ impl DynamoStore {
     /// `false` when it did not (an older signal; nothing written).
     async fn update_contact_if(
         &self,
-        pk: &str,
+        key: Item,
         e: Update,
         condition: Option<String>,
         operation: &'static str,
     ) -> Result<bool, StoreError> {
-        let result = self.update(key(pk, CONTACT_SK), e, condition).send().await;
+        let result = e
+            .update_item(&self.client, &self.table, key, condition)
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failure(&err) => Ok(false),
@@ -427,12 +347,10 @@ impl DynamoStore {
     }
 }
 
-/// `user_id` for an item keyed by BSUID, `wa_id` for one keyed by phone.
-fn own_id_attribute(id: &str) -> &'static str {
-    if shared::customer::is_user_id(id) {
-        contact::USER_ID
-    } else {
-        contact::WA_ID
+#[async_trait]
+impl OptStore for DynamoStore {
+    async fn decide_opt(&self, opt: &OptWrite) -> Result<OptOutcome, StoreError> {
+        self.opts.decide_opt(opt).await
     }
 }
 
@@ -457,12 +375,12 @@ impl HealthStore for DynamoStore {
         // `<=`: a replay writes the same values again and yields the same
         // event; only a newer update of this kind stops it.
         let condition = format!("attribute_not_exists({slot}) OR {slot} <= {at}");
-        let key = key(
-            table::HEALTH_PK,
+        let key = shared::table::dynamo::key(
+            table::HEALTH_PK.to_owned(),
             table::health_sk(&w.waba_id, w.number.as_deref()),
         );
-        let result = self
-            .update(key, e, Some(condition))
+        let result = e
+            .update_item(&self.client, &self.table, key, Some(condition))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
@@ -488,31 +406,31 @@ impl HealthStore for DynamoStore {
 #[async_trait]
 impl WebhookLog for DynamoStore {
     async fn record(&self, r: &WebhookRecord) -> Result<bool, StoreError> {
-        let mut item = key(hook_pk(&r.digest), HOOK_SK);
-        item.insert("kind".into(), s(r.kind));
+        let mut item = shared::table::dynamo::key(hook_pk(&r.digest), HOOK_SK);
+        item.insert(hook_attr::KIND.into(), s(r.kind));
         for (name, value) in [
-            ("field", &r.field),
-            ("entry_id", &r.entry_id),
-            ("phone_number_id", &r.phone_number_id),
-            ("reason", &r.reason),
+            (hook_attr::FIELD, &r.field),
+            (hook_attr::ENTRY_ID, &r.entry_id),
+            (hook_attr::PHONE_NUMBER_ID, &r.phone_number_id),
+            (hook_attr::REASON, &r.reason),
         ] {
             if let Some(v) = value {
                 item.insert(name.into(), s(v));
             }
         }
-        item.insert("body".into(), s(&r.body));
-        item.insert("received_at".into(), n(r.received_at));
-        item.insert(table::EXPIRES_AT.into(), n(r.expires_at));
+        item.insert(hook_attr::BODY.into(), s(&r.body));
+        item.insert(hook_attr::RECEIVED_AT.into(), n(r.received_at));
+        item.insert(hook_attr::EXPIRES_AT.into(), n(r.expires_at));
         self.put_new(item, "PutItem webhook record").await
     }
 
     async fn put_fragment(&self, f: &FragmentWrite) -> Result<(), StoreError> {
-        let mut item = key(fragment_pk(&f.group), fragment_sk(f.index));
-        item.insert("index".into(), n(f.index.into()));
-        item.insert("count".into(), n(f.count.into()));
-        item.insert("data".into(), s(&f.data));
-        item.insert("received_at".into(), n(f.received_at));
-        item.insert(table::EXPIRES_AT.into(), n(f.expires_at));
+        let mut item = shared::table::dynamo::key(fragment_pk(&f.group), fragment_sk(f.index));
+        item.insert(fragment_attr::INDEX.into(), n(f.index.into()));
+        item.insert(fragment_attr::COUNT.into(), n(f.count.into()));
+        item.insert(fragment_attr::DATA.into(), s(&f.data));
+        item.insert(fragment_attr::RECEIVED_AT.into(), n(f.received_at));
+        item.insert(fragment_attr::EXPIRES_AT.into(), n(f.expires_at));
         self.client
             .put_item()
             .table_name(&self.table)
@@ -525,7 +443,7 @@ impl WebhookLog for DynamoStore {
 
     async fn fragments(&self, group: &str) -> Result<Vec<(u32, String)>, StoreError> {
         let mut out = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let mut start: Option<Item> = None;
         loop {
             let page = self
                 .client
@@ -541,10 +459,10 @@ impl WebhookLog for DynamoStore {
                 .map_err(|e| failure("Query fragments", e))?;
             for item in page.items() {
                 let index = item
-                    .get("index")
+                    .get(fragment_attr::INDEX)
                     .and_then(|v| v.as_n().ok())
                     .and_then(|v| v.parse().ok());
-                let data = item.get("data").and_then(|v| v.as_s().ok());
+                let data = item.get(fragment_attr::DATA).and_then(|v| v.as_s().ok());
                 if let (Some(index), Some(data)) = (index, data) {
                     out.push((index, data.clone()));
                 }

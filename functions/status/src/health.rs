@@ -8,6 +8,7 @@
 //! entry's `time` orders them: a late webhook never overwrites a newer state.
 
 use serde_json::Value;
+use shared::table::attr::health as attr;
 
 use crate::store::HealthWrite;
 
@@ -26,29 +27,6 @@ pub const ACCOUNT_RESTRICTED: &str = "whatsapp_account_restricted";
 /// Every alert the status function logs (`alert = ...`); the SAM template has
 /// a metric filter and an alarm for each (`tests/tests/template.rs`).
 pub const ALERTS: &[&str] = &[QUALITY_DROPPED, ACCOUNT_RESTRICTED];
-
-/// Item attributes (`docs/data-model.md`).
-pub mod attr {
-    pub const WABA_ID: &str = "waba_id";
-    pub const DISPLAY_PHONE_NUMBER: &str = "display_phone_number";
-    pub const QUALITY_AT: &str = "quality_at";
-    pub const QUALITY_EVENT: &str = "quality_event";
-    pub const MESSAGING_LIMIT: &str = "messaging_limit";
-    pub const PREVIOUS_LIMIT: &str = "previous_limit";
-    pub const MAX_DAILY_CONVERSATIONS: &str = "max_daily_conversations";
-    pub const NAME_AT: &str = "name_at";
-    pub const NAME_DECISION: &str = "name_decision";
-    pub const REQUESTED_NAME: &str = "requested_name";
-    pub const NAME_REJECTION_REASON: &str = "name_rejection_reason";
-    pub const ACCOUNT_AT: &str = "account_at";
-    pub const ACCOUNT_EVENT: &str = "account_event";
-    /// Meta's whole `account_update` value but `event` (restriction, ban and
-    /// violation details), as JSON text.
-    pub const ACCOUNT_DETAILS: &str = "account_details";
-    pub const CAPABILITY_AT: &str = "capability_at";
-    pub const MAX_PHONE_NUMBERS: &str = "max_phone_numbers";
-    pub const UPDATED_AT: &str = "updated_at";
-}
 
 /// Longest `account_details` kept (Meta's are a few hundred bytes).
 const MAX_DETAILS_BYTES: usize = 4096;

@@ -1,16 +1,29 @@
-//! The ports the status logic writes through, and what it hands them. The
-//! DynamoDB adapter is in `dynamo`; nothing here knows about the SDK.
+//! The ports the status logic writes through, and what it hands them: ids,
+//! never keys. The DynamoDB adapter is in `dynamo` and builds keys with
+//! `shared::table`; nothing here knows about the SDK. The opt decision port
+//! is `shared::contact`'s, shared with `chasqui contacts`.
 
 use async_trait::async_trait;
+use shared::contact::OptStore;
 use shared::customer::CustomerIds;
-use shared::events::{OptSource, RecipientIds};
-use shared::record::{ConversationRecord, ErrorRecord, MessageRecord, PricingRecord, RecordError};
+use shared::events::RecipientIds;
+use shared::record::{ConversationRecord, ErrorRecord, MessageRecord, PricingRecord};
+use shared::store::StoreError;
+
+/// Which message item a status belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageRef {
+    /// A message Chasqui sent, by its message id.
+    Sent(String),
+    /// A message known only by Meta's `wamid` (Chasqui did not send it, or
+    /// it was sent without `biz_opaque_callback_data`).
+    Foreign(String),
+}
 
 /// One status report for one message item.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StatusWrite {
-    /// `MSG#<id>` or `WAMID#<wamid>`.
-    pub pk: String,
+    pub message: MessageRef,
     /// Chasqui's message id, for an item the status creates.
     pub message_id: Option<String>,
     /// The timestamp attributes this report fills, earliest time winning:
@@ -39,9 +52,13 @@ pub struct StatusWrite {
 /// One inbound message for the contact's history.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InboundWrite {
-    pub pk: String,
-    pub sk: String,
     pub phone_number_id: String,
+    /// The customer id whose partition keeps the history: the BSUID when
+    /// known, else the phone.
+    pub customer_id: String,
+    /// The message's id in its sort key: the `wamid`, else a digest of its
+    /// content.
+    pub inbound_id: String,
     pub ids: CustomerIds,
     pub username: Option<String>,
     /// Absent when Meta sent none (the sort key then holds a digest).
@@ -59,12 +76,13 @@ pub struct InboundWrite {
 }
 
 /// The contact's 24-hour window after an inbound message, on the item of
-/// the customer's primary id (`pk`). With both ids known it also links that
-/// item to the phone (`wa_id` on a BSUID item).
+/// the customer's primary id (`customer_id`). With both ids known it also
+/// links that item to the phone (`wa_id` on a BSUID item).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactTouch {
-    pub pk: String,
     pub phone_number_id: String,
+    /// The customer's primary id: the BSUID when known, else the phone.
+    pub customer_id: String,
     pub ids: CustomerIds,
     pub profile_name: Option<String>,
     pub username: Option<String>,
@@ -73,34 +91,15 @@ pub struct ContactTouch {
     pub now: u64,
 }
 
-/// An opt-out or opt-in signal.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OptWrite {
-    /// The item of the customer's primary id (the BSUID when known).
-    pub pk: String,
-    pub phone_number_id: String,
-    /// The id `pk` is keyed by.
-    pub id: String,
-    pub opted_out: bool,
-    pub at: u64,
-    pub source: OptSource,
-    pub message_id: Option<String>,
-    /// `<at, 13 digits>#<signal id>`: decisions are ordered by it, so the
-    /// newest signal wins whatever the arrival order, and a tie has one
-    /// answer too.
-    pub decision: String,
-    pub now: u64,
-}
-
 /// One side of the link between a customer's items: `attribute`
 /// (`user_id` on a phone item, `wa_id` on a BSUID item, `replaced_by` /
-/// `previous_user_id` across a BSUID change) set to `value` on `pk`.
+/// `previous_user_id` across a BSUID change) set to `value` on the item of
+/// `customer_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactLink {
-    pub pk: String,
     pub phone_number_id: String,
-    /// The id `pk` is keyed by.
-    pub id: String,
+    /// The id the item is keyed by.
+    pub customer_id: String,
     pub attribute: &'static str,
     pub value: String,
     /// Meta's time of the webhook that showed the link, ms.
@@ -110,17 +109,6 @@ pub struct ContactLink {
     /// pair for good, so it is written whatever the order (`false`).
     pub ordered: bool,
     pub now: u64,
-}
-
-/// What became of an opt signal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OptOutcome {
-    /// It is now the contact's latest decision.
-    Applied,
-    /// It already was (a replay).
-    Replayed,
-    /// A newer decision is in place; nothing changed.
-    Superseded,
 }
 
 /// A webhook part that is kept as received: another `field`, change-level
@@ -181,39 +169,11 @@ pub struct FragmentWrite {
     pub expires_at: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Throttling, a network fault, a service error: a retry may help.
-    #[error("{operation} failed: {reason}")]
-    Unavailable {
-        operation: &'static str,
-        reason: String,
-    },
-    /// The table refused the request as invalid: a retry cannot help.
-    #[error("{operation} was refused: {reason}")]
-    Rejected {
-        operation: &'static str,
-        reason: String,
-    },
-    #[error("{operation} returned an unreadable item: {source}")]
-    Unreadable {
-        operation: &'static str,
-        #[source]
-        source: RecordError,
-    },
-}
-
-impl StoreError {
-    pub fn retryable(&self) -> bool {
-        matches!(self, StoreError::Unavailable { .. })
-    }
-}
-
 /// Port: the message items.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    /// The key of the message item whose `wamid` this is, if one exists
-    /// (an eventually consistent index).
+    /// The id of the message Chasqui sent whose `wamid` this is, if its item
+    /// has it yet (an eventually consistent index).
     async fn find_by_wamid(&self, wamid: &str) -> Result<Option<String>, StoreError>;
 
     /// Applies one report in one write, without reading first, and returns
@@ -222,21 +182,24 @@ pub trait MessageStore: Send + Sync {
 
     /// Lowers a timestamp attribute to `at` if it holds a later time: a
     /// report that arrives after a later one of the same slot.
-    async fn lower_slot(&self, pk: &str, slot: &'static str, at: u64) -> Result<(), StoreError>;
+    async fn lower_slot(
+        &self,
+        message: &MessageRef,
+        slot: &'static str,
+        at: u64,
+    ) -> Result<(), StoreError>;
 }
 
-/// Port: contacts and their inbound history.
+/// Port: contacts and their inbound history, and their opt decisions
+/// ([`OptStore::decide_opt`]).
 #[async_trait]
-pub trait ContactStore: Send + Sync {
+pub trait ContactStore: OptStore {
     /// Stores an inbound message once; `false` when it was already there.
     async fn put_inbound(&self, inbound: &InboundWrite) -> Result<bool, StoreError>;
 
     /// Moves `last_inbound_at` forward; `false` when a newer message (or
     /// this one) already had.
     async fn touch(&self, touch: &ContactTouch) -> Result<bool, StoreError>;
-
-    /// Applies an opt signal if it is newer than the contact's decision.
-    async fn decide_opt(&self, opt: &OptWrite) -> Result<OptOutcome, StoreError>;
 
     /// Writes one side of a link; `false` when a newer link was there.
     async fn link(&self, link: &ContactLink) -> Result<bool, StoreError>;

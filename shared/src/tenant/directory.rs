@@ -1,7 +1,6 @@
 //! Where bindings are kept (the table), the cached directory the functions
 //! read them through, and the access token of each number.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use crate::cloud_api::AccessToken;
 use crate::config::SecretSettings;
 use crate::secrets::{SecretCache, SecretError};
 use crate::table;
+use crate::table::dynamo::{Item, from_item};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -39,16 +39,6 @@ pub trait BindingStore: Send + Sync {
     async fn remove(&self, phone_number_id: &str) -> Result<Option<Binding>, DirectoryError>;
 }
 
-/// Attribute names of a binding item.
-mod attr {
-    pub const TENANT: &str = "tenant";
-    pub const APP: &str = "app";
-    pub const WABA_ID: &str = "waba_id";
-    pub const DISPLAY_PHONE_NUMBER: &str = "display_phone_number";
-    pub const TOKEN_SECRET: &str = "token_secret";
-    pub const CREATED_AT: &str = "created_at";
-}
-
 /// Adapter: the binding items of the table.
 pub struct DynamoBindings {
     client: aws_sdk_dynamodb::Client,
@@ -71,49 +61,31 @@ fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> DirectoryEr
     }
 }
 
-fn item(binding: &Binding) -> HashMap<String, AttributeValue> {
-    let s = |v: &str| AttributeValue::S(v.to_owned());
-    let mut item = HashMap::from([
-        (table::PK.to_owned(), s(table::BINDING_PK)),
-        (table::SK.to_owned(), s(&binding.phone_number_id)),
-        (attr::TENANT.to_owned(), s(&binding.tenant)),
-        (attr::APP.to_owned(), s(&binding.app)),
-        (attr::WABA_ID.to_owned(), s(&binding.waba_id)),
-        (attr::TOKEN_SECRET.to_owned(), s(&binding.token_secret)),
-        (
-            attr::CREATED_AT.to_owned(),
-            AttributeValue::N(binding.created_at.to_string()),
-        ),
-    ]);
-    if let Some(display) = &binding.display_phone_number {
-        item.insert(attr::DISPLAY_PHONE_NUMBER.to_owned(), s(display));
-    }
-    item
+/// A binding as its item: its fields, named as in [`Binding`], under
+/// the `BINDING` partition, keyed by its number.
+fn item(binding: &Binding) -> Result<Item, DirectoryError> {
+    let mut item: Item = serde_dynamo::to_item(binding).map_err(|e| DirectoryError::Malformed {
+        sk: binding.phone_number_id.clone(),
+        reason: e.to_string(),
+    })?;
+    item.insert(
+        table::PK.to_owned(),
+        AttributeValue::S(table::BINDING_PK.into()),
+    );
+    item.insert(
+        table::SK.to_owned(),
+        AttributeValue::S(binding.phone_number_id.clone()),
+    );
+    Ok(item)
 }
 
-fn binding(item: &HashMap<String, AttributeValue>) -> Result<Binding, DirectoryError> {
-    let sk = match item.get(table::SK) {
-        Some(AttributeValue::S(sk)) => sk.clone(),
-        _ => String::new(),
-    };
-    let text = |name: &str| match item.get(name) {
-        Some(AttributeValue::S(v)) if !v.is_empty() => Ok(v.clone()),
-        _ => Err(DirectoryError::Malformed {
-            sk: sk.clone(),
-            reason: format!("{name} is missing or not a string"),
-        }),
-    };
-    Ok(Binding {
-        phone_number_id: sk.clone(),
-        tenant: text(attr::TENANT)?,
-        app: text(attr::APP)?,
-        waba_id: text(attr::WABA_ID)?,
-        display_phone_number: text(attr::DISPLAY_PHONE_NUMBER).ok(),
-        token_secret: text(attr::TOKEN_SECRET)?,
-        created_at: match item.get(attr::CREATED_AT) {
-            Some(AttributeValue::N(n)) => n.parse().unwrap_or(0),
-            _ => 0,
+fn binding(item: &Item) -> Result<Binding, DirectoryError> {
+    from_item(item).map_err(|e| DirectoryError::Malformed {
+        sk: match item.get(table::SK) {
+            Some(AttributeValue::S(sk)) => sk.clone(),
+            _ => String::new(),
         },
+        reason: e.to_string(),
     })
 }
 
@@ -150,7 +122,7 @@ impl BindingStore for DynamoBindings {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item(binding)))
+            .set_item(Some(item(binding)?))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", table::PK)
             .send()

@@ -8,7 +8,7 @@
 //!
 //! Needs `AWS_ENDPOINT_URL`: `make bench` runs it through
 //! `scripts/with-moto`; by hand,
-//! `VENV=.venv scripts/with-moto cargo bench -p status --bench status_requests`.
+//! `VENV=.venv scripts/with-moto cargo bench -p chasqui-tests --bench status_requests`.
 //! `STATUS_BENCH_N` messages per case (default 100).
 
 use std::collections::BTreeMap;
