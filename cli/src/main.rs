@@ -27,6 +27,11 @@ struct Cli {
     /// SEND_QUEUE_URL/TABLE_NAME is set).
     #[arg(long, global = true)]
     stack_file: Option<PathBuf>,
+    /// The tenant whose messages, contacts and numbers to read or change
+    /// (a deployment serving several businesses; README, "Several
+    /// businesses").
+    #[arg(long, global = true, env = "CHASQUI_TENANT", default_value = shared::tenant::DEFAULT_TENANT)]
+    tenant: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -213,7 +218,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         _ => {}
     }
-    let target = Target::resolve(stack_file).await?;
+    shared::tenant::check_name(&cli.tenant)
+        .map_err(|reason| CliError::new(format!("--tenant {:?}: {reason}", cli.tenant)).code(2))?;
+    let mut target = Target::resolve(stack_file).await?;
+    target.tenant = cli.tenant.clone();
+    let target = target;
     match cli.command {
         Command::Send(args) => commands::send::run(&target, out, &args).await,
         Command::Status { id, watch, timeout } => {

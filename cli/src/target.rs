@@ -22,6 +22,8 @@ pub struct Target {
     /// Where the resources came from, for messages.
     pub source: String,
     pub local: bool,
+    /// The tenant whose data commands read and write (`--tenant`).
+    pub tenant: String,
 }
 
 impl Target {
@@ -56,6 +58,7 @@ impl Target {
                 resources: env,
                 source: "the environment (SEND_QUEUE_URL, TABLE_NAME, ...)".into(),
                 local: false,
+                tenant: shared::tenant::DEFAULT_TENANT.to_owned(),
             });
         }
         let path = match explicit {
@@ -70,6 +73,7 @@ impl Target {
                 resources: env,
                 source: "the environment".into(),
                 local: false,
+                tenant: shared::tenant::DEFAULT_TENANT.to_owned(),
             });
         };
         let spec = StackSpec::read(&path).map_err(|e| {
@@ -113,6 +117,7 @@ impl Target {
             resources,
             source: path.display().to_string(),
             local: true,
+            tenant: shared::tenant::DEFAULT_TENANT.to_owned(),
         })
     }
 

@@ -135,6 +135,7 @@ pub fn resolve(items: &[ContactItem]) -> Option<ContactState> {
 pub async fn read_linked(
     client: &Client,
     table_name: &str,
+    tenant: &str,
     scope: &str,
     ids: &CustomerIds,
     now_ms: u64,
@@ -147,7 +148,7 @@ pub async fn read_linked(
         if next.is_empty() {
             break;
         }
-        let items = fetch(client, table_name, scope, &next).await?;
+        let items = fetch(client, table_name, tenant, scope, &next).await?;
         next = Vec::new();
         for item in items {
             let expired = item
@@ -158,7 +159,7 @@ pub async fn read_linked(
             let Some(id) = item
                 .get(table::PK)
                 .and_then(|v| v.as_s().ok())
-                .and_then(|pk| pk.strip_prefix(&table::contact_pk(scope, "")))
+                .and_then(|pk| pk.strip_prefix(&table::contact_pk(tenant, scope, "")))
                 .map(str::to_owned)
             else {
                 continue;
@@ -177,10 +178,11 @@ pub async fn read_linked(
 async fn fetch(
     client: &Client,
     table_name: &str,
+    tenant: &str,
     scope: &str,
     ids: &[String],
 ) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
-    let key = |id: &str| dynamo::contact_key(scope, id);
+    let key = |id: &str| dynamo::contact_key(tenant, scope, id);
     if let [id] = ids {
         let out = client
             .get_item()
@@ -228,6 +230,8 @@ async fn fetch(
 /// function read from a webhook, or a manual one (`chasqui contacts`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OptWrite {
+    /// The tenant whose customer it is (`shared::tenant`).
+    pub tenant: String,
     /// The business number: the scope of the customer's items.
     pub phone_number_id: String,
     /// The customer id whose item holds the decision: the BSUID when known,
@@ -310,13 +314,14 @@ impl OptStore for DynamoContacts {
         };
         e.set(attr::OPT_DECISION, s(&o.decision));
         e.set(attr::PHONE_NUMBER_ID, s(&o.phone_number_id));
+        e.set(attr::TENANT, s(&o.tenant));
         // The item names its own id, as a phone item always did.
         e.set(own_id_attribute(&o.customer_id), s(&o.customer_id));
         e.set(attr::UPDATED_AT, n(o.now));
         let decision = e.name(attr::OPT_DECISION);
         let this = e.value(s(&o.decision));
         let condition = format!("attribute_not_exists({decision}) OR {decision} < {this}");
-        let key = dynamo::contact_key(&o.phone_number_id, &o.customer_id);
+        let key = dynamo::contact_key(&o.tenant, &o.phone_number_id, &o.customer_id);
         let result = e
             .update_item(&self.client, &self.table, key, Some(condition))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

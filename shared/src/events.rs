@@ -24,6 +24,10 @@ pub const ACCOUNT_HEALTH_CHANGED: &str = "account.health_changed";
 pub struct Event {
     /// `evt_` and 32 hex digits; stable under replay.
     pub id: String,
+    /// The tenant (business) it concerns (`shared::tenant`): `default` in a
+    /// deployment with one business.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
     /// When it happened by Meta's clock (the status or message timestamp),
     /// Unix milliseconds.
     pub occurred_at: u64,
@@ -52,6 +56,14 @@ pub enum Payload {
 }
 
 impl Event {
+    /// The event, of `tenant` (events are built as the default tenant's).
+    pub fn of_tenant(self, tenant: &str) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            ..self
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self.payload {
             Payload::StatusChanged(_) => STATUS_CHANGED,
@@ -72,6 +84,7 @@ impl Event {
                 (ACCOUNT_HEALTH_CHANGED, Payload::AccountHealthChanged)
             };
         Self {
+            tenant: default_tenant(),
             id: event_id(
                 kind,
                 &[
@@ -91,6 +104,7 @@ impl Event {
     /// item key; `reported` is Meta's status value and `at` its timestamp.
     pub fn status_changed(subject: &str, at: u64, data: StatusChanged) -> Self {
         Self {
+            tenant: default_tenant(),
             id: event_id(STATUS_CHANGED, &[subject, &data.status, &at.to_string()]),
             occurred_at: at,
             payload: Payload::StatusChanged(data),
@@ -99,6 +113,7 @@ impl Event {
 
     pub fn inbound(at: u64, data: Inbound) -> Self {
         Self {
+            tenant: default_tenant(),
             id: event_id(INBOUND, &[&data.phone_number_id, &data.wamid]),
             occurred_at: at,
             payload: Payload::Inbound(data),
@@ -114,6 +129,7 @@ impl Event {
             (OPTED_IN, Payload::OptedIn)
         };
         Self {
+            tenant: default_tenant(),
             id: event_id(kind, &[&data.phone_number_id, data.customer(), decision]),
             occurred_at: at,
             payload: wrap(data),
@@ -143,6 +159,10 @@ impl Event {
             ),
         }
     }
+}
+
+fn default_tenant() -> String {
+    crate::tenant::DEFAULT_TENANT.to_owned()
 }
 
 /// `evt_` + the first 128 bits of SHA-256 over the event type and parts.

@@ -9,9 +9,14 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::store::StoreError;
 use crate::table::{self, dynamo};
 
-/// Every account and number health item, accounts before their numbers
-/// (the sort key's order): one `Query` of the `HEALTH` partition, paged.
-pub async fn read_all(client: &Client, table_name: &str) -> Result<Vec<dynamo::Item>, StoreError> {
+/// Every account and number health item of a tenant, accounts before their
+/// numbers (the sort key's order): one `Query` of its health partition,
+/// paged.
+pub async fn read_all(
+    client: &Client,
+    table_name: &str,
+    tenant: &str,
+) -> Result<Vec<dynamo::Item>, StoreError> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
@@ -20,7 +25,7 @@ pub async fn read_all(client: &Client, table_name: &str) -> Result<Vec<dynamo::I
             .table_name(table_name)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", table::PK)
-            .expression_attribute_values(":pk", AttributeValue::S(table::HEALTH_PK.to_owned()))
+            .expression_attribute_values(":pk", AttributeValue::S(table::health_pk(tenant)))
             .set_exclusive_start_key(start)
             .send()
             .await

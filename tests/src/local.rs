@@ -294,8 +294,14 @@ impl LocalStack {
         }
     }
 
-    /// The message records of `ids` that exist (one BatchGetItem per 100).
+    /// The default tenant's message records of `ids` that exist.
     pub async fn records(&self, ids: &[String]) -> HashMap<String, MessageRecord> {
+        self.records_of(shared::tenant::DEFAULT_TENANT, ids).await
+    }
+
+    /// A tenant's message records of `ids` that exist (one BatchGetItem per
+    /// 100).
+    pub async fn records_of(&self, tenant: &str, ids: &[String]) -> HashMap<String, MessageRecord> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(100) {
             let keys: Vec<HashMap<String, AttributeValue>> = chunk
@@ -304,7 +310,7 @@ impl LocalStack {
                     HashMap::from([
                         (
                             table::PK.to_owned(),
-                            AttributeValue::S(table::message_pk(id)),
+                            AttributeValue::S(table::message_pk(tenant, id)),
                         ),
                         (
                             table::SK.to_owned(),
@@ -406,10 +412,22 @@ impl LocalStack {
     /// to it (the sandbox names every customer by BSUID too, so the status
     /// function writes under the BSUID), if the status function wrote one.
     pub async fn contact(&self, wa_id: &str) -> Option<shared::contact::ContactState> {
+        self.contact_of(shared::tenant::DEFAULT_TENANT, PHONE_NUMBER_ID, wa_id)
+            .await
+    }
+
+    /// A tenant's customer by phone, on one of its business numbers.
+    pub async fn contact_of(
+        &self,
+        tenant: &str,
+        phone_number_id: &str,
+        wa_id: &str,
+    ) -> Option<shared::contact::ContactState> {
         let items = shared::contact::read_linked(
             &self.ddb,
             &self.table,
-            PHONE_NUMBER_ID,
+            tenant,
+            phone_number_id,
             &shared::customer::CustomerIds::new(Some(wa_id), None),
             shared::now_millis(),
         )

@@ -12,7 +12,7 @@ use shared::config::Settings;
 use shared::events::{Event, Payload};
 use shared::intake::{self, MAX_BODY_BYTES};
 use shared::table;
-use shared::tenant::DEFAULT_APP;
+use shared::tenant::{DEFAULT_APP, DEFAULT_TENANT};
 use wiremock::matchers::{any, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -134,14 +134,20 @@ impl Env {
     }
 
     async fn contact(&self, id: &str) -> Option<Item> {
-        self.item(&table::contact_pk(PN, id), table::CONTACT_SK)
-            .await
+        self.item(
+            &table::contact_pk(DEFAULT_TENANT, PN, id),
+            table::CONTACT_SK,
+        )
+        .await
     }
 
     async fn record(&self, message_id: &str) -> Item {
-        self.item(&table::message_pk(message_id), table::MESSAGE_SK)
-            .await
-            .unwrap_or_else(|| panic!("no record for {message_id}"))
+        self.item(
+            &table::message_pk(DEFAULT_TENANT, message_id),
+            table::MESSAGE_SK,
+        )
+        .await
+        .unwrap_or_else(|| panic!("no record for {message_id}"))
     }
 
     async fn events(&self, expected: usize) -> Vec<Event> {
@@ -158,6 +164,7 @@ impl Env {
         let items = shared::contact::read_linked(
             &self.ddb,
             &self.table,
+            DEFAULT_TENANT,
             PN,
             &shared::customer::CustomerIds::new(None, Some(user_id)),
             shared::now_millis(),
@@ -255,7 +262,7 @@ async fn a_username_customer_who_writes_stop_is_suppressed_when_sent_to_by_bsuid
     assert!(!contact.contains_key("wa_id"), "no phone was invented");
     let inbound = env
         .item(
-            &table::contact_pk(PN, BIA),
+            &table::contact_pk(DEFAULT_TENANT, PN, BIA),
             &table::inbound_sk((T0 + 100) * 1000, "wamid.HBgNUSERNAME1"),
         )
         .await

@@ -16,7 +16,7 @@ use shared::events::{Event, OptSource, Payload};
 use shared::intake::{self, MAX_BODY_BYTES, QueueMessage};
 use shared::record::{MessageRecord, Status};
 use shared::table;
-use shared::tenant::DEFAULT_APP;
+use shared::tenant::{DEFAULT_APP, DEFAULT_TENANT};
 use shared::webhook::WebhookPayload;
 use status::dynamo::{DynamoStore, RequestCounter};
 use status::publish::{EventPublisher, PublishError};
@@ -217,9 +217,13 @@ async fn message(env: &Env, pk: &str) -> MessageRecord {
 }
 
 async fn contact(env: &Env) -> Item {
-    item(env, &table::contact_pk(PHONE, WA_ID), table::CONTACT_SK)
-        .await
-        .expect("contact item")
+    item(
+        env,
+        &table::contact_pk(DEFAULT_TENANT, PHONE, WA_ID),
+        table::CONTACT_SK,
+    )
+    .await
+    .expect("contact item")
 }
 
 /// Every item whose partition key starts with `prefix`.
@@ -278,7 +282,10 @@ async fn sender_write(ddb: &aws_sdk_dynamodb::Client, table_name: &str, id: &str
     ]));
     ddb.update_item()
         .table_name(table_name)
-        .key("pk", AttributeValue::S(table::message_pk(id)))
+        .key(
+            "pk",
+            AttributeValue::S(table::message_pk(DEFAULT_TENANT, id)),
+        )
         .key("sk", AttributeValue::S(table::MESSAGE_SK.into()))
         .update_expression(
             "SET message_id = :id, phone_number_id = :p, recipient = :r, #t = :type, \
@@ -343,8 +350,8 @@ async fn every_fixture_is_applied_without_error() {
                 for status in &value.statuses {
                     reports += 1;
                     let pk = match &status.biz_opaque_callback_data {
-                        Some(cb) => table::message_pk(cb),
-                        None => table::foreign_message_pk(&status.id),
+                        Some(cb) => table::message_pk(DEFAULT_TENANT, cb),
+                        None => table::foreign_message_pk(DEFAULT_TENANT, &status.id),
                     };
                     let r = message(&env, &pk).await;
                     let at = status.timestamp.map(|t| t as u64 * 1000);
@@ -373,7 +380,7 @@ async fn every_fixture_is_applied_without_error() {
                     // History lives under the sender's BSUID when Meta names
                     // one, else under the phone.
                     let ids = msg.sender(&value);
-                    let pk = table::contact_pk(phone, ids.primary().unwrap());
+                    let pk = table::contact_pk(DEFAULT_TENANT, phone, ids.primary().unwrap());
                     let stored = item(&env, &pk, &table::inbound_sk(at, &msg.id))
                         .await
                         .unwrap_or_else(|| panic!("{name}: inbound {} not stored", msg.id));
@@ -505,7 +512,7 @@ async fn number_and_account_updates_keep_the_newest_of_each_kind_and_are_told_up
 
     let stored = item(
         &env,
-        table::HEALTH_PK,
+        &table::health_pk(DEFAULT_TENANT),
         &table::health_sk(WABA, Some(number)),
     )
     .await
@@ -515,9 +522,13 @@ async fn number_and_account_updates_keep_the_newest_of_each_kind_and_are_told_up
     assert_eq!(n(&stored, "quality_at"), Some((T0 + 200) * 1000));
     assert_eq!(s(&stored, "name_decision"), Some("APPROVED"));
     assert_eq!(n(&stored, "name_at"), Some((T0 + 50) * 1000));
-    let account = item(&env, table::HEALTH_PK, &table::health_sk(WABA, None))
-        .await
-        .expect("account health item");
+    let account = item(
+        &env,
+        &table::health_pk(DEFAULT_TENANT),
+        &table::health_sk(WABA, None),
+    )
+    .await
+    .expect("account health item");
     assert_eq!(s(&account, "account_event"), Some("ACCOUNT_RESTRICTION"));
     assert!(
         s(&account, "account_details")
@@ -572,7 +583,7 @@ async fn number_and_account_updates_keep_the_newest_of_each_kind_and_are_told_up
     assert_eq!(health_data(named).alert, None);
 
     // `chasqui numbers` reads them back: the account, then its number.
-    let listed = chasqui_cli::commands::numbers::read(&env.ddb, &env.table)
+    let listed = chasqui_cli::commands::numbers::read(&env.ddb, &env.table, DEFAULT_TENANT)
         .await
         .unwrap();
     let field = |i: usize, k: &str| listed[i].get(k).and_then(Value::as_str).map(str::to_owned);
@@ -628,7 +639,11 @@ async fn statuses_correlate_by_callback_then_by_wamid_then_keep_foreign_ones() {
 
     // 3. A status for a message Chasqui never sent is kept by its wamid.
     deliver_ok(&env, &status_body(None, "wamid.FOREIGN", "sent", T0 + 3)).await;
-    let r = message(&env, &table::foreign_message_pk("wamid.FOREIGN")).await;
+    let r = message(
+        &env,
+        &table::foreign_message_pk(DEFAULT_TENANT, "wamid.FOREIGN"),
+    )
+    .await;
     assert_eq!(r.status(), Status::Sent);
     assert_eq!(r.message_id, None);
     assert_eq!(r.phone_number_id.as_deref(), Some(PHONE));
@@ -1085,7 +1100,10 @@ async fn run(steps: &[Step], id: &str, wamid: &str) -> Item {
     s.ddb
         .get_item()
         .table_name(&s.table)
-        .key("pk", AttributeValue::S(table::message_pk(id)))
+        .key(
+            "pk",
+            AttributeValue::S(table::message_pk(DEFAULT_TENANT, id)),
+        )
         .key("sk", AttributeValue::S(table::MESSAGE_SK.into()))
         .consistent_read(true)
         .send()
@@ -1162,7 +1180,7 @@ async fn inbound_history_is_stored_once_and_the_window_only_moves_forward() {
     let body = inbound_body("wamid.IN-A", T0 + 100, "Olá! Quero remarcar");
     deliver_ok(&env, &body).await;
     deliver_ok(&env, &body).await;
-    let pk = table::contact_pk(PHONE, WA_ID);
+    let pk = table::contact_pk(DEFAULT_TENANT, PHONE, WA_ID);
     let history = |items: Vec<Item>| -> Vec<Item> {
         items
             .into_iter()

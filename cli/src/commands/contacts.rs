@@ -42,9 +42,16 @@ pub async fn show(
     let ids = customer_ids(customer)?;
     let ddb = target.dynamodb();
     let table_name = target.table()?;
-    let items = contact::read_linked(&ddb, table_name, &pn, &ids, shared::now_millis())
-        .await
-        .map_err(|e| CliError::new(format!("reading the contact failed: {e}")))?;
+    let items = contact::read_linked(
+        &ddb,
+        table_name,
+        &target.tenant,
+        &pn,
+        &ids,
+        shared::now_millis(),
+    )
+    .await
+    .map_err(|e| CliError::new(format!("reading the contact failed: {e}")))?;
     let mut recent: Vec<Value> = Vec::new();
     // History stays in the partition it was written to: read every
     // linked id's, newest first.
@@ -60,7 +67,10 @@ pub async fn show(
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :in)")
             .expression_attribute_names("#pk", table::PK)
             .expression_attribute_names("#sk", table::SK)
-            .expression_attribute_values(":pk", AttributeValue::S(table::contact_pk(&pn, id)))
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(table::contact_pk(&target.tenant, &pn, id)),
+            )
             .expression_attribute_values(
                 ":in",
                 AttributeValue::S(table::INBOUND_SK_PREFIX.to_owned()),
@@ -180,6 +190,7 @@ pub async fn decide(
     let store = DynamoContacts::new(target.dynamodb(), target.table()?);
     let now = shared::now_millis();
     let write = OptWrite {
+        tenant: target.tenant.clone(),
         phone_number_id: pn.clone(),
         customer_id: id.clone(),
         opted_out,

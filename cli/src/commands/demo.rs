@@ -110,6 +110,7 @@ impl Tour<'_> {
             let items = shared::contact::read_linked(
                 &ddb,
                 self.target.table()?,
+                &self.target.tenant,
                 &pn,
                 &ids,
                 shared::now_millis(),

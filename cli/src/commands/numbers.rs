@@ -13,7 +13,7 @@ use crate::clock;
 use crate::target::Target;
 
 pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
-    let items = read(&target.dynamodb(), target.table()?).await?;
+    let items = read(&target.dynamodb(), target.table()?, &target.tenant).await?;
     out.result(&human(&items), &json!({ "items": items }));
     Ok(())
 }
@@ -23,8 +23,9 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
 pub async fn read(
     ddb: &aws_sdk_dynamodb::Client,
     table_name: &str,
+    tenant: &str,
 ) -> Result<Vec<Value>, CliError> {
-    let items = shared::health::read_all(ddb, table_name)
+    let items = shared::health::read_all(ddb, table_name, tenant)
         .await
         .map_err(|e| CliError::new(format!("reading account and number health: {e}")))?;
     Ok(items

@@ -27,7 +27,10 @@ pub async fn fetch(target: &Target, id: &str) -> Result<Option<Found>, CliError>
         .dynamodb()
         .get_item()
         .table_name(target.table()?)
-        .key(table::PK, AttributeValue::S(table::message_pk(id)))
+        .key(
+            table::PK,
+            AttributeValue::S(table::message_pk(&target.tenant, id)),
+        )
         .key(table::SK, AttributeValue::S(table::MESSAGE_SK.to_owned()))
         .consistent_read(true)
         .send()

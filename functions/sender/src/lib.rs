@@ -266,10 +266,19 @@ struct Received {
 /// A record ready to process.
 struct Job {
     received: Received,
+    /// The request's tenant; for an invalid request, the one it names if
+    /// that is a valid name (its refusal is recorded where it looks).
+    tenant: String,
     message_id: String,
     phone_number_id: String,
     request: Result<SendRequest, RequestError>,
     request_hash: String,
+}
+
+impl Job {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
 }
 
 /// How one record ended.
@@ -445,7 +454,7 @@ fn received(record: &Value) -> Result<Received, &'static str> {
 
 fn prepare(app: &App, received: Received) -> Job {
     let request = SendRequest::parse(&received.body);
-    let (message_id, phone_number_id, request_hash) = match &request {
+    let (tenant, message_id, phone_number_id, request_hash) = match &request {
         Ok(req) => {
             let pn = req
                 .phone_number_id
@@ -453,7 +462,7 @@ fn prepare(app: &App, received: Received) -> Job {
                 .unwrap_or_else(|| app.default_phone_number_id.clone());
             let hash = req.request_hash(&pn);
             let id = req.id.clone().unwrap_or_else(|| received.sqs_id.clone());
-            (id, pn, hash)
+            (req.tenant().to_owned(), id, pn, hash)
         }
         Err(_) => {
             let raw: Option<Value> = serde_json::from_str(&received.body).ok();
@@ -468,11 +477,19 @@ fn prepare(app: &App, received: Received) -> Job {
             let hash = hex::encode(Sha256::digest(
                 format!("invalid\n{}", received.body).as_bytes(),
             ));
-            (id, pn, hash)
+            let tenant = raw
+                .as_ref()
+                .and_then(|v| v.get("tenant"))
+                .and_then(Value::as_str)
+                .filter(|t| tenant::check_name(t).is_ok())
+                .unwrap_or(tenant::DEFAULT_TENANT)
+                .to_owned();
+            (tenant, id, pn, hash)
         }
     };
     Job {
         received,
+        tenant,
         message_id,
         phone_number_id,
         request,
@@ -492,6 +509,7 @@ fn claim<'a>(app: &App, job: &'a Job, now: u64) -> Claim<'a> {
         Err(_) => (None, None, "invalid", None, None),
     };
     Claim {
+        tenant: job.tenant(),
         message_id: &job.message_id,
         request_hash: &job.request_hash,
         phone_number_id: &job.phone_number_id,
@@ -562,7 +580,13 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
                 };
                 match app
                     .store
-                    .finish(&job.message_id, &job.request_hash, &finish, now)
+                    .finish(
+                        job.tenant(),
+                        &job.message_id,
+                        &job.request_hash,
+                        &finish,
+                        now,
+                    )
                     .await
                 {
                     Ok(_) => outcome,
@@ -642,7 +666,13 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
     };
     let finish = |f: Finish| async move {
         app.store
-            .finish(&job.message_id, &job.request_hash, &f, now_millis())
+            .finish(
+                job.tenant(),
+                &job.message_id,
+                &job.request_hash,
+                &f,
+                now_millis(),
+            )
             .await
     };
 
@@ -673,7 +703,7 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
     if request.delivers_content() && !customer.is_empty() {
         match app
             .contacts
-            .contact(&job.phone_number_id, &customer, now)
+            .contact(request.tenant(), &job.phone_number_id, &customer, now)
             .await
         {
             Err(e) => {

@@ -39,8 +39,10 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// A default-tenant message's record.
     pub fn record(&self, message_id: &str) -> Option<MemoryRecord> {
-        self.messages.lock().ok()?.get(message_id).cloned()
+        let key = shared::table::message_pk(shared::tenant::DEFAULT_TENANT, message_id);
+        self.messages.lock().ok()?.get(&key).cloned()
     }
 }
 
@@ -56,7 +58,8 @@ fn poisoned() -> StoreError {
 impl MessageStore for MemoryStore {
     async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError> {
         let mut messages = self.messages.lock().map_err(|_| poisoned())?;
-        let record = messages.entry(claim.message_id.to_owned()).or_default();
+        let key = shared::table::message_pk(claim.tenant, claim.message_id);
+        let record = messages.entry(key).or_default();
         if !record.request_hash.is_empty() && record.request_hash != claim.request_hash {
             return Ok(Begin::Conflict);
         }
@@ -91,13 +94,15 @@ impl MessageStore for MemoryStore {
 
     async fn finish(
         &self,
+        tenant: &str,
         message_id: &str,
         request_hash: &str,
         finish: &Finish,
         _now_ms: u64,
     ) -> Result<bool, StoreError> {
         let mut messages = self.messages.lock().map_err(|_| poisoned())?;
-        let Some(record) = messages.get_mut(message_id) else {
+        let key = shared::table::message_pk(tenant, message_id);
+        let Some(record) = messages.get_mut(&key) else {
             return Ok(false);
         };
         if record.send_state.as_deref() != Some(state::IN_PROGRESS)
@@ -155,12 +160,14 @@ impl MessageStore for MemoryStore {
 impl ContactBook for MemoryStore {
     async fn contact(
         &self,
+        _tenant: &str,
         phone_number_id: &str,
         ids: &CustomerIds,
         _now_ms: u64,
     ) -> Result<Option<ContactState>, StoreError> {
         let contacts = self.contacts.lock().map_err(|_| poisoned())?;
-        // Memory contacts are not linked: the first id with state answers.
+        // Memory contacts are not linked, nor kept per tenant (one tenant
+        // per test): the first id with state answers.
         Ok(ids
             .all()
             .into_iter()

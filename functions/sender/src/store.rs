@@ -34,6 +34,8 @@ pub mod state {
 /// What a sent message looked like, for the record.
 #[derive(Debug, Clone)]
 pub struct Claim<'a> {
+    /// The tenant the request is for: its record is the tenant's.
+    pub tenant: &'a str,
     pub message_id: &'a str,
     pub request_hash: &'a str,
     pub phone_number_id: &'a str,
@@ -186,6 +188,7 @@ pub trait MessageStore: Send + Sync {
     /// longer ours (it expired and another attempt took it), nothing written.
     async fn finish(
         &self,
+        tenant: &str,
         message_id: &str,
         request_hash: &str,
         finish: &Finish,
@@ -204,6 +207,7 @@ pub trait ContactBook: Send + Sync {
     /// linked to them; `None` when there is none.
     async fn contact(
         &self,
+        tenant: &str,
         phone_number_id: &str,
         ids: &CustomerIds,
         now_ms: u64,
@@ -271,18 +275,22 @@ impl DynamoStore {
         }
     }
 
-    fn key(message_id: &str) -> [(String, AttributeValue); 2] {
+    fn key(tenant: &str, message_id: &str) -> [(String, AttributeValue); 2] {
         [
-            (table::PK.to_owned(), s(&table::message_pk(message_id))),
+            (
+                table::PK.to_owned(),
+                s(&table::message_pk(tenant, message_id)),
+            ),
             (table::SK.to_owned(), s(table::MESSAGE_SK)),
         ]
     }
 
     async fn read_message(
         &self,
+        tenant: &str,
         message_id: &str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let [(pk, pkv), (sk, skv)] = Self::key(message_id);
+        let [(pk, pkv), (sk, skv)] = Self::key(tenant, message_id);
         let out = self
             .client
             .get_item()
@@ -302,13 +310,14 @@ impl DynamoStore {
     /// this request's hash); `false` when it no longer does.
     async fn update_if_held(
         &self,
+        tenant: &str,
         message_id: &str,
         request_hash: &str,
         mut u: Update,
     ) -> Result<bool, StoreError> {
         let (st, rh) = (u.name(attr::SEND_STATE), u.name(attr::REQUEST_HASH));
         let (ip, h) = (u.value(s(state::IN_PROGRESS)), u.value(s(request_hash)));
-        let [(pk, pkv), (sk, skv)] = Self::key(message_id);
+        let [(pk, pkv), (sk, skv)] = Self::key(tenant, message_id);
         let result = self
             .client
             .update_item()
@@ -336,6 +345,7 @@ impl DynamoStore {
     /// Clears what an earlier life left once the lock is ours.
     async fn clear(
         &self,
+        tenant: &str,
         message_id: &str,
         request_hash: &str,
         attributes: &[&str],
@@ -344,7 +354,10 @@ impl DynamoStore {
         for a in attributes {
             u.remove(a);
         }
-        if !self.update_if_held(message_id, request_hash, u).await? {
+        if !self
+            .update_if_held(tenant, message_id, request_hash, u)
+            .await?
+        {
             return Err(self.unavailable(
                 "UpdateItem",
                 "the lock was taken over before the earlier attempt's leftovers were cleared",
@@ -396,6 +409,7 @@ impl MessageStore for DynamoStore {
     async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError> {
         let mut u = Update::default();
         u.set(attr::MESSAGE_ID, s(claim.message_id))
+            .set(attr::TENANT, s(claim.tenant))
             .set(attr::PHONE_NUMBER_ID, s(claim.phone_number_id))
             .set(attr::TYPE, s(claim.kind))
             .set(attr::SEND_STATE, s(state::IN_PROGRESS))
@@ -435,7 +449,7 @@ impl MessageStore for DynamoStore {
         let condition = format!(
             "((attribute_not_exists({rh}) OR {rh} = {h}) AND (attribute_not_exists({st}) OR {st} = {dl} OR ({st} = {ip} AND {lock} < {now}))) OR {exp} < {now_s}"
         );
-        let [(pk, pkv), (sk, skv)] = Self::key(claim.message_id);
+        let [(pk, pkv), (sk, skv)] = Self::key(claim.tenant, claim.message_id);
         let result = self
             .client
             .update_item()
@@ -456,12 +470,18 @@ impl MessageStore for DynamoStore {
                 let expired =
                     number(&old, table::EXPIRES_AT).is_some_and(|e| e < claim.now_ms / 1000);
                 if expired {
-                    self.clear(claim.message_id, claim.request_hash, STALE_ON_EXPIRY)
-                        .await?;
+                    self.clear(
+                        claim.tenant,
+                        claim.message_id,
+                        claim.request_hash,
+                        STALE_ON_EXPIRY,
+                    )
+                    .await?;
                 } else if text(&old, attr::SEND_STATE) == Some(state::DEAD_LETTERED) {
                     // A redrive from the dead-letter queue: the failure it
                     // recorded no longer holds.
                     self.clear(
+                        claim.tenant,
                         claim.message_id,
                         claim.request_hash,
                         &[attr::FAILED_AT, attr::ERROR],
@@ -480,7 +500,7 @@ impl MessageStore for DynamoStore {
                     let old = match e.item() {
                         Some(item) => Some(item.clone()),
                         // Not every DynamoDB implementation returns it.
-                        None => self.read_message(claim.message_id).await?,
+                        None => self.read_message(claim.tenant, claim.message_id).await?,
                     };
                     return Ok(match old {
                         Some(item) => classify_existing(&item, claim),
@@ -500,6 +520,7 @@ impl MessageStore for DynamoStore {
 
     async fn finish(
         &self,
+        tenant: &str,
         message_id: &str,
         request_hash: &str,
         finish: &Finish,
@@ -566,7 +587,8 @@ impl MessageStore for DynamoStore {
         if called {
             u.add(attr::ATTEMPTS, n(1));
         }
-        self.update_if_held(message_id, request_hash, u).await
+        self.update_if_held(tenant, message_id, request_hash, u)
+            .await
     }
 }
 
@@ -574,14 +596,21 @@ impl MessageStore for DynamoStore {
 impl ContactBook for DynamoStore {
     async fn contact(
         &self,
+        tenant: &str,
         phone_number_id: &str,
         ids: &CustomerIds,
         now_ms: u64,
     ) -> Result<Option<ContactState>, StoreError> {
-        let items =
-            shared::contact::read_linked(&self.client, &self.table, phone_number_id, ids, now_ms)
-                .await
-                .map_err(|e| self.unavailable("GetItem contact", e))?;
+        let items = shared::contact::read_linked(
+            &self.client,
+            &self.table,
+            tenant,
+            phone_number_id,
+            ids,
+            now_ms,
+        )
+        .await
+        .map_err(|e| self.unavailable("GetItem contact", e))?;
         Ok(shared::contact::resolve(&items))
     }
 }

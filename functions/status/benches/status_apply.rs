@@ -46,14 +46,20 @@ impl BindingStore for Instant {
 
 #[async_trait]
 impl MessageStore for Instant {
-    async fn find_by_wamid(&self, _: &str) -> Result<Option<String>, StoreError> {
+    async fn find_by_wamid(&self, _: &str, _: &str) -> Result<Option<String>, StoreError> {
         Ok(None)
     }
     async fn apply_status(&self, w: &StatusWrite) -> Result<Option<MessageRecord>, StoreError> {
         black_box(w);
         Ok(None)
     }
-    async fn lower_slot(&self, _: &MessageRef, _: &'static str, _: u64) -> Result<(), StoreError> {
+    async fn lower_slot(
+        &self,
+        _: &str,
+        _: &MessageRef,
+        _: &'static str,
+        _: u64,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }

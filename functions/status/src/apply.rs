@@ -497,7 +497,7 @@ impl Applier<'_> {
             (Some(id), _) => MessageRef::Sent(id.clone()),
             (None, Some(w)) => match self
                 .messages
-                .find_by_wamid(w)
+                .find_by_wamid(&self.tenant, w)
                 .await
                 .map_err(ApplyError::store(format!("finding the message of {w}")))?
             {
@@ -527,8 +527,8 @@ impl Applier<'_> {
         // How logs and, without a wamid, event ids have always named the
         // message: its item key.
         let pk = match &message {
-            MessageRef::Sent(id) => table::message_pk(id),
-            MessageRef::Foreign(w) => table::foreign_message_pk(w),
+            MessageRef::Sent(id) => table::message_pk(&self.tenant, id),
+            MessageRef::Foreign(w) => table::foreign_message_pk(&self.tenant, w),
         };
         let slots: Vec<&'static str> = match &kind {
             StatusKind::Sent => vec![attr::SENT_AT],
@@ -586,6 +586,7 @@ impl Applier<'_> {
                 .and_then(|c| c.profile.username.clone()),
         };
         let write = StatusWrite {
+            tenant: self.tenant.clone(),
             message: message.clone(),
             message_id: message_id.clone(),
             slots: slots.clone(),
@@ -622,7 +623,7 @@ impl Applier<'_> {
         for slot in &slots {
             if old_times.slot(slot).is_some_and(|held| held > at) {
                 self.messages
-                    .lower_slot(&message, slot, at)
+                    .lower_slot(&self.tenant, &message, slot, at)
                     .await
                     .map_err(ApplyError::store(format!("correcting {slot} of {pk}")))?;
             }
@@ -637,25 +638,28 @@ impl Applier<'_> {
             .is_none_or(|slot| old_times.slot(slot).is_none_or(|held| held >= at));
         if first_of_its_kind {
             let subject = wamid.clone().unwrap_or_else(|| pk.clone());
-            out.events.push(Event::status_changed(
-                &subject,
-                at,
-                events::StatusChanged {
-                    message_id: message_id.clone(),
-                    wamid: wamid.clone(),
-                    phone_number_id: Some(phone.to_owned()).filter(|p| !p.is_empty()),
-                    recipient: recipient.clone(),
-                    recipient_ids,
-                    status: status.status.clone(),
-                    old_status: before.status(),
-                    new_status: after.status(),
-                    error: errors.first().cloned(),
-                    errors: errors.clone(),
-                    conversation,
-                    pricing,
-                    metadata: old.as_ref().and_then(|r| r.metadata.clone()),
-                },
-            ));
+            self.emit(
+                out,
+                Event::status_changed(
+                    &subject,
+                    at,
+                    events::StatusChanged {
+                        message_id: message_id.clone(),
+                        wamid: wamid.clone(),
+                        phone_number_id: Some(phone.to_owned()).filter(|p| !p.is_empty()),
+                        recipient: recipient.clone(),
+                        recipient_ids,
+                        status: status.status.clone(),
+                        old_status: before.status(),
+                        new_status: after.status(),
+                        error: errors.first().cloned(),
+                        errors: errors.clone(),
+                        conversation,
+                        pricing,
+                        metadata: old.as_ref().and_then(|r| r.metadata.clone()),
+                    },
+                ),
+            );
         } else {
             tracing::info!(%pk, status = %status.status, at, "a later duplicate of a status already recorded earlier");
         }
@@ -730,6 +734,7 @@ impl Applier<'_> {
         let created = self
             .contacts
             .put_inbound(&InboundWrite {
+                tenant: self.tenant.clone(),
                 phone_number_id: phone.to_owned(),
                 customer_id: from.clone(),
                 inbound_id: id.clone(),
@@ -749,6 +754,7 @@ impl Applier<'_> {
         let moved = self
             .contacts
             .touch(&ContactTouch {
+                tenant: self.tenant.clone(),
                 phone_number_id: phone.to_owned(),
                 customer_id: from.clone(),
                 ids: ids.clone(),
@@ -761,7 +767,7 @@ impl Applier<'_> {
             .await
             .map_err(ApplyError::store(format!(
                 "updating the window of contact {}",
-                contact_ref(phone, &from)
+                contact_ref(&self.tenant, phone, &from)
             )))?;
         // The window write linked the primary item to the phone; the phone
         // item learns its BSUID here, and an older message (no window
@@ -785,10 +791,10 @@ impl Applier<'_> {
                 .await?;
             self.link(phone, &new, contact_attr::PREVIOUS_USER_ID, &old, at, false)
                 .await?;
-            tracing::info!(wamid = %id, old = %contact_ref(phone, &old), new = %contact_ref(phone, &new), "customer's BSUID changed: items linked");
+            tracing::info!(wamid = %id, old = %contact_ref(&self.tenant, phone, &old), new = %contact_ref(&self.tenant, phone, &new), "customer's BSUID changed: items linked");
         }
         out.inbound += 1;
-        tracing::info!(contact = %contact_ref(phone, &from), wamid = %id, kind = %message.kind, created, window_moved = moved, "inbound message");
+        tracing::info!(contact = %contact_ref(&self.tenant, phone, &from), wamid = %id, kind = %message.kind, created, window_moved = moved, "inbound message");
         let (message_value, truncated) = if json.len() > MAX_EVENT_MESSAGE_BYTES {
             (Value::Null, true)
         } else {
@@ -798,26 +804,29 @@ impl Applier<'_> {
                 false,
             )
         };
-        out.events.push(Event::inbound(
-            at,
-            events::Inbound {
-                phone_number_id: phone.to_owned(),
-                wamid: id.clone(),
-                from: ids.wa_id.clone().unwrap_or_default(),
-                from_user_id: ids.user_id.clone(),
-                username,
-                profile_name,
-                kind: message.kind.clone(),
-                text,
-                reply_to: message
-                    .context
-                    .as_ref()
-                    .and_then(|c| c.id.clone())
-                    .or_else(|| message.reaction.as_ref().and_then(|r| r.message_id.clone())),
-                message: message_value,
-                message_truncated: truncated,
-            },
-        ));
+        self.emit(
+            out,
+            Event::inbound(
+                at,
+                events::Inbound {
+                    phone_number_id: phone.to_owned(),
+                    wamid: id.clone(),
+                    from: ids.wa_id.clone().unwrap_or_default(),
+                    from_user_id: ids.user_id.clone(),
+                    username,
+                    profile_name,
+                    kind: message.kind.clone(),
+                    text,
+                    reply_to: message
+                        .context
+                        .as_ref()
+                        .and_then(|c| c.id.clone())
+                        .or_else(|| message.reaction.as_ref().and_then(|r| r.message_id.clone())),
+                    message: message_value,
+                    message_truncated: truncated,
+                },
+            ),
+        );
         let keyword = keyword_candidates(message)
             .into_iter()
             .find_map(|text| self.policy.keywords.classify(text));
@@ -849,7 +858,7 @@ impl Applier<'_> {
         value: &Value,
         out: &mut Applied,
     ) -> Result<(), ApplyError> {
-        let Some(update) = health::read(field, entry_id, at, value, self.now) else {
+        let Some(update) = health::read(&self.tenant, field, entry_id, at, value, self.now) else {
             let reason = "a number update without display_phone_number";
             tracing::warn!(field, entry_id, reason, "health update recorded");
             let record = self.record(
@@ -908,17 +917,20 @@ impl Applier<'_> {
             ),
         }
         out.recorded += 1;
-        out.events.push(Event::health(
-            at,
-            events::HealthChanged {
-                waba_id: entry_id.to_owned(),
-                display_phone_number: write.number.clone(),
-                field: field.to_owned(),
-                current,
-                previous,
-                alert: update.alert.map(str::to_owned),
-            },
-        ));
+        self.emit(
+            out,
+            Event::health(
+                at,
+                events::HealthChanged {
+                    waba_id: entry_id.to_owned(),
+                    display_phone_number: write.number.clone(),
+                    field: field.to_owned(),
+                    current,
+                    previous,
+                    alert: update.alert.map(str::to_owned),
+                },
+            ),
+        );
         Ok(())
     }
 
@@ -1025,6 +1037,7 @@ impl Applier<'_> {
         let outcome = self
             .contacts
             .decide_opt(&OptWrite {
+                tenant: self.tenant.clone(),
                 phone_number_id: phone.to_owned(),
                 customer_id: id.to_owned(),
                 opted_out,
@@ -1037,25 +1050,28 @@ impl Applier<'_> {
             .await
             .map_err(ApplyError::store(format!(
                 "recording the opt decision of contact {}",
-                contact_ref(phone, id)
+                contact_ref(&self.tenant, phone, id)
             )))?;
-        tracing::info!(contact = %contact_ref(phone, id), opted_out, source = source.as_str(), ?outcome, "opt signal");
+        tracing::info!(contact = %contact_ref(&self.tenant, phone, id), opted_out, source = source.as_str(), ?outcome, "opt signal");
         if outcome == OptOutcome::Superseded {
             return Ok(());
         }
-        out.events.push(Event::opt(
-            at,
-            &decision,
-            OptChange {
-                phone_number_id: phone.to_owned(),
-                wa_id: ids.wa_id.clone().unwrap_or_default(),
-                user_id: ids.user_id.clone(),
-                opted_out,
-                source,
-                message_id,
-                keyword,
-            },
-        ));
+        self.emit(
+            out,
+            Event::opt(
+                at,
+                &decision,
+                OptChange {
+                    phone_number_id: phone.to_owned(),
+                    wa_id: ids.wa_id.clone().unwrap_or_default(),
+                    user_id: ids.user_id.clone(),
+                    opted_out,
+                    source,
+                    message_id,
+                    keyword,
+                },
+            ),
+        );
         Ok(())
     }
 
@@ -1089,6 +1105,7 @@ impl Applier<'_> {
     ) -> Result<(), ApplyError> {
         self.contacts
             .link(&ContactLink {
+                tenant: self.tenant.clone(),
                 phone_number_id: phone.to_owned(),
                 customer_id: id.to_owned(),
                 attribute,
@@ -1100,7 +1117,7 @@ impl Applier<'_> {
             .await
             .map_err(ApplyError::store(format!(
                 "linking contact {} ({attribute})",
-                contact_ref(phone, id)
+                contact_ref(&self.tenant, phone, id)
             )))?;
         Ok(())
     }
@@ -1140,6 +1157,7 @@ impl Applier<'_> {
             (body, reason)
         };
         WebhookRecord {
+            tenant: self.tenant.clone(),
             kind,
             digest,
             field: field.map(str::to_owned),
@@ -1164,6 +1182,11 @@ impl Applier<'_> {
         tracing::info!(kind, digest = %record.digest, created, "webhook part recorded");
         out.recorded += 1;
         Ok(())
+    }
+
+    /// Yields an event, of the tenant being applied.
+    fn emit(&self, out: &mut Applied, event: Event) {
+        out.events.push(event.of_tenant(&self.tenant));
     }
 
     /// `keep` for one item among others: a failure is collected, not returned.
@@ -1271,8 +1294,12 @@ fn text_of(v: &Value) -> String {
 
 /// A contact as logs name it: a digest of its partition key, never the
 /// phone or BSUID the key holds.
-pub fn contact_ref(phone_number_id: &str, customer_id: &str) -> String {
-    digest(&["contact", &table::contact_pk(phone_number_id, customer_id)])[..16].to_owned()
+pub fn contact_ref(tenant: &str, phone_number_id: &str, customer_id: &str) -> String {
+    digest(&[
+        "contact",
+        &table::contact_pk(tenant, phone_number_id, customer_id),
+    ])[..16]
+        .to_owned()
 }
 
 /// 128 bits of SHA-256 over the parts, as hex.

@@ -76,17 +76,17 @@ fn n(value: u64) -> AttributeValue {
 }
 
 /// The key of a message item.
-fn message_key(message: &MessageRef) -> Item {
+fn message_key(tenant: &str, message: &MessageRef) -> Item {
     let pk = match message {
-        MessageRef::Sent(id) => table::message_pk(id),
-        MessageRef::Foreign(wamid) => table::foreign_message_pk(wamid),
+        MessageRef::Sent(id) => table::message_pk(tenant, id),
+        MessageRef::Foreign(wamid) => table::foreign_message_pk(tenant, wamid),
     };
     shared::table::dynamo::key(pk, MESSAGE_SK)
 }
 
 #[async_trait]
 impl MessageStore for DynamoStore {
-    async fn find_by_wamid(&self, wamid: &str) -> Result<Option<String>, StoreError> {
+    async fn find_by_wamid(&self, tenant: &str, wamid: &str) -> Result<Option<String>, StoreError> {
         let mut start: Option<Item> = None;
         loop {
             let out = self
@@ -106,9 +106,12 @@ impl MessageStore for DynamoStore {
                 .map_err(|e| failure("Query by_wamid", e))?;
             // Chasqui's own item wins over the one a wamid-only status made
             // (`WAMID#<wamid>`), which is the item the caller falls back to.
+            // Only the tenant's own: another tenant's item with this wamid
+            // (which Meta never reuses) is not this tenant's to update.
+            let own_prefix = table::message_pk(tenant, "");
             let own = out.items().iter().find_map(|item| {
                 let pk = item.get(PK)?.as_s().ok()?;
-                pk.strip_prefix(&table::message_pk("")).map(str::to_owned)
+                pk.strip_prefix(&own_prefix).map(str::to_owned)
             });
             if own.is_some() {
                 return Ok(own);
@@ -138,6 +141,7 @@ impl MessageStore for DynamoStore {
             (attr::RECIPIENT, present(&w.recipient)),
             (attr::PHONE_NUMBER_ID, present(&w.phone_number_id)),
             (attr::MESSAGE_ID, present(&w.message_id)),
+            (attr::TENANT, Some(s(&w.tenant))),
             (
                 attr::RECIPIENT_USER_ID,
                 present(&w.recipient_ids.recipient_user_id),
@@ -197,7 +201,12 @@ impl MessageStore for DynamoStore {
         }
         e.set(attr::UPDATED_AT, n(w.now));
         let out = e
-            .update_item(&self.client, &self.table, message_key(&w.message), None)
+            .update_item(
+                &self.client,
+                &self.table,
+                message_key(&w.tenant, &w.message),
+                None,
+            )
             .return_values(ReturnValue::AllOld)
             .send()
             .await
@@ -217,6 +226,7 @@ impl MessageStore for DynamoStore {
 
     async fn lower_slot(
         &self,
+        tenant: &str,
         message: &MessageRef,
         slot: &'static str,
         at: u64,
@@ -225,7 +235,7 @@ impl MessageStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(message_key(message)))
+            .set_key(Some(message_key(tenant, message)))
             .update_expression("SET #s = :at")
             .condition_expression("#s > :at")
             .expression_attribute_names("#s", slot)
@@ -245,7 +255,7 @@ impl MessageStore for DynamoStore {
 impl ContactStore for DynamoStore {
     async fn put_inbound(&self, m: &InboundWrite) -> Result<bool, StoreError> {
         let mut item = shared::table::dynamo::key(
-            table::contact_pk(&m.phone_number_id, &m.customer_id),
+            table::contact_pk(&m.tenant, &m.phone_number_id, &m.customer_id),
             table::inbound_sk(m.at, &m.inbound_id),
         );
         item.insert(inbound_attr::PHONE_NUMBER_ID.into(), s(&m.phone_number_id));
@@ -302,7 +312,8 @@ impl ContactStore for DynamoStore {
         let last = e.name(contact::LAST_INBOUND_AT);
         let at = e.value(n(t.at));
         let condition = format!("attribute_not_exists({last}) OR {last} < {at}");
-        let key = contact_key(&t.phone_number_id, &t.customer_id);
+        e.set(contact::TENANT, s(&t.tenant));
+        let key = contact_key(&t.tenant, &t.phone_number_id, &t.customer_id);
         self.update_contact_if(key, e, Some(condition), "UpdateItem contact window")
             .await
     }
@@ -319,7 +330,8 @@ impl ContactStore for DynamoStore {
             let at = e.value(n(l.at));
             format!("attribute_not_exists({linked}) OR {linked} <= {at}")
         });
-        let key = contact_key(&l.phone_number_id, &l.customer_id);
+        e.set(contact::TENANT, s(&l.tenant));
+        let key = contact_key(&l.tenant, &l.phone_number_id, &l.customer_id);
         self.update_contact_if(key, e, condition, "UpdateItem contact link")
             .await
     }
@@ -376,7 +388,7 @@ impl HealthStore for DynamoStore {
         // event; only a newer update of this kind stops it.
         let condition = format!("attribute_not_exists({slot}) OR {slot} <= {at}");
         let key = shared::table::dynamo::key(
-            table::HEALTH_PK.to_owned(),
+            table::health_pk(&w.tenant),
             table::health_sk(&w.waba_id, w.number.as_deref()),
         );
         let result = e
@@ -406,7 +418,7 @@ impl HealthStore for DynamoStore {
 #[async_trait]
 impl WebhookLog for DynamoStore {
     async fn record(&self, r: &WebhookRecord) -> Result<bool, StoreError> {
-        let mut item = shared::table::dynamo::key(hook_pk(&r.digest), HOOK_SK);
+        let mut item = shared::table::dynamo::key(hook_pk(&r.tenant, &r.digest), HOOK_SK);
         item.insert(hook_attr::KIND.into(), s(r.kind));
         for (name, value) in [
             (hook_attr::FIELD, &r.field),

@@ -41,7 +41,14 @@ pub struct Health {
 /// Reads a change of one of [`FIELDS`]. `at` is the entry's time (else when
 /// the webhook arrived), Unix milliseconds. `None` for another field, or a
 /// number update that names no number.
-pub fn read(field: &str, waba_id: &str, at: u64, value: &Value, now: u64) -> Option<Health> {
+pub fn read(
+    tenant: &str,
+    field: &str,
+    waba_id: &str,
+    at: u64,
+    value: &Value,
+    now: u64,
+) -> Option<Health> {
     let text = |key: &str| -> Option<String> {
         match value.get(key)? {
             Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
@@ -51,6 +58,7 @@ pub fn read(field: &str, waba_id: &str, at: u64, value: &Value, now: u64) -> Opt
     };
     let number = text("display_phone_number");
     let write = |number: Option<String>, slot, values| HealthWrite {
+        tenant: tenant.to_owned(),
         waba_id: waba_id.to_owned(),
         number,
         slot,
@@ -159,6 +167,7 @@ fn restricts(event: Option<&str>, value: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+    use shared::tenant::DEFAULT_TENANT;
 
     fn value_of(write: &HealthWrite, name: &str) -> Option<String> {
         write
@@ -171,6 +180,7 @@ mod tests {
     #[test]
     fn a_quality_downgrade_of_a_number_alerts() {
         let h = read(
+            DEFAULT_TENANT,
             "phone_number_quality_update",
             "waba-1",
             7,
@@ -228,7 +238,7 @@ mod tests {
             ),
             ("account_update", json!({"event": "VERIFIED_ACCOUNT"})),
         ] {
-            let h = read(field, "waba-1", 1, &value, 1).unwrap();
+            let h = read(DEFAULT_TENANT, field, "waba-1", 1, &value, 1).unwrap();
             assert_eq!(h.alert, None, "{field} {value}");
         }
     }
@@ -241,7 +251,7 @@ mod tests {
             json!({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE"}}),
             json!({"event": "ACCOUNT_DELETED"}),
         ] {
-            let h = read("account_update", "waba-1", 1, &value, 1).unwrap();
+            let h = read(DEFAULT_TENANT, "account_update", "waba-1", 1, &value, 1).unwrap();
             assert_eq!(h.alert, Some(ACCOUNT_RESTRICTED), "{value}");
             assert_eq!(h.write.number, None);
             let details = value_of(&h.write, attr::ACCOUNT_DETAILS);
@@ -257,6 +267,7 @@ mod tests {
     fn a_number_update_without_a_number_and_other_fields_are_not_read() {
         assert_eq!(
             read(
+                DEFAULT_TENANT,
                 "phone_number_quality_update",
                 "w",
                 1,
@@ -265,9 +276,19 @@ mod tests {
             ),
             None
         );
-        assert_eq!(read("messages", "w", 1, &json!({}), 1), None);
         assert_eq!(
-            read("message_template_status_update", "w", 1, &json!({}), 1),
+            read(DEFAULT_TENANT, "messages", "w", 1, &json!({}), 1),
+            None
+        );
+        assert_eq!(
+            read(
+                DEFAULT_TENANT,
+                "message_template_status_update",
+                "w",
+                1,
+                &json!({}),
+                1
+            ),
             None
         );
     }

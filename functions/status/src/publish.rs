@@ -45,6 +45,7 @@ impl EventPublisher for LogPublisher {
             tracing::info!(
                 event_id = %event.id,
                 event_type = event.kind(),
+                tenant = %event.tenant,
                 "upstream event (no UPSTREAM_EVENTS_QUEUE_URL: not published)"
             );
             tracing::debug!(
@@ -115,6 +116,9 @@ impl EventPublisher for SqsEventPublisher {
                     attributes: vec![
                         ("event_type", "String", event.kind().to_owned()),
                         ("event_id", "String", event.id.clone()),
+                        // Consumers of several tenants route by it without
+                        // parsing the body.
+                        ("tenant", "String", event.tenant.clone()),
                     ],
                     group_id: self.fifo.then(|| {
                         if group.is_empty() {

@@ -23,6 +23,8 @@ pub enum MessageRef {
 /// One status report for one message item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusWrite {
+    /// The tenant whose item it is (`shared::tenant`).
+    pub tenant: String,
     pub message: MessageRef,
     /// Chasqui's message id, for an item the status creates.
     pub message_id: Option<String>,
@@ -52,6 +54,8 @@ pub struct StatusWrite {
 /// One inbound message for the contact's history.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InboundWrite {
+    /// The tenant whose item it is (`shared::tenant`).
+    pub tenant: String,
     pub phone_number_id: String,
     /// The customer id whose partition keeps the history: the BSUID when
     /// known, else the phone.
@@ -80,6 +84,8 @@ pub struct InboundWrite {
 /// links that item to the phone (`wa_id` on a BSUID item).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ContactTouch {
+    /// The tenant whose item it is (`shared::tenant`).
+    pub tenant: String,
     pub phone_number_id: String,
     /// The customer's primary id: the BSUID when known, else the phone.
     pub customer_id: String,
@@ -97,6 +103,8 @@ pub struct ContactTouch {
 /// `customer_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactLink {
+    /// The tenant whose item it is (`shared::tenant`).
+    pub tenant: String,
     pub phone_number_id: String,
     /// The id the item is keyed by.
     pub customer_id: String,
@@ -115,6 +123,8 @@ pub struct ContactLink {
 /// errors, a raw body, or an item that could not be attributed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WebhookRecord {
+    /// The tenant whose item it is (`shared::tenant`).
+    pub tenant: String,
     /// `field`, `errors`, `raw`, `status`, `inbound`, `preference`.
     pub kind: &'static str,
     /// Hex digest of what the record holds: a replay writes the same key.
@@ -132,6 +142,8 @@ pub struct WebhookRecord {
 /// One account or number update for its health item (`health`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HealthWrite {
+    /// The tenant whose item it is (`shared::tenant`).
+    pub tenant: String,
     pub waba_id: String,
     /// The business number's display number; none for the account's item.
     pub number: Option<String>,
@@ -174,7 +186,7 @@ pub struct FragmentWrite {
 pub trait MessageStore: Send + Sync {
     /// The id of the message Chasqui sent whose `wamid` this is, if its item
     /// has it yet (an eventually consistent index).
-    async fn find_by_wamid(&self, wamid: &str) -> Result<Option<String>, StoreError>;
+    async fn find_by_wamid(&self, tenant: &str, wamid: &str) -> Result<Option<String>, StoreError>;
 
     /// Applies one report in one write, without reading first, and returns
     /// the item as it was before (absent if it did not exist).
@@ -184,6 +196,7 @@ pub trait MessageStore: Send + Sync {
     /// report that arrives after a later one of the same slot.
     async fn lower_slot(
         &self,
+        tenant: &str,
         message: &MessageRef,
         slot: &'static str,
         at: u64,

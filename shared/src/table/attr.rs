@@ -8,6 +8,8 @@
 /// sender and the status function.
 pub mod message {
     pub const MESSAGE_ID: &str = "message_id";
+    /// The tenant the message belongs to (`shared::tenant`).
+    pub const TENANT: &str = "tenant";
     pub const PHONE_NUMBER_ID: &str = "phone_number_id";
     pub const RECIPIENT: &str = "recipient";
     /// The recipient's BSUID: the send request's `recipient`, or Meta's
@@ -73,6 +75,8 @@ pub mod message {
 /// The contact item (`CONTACT#<phone_number_id>#<wa_id or user_id>`,
 /// `sk = CONTACT`), written by the status function and `chasqui contacts`.
 pub mod contact {
+    /// The tenant whose customer it is (`shared::tenant`).
+    pub const TENANT: &str = "tenant";
     pub const PHONE_NUMBER_ID: &str = "phone_number_id";
     /// The phone; on a BSUID item, the link to the phone item.
     pub const WA_ID: &str = "wa_id";

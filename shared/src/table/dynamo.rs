@@ -27,9 +27,9 @@ pub fn key(pk: String, sk: impl Into<String>) -> Item {
 }
 
 /// The key of a customer's contact item.
-pub fn contact_key(phone_number_id: &str, customer_id: &str) -> Item {
+pub fn contact_key(tenant: &str, phone_number_id: &str, customer_id: &str) -> Item {
     key(
-        super::contact_pk(phone_number_id, customer_id),
+        super::contact_pk(tenant, phone_number_id, customer_id),
         super::CONTACT_SK,
     )
 }

@@ -28,21 +28,29 @@ pub const WAMID: &str = "wamid";
 pub const MESSAGE_SK: &str = "MSG";
 pub const CONTACT_SK: &str = "CONTACT";
 
+/// Every partition key of a tenant's items starts with its
+/// [`crate::tenant::key_prefix`]: `T#<tenant>#` for a named tenant, nothing
+/// for the default tenant (whose keys are those written before tenants
+/// existed). Fragments and bindings belong to no tenant.
+fn scoped(tenant: &str, key: std::fmt::Arguments<'_>) -> String {
+    format!("{}{key}", crate::tenant::key_prefix(tenant))
+}
+
 /// Key of the message item Chasqui sent, by Chasqui's own message id.
-pub fn message_pk(message_id: &str) -> String {
-    format!("MSG#{message_id}")
+pub fn message_pk(tenant: &str, message_id: &str) -> String {
+    scoped(tenant, format_args!("MSG#{message_id}"))
 }
 
 /// Key of a message known only by its `wamid` (a status for a message
 /// Chasqui did not send, or one sent before `biz_opaque_callback_data`).
-pub fn foreign_message_pk(wamid: &str) -> String {
-    format!("WAMID#{wamid}")
+pub fn foreign_message_pk(tenant: &str, wamid: &str) -> String {
+    scoped(tenant, format_args!("WAMID#{wamid}"))
 }
 
 /// Partition of a contact: per business number and WhatsApp user. The
 /// contact item (`sk = CONTACT`) and its inbound history share it.
-pub fn contact_pk(phone_number_id: &str, wa_id: &str) -> String {
-    format!("CONTACT#{phone_number_id}#{wa_id}")
+pub fn contact_pk(tenant: &str, phone_number_id: &str, wa_id: &str) -> String {
+    scoped(tenant, format_args!("CONTACT#{phone_number_id}#{wa_id}"))
 }
 
 /// Sort key of one inbound message in a contact's history, ordered by time.
@@ -57,14 +65,19 @@ pub const INBOUND_SK_PREFIX: &str = "IN#";
 /// [`hook_pk`]).
 pub const HOOK_SK: &str = "HOOK";
 
-/// Partition of a webhook part kept as received, by its digest.
-pub fn hook_pk(digest: &str) -> String {
-    format!("HOOK#{digest}")
+/// Partition of a webhook part kept as received, by its digest. Parts of
+/// no tenant (kept aside for a number no binding of their app owns) are the
+/// deployment's: the default tenant's keys.
+pub fn hook_pk(tenant: &str, digest: &str) -> String {
+    scoped(tenant, format_args!("HOOK#{digest}"))
 }
 
-/// Partition of the account and number health items: one partition, so one
-/// `Query` lists every account and number (they change a few times a month).
-pub const HEALTH_PK: &str = "HEALTH";
+/// Partition of a tenant's account and number health items: one partition,
+/// so one `Query` lists every account and number (they change a few times a
+/// month).
+pub fn health_pk(tenant: &str) -> String {
+    scoped(tenant, format_args!("HEALTH"))
+}
 
 /// Sort key of a WhatsApp Business Account's health item, or of one of its
 /// business numbers' (by display number: Meta's number updates carry no
@@ -100,9 +113,30 @@ mod tests {
         let late = inbound_sk(1_730_000_000_000, "wamid.A");
         assert!(early < late);
         assert!(late.starts_with(INBOUND_SK_PREFIX));
-        assert_eq!(contact_pk("11", "5511"), "CONTACT#11#5511");
-        assert_ne!(message_pk("x"), foreign_message_pk("x"));
         assert!(fragment_sk(2) < fragment_sk(10));
-        assert_ne!(hook_pk("x"), fragment_pk("x"));
+        let d = crate::tenant::DEFAULT_TENANT;
+        assert_ne!(message_pk(d, "x"), foreign_message_pk(d, "x"));
+        assert_ne!(hook_pk(d, "x"), fragment_pk("x"));
+    }
+
+    #[test]
+    fn the_default_tenant_keeps_the_keys_of_before_and_named_tenants_are_apart() {
+        let d = crate::tenant::DEFAULT_TENANT;
+        // Exactly as written before tenants existed.
+        assert_eq!(message_pk(d, "order-1"), "MSG#order-1");
+        assert_eq!(foreign_message_pk(d, "wamid.X"), "WAMID#wamid.X");
+        assert_eq!(contact_pk(d, "11", "5511"), "CONTACT#11#5511");
+        assert_eq!(hook_pk(d, "ab"), "HOOK#ab");
+        assert_eq!(health_pk(d), "HEALTH");
+        // A named tenant's keys, and never another's.
+        assert_eq!(message_pk("acme", "order-1"), "T#acme#MSG#order-1");
+        assert_eq!(contact_pk("acme", "11", "5511"), "T#acme#CONTACT#11#5511");
+        assert_eq!(health_pk("acme"), "T#acme#HEALTH");
+        for (a, b) in [("acme", d), ("acme", "acme2"), (d, "acme")] {
+            assert_ne!(message_pk(a, "order-1"), message_pk(b, "order-1"));
+            assert_ne!(contact_pk(a, "11", "5511"), contact_pk(b, "11", "5511"));
+        }
+        // A default-tenant id cannot forge a named tenant's key.
+        assert_ne!(message_pk(d, "T#acme#MSG#x"), message_pk("acme", "x"));
     }
 }
