@@ -203,7 +203,12 @@ pub async fn enqueue(target: &Target, request: &Value) -> Result<Queued, CliErro
 }
 
 pub async fn run(target: &Target, out: Output, args: &SendArgs) -> Result<(), CliError> {
-    let request = build(args)?;
+    let mut request = build(args)?;
+    // `--tenant`: the request is that tenant's (a request file's own
+    // `tenant` stays).
+    if target.tenant != shared::tenant::DEFAULT_TENANT && request.get("tenant").is_none() {
+        request["tenant"] = target.tenant.clone().into();
+    }
     let queued = enqueue(target, &request).await?;
     let summary = describe(&request);
     out.result(

@@ -857,12 +857,14 @@ fn unconfirmed(err: &GraphError) -> bool {
 async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let message_id = job.message_id.as_str();
+    let tenant = job.tenant();
     let sqs_message_id = job.received.sqs_id.as_str();
     let receive_count = job.received.receive_count;
     let kind = job.request.as_ref().map_or("invalid", |r| r.kind());
     match outcome {
         Outcome::Sent { wamid } => tracing::info!(
             message_id,
+            tenant,
             sqs_message_id,
             kind,
             outcome = "sent",
@@ -872,6 +874,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
         ),
         Outcome::Duplicate => tracing::info!(
             message_id,
+            tenant,
             sqs_message_id,
             kind,
             outcome = "duplicate",
@@ -881,6 +884,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
         ),
         Outcome::Confirmed { wamid } => tracing::info!(
             message_id,
+            tenant,
             sqs_message_id,
             kind,
             outcome = "confirmed",
@@ -891,6 +895,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
         ),
         Outcome::Suppressed => tracing::info!(
             message_id,
+            tenant,
             sqs_message_id,
             kind,
             outcome = "suppressed",
@@ -900,6 +905,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
         ),
         Outcome::Failed { reason, detail } => tracing::warn!(
             message_id,
+            tenant,
             sqs_message_id,
             kind,
             outcome = "failed",
@@ -910,6 +916,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
         ),
         Outcome::Invalid { detail } => tracing::warn!(
             message_id,
+            tenant,
             sqs_message_id,
             kind,
             outcome = "invalid",
@@ -920,6 +927,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
         ),
         Outcome::Refused => tracing::error!(
             message_id,
+            tenant,
             sqs_message_id,
             kind,
             outcome = "refused",
@@ -938,6 +946,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
             if *dead_letter {
                 tracing::error!(
                     message_id,
+                    tenant,
                     sqs_message_id,
                     kind,
                     outcome = "dead_letter",
@@ -948,6 +957,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
             } else {
                 tracing::warn!(
                     message_id,
+                    tenant,
                     sqs_message_id,
                     kind,
                     outcome = "retry",
@@ -966,6 +976,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
                 }
                 None => tracing::warn!(
                     message_id,
+                    tenant,
                     sqs_message_id,
                     "no receiptHandle; the queue's visibility timeout applies"
                 ),
