@@ -180,6 +180,9 @@ pub struct MessageRecord {
     /// `MSG#<message_id>` or `WAMID#<wamid>`.
     pub pk: String,
     pub message_id: Option<String>,
+    /// The tenant it belongs to; absent on items written before tenants
+    /// existed (the default tenant's).
+    pub tenant: Option<String>,
     pub phone_number_id: Option<String>,
     pub recipient: Option<String>,
     /// The message type the sender sent (`template`, `text`, ...).

@@ -213,9 +213,11 @@ impl App {
             Some(url) => Arc::new(SqsEventPublisher::new(sqs.clone(), url)),
             None => Arc::new(LogPublisher),
         };
+        // Not counted per record: the bindings are read once a minute per
+        // instance (and when a number is not found), not per change.
         let directory = Arc::new(Directory::new(
             Arc::new(DynamoBindings::new(
-                requests.client(aws),
+                aws_sdk_dynamodb::Client::new(aws),
                 &config.table_name,
             )),
             BINDINGS_TTL,

@@ -137,6 +137,7 @@ impl Update {
 struct MessageItem {
     pk: Option<String>,
     message_id: Option<String>,
+    tenant: Option<String>,
     phone_number_id: Option<String>,
     recipient: Option<String>,
     r#type: Option<String>,
@@ -191,6 +192,7 @@ pub fn message_record(item: &Item) -> Result<MessageRecord, RecordError> {
     Ok(MessageRecord {
         pk: i.pk.unwrap_or_default(),
         message_id: i.message_id,
+        tenant: i.tenant,
         phone_number_id: i.phone_number_id,
         recipient: i.recipient,
         kind: i.r#type,
@@ -542,6 +544,8 @@ mod tests {
         let expected = MessageRecord {
             pk: "MSG#order-1".into(),
             message_id: Some("order-1".into()),
+            // Written before tenants: the default tenant's, with no attribute.
+            tenant: None,
             phone_number_id: Some("1122".into()),
             recipient: Some("5511988887777".into()),
             kind: Some("template".into()),
