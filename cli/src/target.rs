@@ -16,6 +16,7 @@ pub const STACK_FILE: &str = ".dev/stack.json";
 pub const DEFAULT_SANDBOX_URL: &str = "http://127.0.0.1:9100";
 
 /// Resolved resources and the AWS configuration to reach them.
+#[derive(Clone)]
 pub struct Target {
     pub resources: Resources,
     pub aws: aws_config::SdkConfig,

@@ -24,7 +24,7 @@ pub const DEFAULT_TENANT: &str = "default";
 pub const DEFAULT_APP: &str = "default";
 
 /// How long the functions keep the bindings before reading them again (a
-/// number not found reads them again after 5 s).
+/// number not found reads them again after a second).
 pub const BINDINGS_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Longest tenant or app name.

@@ -328,7 +328,7 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
         .logs
         .lines()
         .into_iter()
-        .filter(|(_, line)| personal.iter().any(|p| line.contains(p.as_str())))
+        .filter(|(_, line)| personal.iter().any(|p| mentions(line, p)))
         .map(|(function, line)| format!("[{function}] {line}"))
         .collect();
     // One example per kind of log line.
@@ -571,4 +571,31 @@ async fn the_local_event_source_has_lambdas_batch_semantics() {
     assert_eq!(parked[0].body(), Some("poison"));
     assert_eq!(stats.function_errors, 1, "{stats:?}");
     assert!(stats.deleted >= 4, "{stats:?}");
+}
+
+/// Whether `line` holds `needle` on its own: a phone number's digits inside a
+/// longer run of digits (a latency like `166.10155500000002`, a UUID) are
+/// another number, not that phone.
+fn mentions(line: &str, needle: &str) -> bool {
+    let digits = needle.bytes().all(|b| b.is_ascii_digit());
+    line.match_indices(needle).any(|(at, _)| {
+        !digits || {
+            let before = line[..at].bytes().next_back();
+            let after = line[at + needle.len()..].bytes().next();
+            !before.is_some_and(|b| b.is_ascii_digit())
+                && !after.is_some_and(|b| b.is_ascii_digit())
+        }
+    })
+}
+
+#[test]
+fn a_phone_is_found_alone_but_not_inside_another_number() {
+    assert!(mentions(r#"{"to":"5511988887777"}"#, "5511988887777"));
+    assert!(mentions("sent to +5511988887777.", "5511988887777"));
+    assert!(!mentions(
+        r#""latency_ms":166.10155500000002"#,
+        "15550000000"
+    ));
+    assert!(!mentions("id 915550000000", "15550000000"));
+    assert!(mentions("Resposta: ok", "Resposta"));
 }

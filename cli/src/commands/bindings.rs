@@ -188,11 +188,28 @@ async fn write_token(
     token: &SecretString,
 ) -> Result<&'static str, CliError> {
     let value = json!({ ACCESS_TOKEN: token.expose() }).to_string();
+    put_secret(
+        sm,
+        id,
+        &value,
+        "Cloud API access token of a Chasqui tenant (chasqui bindings add)",
+    )
+    .await
+}
+
+/// Creates the secret `id` with `value`, or stores `value` in it if it
+/// exists: `created` or `updated`. Errors name the secret, never the value.
+pub async fn put_secret(
+    sm: &SecretsClient,
+    id: &str,
+    value: &str,
+    description: &str,
+) -> Result<&'static str, CliError> {
     let created = sm
         .create_secret()
         .name(id)
-        .description("Cloud API access token of a Chasqui tenant (chasqui bindings add)")
-        .secret_string(&value)
+        .description(description)
+        .secret_string(value)
         .send()
         .await;
     match created {
@@ -203,10 +220,10 @@ async fn write_token(
         {
             sm.put_secret_value()
                 .secret_id(id)
-                .secret_string(&value)
+                .secret_string(value)
                 .send()
                 .await
-                .map_err(|e| CliError::aws(&format!("storing the access token in {id}"), e))?;
+                .map_err(|e| CliError::aws(&format!("storing the value of {id}"), e))?;
             Ok("updated")
         }
         Err(e) => Err(CliError::aws(&format!("creating the secret {id}"), e)),

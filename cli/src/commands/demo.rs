@@ -9,17 +9,26 @@ use serde_json::{Value, json};
 use shared::record::Status;
 
 use super::status::{self, Found};
-use super::{CliError, Output, send};
+use super::{CliError, Output, bindings, send};
 use crate::clock;
-use crate::sandbox::Inbound;
 use crate::sandbox::client::SandboxClient;
+use crate::sandbox::{Inbound, SandboxApp};
 use crate::target::Target;
+use shared::secrets::SecretString;
+use shared::tenant::{Binding, DynamoBindings};
 
 const ANA: &str = "+5511988887777";
 const BRUNO: &str = "+5511977776666";
 const UNDELIVERABLE: &str = "+15550009999";
 /// A customer with a username and no phone: known by BSUID only.
 const CAIO: &str = "BR.4200000000000042";
+/// The second business of the tour: its number, account, Meta app and token.
+const SHOP_NUMBER: &str = "5550001001";
+const SHOP_WABA: &str = "5550001";
+const SHOP_APP: &str = "demo-shop";
+const SHOP_APP_SECRET: &str = "demo-shop-app-secret";
+const ACME: &str = "acme";
+const ACME_TOKEN: &str = "demo-acme-access-token";
 const BURST: usize = 15;
 const BURST_RATE: u32 = 5;
 
@@ -103,15 +112,28 @@ impl Tour<'_> {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Result<bool, CliError> {
-        let ddb = self.target.dynamodb();
         let pn = self.target.phone_number_id(None)?;
+        self.wait_contact_of(&self.target.tenant, &pn, customer, what, done)
+            .await
+    }
+
+    /// `wait_contact` for a tenant's customer on one of its numbers.
+    async fn wait_contact_of(
+        &self,
+        tenant: &str,
+        pn: &str,
+        customer: &str,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<bool, CliError> {
+        let ddb = self.target.dynamodb();
         let ids = super::contacts::customer_ids(customer)?;
         for _ in 0..120 {
             let items = shared::contact::read_linked(
                 &ddb,
                 self.target.table()?,
-                &self.target.tenant,
-                &pn,
+                tenant,
+                pn,
                 &ids,
                 shared::now_millis(),
             )
@@ -267,6 +289,8 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     tour.expect_suppressed("username_stop_suppresses", "bsuid-after-stop", request)
         .await?;
 
+    second_business(&mut tour).await?;
+
     tour.say(&format!("\n▶ 4. A burst of {BURST} above Meta's rate ({BURST_RATE}/s here): throttled, retried, all delivered"));
     let previous = config.rate_limit_per_second;
     tour.sandbox
@@ -362,4 +386,122 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
         ))
         .hint("the stack's log shows what each function did (.dev/functions.log)"))
     }
+}
+
+/// Step 3c: a second business (tenant `acme`) on its own number, Meta app
+/// and access token, bound the way `chasqui bindings add` binds it. Ana opts
+/// out of acme's number only; one message id sent by both businesses is two
+/// messages: suppressed for acme, read for the default business.
+async fn second_business(tour: &mut Tour<'_>) -> Result<(), CliError> {
+    tour.say("\n▶ 3c. A second business in the same deployment (tenant acme: its own number, Meta app and token); Ana opts out of acme only, and one message id is two messages");
+    let target = tour.target;
+    let secrets = target.secret_settings()?;
+    // Meta (the sandbox) gets the app and its number...
+    let config = tour.sandbox.config().await?;
+    if !config.apps.iter().any(|a| a.name == SHOP_APP) {
+        let mut apps = config.apps.clone();
+        apps.push(SandboxApp {
+            name: SHOP_APP.into(),
+            app_secret: SHOP_APP_SECRET.into(),
+            access_token: ACME_TOKEN.into(),
+            phone_number_ids: vec![SHOP_NUMBER.into()],
+            waba_id: SHOP_WABA.into(),
+            display_phone_number: "+55 11 5550-1001".into(),
+        });
+        tour.sandbox.configure(&json!({ "apps": apps })).await?;
+    }
+    // ...and Chasqui the app's secret and the number's binding and token.
+    let sm = target.secrets_manager();
+    let app_secret = secrets.app_secret_id(SHOP_APP).unwrap_or_default();
+    let value = json!({"app_secret": SHOP_APP_SECRET, "verify_token": "demo-shop-verify"});
+    bindings::put_secret(&sm, &app_secret, &value.to_string(), "demo Meta app").await?;
+    let store = DynamoBindings::new(target.dynamodb(), target.table()?);
+    let bound = bindings::list(&store)
+        .await?
+        .into_iter()
+        .find(|b| b.phone_number_id == SHOP_NUMBER);
+    match bound {
+        Some(b) if b.tenant == ACME && b.app == SHOP_APP => {}
+        Some(b) => {
+            return Err(CliError::new(format!(
+                "the demo's number {SHOP_NUMBER} is bound to tenant {} through app {}",
+                b.tenant, b.app
+            ))
+            .hint(format!(
+                "`chasqui bindings remove {SHOP_NUMBER}` and run the demo again"
+            )));
+        }
+        None => {
+            let binding = Binding {
+                phone_number_id: SHOP_NUMBER.into(),
+                tenant: ACME.into(),
+                app: SHOP_APP.into(),
+                waba_id: SHOP_WABA.into(),
+                display_phone_number: Some("+55 11 5550-1001".into()),
+                token_secret: secrets.token_secret_id(ACME).unwrap_or_default(),
+                created_at: shared::now_millis(),
+            };
+            let token = SecretString::new(ACME_TOKEN);
+            bindings::add(&store, &sm, &secrets, binding, Some(&token)).await?;
+        }
+    }
+    tour.say(&format!(
+        "   bound {SHOP_NUMBER} to tenant {ACME} (app {SHOP_APP}, token in {})",
+        secrets.token_secret_id(ACME).unwrap_or_default()
+    ));
+    // The functions look a number up again at most once a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    for text in ["Oi, loja", "STOP"] {
+        tour.sandbox
+            .inbound(&Inbound {
+                from: ANA.into(),
+                text: Some(text.into()),
+                profile_name: Some("Ana".into()),
+                phone_number_id: Some(SHOP_NUMBER.into()),
+                ..Inbound::default()
+            })
+            .await?;
+        tour.say(&format!(
+            "   ← Ana to acme ({SHOP_NUMBER}, /webhook/{SHOP_APP}): \"{text}\""
+        ));
+    }
+    let opted_out = |c: &Value| {
+        c.get(shared::table::attr::contact::OPTED_OUT)
+            .and_then(Value::as_bool)
+            == Some(true)
+    };
+    let acme_opted = tour
+        .wait_contact_of(ACME, SHOP_NUMBER, ANA, "acme's opt-out", opted_out)
+        .await?;
+    tour.check(acme_opted, "Ana is opted out of acme");
+
+    let mut acme_target = target.clone();
+    acme_target.tenant = ACME.into();
+    let mut acme_request = template(ANA, &["Ana", "sábado às 10h"]);
+    acme_request["tenant"] = ACME.into();
+    acme_request["phone_number_id"] = SHOP_NUMBER.into();
+    let acme_id = tour.send("two-businesses", acme_request).await?;
+    let default_id = tour
+        .send("two-businesses", template(ANA, &["Ana", "sábado às 10h"]))
+        .await?;
+    let acme_found = status::watch(&acme_target, &acme_id, Duration::from_secs(60), |_| {}).await?;
+    let default_found = tour.follow(&default_id, Duration::from_secs(60)).await?;
+    let (calls, _) = tour.sandbox.calls(Some(&acme_id)).await?;
+    let acme_calls = calls
+        .iter()
+        .filter(|c| c.phone_number_id == SHOP_NUMBER)
+        .count();
+    tour.check(
+        acme_found.record.status() == Status::Suppressed && acme_calls == 0,
+        &format!("{acme_id} for acme: suppressed, no call from {SHOP_NUMBER}"),
+    );
+    tour.check(
+        default_found.record.status() == Status::Read,
+        &format!("{default_id} for the default business: read (Ana opted out of acme only)"),
+    );
+    tour.steps
+        .push(json!({"step": "two_businesses", "id": acme_id,
+        "acme": acme_found.record.status(), "default": default_found.record.status()}));
+    Ok(())
 }

@@ -155,9 +155,9 @@ impl BindingStore for DynamoBindings {
 }
 
 /// How soon after a load a lookup that finds nothing loads again: a number
-/// bound a moment ago is found without waiting for the TTL, and a flood of
-/// webhooks for unbound numbers costs one query per interval.
-const RELOAD_ON_MISS_AFTER: Duration = Duration::from_secs(5);
+/// bound a moment ago is found within a second, not after the TTL, and a
+/// flood of requests for unbound numbers costs at most one query a second.
+const RELOAD_ON_MISS_AFTER: Duration = Duration::from_secs(1);
 
 struct Loaded {
     /// A few per tenant: a linear search is as fast as a map here.
