@@ -6,9 +6,6 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use chasqui_cli::commands::bindings::{self, AddArgs};
 use shared::config::{SecretSettings, Settings};
 use shared::secrets::SecretString;
@@ -22,47 +19,14 @@ struct Env {
     prefix: String,
 }
 
-fn unique(what: &str) -> String {
-    format!("{what}-{:016x}", fastrand::u64(..))
-}
-
 async fn env() -> Env {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "run these tests with scripts/with-moto"
-    );
-    let aws = shared::aws_config().await;
-    let ddb = aws_sdk_dynamodb::Client::new(&aws);
-    let table = unique("bindings");
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    ddb.create_table()
-        .table_name(&table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(shared::table::PK))
-        .attribute_definitions(attr(shared::table::SK))
-        .key_schema(key(shared::table::PK, KeyType::Hash))
-        .key_schema(key(shared::table::SK, KeyType::Range))
-        .send()
-        .await
-        .unwrap();
+    let ddb = harness::dynamodb().await;
+    let table = harness::create_table(&ddb).await;
     Env {
         ddb,
-        sm: aws_sdk_secretsmanager::Client::new(&aws),
+        sm: harness::secrets_manager().await,
         table,
-        prefix: format!("{}/", unique("chasqui")),
+        prefix: format!("{}/", harness::unique("chasqui")),
     }
 }
 
@@ -93,7 +57,7 @@ impl Env {
     /// Runs the `chasqui` binary against this table and prefix, as against
     /// a deployed stack; stdout and stderr together.
     fn chasqui(&self, args: &[&str], stdin: &str) -> (bool, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chasqui"))
+        let mut child = Command::new(harness::local::function_binaries().join("chasqui"))
             .args(args)
             .env("TABLE_NAME", &self.table)
             .env("WHATSAPP_SECRET_PREFIX", &self.prefix)
@@ -306,7 +270,7 @@ async fn refusals_leave_the_bindings_and_secrets_as_they_were() {
 #[tokio::test]
 async fn the_binary_never_prints_the_access_token() {
     let env = env().await;
-    let token = format!("EAAG{}", unique("secret-token"));
+    let token = format!("EAAG{}", harness::unique("secret-token"));
     let add = [
         "bindings",
         "add",
@@ -374,7 +338,7 @@ async fn the_binary_never_prints_the_access_token() {
     assert!(env.store().list().await.unwrap().is_empty());
 
     // No prefix: refused, saying which setting to set.
-    let out = Command::new(env!("CARGO_BIN_EXE_chasqui"))
+    let out = Command::new(harness::local::function_binaries().join("chasqui"))
         .args([
             "bindings",
             "add",
