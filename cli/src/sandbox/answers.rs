@@ -12,8 +12,11 @@ use super::config;
 use super::delivery::schedule;
 use super::validate::{self, Call, Outbound, Refusal};
 use super::webhooks::{self, StatusEvent};
-use super::{CallRecord, Inner, Outcome, State, WINDOW_MS, Webhook};
+use super::{CallRecord, Inner, Outcome, State, Webhook};
 use crate::http::{self, Reply};
+
+/// Meta's customer service window.
+const WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// What the messages endpoint decided, made under the lock and acted on
 /// outside it.

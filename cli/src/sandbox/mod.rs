@@ -46,8 +46,6 @@ use crate::http::Server;
 
 /// The business number used when a call or an inbound message names none.
 pub const DEFAULT_PHONE_NUMBER_ID: &str = "1122334455";
-/// Meta's customer service window.
-const WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// What became of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
