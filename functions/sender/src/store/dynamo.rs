@@ -1,0 +1,452 @@
+//! The DynamoDB adapter of the sender's ports: one conditional `UpdateItem`
+//! takes the lock and returns the old item when it cannot.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use serde_json::Value;
+use shared::customer::CustomerIds;
+use shared::record::ErrorRecord;
+use shared::table;
+use shared::table::attr::message as attr;
+use shared::table::dynamo::{Update, error_attribute, from_json};
+
+use super::{
+    Begin, Claim, ContactBook, ContactState, Earlier, Finish, MessageStore, RecordedError,
+    StoreError, state,
+};
+
+/// Adapter: the Chasqui table.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<f64>().ok())
+        .map(|f| f as u64)
+}
+
+fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+/// Outcome attributes of an earlier life of the item, cleared when an
+/// expired record is taken over by a new request with the same id.
+const STALE_ON_EXPIRY: &[&str] = &[
+    attr::WAMID,
+    attr::ACCEPTED_AT,
+    attr::SENT_AT,
+    attr::DELIVERED_AT,
+    attr::READ_AT,
+    attr::FAILED_AT,
+    attr::ERROR,
+    attr::ERRORS,
+    attr::SUPPRESSED_AT,
+    attr::SUPPRESSED_REASON,
+    attr::ATTEMPTS,
+    attr::LAST_ERROR,
+];
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn unavailable(&self, operation: &'static str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Unavailable {
+            operation,
+            table: self.table.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn key(tenant: &str, message_id: &str) -> [(String, AttributeValue); 2] {
+        [
+            (
+                table::PK.to_owned(),
+                s(&table::message_pk(tenant, message_id)),
+            ),
+            (table::SK.to_owned(), s(table::MESSAGE_SK)),
+        ]
+    }
+
+    async fn read_message(
+        &self,
+        tenant: &str,
+        message_id: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let [(pk, pkv), (sk, skv)] = Self::key(tenant, message_id);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(pk, pkv)
+            .key(sk, skv)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                self.unavailable("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))
+            })?;
+        Ok(out.item)
+    }
+
+    /// Applies `u` only while this attempt holds the lock (in progress with
+    /// this request's hash); `false` when it no longer does.
+    async fn update_if_held(
+        &self,
+        tenant: &str,
+        message_id: &str,
+        request_hash: &str,
+        mut u: Update,
+    ) -> Result<bool, StoreError> {
+        let (st, rh) = (u.name(attr::SEND_STATE), u.name(attr::REQUEST_HASH));
+        let (ip, h) = (u.value(s(state::IN_PROGRESS)), u.value(s(request_hash)));
+        let [(pk, pkv), (sk, skv)] = Self::key(tenant, message_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(pk, pkv)
+            .key(sk, skv)
+            .update_expression(u.expression())
+            .condition_expression(format!("{st} = {ip} AND {rh} = {h}"))
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => match err.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
+                other => Err(self.unavailable(
+                    "UpdateItem",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(other),
+                )),
+            },
+        }
+    }
+
+    /// Clears what an earlier life left once the lock is ours.
+    async fn clear(
+        &self,
+        tenant: &str,
+        message_id: &str,
+        request_hash: &str,
+        attributes: &[&str],
+    ) -> Result<(), StoreError> {
+        let mut u = Update::default();
+        for a in attributes {
+            u.remove(a);
+        }
+        if !self
+            .update_if_held(tenant, message_id, request_hash, u)
+            .await?
+        {
+            return Err(self.unavailable(
+                "UpdateItem",
+                "the lock was taken over before the earlier attempt's leftovers were cleared",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Attributes only a status webhook writes on a message record before the
+/// sender records Meta's answer.
+const SIGNS_OF_ACCEPTANCE: &[&str] = &[
+    attr::WAMID,
+    attr::SENT_AT,
+    attr::DELIVERED_AT,
+    attr::READ_AT,
+    attr::ERRORS,
+];
+
+/// What the item as it was before this attempt took the lock says about
+/// earlier attempts.
+fn earlier(old: &HashMap<String, AttributeValue>) -> Earlier {
+    if SIGNS_OF_ACCEPTANCE.iter().any(|a| old.contains_key(*a)) {
+        return Earlier::Accepted {
+            wamid: text(old, attr::WAMID).map(str::to_owned),
+        };
+    }
+    if text(old, attr::SEND_STATE) == Some(state::IN_PROGRESS) {
+        Earlier::Unconfirmed
+    } else {
+        Earlier::Clean
+    }
+}
+
+fn classify_existing(item: &HashMap<String, AttributeValue>, claim: &Claim<'_>) -> Begin {
+    if text(item, attr::REQUEST_HASH).is_some_and(|h| h != claim.request_hash) {
+        return Begin::Conflict;
+    }
+    match text(item, attr::SEND_STATE) {
+        Some(state::IN_PROGRESS) => Begin::Busy {
+            lock_expires_at: number(item, attr::LOCK_EXPIRES_AT).unwrap_or(claim.now_ms),
+        },
+        _ => Begin::Done,
+    }
+}
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError> {
+        let mut u = Update::default();
+        u.set(attr::MESSAGE_ID, s(claim.message_id))
+            .set(attr::TENANT, s(claim.tenant))
+            .set(attr::PHONE_NUMBER_ID, s(claim.phone_number_id))
+            .set(attr::TYPE, s(claim.kind))
+            .set(attr::SEND_STATE, s(state::IN_PROGRESS))
+            .set(attr::LOCK_EXPIRES_AT, n(claim.lock_expires_at))
+            .set(attr::REQUEST_HASH, s(claim.request_hash))
+            .set_if_absent(attr::CREATED_AT, n(claim.now_ms))
+            .set(attr::UPDATED_AT, n(claim.now_ms))
+            .set(attr::EXPIRES_AT, n(claim.expires_at));
+        if let Some(to) = claim.recipient {
+            u.set(attr::RECIPIENT, s(to));
+        }
+        if let Some(user_id) = claim.recipient_user_id {
+            u.set(attr::RECIPIENT_USER_ID, s(user_id));
+        }
+        if let Some((name, language)) = claim.template {
+            u.set(attr::TEMPLATE_NAME, s(name))
+                .set(attr::TEMPLATE_LANGUAGE, s(language));
+        }
+        if let Some(metadata) = claim.metadata {
+            u.set(attr::METADATA, from_json(&Value::Object(metadata.clone())));
+        }
+        let (rh, st, lock, exp) = (
+            u.name(attr::REQUEST_HASH),
+            u.name(attr::SEND_STATE),
+            u.name(attr::LOCK_EXPIRES_AT),
+            u.name(attr::EXPIRES_AT),
+        );
+        let (h, ip, dl, now, now_s) = (
+            u.value(s(claim.request_hash)),
+            u.value(s(state::IN_PROGRESS)),
+            u.value(s(state::DEAD_LETTERED)),
+            u.value(n(claim.now_ms)),
+            u.value(n(claim.now_ms / 1000)),
+        );
+        // Free, released, dead-lettered or crashed (expired lock) with the
+        // same request; or an expired record, which counts as absent.
+        let condition = format!(
+            "((attribute_not_exists({rh}) OR {rh} = {h}) AND (attribute_not_exists({st}) OR {st} = {dl} OR ({st} = {ip} AND {lock} < {now}))) OR {exp} < {now_s}"
+        );
+        let [(pk, pkv), (sk, skv)] = Self::key(claim.tenant, claim.message_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(pk, pkv)
+            .key(sk, skv)
+            .update_expression(u.expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .return_values(ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let old = out.attributes.unwrap_or_default();
+                let expired =
+                    number(&old, table::EXPIRES_AT).is_some_and(|e| e < claim.now_ms / 1000);
+                if expired {
+                    self.clear(
+                        claim.tenant,
+                        claim.message_id,
+                        claim.request_hash,
+                        STALE_ON_EXPIRY,
+                    )
+                    .await?;
+                } else if text(&old, attr::SEND_STATE) == Some(state::DEAD_LETTERED) {
+                    // A redrive from the dead-letter queue: the failure it
+                    // recorded no longer holds.
+                    self.clear(
+                        claim.tenant,
+                        claim.message_id,
+                        claim.request_hash,
+                        &[attr::FAILED_AT, attr::ERROR],
+                    )
+                    .await?;
+                }
+                Ok(Begin::Acquired(if expired {
+                    Earlier::Clean
+                } else {
+                    earlier(&old)
+                }))
+            }
+            Err(err) => {
+                let err = err.into_service_error();
+                if let UpdateItemError::ConditionalCheckFailedException(e) = &err {
+                    let old = match e.item() {
+                        Some(item) => Some(item.clone()),
+                        // Not every DynamoDB implementation returns it.
+                        None => self.read_message(claim.tenant, claim.message_id).await?,
+                    };
+                    return Ok(match old {
+                        Some(item) => classify_existing(&item, claim),
+                        // Deleted between the two calls: try again later.
+                        None => Begin::Busy {
+                            lock_expires_at: claim.now_ms,
+                        },
+                    });
+                }
+                Err(self.unavailable(
+                    "UpdateItem",
+                    aws_sdk_dynamodb::error::DisplayErrorContext(err),
+                ))
+            }
+        }
+    }
+
+    async fn finish(
+        &self,
+        tenant: &str,
+        message_id: &str,
+        request_hash: &str,
+        finish: &Finish,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut u = Update::default();
+        u.set(attr::UPDATED_AT, n(now_ms));
+        if !matches!(finish, Finish::Unconfirmed { .. }) {
+            u.remove(attr::LOCK_EXPIRES_AT);
+        }
+        let called = match finish {
+            Finish::Accepted { wamid } => {
+                u.set(attr::SEND_STATE, s(state::DONE))
+                    .set_if_absent(attr::ACCEPTED_AT, n(now_ms));
+                if let Some(wamid) = wamid {
+                    u.set(attr::WAMID, s(wamid));
+                }
+                true
+            }
+            Finish::Failed { error, called } => {
+                u.set(attr::SEND_STATE, s(state::DONE))
+                    .set_if_absent(attr::FAILED_AT, n(now_ms))
+                    .set(attr::ERROR, error.to_attribute(now_ms));
+                *called
+            }
+            Finish::Confirmed => {
+                u.set(attr::SEND_STATE, s(state::DONE))
+                    .set_if_absent(attr::ACCEPTED_AT, n(now_ms));
+                false
+            }
+            Finish::Unconfirmed {
+                last_error,
+                grace_until,
+            } => {
+                u.set(attr::LAST_ERROR, last_error.to_attribute(now_ms))
+                    .set(attr::LOCK_EXPIRES_AT, n(*grace_until));
+                true
+            }
+            Finish::Suppressed { reason } => {
+                u.set(attr::SEND_STATE, s(state::DONE))
+                    .set_if_absent(attr::SUPPRESSED_AT, n(now_ms))
+                    .set(attr::SUPPRESSED_REASON, s(reason));
+                false
+            }
+            Finish::Released {
+                last_error,
+                called,
+                dead_letter,
+            } => {
+                u.set(attr::LAST_ERROR, last_error.to_attribute(now_ms));
+                match dead_letter {
+                    Some(error) => {
+                        u.set(attr::SEND_STATE, s(state::DEAD_LETTERED))
+                            .set_if_absent(attr::FAILED_AT, n(now_ms))
+                            .set(attr::ERROR, error.to_attribute(now_ms));
+                    }
+                    None => {
+                        u.remove(attr::SEND_STATE);
+                    }
+                }
+                *called
+            }
+        };
+        if called {
+            u.add(attr::ATTEMPTS, n(1));
+        }
+        self.update_if_held(tenant, message_id, request_hash, u)
+            .await
+    }
+}
+
+#[async_trait]
+impl ContactBook for DynamoStore {
+    async fn contact(
+        &self,
+        tenant: &str,
+        phone_number_id: &str,
+        ids: &CustomerIds,
+        now_ms: u64,
+    ) -> Result<Option<ContactState>, StoreError> {
+        let items = shared::contact::read_linked(
+            &self.client,
+            &self.table,
+            tenant,
+            phone_number_id,
+            ids,
+            now_ms,
+        )
+        .await
+        .map_err(|e| self.unavailable("GetItem contact", e))?;
+        Ok(shared::contact::resolve(&items))
+    }
+}
+
+impl RecordedError {
+    fn to_attribute(&self, at: u64) -> AttributeValue {
+        let base = error_attribute(&ErrorRecord {
+            code: self.code,
+            title: self.title.clone(),
+            message: Some(self.message.clone()),
+            details: self.details.clone(),
+            class: Some(self.class.clone()),
+            source: Some(self.source.clone()),
+            reason: Some(self.reason.clone()),
+        });
+        let mut map = match base {
+            AttributeValue::M(m) => m,
+            _ => HashMap::new(),
+        };
+        map.insert(attr::error::AT.into(), AttributeValue::N(at.to_string()));
+        if let Some(trace) = &self.fbtrace_id {
+            map.insert(
+                attr::error::FBTRACE_ID.into(),
+                AttributeValue::S(trace.clone()),
+            );
+        }
+        if let Some(status) = self.http_status {
+            map.insert(
+                attr::error::HTTP_STATUS.into(),
+                AttributeValue::N(status.to_string()),
+            );
+        }
+        AttributeValue::M(map)
+    }
+}
