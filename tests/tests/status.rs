@@ -1698,7 +1698,8 @@ fn invoke_events_match_the_fixtures() {
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                let mut r = sqs_record(m, 1);
+                // Fixed id and handle: the files must not change run to run.
+                let mut r = sqs_record(m, 1).with_receipt_handle(Some("AQEB-test".into()));
                 r.message_id = format!("0b3c1f1e-{:04}-4e1e-9a1f-{:012}", i, i);
                 r
             })
