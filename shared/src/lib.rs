@@ -27,6 +27,8 @@ pub mod record;
 pub mod secrets;
 pub mod send_request;
 pub mod signature;
+#[cfg(feature = "aws")]
+pub mod sqs;
 pub mod store;
 pub mod table;
 #[cfg(feature = "aws")]

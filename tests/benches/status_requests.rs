@@ -14,9 +14,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use shared::config::Settings;
 use shared::intake::{self, MAX_BODY_BYTES};
+use shared::sqs::{SqsRecord, sqs_event};
 use shared::tenant::DEFAULT_APP;
 use status::{App, configure};
 
@@ -76,7 +77,7 @@ fn inbound(n: usize, text: &str) -> Vec<u8> {
 }
 
 /// The webhook function's queue messages for these bodies, as SQS records.
-fn records(bodies: &[Vec<u8>]) -> Vec<Value> {
+fn records(bodies: &[Vec<u8>]) -> Vec<SqsRecord> {
     bodies
         .iter()
         .flat_map(|body| {
@@ -84,14 +85,11 @@ fn records(bodies: &[Vec<u8>]) -> Vec<Value> {
         })
         .enumerate()
         .map(|(i, m)| {
-            let mut attrs = serde_json::Map::new();
-            attrs.insert(
-                "kind".into(),
-                json!({"stringValue": m.kind.as_str(), "dataType": "String"}),
-            );
-            json!({"messageId": format!("bench-{i}"), "receiptHandle": "AQEB-bench", "body": m.body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1730000002000"},
-                "messageAttributes": attrs, "eventSource": "aws:sqs", "awsRegion": "us-east-1"})
+            SqsRecord::new(format!("bench-{i}"), m.body).with_attribute(
+                "kind",
+                "String",
+                m.kind.as_str(),
+            )
         })
         .collect()
 }
@@ -122,7 +120,7 @@ async fn run(app: &App, case: &str, bodies: Vec<Vec<u8>>) -> Row {
     let (cpu0, wall0) = (cpu(), Instant::now());
     let mut failures = 0;
     for batch in records.chunks(BATCH) {
-        let response = status::handle(app, json!({ "Records": batch })).await;
+        let response = status::handle(app, sqs_event(batch)).await;
         failures += response.batch_item_failures.len();
     }
     let wall = wall0.elapsed();

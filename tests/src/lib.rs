@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
+use shared::sqs::{SqsRecord, sqs_event};
 
 /// The app secret of the test Meta app. The signed files in `events/` use it.
 pub const APP_SECRET: &str = "chasqui-test-app-secret";
@@ -155,6 +156,34 @@ pub async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, expected: usize
         got.extend(out.messages().iter().cloned());
     }
     got
+}
+
+/// The Lambda SQS event for messages received from a queue, as the event
+/// source mapping would hand them to a function.
+pub fn lambda_event(messages: &[Message]) -> serde_json::Value {
+    let records: Vec<SqsRecord> = messages
+        .iter()
+        .map(|m| {
+            let receive_count = m
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            let mut record = SqsRecord::new(
+                m.message_id().unwrap_or_default(),
+                m.body().unwrap_or_default(),
+            )
+            .with_receipt_handle(m.receipt_handle().map(str::to_owned))
+            .with_receive_count(receive_count);
+            for (name, a) in m.message_attributes().into_iter().flatten() {
+                if let Some(value) = a.string_value() {
+                    record = record.with_attribute(name, a.data_type(), value);
+                }
+            }
+            record
+        })
+        .collect();
+    sqs_event(&records)
 }
 
 /// How many messages a queue holds (visible, in flight and delayed).

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use shared::config::Settings;
 use shared::events::{Event, Payload};
 use shared::intake::{self, MAX_BODY_BYTES};
+use shared::sqs::{SqsRecord, sqs_event};
 use shared::table;
 use shared::tenant::{DEFAULT_APP, DEFAULT_TENANT};
 use wiremock::matchers::{any, method};
@@ -84,17 +85,13 @@ async fn env() -> Env {
 impl Env {
     /// Applies a webhook body as the status function receives it.
     async fn webhook(&self, body: &[u8]) {
-        let records: Vec<Value> =
+        let records: Vec<SqsRecord> =
             intake::split(DEFAULT_APP, body, T0 * 1000 + 5_000, MAX_BODY_BYTES)
                 .messages
                 .iter()
-                .map(|m| {
-                    json!({"messageId": harness::unique("sqs"), "receiptHandle": "AQEB-test",
-                       "body": m.body, "attributes": {"ApproximateReceiveCount": "1"},
-                       "eventSource": "aws:sqs"})
-                })
+                .map(|m| SqsRecord::new(harness::unique("sqs"), m.body.as_str()))
                 .collect();
-        let response = status::handle(&self.status, json!({"Records": records})).await;
+        let response = status::handle(&self.status, sqs_event(&records)).await;
         assert!(
             response.batch_item_failures.is_empty(),
             "{:?}",
@@ -112,11 +109,7 @@ impl Env {
             .await
             .unwrap();
         let messages = harness::receive(&self.sqs, &self.send_url, 1).await;
-        let event = json!({"Records": messages.iter().map(|m| json!({
-            "messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
-            "body": m.body(), "attributes": {"ApproximateReceiveCount": "1"},
-            "eventSource": "aws:sqs"})).collect::<Vec<_>>()});
-        let response = sender::handle(&self.sender, event).await;
+        let response = sender::handle(&self.sender, harness::lambda_event(&messages)).await;
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
     }
 

@@ -11,6 +11,7 @@ use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use serde_json::{Value, json};
 use shared::config::Settings;
 use shared::send_request::SendRequest;
+use shared::sqs::{BatchFailed, BatchResponse};
 use wiremock::matchers::{any, body_partial_json, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -81,7 +82,7 @@ impl Env {
     async fn receive(&self, n: usize) -> (Value, Vec<Message>) {
         let messages = harness::receive(&self.sqs, &self.queue_url, n).await;
         assert_eq!(messages.len(), n, "expected {n} messages on the queue");
-        (lambda_event(&messages), messages)
+        (harness::lambda_event(&messages), messages)
     }
 
     async fn record(&self, message_id: &str) -> HashMap<String, AttributeValue> {
@@ -145,21 +146,6 @@ impl Env {
     }
 }
 
-fn lambda_event(messages: &[Message]) -> Value {
-    json!({ "Records": messages.iter().map(|m| json!({
-        "messageId": m.message_id(),
-        "receiptHandle": m.receipt_handle(),
-        "body": m.body(),
-        "attributes": {
-            "ApproximateReceiveCount": m.attributes()
-                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                .cloned()
-                .unwrap_or_else(|| "1".into()),
-        },
-        "eventSource": "aws:sqs",
-    })).collect::<Vec<_>>() })
-}
-
 fn text(id: &str, to: &str) -> Value {
     json!({"id": id, "to": to, "message": {"type": "text", "text": {"body": format!("hello {id}")}}})
 }
@@ -175,7 +161,7 @@ fn ok(wamid: &str) -> ResponseTemplate {
         .set_body_json(json!({"messaging_product": "whatsapp", "messages": [{"id": wamid}]}))
 }
 
-fn failed_ids(response: &sender::SqsBatchResponse) -> BTreeSet<String> {
+fn failed_ids(response: &BatchResponse) -> BTreeSet<String> {
     response
         .batch_item_failures
         .iter()
@@ -418,7 +404,7 @@ async fn concurrent_duplicates_produce_exactly_one_call() {
     // lock, so two requests landing in the same microsecond can both pass a
     // condition there; DynamoDB evaluates conditions atomically. The overlap
     // is therefore started once the first call is in flight.)
-    let first = sender::handle(&env.app, lambda_event(&messages[..1]));
+    let first = sender::handle(&env.app, harness::lambda_event(&messages[..1]));
     let second = async {
         while env
             .graph
@@ -429,7 +415,7 @@ async fn concurrent_duplicates_produce_exactly_one_call() {
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        sender::handle(&other, lambda_event(&messages[1..])).await
+        sender::handle(&other, harness::lambda_event(&messages[1..])).await
     };
     let (a, b) = tokio::join!(first, second);
     assert!(a.batch_item_failures.is_empty(), "the first copy is sent");
@@ -446,7 +432,7 @@ async fn concurrent_duplicates_produce_exactly_one_call() {
         .filter(|m| m.message_id() == Some(failed[0].as_str()))
         .cloned()
         .collect();
-    let again = sender::handle(&other, lambda_event(&loser)).await;
+    let again = sender::handle(&other, harness::lambda_event(&loser)).await;
     assert!(again.batch_item_failures.is_empty());
     let item = env.record("race-1").await;
     assert_eq!(s(&item, "wamid"), Some("wamid.RACE"));
@@ -800,14 +786,16 @@ async fn records_without_an_id_default_to_the_sqs_message_id_and_bad_events_do_n
     let item = env.record(messages[0].message_id().unwrap()).await;
     assert_eq!(s(&item, "wamid"), Some("wamid.NOID"));
 
-    for event in [
-        json!({}),
-        json!({"Records": "nope"}),
-        json!({"Records": [{"body": "{}"}, 7]}),
-    ] {
-        let response = sender::handle(&env.app, event).await;
-        assert!(response.batch_item_failures.is_empty());
+    // Not an SQS event: nothing to process, nothing to retry.
+    for event in [json!({}), json!({"Records": "nope"})] {
+        let answer = sender::handle(&env.app, event).await.into_lambda();
+        assert!(answer.unwrap().batch_item_failures.is_empty());
     }
+    // Records without a messageId cannot be reported one by one: the
+    // invocation fails, so Lambda returns the whole batch to the queue.
+    let event = json!({"Records": [{"body": "{}"}, 7]});
+    let answer = sender::handle(&env.app, event).await.into_lambda();
+    assert_eq!(answer, Err(BatchFailed::Unreadable { count: 2 }));
 }
 
 #[test]

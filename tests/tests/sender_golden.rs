@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use shared::config::Settings;
+use shared::sqs::{SqsRecord, sqs_event};
 use wiremock::matchers::{any, body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -48,13 +49,11 @@ async fn env() -> Env {
 }
 
 fn event(bodies: &[(String, Value)]) -> Value {
-    json!({ "Records": bodies.iter().map(|(id, body)| json!({
-        "messageId": id,
-        "receiptHandle": format!("handle-{id}"),
-        "body": body.to_string(),
-        "attributes": {"ApproximateReceiveCount": "1"},
-        "eventSource": "aws:sqs",
-    })).collect::<Vec<_>>() })
+    let records: Vec<SqsRecord> = bodies
+        .iter()
+        .map(|(id, body)| SqsRecord::new(id.as_str(), body.to_string()))
+        .collect();
+    sqs_event(&records)
 }
 
 async fn record(env: &Env, message_id: &str) -> std::collections::HashMap<String, AttributeValue> {
@@ -699,16 +698,14 @@ async fn malformed_requests_fail_permanently_with_the_path_and_no_call() {
         .mount(&env.graph)
         .await;
     let cases = invalid_cases();
-    let mut records: Vec<(String, Value)> = cases
+    let mut records: Vec<SqsRecord> = cases
         .iter()
         .enumerate()
-        .map(|(i, (request, _, _))| (format!("sqs-invalid-{i}"), request.clone()))
+        .map(|(i, (request, _, _))| SqsRecord::new(format!("sqs-invalid-{i}"), request.to_string()))
         .collect();
-    // not JSON at all, and JSON that is not an object
-    records.push(("sqs-invalid-not-json".into(), Value::Null));
-    let mut ev = event(&records);
-    let last = ev["Records"].as_array().unwrap().len() - 1;
-    ev["Records"][last]["body"] = json!("{not json");
+    // not JSON at all
+    records.push(SqsRecord::new("sqs-invalid-not-json", "{not json"));
+    let ev = sqs_event(&records);
 
     let response = sender::handle(&env.app, ev).await;
     assert!(

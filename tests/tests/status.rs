@@ -15,12 +15,13 @@ use shared::config::Settings;
 use shared::events::{Event, OptSource, Payload};
 use shared::intake::{self, MAX_BODY_BYTES, QueueMessage};
 use shared::record::{MessageRecord, Status};
+use shared::sqs::{BatchFailed, BatchResponse, SqsRecord, sqs_event};
 use shared::table;
 use shared::tenant::{DEFAULT_APP, DEFAULT_TENANT};
 use shared::webhook::WebhookPayload;
 use status::dynamo::{DynamoStore, RequestCounter};
 use status::publish::{EventPublisher, PublishError};
-use status::{App, Ports, SqsBatchResponse, configure};
+use status::{App, Ports, configure};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -143,46 +144,25 @@ fn queued(body: &[u8]) -> Vec<QueueMessage> {
     intake::split(DEFAULT_APP, body, RECEIVED_AT, MAX_BODY_BYTES).messages
 }
 
-/// An SQS record as Lambda hands it over.
-fn sqs_record(message: &QueueMessage, receive_count: u32) -> Value {
-    let mut attrs = serde_json::Map::new();
-    let mut put = |name: &str, data_type: &str, value: &str| {
-        attrs.insert(
-            name.into(),
-            json!({"stringValue": value, "stringListValues": [], "binaryListValues": [], "dataType": data_type}),
-        );
-    };
-    put("kind", "String", message.kind.as_str());
-    put("received_at", "Number", &message.received_at.to_string());
+/// The SQS record a queued webhook message arrives as.
+fn sqs_record(message: &QueueMessage, receive_count: u32) -> SqsRecord {
+    let mut record = SqsRecord::new(unique("sqs-message"), message.body.as_str())
+        .with_receive_count(receive_count)
+        .with_attribute("kind", "String", message.kind.as_str())
+        .with_attribute("received_at", "Number", &message.received_at.to_string());
     if let Some(p) = &message.phone_number_id {
-        put("phone_number_id", "String", p);
+        record = record.with_attribute("phone_number_id", "String", p);
     }
     if let Some(f) = &message.field {
-        put("field", "String", f);
+        record = record.with_attribute("field", "String", f);
     }
-    json!({
-        "messageId": unique("sqs-message"),
-        "receiptHandle": "AQEB-test",
-        "body": message.body,
-        "attributes": {"ApproximateReceiveCount": receive_count.to_string(),
-                       "SentTimestamp": "1730000002000", "SenderId": "AIDATEST",
-                       "ApproximateFirstReceiveTimestamp": "1730000002001"},
-        "messageAttributes": attrs,
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:chasqui-webhook",
-        "awsRegion": "us-east-1"
-    })
-}
-
-fn sqs_event(records: Vec<Value>) -> Value {
-    json!({ "Records": records })
+    record
 }
 
 /// Delivers a webhook body to the function, one record per queued message.
-async fn deliver(env: &Env, body: &[u8]) -> SqsBatchResponse {
-    let records = queued(body).iter().map(|m| sqs_record(m, 1)).collect();
-    status::handle(&env.app, sqs_event(records)).await
+async fn deliver(env: &Env, body: &[u8]) -> BatchResponse {
+    let records: Vec<SqsRecord> = queued(body).iter().map(|m| sqs_record(m, 1)).collect();
+    status::handle(&env.app, sqs_event(&records)).await
 }
 
 async fn deliver_ok(env: &Env, body: &[u8]) {
@@ -1091,8 +1071,9 @@ async fn run(steps: &[Step], id: &str, wamid: &str) -> Item {
             Step::Sender => sender_write(&s.ddb, &s.table, id, wamid).await,
             Step::Status(status, secs) => {
                 let body = status_body(Some(id), wamid, status, *secs);
-                let records = queued(&body).iter().map(|m| sqs_record(m, 1)).collect();
-                let response = status::handle(&s.app, sqs_event(records)).await;
+                let records: Vec<SqsRecord> =
+                    queued(&body).iter().map(|m| sqs_record(m, 1)).collect();
+                let response = status::handle(&s.app, sqs_event(&records)).await;
                 assert!(response.batch_item_failures.is_empty());
             }
         }
@@ -1450,7 +1431,7 @@ async fn fragments_wait_in_the_table_and_apply_once_complete() {
     let mut order: Vec<&QueueMessage> = messages.iter().rev().collect();
     let last = order.pop().unwrap();
     for m in &order {
-        let r = status::handle(&env.app, sqs_event(vec![sqs_record(m, 1)])).await;
+        let r = status::handle(&env.app, sqs_event(&[sqs_record(m, 1)])).await;
         assert!(r.batch_item_failures.is_empty());
     }
     assert!(
@@ -1458,7 +1439,7 @@ async fn fragments_wait_in_the_table_and_apply_once_complete() {
         "nothing applied yet"
     );
     assert_eq!(scan(&env, "FRAG#").await.len(), messages.len() - 1);
-    let r = status::handle(&env.app, sqs_event(vec![sqs_record(last, 1)])).await;
+    let r = status::handle(&env.app, sqs_event(&[sqs_record(last, 1)])).await;
     assert!(r.batch_item_failures.is_empty());
     let stored: Vec<Item> = scan(&env, "CONTACT#")
         .await
@@ -1468,7 +1449,7 @@ async fn fragments_wait_in_the_table_and_apply_once_complete() {
     assert_eq!(stored.len(), 1);
     assert_eq!(s(&stored[0], "text"), Some(long.as_str()));
     // A late duplicate of any fragment re-applies idempotently.
-    let r = status::handle(&env.app, sqs_event(vec![sqs_record(order[0], 2)])).await;
+    let r = status::handle(&env.app, sqs_event(&[sqs_record(order[0], 2)])).await;
     assert!(r.batch_item_failures.is_empty());
     let got = events(&env, 2).await;
     let ids: BTreeSet<&str> = got.iter().map(|e| e.id.as_str()).collect();
@@ -1487,14 +1468,14 @@ async fn a_bad_record_fails_alone_and_goes_to_the_dlq_with_its_reason_on_the_las
     };
     let bad_record = |count| {
         let mut r = sqs_record(&bad, count);
-        r["messageId"] = json!("bad-1");
+        r.message_id = "bad-1".into();
         r
     };
     // Attempts 1 and 2: only the bad record is reported, by its id.
     for count in 1..=2 {
         let response = status::handle(
             &env.app,
-            sqs_event(vec![sqs_record(&good[0], count), bad_record(count)]),
+            sqs_event(&[sqs_record(&good[0], count), bad_record(count)]),
         )
         .await;
         let ids: Vec<&str> = response
@@ -1506,7 +1487,7 @@ async fn a_bad_record_fails_alone_and_goes_to_the_dlq_with_its_reason_on_the_las
     }
     assert_eq!(harness::queue_depth(&env.sqs, &env.dlq_url).await, 0);
     // Attempt 3 = WEBHOOK_MAX_RECEIVE_COUNT: dead-lettered with the reason, acknowledged.
-    let response = status::handle(&env.app, sqs_event(vec![bad_record(3)])).await;
+    let response = status::handle(&env.app, sqs_event(&[bad_record(3)])).await;
     assert!(response.batch_item_failures.is_empty());
     let dead = harness::receive(&env.sqs, &env.dlq_url, 1).await;
     assert_eq!(dead.len(), 1);
@@ -1569,13 +1550,11 @@ async fn the_dlq_path_works_with_real_receive_counts() {
             })
             .unwrap()
             .clone();
-        let record = json!({
-            "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
-            "attributes": {"ApproximateReceiveCount": count},
-            "messageAttributes": {"kind": {"stringValue": "raw", "dataType": "String"}},
-            "eventSource": "aws:sqs"
-        });
-        let response = status::handle(&env.app, sqs_event(vec![record])).await;
+        let record = SqsRecord::new(m.message_id().unwrap(), m.body().unwrap())
+            .with_receipt_handle(m.receipt_handle().map(str::to_owned))
+            .with_receive_count(count.parse().unwrap())
+            .with_attribute("kind", "String", "raw");
+        let response = status::handle(&env.app, sqs_event(&[record])).await;
         let failed = !response.batch_item_failures.is_empty();
         if !failed {
             env.sqs
@@ -1606,17 +1585,23 @@ async fn the_dlq_path_works_with_real_receive_counts() {
 }
 
 #[tokio::test]
-async fn a_record_without_a_message_id_is_dead_lettered_rather_than_reported_empty() {
+async fn a_record_without_a_message_id_fails_the_whole_batch_rather_than_being_reported_empty() {
     let env = env().await;
-    let mut record = sqs_record(&queued(&status_body(Some("m"), "w", "sent", T0))[0], 1);
-    record["body"] = json!("garbage");
-    record.as_object_mut().unwrap().remove("messageId");
-    let response = status::handle(&env.app, sqs_event(vec![record])).await;
-    assert!(response.batch_item_failures.is_empty());
-    assert_eq!(harness::receive(&env.sqs, &env.dlq_url, 1).await.len(), 1);
+    let good = sqs_record(&queued(&status_body(Some("m"), "w", "sent", T0))[0], 1);
+    let mut event = sqs_event(&[good.clone(), good.with_receive_count(5)]);
+    event["Records"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("messageId");
+    let answer = status::handle(&env.app, event).await.into_lambda();
+    assert_eq!(answer, Err(BatchFailed::Unreadable { count: 1 }));
+    // Not processed, so not dead-lettered either: SQS gets the batch back.
+    assert_eq!(harness::queue_depth(&env.sqs, &env.dlq_url).await, 0);
     // Not an SQS event at all: nothing to do, nothing reported.
-    let response = status::handle(&env.app, json!({"hello": "world"})).await;
-    assert!(response.batch_item_failures.is_empty());
+    let answer = status::handle(&env.app, json!({"hello": "world"}))
+        .await
+        .into_lambda();
+    assert!(answer.unwrap().batch_item_failures.is_empty());
 }
 
 #[tokio::test]
@@ -1628,9 +1613,9 @@ async fn a_failed_publish_fails_the_record_and_the_retry_publishes_the_same_even
     let late_url = format!("{prefix}/{name}");
     let env = env_with(&[("UPSTREAM_EVENTS_QUEUE_URL", late_url.as_str())]).await;
     let body = inbound_body("wamid.P1", T0 + 100, "STOP");
-    let records: Vec<Value> = queued(&body).iter().map(|m| sqs_record(m, 1)).collect();
-    let id = records[0]["messageId"].as_str().unwrap().to_owned();
-    let response = status::handle(&env.app, sqs_event(records.clone())).await;
+    let records: Vec<SqsRecord> = queued(&body).iter().map(|m| sqs_record(m, 1)).collect();
+    let id = records[0].message_id.clone();
+    let response = status::handle(&env.app, sqs_event(&records)).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -1650,9 +1635,8 @@ async fn a_failed_publish_fails_the_record_and_the_retry_publishes_the_same_even
         .send()
         .await
         .unwrap();
-    let mut retry = records[0].clone();
-    retry["attributes"]["ApproximateReceiveCount"] = json!("2");
-    let response = status::handle(&env.app, sqs_event(vec![retry.clone()])).await;
+    let retry = sqs_event(&[records[0].clone().with_receive_count(2)]);
+    let response = status::handle(&env.app, retry.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     let got: Vec<Event> = harness::receive(&env.sqs, &late_url, 2)
         .await
@@ -1665,7 +1649,7 @@ async fn a_failed_publish_fails_the_record_and_the_retry_publishes_the_same_even
         BTreeSet::from(["message.inbound", "contact.opted_out"])
     );
     // A further duplicate delivery yields the same ids again.
-    status::handle(&env.app, sqs_event(vec![retry])).await;
+    status::handle(&env.app, retry).await;
     let again: Vec<Event> = harness::receive(&env.sqs, &late_url, 2)
         .await
         .iter()
@@ -1687,8 +1671,8 @@ async fn events_are_logged_only_without_an_upstream_queue() {
     assert_eq!(config.upstream_events_queue_url, None);
     let app = App::from_config(&config, &harness::aws().await);
     let body = status_body(Some("m-log"), "wamid.L", "sent", T0);
-    let records = queued(&body).iter().map(|m| sqs_record(m, 1)).collect();
-    let response = status::handle(&app, sqs_event(records)).await;
+    let records: Vec<SqsRecord> = queued(&body).iter().map(|m| sqs_record(m, 1)).collect();
+    let response = status::handle(&app, sqs_event(&records)).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(app.dynamodb_requests().get("UpdateItem"), Some(&1));
 }
@@ -1710,16 +1694,17 @@ fn invoke_events_match_the_fixtures() {
     ];
     for (event_name, fixture_name) in pairs {
         let messages = queued(fixture(fixture_name).as_bytes());
-        let records: Vec<Value> = messages
+        let records: Vec<SqsRecord> = messages
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                let mut r = sqs_record(m, 1);
-                r["messageId"] = json!(format!("0b3c1f1e-{:04}-4e1e-9a1f-{:012}", i, i));
+                // Fixed id and handle: the files must not change run to run.
+                let mut r = sqs_record(m, 1).with_receipt_handle(Some("AQEB-test".into()));
+                r.message_id = format!("0b3c1f1e-{:04}-4e1e-9a1f-{:012}", i, i);
                 r
             })
             .collect();
-        let expected = serde_json::to_string_pretty(&sqs_event(records)).unwrap() + "\n";
+        let expected = serde_json::to_string_pretty(&sqs_event(&records)).unwrap() + "\n";
         let path = harness::root().join("events").join(event_name);
         if std::env::var("CHASQUI_BLESS").is_ok_and(|v| v == "1") {
             std::fs::write(&path, &expected).unwrap();

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use shared::cloud_api::{Accepted, AccessToken, CloudApi, CloudApiClient, GraphError};
 use shared::config::Settings;
 use shared::secrets::SecretError;
+use shared::sqs::{SqsRecord, sqs_event};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -78,7 +79,7 @@ fn app(config: &sender::SenderConfig, api: Arc<dyn CloudApi>) -> sender::App {
 /// Ten fresh requests (new ids each time, or they would be duplicates),
 /// to ten recipients, mixing a template and free-form text.
 fn batch(round: u64) -> Value {
-    let records: Vec<Value> = (0..10)
+    let records: Vec<SqsRecord> = (0..10)
         .map(|i| {
             let message = if i % 2 == 0 {
                 json!({"type": "template", "template": {"name": "order_update", "language": {"code": "pt_BR"},
@@ -89,11 +90,10 @@ fn batch(round: u64) -> Value {
             };
             let body = json!({"id": format!("bench-{round}-{i}"), "to": format!("+55 11 9{i:04}-{round:04}"),
                 "message": message, "metadata": {"order": round * 10 + i}});
-            json!({"messageId": format!("sqs-{round}-{i}"), "receiptHandle": format!("h-{round}-{i}"),
-                "body": body.to_string(), "attributes": {"ApproximateReceiveCount": "1"}})
+            SqsRecord::new(format!("sqs-{round}-{i}"), body.to_string())
         })
         .collect();
-    json!({ "Records": records })
+    sqs_event(&records)
 }
 
 fn bench(c: &mut Criterion) {

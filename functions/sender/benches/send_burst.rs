@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use shared::cloud_api::{AccessToken, CloudApiClient};
 use shared::config::Settings;
 use shared::secrets::SecretError;
+use shared::sqs::{SqsRecord, sqs_event};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -104,20 +105,16 @@ fn app(base_url: &str) -> sender::App {
 
 /// The queue's batches: message `seq` goes to recipient `(seq / RUN) % RECIPIENTS`.
 fn batches(round: &str) -> Vec<Value> {
-    let records: Vec<Value> = (0..MESSAGES)
+    let records: Vec<SqsRecord> = (0..MESSAGES)
         .map(|seq| {
             let recipient = (seq / RUN) % RECIPIENTS;
             let body = json!({"id": format!("burst-{round}-{seq}"), "to": format!("+55 11 98888-{recipient:04}"),
                 "message": {"type": "template", "template": {"name": "order_update", "language": {"code": "pt_BR"},
                     "components": [{"type": "body", "parameters": [{"type": "text", "text": format!("seq-{seq}")}]}]}}});
-            json!({"messageId": format!("sqs-{round}-{seq}"), "receiptHandle": format!("h-{seq}"),
-                "body": body.to_string(), "attributes": {"ApproximateReceiveCount": "1"}})
+            SqsRecord::new(format!("sqs-{round}-{seq}"), body.to_string())
         })
         .collect();
-    records
-        .chunks(BATCH)
-        .map(|chunk| json!({ "Records": chunk }))
-        .collect()
+    records.chunks(BATCH).map(sqs_event).collect()
 }
 
 /// Sends the burst on `instances` sender instances at once (batch `i` to

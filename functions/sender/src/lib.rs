@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use aws_lambda_events::event::sqs::SqsBatchResponse;
 use futures_util::StreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -25,6 +24,7 @@ use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings};
 use shared::now_millis;
 use shared::secrets::{SecretCache, SecretsManagerSource};
 use shared::send_request::{RequestError, SendRequest};
+use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use shared::tenant::{self, Directory, DynamoBindings, TenantTokens};
 
 use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter, backoff};
@@ -255,17 +255,9 @@ impl App {
     }
 }
 
-/// One SQS record, as much of it as the sender uses.
-struct Received {
-    sqs_id: String,
-    receipt_handle: Option<String>,
-    receive_count: u32,
-    body: String,
-}
-
 /// A record ready to process.
 struct Job {
-    received: Received,
+    received: SqsRecord,
     /// The request's tenant; for an invalid request, the one it names if
     /// that is a valid name (its refusal is recorded where it looks).
     tenant: String,
@@ -329,42 +321,16 @@ impl Outcome {
 #[derive(Default)]
 struct Halt(OnceLock<String>);
 
-/// The number of records in a Lambda SQS event.
-pub fn record_count(event: &Value) -> usize {
-    event
-        .get("Records")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len)
-}
-
-/// Processes one SQS batch. Never panics; answers only the records to retry.
-pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
+/// Processes one SQS batch. Never panics; answers the records to retry
+/// (`shared::sqs` says when the invocation fails as a whole).
+pub async fn handle(app: &App, event: Value) -> BatchResponse {
     let started = Instant::now();
-    let mut response = SqsBatchResponse::default();
-    let Some(records) = event.get("Records").and_then(Value::as_array) else {
-        tracing::error!(
-            outcome = "not_an_sqs_event",
-            "the event has no Records array; nothing to process"
-        );
-        return response;
-    };
-    let jobs: Vec<Job> = records
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| match received(r) {
-            Ok(received) => Some(prepare(app, received)),
-            Err(reason) => {
-                // Without a messageId it cannot be reported; Lambda supplies
-                // one for every real record.
-                tracing::error!(
-                    record = i,
-                    outcome = "unreadable_record",
-                    reason,
-                    "SQS record skipped"
-                );
-                None
-            }
-        })
+    let batch = Batch::read(&event);
+    let mut response = batch.response();
+    let jobs: Vec<Job> = batch
+        .records
+        .into_iter()
+        .map(|record| prepare(app, record))
         .collect();
 
     // Per-recipient serialisation: one group per (number, recipient), run in
@@ -375,7 +341,7 @@ pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
         let customer = job.request.as_ref().map(SendRequest::customer).ok();
         let key = match customer.as_ref().and_then(|c| c.primary()) {
             Some(id) => format!("{}#{id}", job.phone_number_id),
-            None => format!("sqs#{}", job.received.sqs_id),
+            None => format!("sqs#{}", job.received.message_id),
         };
         match by_key.get(&key) {
             Some(&g) => groups[g].push(job),
@@ -408,13 +374,14 @@ pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
     let mut counts: HashMap<&'static str, usize> = HashMap::new();
     for (job, outcome) in outcomes.iter().flatten() {
         *counts.entry(outcome.name()).or_default() += 1;
-        if matches!(outcome, Outcome::Retry { .. }) && !job.received.sqs_id.is_empty() {
-            response.add_failure(job.received.sqs_id.clone());
+        if matches!(outcome, Outcome::Retry { .. }) {
+            response.retry(&job.received);
         }
     }
     let count = |name| counts.get(name).copied().unwrap_or(0);
     tracing::info!(
-        records = records.len(),
+        records = jobs.len(),
+        unreadable = batch.unreadable,
         sent = count("sent"),
         duplicate = count("duplicate"),
         confirmed = count("confirmed"),
@@ -430,29 +397,7 @@ pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
     response
 }
 
-fn received(record: &Value) -> Result<Received, &'static str> {
-    let text = |k: &str| record.get(k).and_then(Value::as_str).map(str::to_owned);
-    let sqs_id = text("messageId")
-        .filter(|id| !id.is_empty())
-        .ok_or("no messageId")?;
-    let receive_count = record
-        .pointer("/attributes/ApproximateReceiveCount")
-        .and_then(|v| match v {
-            Value::String(s) => s.parse::<u32>().ok(),
-            Value::Number(n) => n.as_u64().map(|n| n as u32),
-            _ => None,
-        })
-        .unwrap_or(1)
-        .max(1);
-    Ok(Received {
-        sqs_id,
-        receipt_handle: text("receiptHandle").filter(|h| !h.is_empty()),
-        receive_count,
-        body: text("body").unwrap_or_default(),
-    })
-}
-
-fn prepare(app: &App, received: Received) -> Job {
+fn prepare(app: &App, received: SqsRecord) -> Job {
     let request = SendRequest::parse(&received.body);
     let (tenant, message_id, phone_number_id, request_hash) = match &request {
         Ok(req) => {
@@ -461,7 +406,10 @@ fn prepare(app: &App, received: Received) -> Job {
                 .clone()
                 .unwrap_or_else(|| app.default_phone_number_id.clone());
             let hash = req.request_hash(&pn);
-            let id = req.id.clone().unwrap_or_else(|| received.sqs_id.clone());
+            let id = req
+                .id
+                .clone()
+                .unwrap_or_else(|| received.message_id.clone());
             (req.tenant().to_owned(), id, pn, hash)
         }
         Err(_) => {
@@ -473,7 +421,7 @@ fn prepare(app: &App, received: Received) -> Job {
                 .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
                 .map_or_else(|| app.default_phone_number_id.clone(), str::to_owned);
             let id = shared::send_request::id_hint(&received.body)
-                .unwrap_or_else(|| received.sqs_id.clone());
+                .unwrap_or_else(|| received.message_id.clone());
             let hash = hex::encode(Sha256::digest(
                 format!("invalid\n{}", received.body).as_bytes(),
             ));
@@ -858,7 +806,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let message_id = job.message_id.as_str();
     let tenant = job.tenant();
-    let sqs_message_id = job.received.sqs_id.as_str();
+    let sqs_message_id = job.received.message_id.as_str();
     let receive_count = job.received.receive_count;
     let kind = job.request.as_ref().map_or("invalid", |r| r.kind());
     match outcome {
@@ -1072,9 +1020,13 @@ mod tests {
     }
 
     fn event(records: &[(&str, Value, u32)]) -> Value {
-        json!({"Records": records.iter().map(|(id, body, count)| json!({
-            "messageId": id, "receiptHandle": format!("h-{id}"), "body": body.to_string(),
-            "attributes": {"ApproximateReceiveCount": count.to_string()}})).collect::<Vec<_>>()})
+        let records: Vec<SqsRecord> = records
+            .iter()
+            .map(|(id, body, count)| {
+                SqsRecord::new(*id, body.to_string()).with_receive_count(*count)
+            })
+            .collect();
+        shared::sqs::sqs_event(&records)
     }
 
     fn text(id: &str, to: &str) -> Value {
@@ -1107,7 +1059,7 @@ mod tests {
         assert_eq!(r.batch_item_failures.len(), 1);
         assert_eq!(
             f.requeue.delays.lock().unwrap()[0],
-            ("h-a".to_owned(), Duration::from_secs(120))
+            ("AQEB-a".to_owned(), Duration::from_secs(120))
         );
 
         let f = fixture(Duration::ZERO, || graph(190, None));

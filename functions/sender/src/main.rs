@@ -19,17 +19,10 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
         async move {
-            let records = sender::record_count(&event.payload);
-            let response = sender::handle(&app, event.payload).await;
-            // As Powertools does: a batch where every record failed fails the
-            // invocation, so Lambda's poller backs off. Visibility timeouts
-            // already set per record still decide when each comes back.
-            if records > 0 && response.batch_item_failures.len() == records {
-                return Err(Error::from(format!(
-                    "all {records} records failed; see the per-record log lines"
-                )));
-            }
-            Ok::<_, Error>(response)
+            sender::handle(&app, event.payload)
+                .await
+                .into_lambda()
+                .map_err(Error::from)
         }
     }))
     .await

@@ -5,26 +5,18 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use shared::intake::sqs_safe;
+use shared::sqs::MessageAttribute;
 
 /// Longest `failure_reason` attached; the full error is in the logs.
 const MAX_REASON_CHARS: usize = 1024;
 /// SQS allows ten message attributes.
 const MAX_ATTRIBUTES: usize = 10;
 
-/// A message attribute carried over from the failed record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attribute {
-    pub name: String,
-    /// `String`, `Number`, or a custom `String.x` / `Number.x` type.
-    pub data_type: String,
-    pub value: String,
-}
-
 /// What goes to the dead-letter queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     pub body: String,
-    pub attributes: Vec<Attribute>,
+    pub attributes: Vec<MessageAttribute>,
     pub reason: String,
     /// The SQS message id of the failed record.
     pub message_id: String,
@@ -68,10 +60,10 @@ impl SqsDeadLetters {
 
 /// The attributes a dead letter carries: ours first (they must survive the
 /// ten-attribute limit), then the original ones.
-pub fn attributes(letter: &DeadLetter) -> Vec<Attribute> {
+pub fn attributes(letter: &DeadLetter) -> Vec<MessageAttribute> {
     let reason: String = letter.reason.chars().take(MAX_REASON_CHARS).collect();
     let mut out = vec![
-        Attribute {
+        MessageAttribute {
             name: "failure_reason".into(),
             data_type: "String".into(),
             value: sqs_safe(if reason.is_empty() {
@@ -80,7 +72,7 @@ pub fn attributes(letter: &DeadLetter) -> Vec<Attribute> {
                 reason
             }),
         },
-        Attribute {
+        MessageAttribute {
             name: "failed_message_id".into(),
             data_type: "String".into(),
             value: if letter.message_id.is_empty() {
@@ -89,7 +81,7 @@ pub fn attributes(letter: &DeadLetter) -> Vec<Attribute> {
                 letter.message_id.clone()
             },
         },
-        Attribute {
+        MessageAttribute {
             name: "receive_count".into(),
             data_type: "Number".into(),
             value: letter.receive_count.to_string(),
@@ -145,7 +137,7 @@ mod tests {
         let letter = DeadLetter {
             body: "{}".into(),
             attributes: (0..12)
-                .map(|i| Attribute {
+                .map(|i| MessageAttribute {
                     name: if i == 0 {
                         "failure_reason".into()
                     } else {

@@ -21,13 +21,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde_json::Value;
 use shared::config::{ConfigError, Settings};
+use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use shared::tenant::{self, BINDINGS_TTL, Directory, DynamoBindings};
 
 use crate::apply::{Applier, ApplyError, Policy};
-use crate::dead_letter::{Attribute, DeadLetter, DeadLetters, SqsDeadLetters};
+use crate::dead_letter::{DeadLetter, DeadLetters, SqsDeadLetters};
 use crate::dynamo::{DynamoStore, RequestCounter};
 use crate::keywords::{DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Keywords};
 use crate::publish::{EventPublisher, LogPublisher, PublishError, SqsEventPublisher};
@@ -272,79 +272,26 @@ pub enum RecordError {
 }
 
 impl RecordError {
-    pub fn retryable(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         match self {
             RecordError::NoBody => false,
+            // `ApplyError::retryable` keeps its name until apply.rs is split.
             RecordError::Apply(e) | RecordError::Items { first: e, .. } => e.retryable(),
-            RecordError::Publish { source, .. } => source.retryable(),
+            RecordError::Publish { source, .. } => source.is_retryable(),
         }
-    }
-}
-
-/// One SQS record, read leniently from the raw event.
-struct Record {
-    message_id: String,
-    body: Option<String>,
-    receive_count: u32,
-    attributes: Vec<Attribute>,
-}
-
-impl Record {
-    fn read(raw: &Value) -> Self {
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
-        let attributes = raw
-            .get("messageAttributes")
-            .and_then(Value::as_object)
-            .map(|attrs| {
-                attrs
-                    .iter()
-                    .filter_map(|(name, a)| {
-                        Some(Attribute {
-                            name: name.clone(),
-                            data_type: text(a.get("dataType")).unwrap_or_else(|| "String".into()),
-                            value: text(a.get("stringValue"))?,
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            message_id: text(raw.get("messageId")).unwrap_or_default(),
-            body: text(raw.get("body")),
-            receive_count: raw
-                .pointer("/attributes/ApproximateReceiveCount")
-                .and_then(|v| match v {
-                    Value::String(s) => s.parse().ok(),
-                    Value::Number(n) => n.as_u64().map(|n| n.min(u32::MAX.into()) as u32),
-                    _ => None,
-                })
-                .unwrap_or(1),
-            attributes,
-        }
-    }
-
-    fn attribute(&self, name: &str) -> &str {
-        self.attributes
-            .iter()
-            .find(|a| a.name == name)
-            .map(|a| a.value.as_str())
-            .unwrap_or_default()
     }
 }
 
 /// Handles one SQS batch, given as the raw event. Never panics; every
-/// record logs one line; failures are reported by message id.
-pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    let Some(records) = event.get("Records").and_then(Value::as_array) else {
-        tracing::error!(event = %event, "not an SQS event: nothing to process");
-        return response;
-    };
-    for raw in records {
-        let record = Record::read(raw);
+/// record logs one line; failures are reported by message id
+/// (`shared::sqs` says when the invocation fails as a whole).
+pub async fn handle(app: &App, event: Value) -> BatchResponse {
+    let batch = Batch::read(&event);
+    let mut response = batch.response();
+    for record in &batch.records {
         let started = Instant::now();
         let requests_before = app.requests.total();
-        let result = process(app, &record).await;
+        let result = process(app, record).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let dynamodb_requests = app.requests.total() - requests_before;
         let (message_id, receive_count) = (record.message_id.as_str(), record.receive_count);
@@ -366,14 +313,13 @@ pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
                 "webhook record"
             ),
             Err(err) => {
-                let last = receive_count >= app.max_receive_count || message_id.is_empty();
-                if !last {
-                    tracing::warn!(message_id, receive_count, kind, field, outcome = "retry", retryable = err.retryable(), error = %err, dynamodb_requests, latency_ms, "webhook record failed; SQS will retry");
-                    response.add_failure(message_id);
+                if receive_count < app.max_receive_count {
+                    tracing::warn!(message_id, receive_count, kind, field, outcome = "retry", retryable = err.is_retryable(), error = %err, dynamodb_requests, latency_ms, "webhook record failed; SQS will retry");
+                    response.retry(record);
                     continue;
                 }
                 let letter = DeadLetter {
-                    body: record.body.clone().unwrap_or_default(),
+                    body: record.body.clone(),
                     attributes: record.attributes.clone(),
                     reason: err.to_string(),
                     message_id: message_id.to_owned(),
@@ -383,14 +329,9 @@ pub async fn handle(app: &App, event: Value) -> SqsBatchResponse {
                     Ok(()) => {
                         tracing::error!(message_id, receive_count, kind, field, outcome = "dead_lettered", error = %err, dynamodb_requests, latency_ms, "webhook record failed on its last attempt: moved to the dead-letter queue")
                     }
-                    Err(dlq) if !message_id.is_empty() => {
-                        tracing::error!(message_id, receive_count, outcome = "retry", error = %err, dead_letter_error = %dlq, "webhook record failed and could not be dead-lettered; SQS will retry (its redrive policy moves it)");
-                        response.add_failure(message_id);
-                    }
                     Err(dlq) => {
-                        // Nothing to report it by: Lambda deletes what is not
-                        // reported, so the body goes to the log in full.
-                        tracing::error!(outcome = "lost", error = %err, dead_letter_error = %dlq, body = record.body.as_deref().unwrap_or_default(), "a record without a messageId failed and could not be dead-lettered");
+                        tracing::error!(message_id, receive_count, outcome = "retry", error = %err, dead_letter_error = %dlq, "webhook record failed and could not be dead-lettered; SQS will retry (its redrive policy moves it)");
+                        response.retry(record);
                     }
                 }
             }
@@ -407,8 +348,11 @@ struct Summary {
     events: usize,
 }
 
-async fn process(app: &App, record: &Record) -> Result<Summary, RecordError> {
-    let body = record.body.as_deref().ok_or(RecordError::NoBody)?;
+async fn process(app: &App, record: &SqsRecord) -> Result<Summary, RecordError> {
+    if record.body.is_empty() {
+        return Err(RecordError::NoBody);
+    }
+    let body = record.body.as_str();
     let applier = Applier {
         directory: &app.ports.directory,
         tenant: tenant::DEFAULT_TENANT.to_owned(),
@@ -537,23 +481,5 @@ mod tests {
                 ..
             })
         ));
-    }
-
-    #[test]
-    fn records_are_read_leniently() {
-        let r = Record::read(&serde_json::json!({
-            "messageId": "m1", "body": "{}",
-            "attributes": {"ApproximateReceiveCount": "4"},
-            "messageAttributes": {"kind": {"stringValue": "change", "dataType": "String"},
-                                   "bin": {"binaryValue": "AAA=", "dataType": "Binary"}}
-        }));
-        assert_eq!((r.message_id.as_str(), r.receive_count), ("m1", 4));
-        assert_eq!(r.attribute("kind"), "change");
-        assert_eq!(r.attributes.len(), 1, "binary attributes are not carried");
-        let r = Record::read(&serde_json::json!({"body": 5}));
-        assert_eq!(
-            (r.message_id.as_str(), r.body, r.receive_count),
-            ("", None, 1)
-        );
     }
 }

@@ -18,7 +18,12 @@ async fn main() -> Result<(), Error> {
     };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(status::handle(&app, event.payload).await) }
+        async move {
+            status::handle(&app, event.payload)
+                .await
+                .into_lambda()
+                .map_err(Error::from)
+        }
     }))
     .await
 }

@@ -22,7 +22,7 @@ pub enum PublishError {
 }
 
 impl PublishError {
-    pub fn retryable(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         matches!(self, PublishError::Unavailable { .. })
     }
 }
