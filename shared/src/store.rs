@@ -28,7 +28,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn retryable(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Unavailable { .. })
     }
 }

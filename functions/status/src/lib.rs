@@ -276,7 +276,7 @@ impl RecordError {
         match self {
             RecordError::NoBody => false,
             // `ApplyError::retryable` keeps its name until apply.rs is split.
-            RecordError::Apply(e) | RecordError::Items { first: e, .. } => e.retryable(),
+            RecordError::Apply(e) | RecordError::Items { first: e, .. } => e.is_retryable(),
             RecordError::Publish { source, .. } => source.is_retryable(),
         }
     }

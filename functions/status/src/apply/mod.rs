@@ -72,9 +72,9 @@ pub enum ApplyError {
 }
 
 impl ApplyError {
-    pub fn retryable(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         match self {
-            ApplyError::Store { source, .. } => source.retryable(),
+            ApplyError::Store { source, .. } => source.is_retryable(),
             _ => false,
         }
     }
