@@ -79,6 +79,7 @@ fn split_keeps_everything(data: &[u8], max_body: usize) {
         Some(reason) => {
             assert_eq!(bodies.len(), 1, "a raw body travels as one queued body");
             let QueuedWebhook::Raw {
+                app,
                 received_at,
                 reason: kept_reason,
                 encoding,
@@ -87,6 +88,7 @@ fn split_keeps_everything(data: &[u8], max_body: usize) {
             else {
                 panic!("a raw split queued {:?}", bodies[0]);
             };
+            assert_eq!(*app, None, "the default app is not written");
             assert_eq!(*received_at, RECEIVED_AT);
             assert_eq!(kept_reason, reason);
             let bytes = match encoding {
