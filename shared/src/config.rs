@@ -146,7 +146,7 @@ impl Settings {
             "WEBHOOK_QUEUE_URL",
             "set it to the URL of the SQS queue the status function consumes",
         )?;
-        Self::checked("WEBHOOK_QUEUE_URL", url, http_url)
+        Self::checked("WEBHOOK_QUEUE_URL", url, crate::check::http_url)
     }
 
     /// `TABLE_NAME`: the DynamoDB table holding messages, contacts and idempotency.
@@ -170,7 +170,7 @@ impl Settings {
             "GRAPH_API_BASE_URL",
             self.get("GRAPH_API_BASE_URL")
                 .unwrap_or_else(|| DEFAULT_GRAPH_API_BASE_URL.to_owned()),
-            http_url,
+            crate::check::http_url,
         )?
         .trim_end_matches('/')
         .to_owned();
@@ -187,7 +187,7 @@ impl Settings {
                 "set it to the default business phone number id from Meta's WhatsApp manager",
             )?,
             |v| {
-                if v.bytes().all(|b| b.is_ascii_digit()) {
+                if crate::check::numeric_id(v) {
                     Ok(())
                 } else {
                     Err("expected the numeric phone number id, not the phone number")
@@ -266,18 +266,6 @@ impl WebhookConfig {
             queue_url: settings.webhook_queue_url()?,
         })
     }
-}
-
-fn http_url(value: &str) -> Result<(), &'static str> {
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"))
-        .ok_or("expected an http:// or https:// URL")?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err("expected a URL with a host");
-    }
-    Ok(())
 }
 
 fn graph_version(value: &str) -> Result<(), &'static str> {

@@ -7,6 +7,7 @@
 //! targets in `fuzz/` use them that way). The domain (`record`, `events`,
 //! the table's keys and attribute names in `table`) builds either way.
 
+pub mod check;
 #[cfg(feature = "aws")]
 pub mod cloud_api;
 pub mod config;

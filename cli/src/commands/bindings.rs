@@ -60,7 +60,7 @@ fn usage(message: String, hint: impl Into<String>) -> CliError {
 
 fn numeric(field: &str, value: &str) -> Result<String, CliError> {
     let value = value.trim();
-    if !value.is_empty() && value.len() <= 32 && value.bytes().all(|b| b.is_ascii_digit()) {
+    if shared::check::numeric_id(value) {
         Ok(value.to_owned())
     } else {
         Err(usage(

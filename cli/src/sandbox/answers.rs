@@ -15,9 +15,6 @@ use super::webhooks::{self, StatusEvent};
 use super::{CallRecord, Inner, Outcome, State, Webhook};
 use crate::http::{self, Reply};
 
-/// Meta's customer service window.
-const WINDOW_MS: u64 = 24 * 60 * 60 * 1000;
-
 /// What the messages endpoint decided, made under the lock and acted on
 /// outside it.
 struct Decision {
@@ -237,7 +234,7 @@ fn judge(
     let known = config.phone_number_ids.is_empty()
         || config.phone_number_ids.iter().any(|p| p == pnid)
         || config.app_of(pnid).is_some();
-    if pnid.is_empty() || !pnid.bytes().all(|b| b.is_ascii_digit()) || !known {
+    if !shared::check::numeric_id(pnid) || !known {
         return Err(Refusal {
             subcode: Some(33),
             ..Refusal::invalid(format!(
@@ -299,7 +296,7 @@ fn judge(
                 || state
                     .windows
                     .get(&out.to)
-                    .is_some_and(|at| now_ms.saturating_sub(*at) < WINDOW_MS);
+                    .is_some_and(|at| shared::check::window_open(*at, now_ms));
             if out.free_form && config.enforce_window && !window_open {
                 return Err(Refusal::new(
                     400,

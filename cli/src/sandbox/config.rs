@@ -312,7 +312,7 @@ impl SandboxConfig {
             ));
         }
         if let Some(url) = &self.webhook_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
+            && shared::check::http_url(url).is_err()
         {
             return Err(invalid(
                 "webhook_url",
@@ -390,7 +390,7 @@ impl SandboxConfig {
             path: format!("apps[{i}].{field}"),
             reason,
         };
-        let numeric = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        let numeric = shared::check::numeric_id;
         let mut numbers: Vec<&str> = self.phone_number_ids.iter().map(String::as_str).collect();
         for (i, app) in self.apps.iter().enumerate() {
             shared::tenant::check_name(&app.name).map_err(|r| invalid(i, "name", r.to_owned()))?;

@@ -328,7 +328,7 @@ fn media(kind: &str, content: &Map<String, Value>) -> Result<(), Refusal> {
                 "{kind}['id'] or {kind}['link']"
             )));
         }
-        (None, Some(link)) if !(link.starts_with("https://") || link.starts_with("http://")) => {
+        (None, Some(link)) if shared::check::http_url(link).is_err() => {
             return Err(Refusal::bad_value(format!(
                 "{kind}['link'] must be an http(s) URL"
             )));

@@ -58,9 +58,6 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("SEND_QUEUE_URL", "sqs:GetQueueAttributes"),
 ];
 
-/// The customer service window Meta allows free-form messages in.
-pub const SERVICE_WINDOW: Duration = Duration::from_secs(24 * 60 * 60);
-
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 pub const DEFAULT_RATE_PER_SECOND: u32 = 80;
 pub const DEFAULT_CONCURRENCY: usize = 10;
@@ -97,11 +94,9 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
             "set it to the URL of the send queue this function consumes (for ChangeMessageVisibility)",
         )?,
         |v| {
-            if v.starts_with("https://") || v.starts_with("http://") {
-                Ok(())
-            } else {
-                Err("expected the queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), not its ARN or name")
-            }
+            shared::check::http_url(v).map_err(|_| {
+                "expected the queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), not its ARN or name"
+            })
         },
     )?;
     Ok(SenderConfig {
@@ -418,7 +413,7 @@ fn prepare(app: &App, received: SqsRecord) -> Job {
                 .as_ref()
                 .and_then(|v| v.get("phone_number_id"))
                 .and_then(Value::as_str)
-                .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .filter(|p| shared::check::numeric_id(p))
                 .map_or_else(|| app.default_phone_number_id.clone(), str::to_owned);
             let id = shared::send_request::id_hint(&received.body)
                 .unwrap_or_else(|| received.message_id.clone());
@@ -668,9 +663,9 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
             }
             Ok(Some(contact))
                 if request.needs_service_window()
-                    && contact.last_inbound_at.is_some_and(|at| {
-                        now.saturating_sub(at) > SERVICE_WINDOW.as_millis() as u64
-                    }) =>
+                    && contact
+                        .last_inbound_at
+                        .is_some_and(|at| !shared::check::window_open(at, now)) =>
             {
                 let at = contact.last_inbound_at.unwrap_or_default();
                 let hours = now.saturating_sub(at) / 3_600_000;

@@ -210,7 +210,7 @@ impl SendRequest {
             ));
         }
         if let Some(id) = &self.phone_number_id
-            && (id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+            && !crate::check::numeric_id(id)
         {
             return Err(RequestError::new(
                 "phone_number_id",
@@ -434,22 +434,9 @@ fn max_chars(path: &str, value: &str, limit: usize) -> Result<(), RequestError> 
 }
 
 fn http_url(path: &str, value: &str) -> Result<(), RequestError> {
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"));
-    match rest {
-        Some(rest)
-            if !rest.is_empty()
-                && !rest.starts_with('/')
-                && !value.contains(char::is_whitespace) =>
-        {
-            Ok(())
-        }
-        _ => Err(RequestError::new(
-            path,
-            format!("is {value:?}; give an absolute https:// URL"),
-        )),
-    }
+    crate::check::http_url(value).map_err(|_| {
+        RequestError::new(path, format!("is {value:?}; give an absolute https:// URL"))
+    })
 }
 
 /// The JSON Schema of [`SendRequest`], as committed in `docs/send-request.schema.json`.
