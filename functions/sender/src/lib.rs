@@ -798,132 +798,127 @@ fn unconfirmed(err: &GraphError) -> bool {
 
 /// Logs the record's outcome and, for a retry, sets when it comes back.
 async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let message_id = job.message_id.as_str();
     let tenant = job.tenant();
     let sqs_message_id = job.received.message_id.as_str();
-    let receive_count = job.received.receive_count;
-    let kind = job.request.as_ref().map_or("invalid", |r| r.kind());
-    match outcome {
-        Outcome::Sent { wamid } => tracing::info!(
-            message_id,
-            tenant,
-            sqs_message_id,
-            kind,
-            outcome = "sent",
-            wamid = wamid.as_deref(),
-            latency_ms,
-            "send request"
-        ),
-        Outcome::Duplicate => tracing::info!(
-            message_id,
-            tenant,
-            sqs_message_id,
-            kind,
-            outcome = "duplicate",
-            reason = "already sent or settled; not calling Meta again",
-            latency_ms,
-            "send request"
-        ),
-        Outcome::Confirmed { wamid } => tracing::info!(
-            message_id,
-            tenant,
-            sqs_message_id,
-            kind,
-            outcome = "confirmed",
-            wamid = wamid.as_deref(),
-            reason = "an earlier call's answer was lost, but its status webhook arrived: recorded without sending again",
-            latency_ms,
-            "send request"
-        ),
-        Outcome::Suppressed => tracing::info!(
-            message_id,
-            tenant,
-            sqs_message_id,
-            kind,
-            outcome = "suppressed",
-            reason = "opted_out",
-            latency_ms,
-            "send request"
-        ),
-        Outcome::Failed { reason, detail } => tracing::warn!(
-            message_id,
-            tenant,
-            sqs_message_id,
-            kind,
-            outcome = "failed",
-            reason = reason.as_str(),
-            detail = detail.as_str(),
-            latency_ms,
-            "send request"
-        ),
-        Outcome::Invalid { detail } => tracing::warn!(
-            message_id,
-            tenant,
-            sqs_message_id,
-            kind,
-            outcome = "invalid",
-            reason = "invalid_request",
-            detail = detail.as_str(),
-            latency_ms,
-            "send request"
-        ),
-        Outcome::Refused => tracing::error!(
-            message_id,
-            tenant,
-            sqs_message_id,
-            kind,
-            outcome = "refused",
-            reason = "id_reused",
-            request_hash = job.request_hash.as_str(),
-            detail = "this id was already used for a different request (another body); give each distinct message its own id",
-            latency_ms,
-            "send request"
-        ),
-        Outcome::Retry {
-            delay,
-            reason,
-            dead_letter,
-        } => {
-            let delay_s = delay.as_secs();
-            if *dead_letter {
-                tracing::error!(
-                    message_id,
-                    tenant,
-                    sqs_message_id,
-                    kind,
-                    outcome = "dead_letter",
-                    receive_count,
-                    reason = reason.as_str(),
-                    "last receive failed; the queue moves the message to its dead-letter queue"
-                );
-            } else {
-                tracing::warn!(
-                    message_id,
-                    tenant,
-                    sqs_message_id,
-                    kind,
-                    outcome = "retry",
-                    receive_count,
-                    delay_s,
-                    reason = reason.as_str(),
-                    latency_ms,
-                    "send request"
-                );
-            }
-            match &job.received.receipt_handle {
-                Some(handle) => {
-                    if let Err(e) = app.requeue.retry_in(handle, *delay).await {
-                        tracing::warn!(message_id, sqs_message_id, error = %e, "could not set the retry delay; the queue's visibility timeout applies");
-                    }
+    let line = LogLine::of(outcome);
+    let request_hash = matches!(outcome, Outcome::Refused).then_some(job.request_hash.as_str());
+    // One line per record, at the outcome's level; absent fields are left
+    // out of the JSON.
+    macro_rules! emit {
+        ($level:ident) => {
+            tracing::$level!(
+                message_id,
+                tenant,
+                sqs_message_id,
+                kind = job.request.as_ref().map_or("invalid", |r| r.kind()),
+                outcome = line.outcome,
+                reason = line.reason,
+                detail = line.detail,
+                wamid = line.wamid,
+                receive_count = line.retry.then_some(job.received.receive_count),
+                delay_s = line.delay_s,
+                request_hash,
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "{}",
+                line.message
+            )
+        };
+    }
+    match line.level {
+        tracing::Level::ERROR => emit!(error),
+        tracing::Level::WARN => emit!(warn),
+        _ => emit!(info),
+    }
+    if let Outcome::Retry { delay, .. } = outcome {
+        match &job.received.receipt_handle {
+            Some(handle) => {
+                if let Err(e) = app.requeue.retry_in(handle, *delay).await {
+                    tracing::warn!(message_id, tenant, sqs_message_id, error = %e, "could not set the retry delay; the queue's visibility timeout applies");
                 }
-                None => tracing::warn!(
-                    message_id,
-                    tenant,
-                    sqs_message_id,
-                    "no receiptHandle; the queue's visibility timeout applies"
-                ),
             }
+            None => tracing::warn!(
+                message_id,
+                tenant,
+                sqs_message_id,
+                "no receiptHandle; the queue's visibility timeout applies"
+            ),
+        }
+    }
+}
+
+/// What a record's log line says about its outcome.
+struct LogLine<'a> {
+    level: tracing::Level,
+    outcome: &'static str,
+    reason: Option<&'a str>,
+    detail: Option<&'a str>,
+    wamid: Option<&'a str>,
+    delay_s: Option<u64>,
+    /// A retry or dead letter: the line names the receive count.
+    retry: bool,
+    message: &'static str,
+}
+
+impl<'a> LogLine<'a> {
+    fn of(outcome: &'a Outcome) -> Self {
+        let line = |level, reason: Option<&'a str>, detail: Option<&'a str>| Self {
+            level,
+            outcome: outcome.name(),
+            reason,
+            detail,
+            wamid: None,
+            delay_s: None,
+            retry: false,
+            message: "send request",
+        };
+        use tracing::Level;
+        match outcome {
+            Outcome::Sent { wamid } => Self {
+                wamid: wamid.as_deref(),
+                ..line(Level::INFO, None, None)
+            },
+            Outcome::Duplicate => line(
+                Level::INFO,
+                Some("already sent or settled; not calling Meta again"),
+                None,
+            ),
+            Outcome::Confirmed { wamid } => Self {
+                wamid: wamid.as_deref(),
+                ..line(
+                    Level::INFO,
+                    Some(
+                        "an earlier call's answer was lost, but its status webhook arrived: recorded without sending again",
+                    ),
+                    None,
+                )
+            },
+            Outcome::Suppressed => line(Level::INFO, Some("opted_out"), None),
+            Outcome::Failed { reason, detail } => line(Level::WARN, Some(reason), Some(detail)),
+            Outcome::Invalid { detail } => line(Level::WARN, Some("invalid_request"), Some(detail)),
+            Outcome::Refused => line(
+                Level::ERROR,
+                Some("id_reused"),
+                Some(
+                    "this id was already used for a different request (another body); give each distinct message its own id",
+                ),
+            ),
+            Outcome::Retry {
+                delay,
+                reason,
+                dead_letter: true,
+            } => Self {
+                outcome: "dead_letter",
+                retry: true,
+                delay_s: Some(delay.as_secs()),
+                message: "last receive failed; the queue moves the message to its dead-letter queue",
+                ..line(Level::ERROR, Some(reason), None)
+            },
+            Outcome::Retry { delay, reason, .. } => Self {
+                retry: true,
+                delay_s: Some(delay.as_secs()),
+                ..line(Level::WARN, Some(reason), None)
+            },
         }
     }
 }
