@@ -254,15 +254,20 @@ impl App {
     }
 }
 
-/// Why a record was not acknowledged.
+/// Why a queued record was not acknowledged (not to be confused with
+/// `shared::record::RecordError`, an unreadable message item).
 #[derive(Debug, thiserror::Error)]
-pub enum RecordError {
+pub enum NotAcknowledged {
     #[error("the record has no body")]
     NoBody,
     #[error(transparent)]
     Apply(#[from] ApplyError),
     #[error("{count} item(s) of the body failed (the others were applied); first: {first}")]
-    Items { count: usize, first: ApplyError },
+    Items {
+        count: usize,
+        #[source]
+        first: ApplyError,
+    },
     #[error("publishing {count} event(s) failed after the writes: {source}")]
     Publish {
         count: usize,
@@ -271,13 +276,13 @@ pub enum RecordError {
     },
 }
 
-impl RecordError {
+impl NotAcknowledged {
     pub fn is_retryable(&self) -> bool {
         match self {
-            RecordError::NoBody => false,
+            NotAcknowledged::NoBody => false,
             // `ApplyError::retryable` keeps its name until apply.rs is split.
-            RecordError::Apply(e) | RecordError::Items { first: e, .. } => e.is_retryable(),
-            RecordError::Publish { source, .. } => source.is_retryable(),
+            NotAcknowledged::Apply(e) | NotAcknowledged::Items { first: e, .. } => e.is_retryable(),
+            NotAcknowledged::Publish { source, .. } => source.is_retryable(),
         }
     }
 }
@@ -348,9 +353,9 @@ struct Summary {
     events: usize,
 }
 
-async fn process(app: &App, record: &SqsRecord) -> Result<Summary, RecordError> {
+async fn process(app: &App, record: &SqsRecord) -> Result<Summary, NotAcknowledged> {
     if record.body.is_empty() {
-        return Err(RecordError::NoBody);
+        return Err(NotAcknowledged::NoBody);
     }
     let body = record.body.as_str();
     let applier = Applier {
@@ -371,14 +376,14 @@ async fn process(app: &App, record: &SqsRecord) -> Result<Summary, RecordError> 
             .publisher
             .publish(&applied.events)
             .await
-            .map_err(|source| RecordError::Publish {
+            .map_err(|source| NotAcknowledged::Publish {
                 count: applied.events.len(),
                 source,
             })?;
     }
     if !applied.failures.is_empty() {
         let count = applied.failures.len();
-        return Err(RecordError::Items {
+        return Err(NotAcknowledged::Items {
             count,
             first: applied.failures.swap_remove(0),
         });
