@@ -77,21 +77,16 @@ impl App {
 
     /// The credentials of the app a route names, or the answer to give.
     async fn app_secret(&self, app: &str) -> Result<AppSecret, Reply> {
-        let unknown = || {
-            Reply::json(
-                StatusCode::NOT_FOUND,
-                "unknown_app",
-                "no Meta app is configured for this route",
-            )
-        };
         let secret_id = if app == DEFAULT_APP {
             self.secret.secret_id.clone()
         } else {
-            self.secret.app_secret_id(app).ok_or_else(unknown)?
+            self.secret
+                .app_secret_id(app)
+                .ok_or_else(Reply::unknown_app)?
         };
         match self.secrets.app(&secret_id).await {
             Ok(secret) => Ok(secret),
-            Err(SecretError::NotFound { .. }) if app != DEFAULT_APP => Err(unknown()),
+            Err(SecretError::NotFound { .. }) if app != DEFAULT_APP => Err(Reply::unknown_app()),
             Err(err) => Err(Reply::failed(
                 "secret_unavailable",
                 SECRET_UNAVAILABLE,
@@ -127,6 +122,15 @@ struct Reply {
 }
 
 impl Reply {
+    /// A route that names no configured Meta app.
+    fn unknown_app() -> Self {
+        Self::json(
+            StatusCode::NOT_FOUND,
+            "unknown_app",
+            "no Meta app is configured for this route",
+        )
+    }
+
     fn json(status: StatusCode, outcome: &'static str, message: impl Into<String>) -> Self {
         let message = message.into();
         let key = if status.is_success() {
@@ -174,11 +178,7 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     };
     let route = app_of_path(path).map(str::to_owned);
     let reply = match (&method, route.as_deref()) {
-        (_, None) => Reply::json(
-            StatusCode::NOT_FOUND,
-            "unknown_app",
-            "no Meta app is configured for this route",
-        ),
+        (_, None) => Reply::unknown_app(),
         (&Method::GET, Some(route)) => handshake(app, route, &req).await,
         (&Method::POST, Some(route)) => receive(app, route, &req).await,
         _ => Reply::json(
