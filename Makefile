@@ -43,9 +43,9 @@ demo: $(MOTO) $(CARGO_LAMBDA)
 ## bench: criterion benchmarks and bench binaries (numbers in docs/benchmarks.md): warm cost, sender batch and burst, DynamoDB requests per status, cold start and memory against hello-world Rust and the Python baseline (moto started here)
 bench: $(MOTO)
 	cargo bench -p chasqui-shared --bench webhook_intake
-	cargo bench -p sender --bench send_batch
-	cargo bench -p sender --bench send_burst
-	cargo bench -p status --bench status_apply
+	cargo bench -p chasqui-sender --bench send_batch
+	cargo bench -p chasqui-sender --bench send_burst
+	cargo bench -p chasqui-status --bench status_apply
 	scripts/with-moto cargo bench -p chasqui-tests --bench status_requests
 	scripts/with-moto cargo bench -p chasqui-tests --bench cold_start
 

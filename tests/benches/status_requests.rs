@@ -1,8 +1,8 @@
 //! DynamoDB requests per status event and per inbound message, counted, not
-//! guessed: the function's own interceptor (`status::dynamo::RequestCounter`,
+//! guessed: the function's own interceptor (`chasqui_status::dynamo::RequestCounter`,
 //! installed by `App::from_config`, every attempt counted by operation)
 //! against the local AWS emulator (moto), through the production adapters
-//! and `status::handle` with SQS batches of ten, as Lambda delivers them.
+//! and `chasqui_status::handle` with SQS batches of ten, as Lambda delivers them.
 //! Also the process CPU per event (all threads: parsing, the SDK's signing
 //! and HTTP), which is what Lambda bills beyond waiting on DynamoDB.
 //!
@@ -14,12 +14,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use chasqui_status::{App, configure};
 use serde_json::json;
 use shared::config::Settings;
 use shared::intake::{self, MAX_BODY_BYTES};
 use shared::sqs::{SqsRecord, sqs_event};
 use shared::tenant::DEFAULT_APP;
-use status::{App, configure};
 
 const PHONE: &str = "1122334455";
 const WA_ID: &str = "5511988887777";
@@ -120,7 +120,7 @@ async fn run(app: &App, case: &str, bodies: Vec<Vec<u8>>) -> Row {
     let (cpu0, wall0) = (cpu(), Instant::now());
     let mut failures = 0;
     for batch in records.chunks(BATCH) {
-        let response = status::handle(app, sqs_event(batch)).await;
+        let response = chasqui_status::handle(app, sqs_event(batch)).await;
         failures += response.batch_item_failures.len();
     }
     let wall = wall0.elapsed();

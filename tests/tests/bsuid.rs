@@ -30,8 +30,8 @@ const ANA: &str = "BR.2202576394655843";
 const T0: u64 = 1_730_000_000;
 
 struct Env {
-    status: status::App,
-    sender: sender::App,
+    status: chasqui_status::App,
+    sender: chasqui_sender::App,
     graph: MockServer,
     ddb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
@@ -46,19 +46,19 @@ async fn env() -> Env {
     let table = harness::create_table(&ddb).await;
     let events_url = harness::create_queue(&sqs, "upstream-events").await;
     let dlq_url = harness::create_queue(&sqs, "webhook-dlq").await;
-    let status_config = status::configure(&Settings::from_pairs([
+    let status_config = chasqui_status::configure(&Settings::from_pairs([
         ("TABLE_NAME", table.as_str()),
         ("UPSTREAM_EVENTS_QUEUE_URL", events_url.as_str()),
         ("WEBHOOK_DLQ_URL", dlq_url.as_str()),
         ("WEBHOOK_MAX_RECEIVE_COUNT", "3"),
     ]))
     .unwrap();
-    let status = status::App::from_config(&status_config, &harness::aws().await);
+    let status = chasqui_status::App::from_config(&status_config, &harness::aws().await);
     let graph = MockServer::start().await;
     let (send_url, _) = harness::create_queue_with_dlq(&sqs, "send", 3, 30).await;
     let secret = harness::create_secret(&harness::secrets_manager().await).await;
     let uri = graph.uri();
-    let sender_config = sender::configure(&Settings::from_pairs([
+    let sender_config = chasqui_sender::configure(&Settings::from_pairs([
         ("WHATSAPP_SECRET_ID", secret.as_str()),
         ("TABLE_NAME", table.as_str()),
         ("SEND_QUEUE_URL", send_url.as_str()),
@@ -67,7 +67,7 @@ async fn env() -> Env {
         ("GRAPH_API_BASE_URL", uri.as_str()),
     ]))
     .unwrap();
-    let sender = sender::App::from_config(&sender_config, &harness::aws().await)
+    let sender = chasqui_sender::App::from_config(&sender_config, &harness::aws().await)
         .await
         .unwrap();
     Env {
@@ -91,7 +91,7 @@ impl Env {
                 .iter()
                 .map(|m| SqsRecord::new(harness::unique("sqs"), m.body.as_str()))
                 .collect();
-        let response = status::handle(&self.status, sqs_event(&records)).await;
+        let response = chasqui_status::handle(&self.status, sqs_event(&records)).await;
         assert!(
             response.batch_item_failures.is_empty(),
             "{:?}",
@@ -109,7 +109,7 @@ impl Env {
             .await
             .unwrap();
         let messages = harness::receive(&self.sqs, &self.send_url, 1).await;
-        let response = sender::handle(&self.sender, harness::lambda_event(&messages)).await;
+        let response = chasqui_sender::handle(&self.sender, harness::lambda_event(&messages)).await;
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
     }
 

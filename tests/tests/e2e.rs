@@ -25,9 +25,9 @@ use shared::record::{MessageRecord, Status};
 
 /// Each function and the AWS actions it declares.
 const PERMISSIONS: [(&str, &[(&str, &str)]); 3] = [
-    ("webhook", webhook::AWS_PERMISSIONS),
-    ("sender", sender::AWS_PERMISSIONS),
-    ("status", status::AWS_PERMISSIONS),
+    ("webhook", chasqui_webhook::AWS_PERMISSIONS),
+    ("sender", chasqui_sender::AWS_PERMISSIONS),
+    ("status", chasqui_status::AWS_PERMISSIONS),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

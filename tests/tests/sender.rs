@@ -18,8 +18,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const PN: &str = "1122334455";
 
 struct Env {
-    config: sender::SenderConfig,
-    app: sender::App,
+    config: chasqui_sender::SenderConfig,
+    app: chasqui_sender::App,
     graph: MockServer,
     ddb: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
@@ -45,8 +45,8 @@ async fn env(extra: &[(&str, &str)]) -> Env {
         ("GRAPH_API_BASE_URL", uri.as_str()),
     ];
     pairs.extend_from_slice(extra);
-    let config = sender::configure(&Settings::from_pairs(pairs)).unwrap();
-    let app = sender::App::from_config(&config, &harness::aws().await)
+    let config = chasqui_sender::configure(&Settings::from_pairs(pairs)).unwrap();
+    let app = chasqui_sender::App::from_config(&config, &harness::aws().await)
         .await
         .unwrap();
     Env {
@@ -62,8 +62,8 @@ async fn env(extra: &[(&str, &str)]) -> Env {
 }
 
 impl Env {
-    async fn another_instance(&self) -> sender::App {
-        sender::App::from_config(&self.config, &harness::aws().await)
+    async fn another_instance(&self) -> chasqui_sender::App {
+        chasqui_sender::App::from_config(&self.config, &harness::aws().await)
             .await
             .unwrap()
     }
@@ -240,7 +240,7 @@ async fn each_error_class_is_retried_or_failed_and_only_retries_are_reported() {
         env.enqueue(&text(id, &format!("+{to}"))).await;
     }
     let (event, messages) = env.receive(cases.len()).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
 
     let want: BTreeSet<String> = ["throttled", "server-error"]
         .iter()
@@ -328,7 +328,7 @@ async fn a_token_error_stops_calling_meta_for_the_rest_of_the_batch() {
         env.enqueue(&text(id, &format!("+551190000010{i}"))).await;
     }
     let (event, messages) = env.receive(ids.len()).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     let all: BTreeSet<String> = messages
         .iter()
         .map(|m| m.message_id().unwrap().to_owned())
@@ -375,10 +375,10 @@ async fn a_duplicate_or_redelivered_request_never_calls_twice() {
     env.enqueue(&body).await;
     let (event, messages) = env.receive(2).await;
     // the two copies in one batch share a recipient, so they run in order
-    let response = sender::handle(&env.app, event.clone()).await;
+    let response = chasqui_sender::handle(&env.app, event.clone()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     // the same SQS messages delivered again (e.g. a lost delete)
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     assert!(response.batch_item_failures.is_empty());
     let item = env.record("order-1234-shipped").await;
     assert_eq!(s(&item, "wamid"), Some("wamid.ONCE"));
@@ -404,7 +404,7 @@ async fn concurrent_duplicates_produce_exactly_one_call() {
     // lock, so two requests landing in the same microsecond can both pass a
     // condition there; DynamoDB evaluates conditions atomically. The overlap
     // is therefore started once the first call is in flight.)
-    let first = sender::handle(&env.app, harness::lambda_event(&messages[..1]));
+    let first = chasqui_sender::handle(&env.app, harness::lambda_event(&messages[..1]));
     let second = async {
         while env
             .graph
@@ -415,7 +415,7 @@ async fn concurrent_duplicates_produce_exactly_one_call() {
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        sender::handle(&other, harness::lambda_event(&messages[1..])).await
+        chasqui_sender::handle(&other, harness::lambda_event(&messages[1..])).await
     };
     let (a, b) = tokio::join!(first, second);
     assert!(a.batch_item_failures.is_empty(), "the first copy is sent");
@@ -432,7 +432,7 @@ async fn concurrent_duplicates_produce_exactly_one_call() {
         .filter(|m| m.message_id() == Some(failed[0].as_str()))
         .cloned()
         .collect();
-    let again = sender::handle(&other, harness::lambda_event(&loser)).await;
+    let again = chasqui_sender::handle(&other, harness::lambda_event(&loser)).await;
     assert!(again.batch_item_failures.is_empty());
     let item = env.record("race-1").await;
     assert_eq!(s(&item, "wamid"), Some("wamid.RACE"));
@@ -450,7 +450,7 @@ async fn the_same_id_with_another_body_is_refused() {
     env.enqueue(&text("dup-id", "+5511988887777")).await;
     let (event, _) = env.receive(1).await;
     assert!(
-        sender::handle(&env.app, event)
+        chasqui_sender::handle(&env.app, event)
             .await
             .batch_item_failures
             .is_empty()
@@ -461,7 +461,7 @@ async fn the_same_id_with_another_body_is_refused() {
     changed["message"]["text"]["body"] = json!("a different text");
     env.enqueue(&changed).await;
     let (event, _) = env.receive(1).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "refused for good, not retried"
@@ -502,7 +502,7 @@ async fn an_expired_lock_is_taken_over_and_a_live_one_waits() {
     lock(now + 60_000).await.unwrap();
     env.enqueue(&body).await;
     let (event, messages) = env.receive(1).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     assert_eq!(failed_ids(&response).len(), 1);
     assert_eq!(env.graph.received_requests().await.unwrap().len(), 0);
 
@@ -510,7 +510,7 @@ async fn an_expired_lock_is_taken_over_and_a_live_one_waits() {
     lock(now - 1).await.unwrap();
     env.make_visible(&messages[0]).await;
     let (event, _) = env.receive(1).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     assert!(response.batch_item_failures.is_empty());
     let item = env.record("crashed").await;
     assert_eq!(s(&item, "wamid"), Some("wamid.RECOVERED"));
@@ -532,7 +532,7 @@ async fn an_unanswered_call_is_sent_again_only_when_no_status_webhook_arrived() 
     env.enqueue(&text("heard", "+5511900000001")).await;
     env.enqueue(&text("unheard", "+5511900000002")).await;
     let (event, messages) = env.receive(2).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     assert_eq!(failed_ids(&response).len(), 2, "both come back later");
     assert_eq!(env.graph.received_requests().await.unwrap().len(), 2);
     let now = shared::now_millis();
@@ -555,7 +555,7 @@ async fn an_unanswered_call_is_sent_again_only_when_no_status_webhook_arrived() 
     // A copy arriving within the grace waits: no call.
     env.enqueue(&text("unheard", "+5511900000002")).await;
     let (event, _) = env.receive(1).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     assert_eq!(failed_ids(&response).len(), 1);
     assert_eq!(env.graph.received_requests().await.unwrap().len(), 2);
 
@@ -583,7 +583,7 @@ async fn an_unanswered_call_is_sent_again_only_when_no_status_webhook_arrived() 
         env.make_visible(m).await;
     }
     let (event, _) = env.receive(2).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     assert!(response.batch_item_failures.is_empty());
     // `heard` is done without a second call; `unheard` had no sign of
     // acceptance within the grace and is sent again (the remaining window).
@@ -614,7 +614,7 @@ async fn retries_run_out_into_the_real_dead_letter_queue_and_the_record_says_why
     env.enqueue(&text("doomed", "+5511988887777")).await;
     for receive in 1..=3 {
         let (event, messages) = env.receive(1).await;
-        let response = sender::handle(&env.app, event).await;
+        let response = chasqui_sender::handle(&env.app, event).await;
         assert_eq!(failed_ids(&response).len(), 1, "receive {receive}");
         let item = env.record("doomed").await;
         assert_eq!(map_n(&item, "last_error", "code"), Some(131000));
@@ -653,7 +653,7 @@ async fn retries_run_out_into_the_real_dead_letter_queue_and_the_record_says_why
         .unwrap();
     let (event, _) = env.receive(1).await;
     assert!(
-        sender::handle(&env.app, event)
+        chasqui_sender::handle(&env.app, event)
             .await
             .batch_item_failures
             .is_empty()
@@ -681,7 +681,7 @@ async fn opted_out_contacts_get_nothing_but_read_receipts_still_go() {
     env.enqueue(&template).await;
     env.enqueue(&read).await;
     let (event, _) = env.receive(3).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     assert!(response.batch_item_failures.is_empty());
     for id in ["hello", "promo"] {
         let item = env.record(id).await;
@@ -736,7 +736,7 @@ async fn free_form_messages_outside_the_24_hour_window_fail_fast() {
         env.enqueue(&body).await;
     }
     let (event, _) = env.receive(5).await;
-    let response = sender::handle(&env.app, event).await;
+    let response = chasqui_sender::handle(&env.app, event).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     for id in ["late-text", "late-reaction"] {
         let item = env.record(id).await;
@@ -778,7 +778,7 @@ async fn records_without_an_id_default_to_the_sqs_message_id_and_bad_events_do_n
     .await;
     let (event, messages) = env.receive(1).await;
     assert!(
-        sender::handle(&env.app, event)
+        chasqui_sender::handle(&env.app, event)
             .await
             .batch_item_failures
             .is_empty()
@@ -788,13 +788,13 @@ async fn records_without_an_id_default_to_the_sqs_message_id_and_bad_events_do_n
 
     // Not an SQS event: nothing to process, nothing to retry.
     for event in [json!({}), json!({"Records": "nope"})] {
-        let answer = sender::handle(&env.app, event).await.into_lambda();
+        let answer = chasqui_sender::handle(&env.app, event).await.into_lambda();
         assert!(answer.unwrap().batch_item_failures.is_empty());
     }
     // Records without a messageId cannot be reported one by one: the
     // invocation fails, so Lambda returns the whole batch to the queue.
     let event = json!({"Records": [{"body": "{}"}, 7]});
-    let answer = sender::handle(&env.app, event).await.into_lambda();
+    let answer = chasqui_sender::handle(&env.app, event).await.into_lambda();
     assert_eq!(answer, Err(BatchFailed::Unreadable { count: 2 }));
 }
 
@@ -809,7 +809,7 @@ fn configuration_names_every_setting_and_refuses_bad_values() {
         ),
         ("WHATSAPP_PHONE_NUMBER_ID", PN),
     ];
-    let config = sender::configure(&Settings::from_pairs(base)).unwrap();
+    let config = chasqui_sender::configure(&Settings::from_pairs(base)).unwrap();
     assert_eq!(config.rate_per_second, 80);
     assert_eq!(config.max_receive_count, 5);
     for (name, value) in [
@@ -826,18 +826,18 @@ fn configuration_names_every_setting_and_refuses_bad_values() {
         let mut pairs = base.to_vec();
         pairs.retain(|(k, _)| *k != name);
         pairs.push((name, value));
-        match sender::configure(&Settings::from_pairs(pairs)) {
+        match chasqui_sender::configure(&Settings::from_pairs(pairs)) {
             Err(shared::config::ConfigError::Malformed { name: got, .. }) => assert_eq!(got, name),
             other => panic!("{name}={value}: {other:?}"),
         }
     }
-    let err = sender::configure(&Settings::from_pairs(base[..3].to_vec())).unwrap_err();
+    let err = chasqui_sender::configure(&Settings::from_pairs(base[..3].to_vec())).unwrap_err();
     assert!(
         err.to_string().contains("WHATSAPP_PHONE_NUMBER_ID"),
         "{err}"
     );
     let settings = Settings::from_pairs(base);
-    sender::configure(&settings).unwrap();
+    chasqui_sender::configure(&settings).unwrap();
     for name in [
         "SEND_QUEUE_URL",
         "SEND_MAX_RECEIVE_COUNT",

@@ -14,7 +14,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const PN: &str = "1122334455";
 
 struct Env {
-    app: sender::App,
+    app: chasqui_sender::App,
     graph: MockServer,
     ddb: aws_sdk_dynamodb::Client,
     table: String,
@@ -36,8 +36,8 @@ async fn env() -> Env {
         ("GRAPH_API_BASE_URL", uri.as_str()),
         ("GRAPH_API_VERSION", "v25.0"),
     ]);
-    let config = sender::configure(&settings).unwrap();
-    let app = sender::App::from_config(&config, &harness::aws().await)
+    let config = chasqui_sender::configure(&settings).unwrap();
+    let app = chasqui_sender::App::from_config(&config, &harness::aws().await)
         .await
         .unwrap();
     Env {
@@ -332,7 +332,7 @@ async fn every_message_type_sends_exactly_metas_body() {
         json!({"id": "golden-read", "message": {"status": "read", "message_id": "wamid.INBOUND3"}}),
     ));
 
-    let response = sender::handle(&env.app, event(&records)).await;
+    let response = chasqui_sender::handle(&env.app, event(&records)).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "{:?}",
@@ -707,7 +707,7 @@ async fn malformed_requests_fail_permanently_with_the_path_and_no_call() {
     records.push(SqsRecord::new("sqs-invalid-not-json", "{not json"));
     let ev = sqs_event(&records);
 
-    let response = sender::handle(&env.app, ev).await;
+    let response = chasqui_sender::handle(&env.app, ev).await;
     assert!(
         response.batch_item_failures.is_empty(),
         "invalid requests are deleted, not retried: {:?}",
@@ -757,9 +757,9 @@ async fn an_invalid_copy_never_overwrites_a_sent_record() {
         .await;
     let good = json!({"id": "order-9", "to": "+5511988887777", "message": {"type": "text", "text": {"body": "hi"}}});
     let bad = json!({"id": "order-9", "to": "+5511988887777", "message": {"type": "text", "text": {"body": ""}}});
-    let r = sender::handle(&env.app, event(&[("sqs-good".into(), good)])).await;
+    let r = chasqui_sender::handle(&env.app, event(&[("sqs-good".into(), good)])).await;
     assert!(r.batch_item_failures.is_empty());
-    let r = sender::handle(&env.app, event(&[("sqs-bad".into(), bad)])).await;
+    let r = chasqui_sender::handle(&env.app, event(&[("sqs-bad".into(), bad)])).await;
     assert!(r.batch_item_failures.is_empty());
     let item = record(&env, "order-9").await;
     assert_eq!(s(&item, "wamid"), Some("wamid.KEEP"));

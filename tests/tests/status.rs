@@ -1,13 +1,16 @@
 //! The status function against the local AWS emulator: real DynamoDB for
 //! the table, real SQS for upstream events and the dead-letter queue. Queue
 //! bodies are made by `shared::intake::split`, exactly as the webhook
-//! function queues them, and handed to `status::handle` as Lambda would.
+//! function queues them, and handed to `chasqui_status::handle` as Lambda would.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use chasqui_status::dynamo::{DynamoStore, RequestCounter};
+use chasqui_status::publish::{EventPublisher, PublishError};
+use chasqui_status::{App, Ports, configure};
 use harness::{fixture, unique};
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -19,9 +22,6 @@ use shared::sqs::{BatchFailed, BatchResponse, SqsRecord, sqs_event};
 use shared::table;
 use shared::tenant::{DEFAULT_APP, DEFAULT_TENANT};
 use shared::webhook::WebhookPayload;
-use status::dynamo::{DynamoStore, RequestCounter};
-use status::publish::{EventPublisher, PublishError};
-use status::{App, Ports, configure};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -162,7 +162,7 @@ fn sqs_record(message: &QueueMessage, receive_count: u32) -> SqsRecord {
 /// Delivers a webhook body to the function, one record per queued message.
 async fn deliver(env: &Env, body: &[u8]) -> BatchResponse {
     let records: Vec<SqsRecord> = queued(body).iter().map(|m| sqs_record(m, 1)).collect();
-    status::handle(&env.app, sqs_event(&records)).await
+    chasqui_status::handle(&env.app, sqs_event(&records)).await
 }
 
 async fn deliver_ok(env: &Env, body: &[u8]) {
@@ -319,7 +319,7 @@ async fn every_fixture_is_applied_without_error() {
             for (c, change) in entry.changes.iter().enumerate() {
                 let Some(value) = change.messages() else {
                     if change.value.get("user_preferences").is_none()
-                        && !status::health::FIELDS.contains(&change.field.as_str())
+                        && !chasqui_status::health::FIELDS.contains(&change.field.as_str())
                     {
                         kept += 1;
                     }
@@ -1010,7 +1010,7 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
             log: store.clone(),
             health: store,
             publisher: capture.clone(),
-            dead_letters: Arc::new(status::dead_letter::SqsDeadLetters::new(sqs, dlq)),
+            dead_letters: Arc::new(chasqui_status::dead_letter::SqsDeadLetters::new(sqs, dlq)),
         };
         let app = App::new(ports, config.policy, config.max_receive_count, requests);
         (app, ddb, table, capture)
@@ -1073,7 +1073,7 @@ async fn run(steps: &[Step], id: &str, wamid: &str) -> Item {
                 let body = status_body(Some(id), wamid, status, *secs);
                 let records: Vec<SqsRecord> =
                     queued(&body).iter().map(|m| sqs_record(m, 1)).collect();
-                let response = status::handle(&s.app, sqs_event(&records)).await;
+                let response = chasqui_status::handle(&s.app, sqs_event(&records)).await;
                 assert!(response.batch_item_failures.is_empty());
             }
         }
@@ -1431,7 +1431,7 @@ async fn fragments_wait_in_the_table_and_apply_once_complete() {
     let mut order: Vec<&QueueMessage> = messages.iter().rev().collect();
     let last = order.pop().unwrap();
     for m in &order {
-        let r = status::handle(&env.app, sqs_event(&[sqs_record(m, 1)])).await;
+        let r = chasqui_status::handle(&env.app, sqs_event(&[sqs_record(m, 1)])).await;
         assert!(r.batch_item_failures.is_empty());
     }
     assert!(
@@ -1439,7 +1439,7 @@ async fn fragments_wait_in_the_table_and_apply_once_complete() {
         "nothing applied yet"
     );
     assert_eq!(scan(&env, "FRAG#").await.len(), messages.len() - 1);
-    let r = status::handle(&env.app, sqs_event(&[sqs_record(last, 1)])).await;
+    let r = chasqui_status::handle(&env.app, sqs_event(&[sqs_record(last, 1)])).await;
     assert!(r.batch_item_failures.is_empty());
     let stored: Vec<Item> = scan(&env, "CONTACT#")
         .await
@@ -1449,7 +1449,7 @@ async fn fragments_wait_in_the_table_and_apply_once_complete() {
     assert_eq!(stored.len(), 1);
     assert_eq!(s(&stored[0], "text"), Some(long.as_str()));
     // A late duplicate of any fragment re-applies idempotently.
-    let r = status::handle(&env.app, sqs_event(&[sqs_record(order[0], 2)])).await;
+    let r = chasqui_status::handle(&env.app, sqs_event(&[sqs_record(order[0], 2)])).await;
     assert!(r.batch_item_failures.is_empty());
     let got = events(&env, 2).await;
     let ids: BTreeSet<&str> = got.iter().map(|e| e.id.as_str()).collect();
@@ -1473,7 +1473,7 @@ async fn a_bad_record_fails_alone_and_goes_to_the_dlq_with_its_reason_on_the_las
     };
     // Attempts 1 and 2: only the bad record is reported, by its id.
     for count in 1..=2 {
-        let response = status::handle(
+        let response = chasqui_status::handle(
             &env.app,
             sqs_event(&[sqs_record(&good[0], count), bad_record(count)]),
         )
@@ -1487,7 +1487,7 @@ async fn a_bad_record_fails_alone_and_goes_to_the_dlq_with_its_reason_on_the_las
     }
     assert_eq!(harness::queue_depth(&env.sqs, &env.dlq_url).await, 0);
     // Attempt 3 = WEBHOOK_MAX_RECEIVE_COUNT: dead-lettered with the reason, acknowledged.
-    let response = status::handle(&env.app, sqs_event(&[bad_record(3)])).await;
+    let response = chasqui_status::handle(&env.app, sqs_event(&[bad_record(3)])).await;
     assert!(response.batch_item_failures.is_empty());
     let dead = harness::receive(&env.sqs, &env.dlq_url, 1).await;
     assert_eq!(dead.len(), 1);
@@ -1554,7 +1554,7 @@ async fn the_dlq_path_works_with_real_receive_counts() {
             .with_receipt_handle(m.receipt_handle().map(str::to_owned))
             .with_receive_count(count.parse().unwrap())
             .with_attribute("kind", "String", "raw");
-        let response = status::handle(&env.app, sqs_event(&[record])).await;
+        let response = chasqui_status::handle(&env.app, sqs_event(&[record])).await;
         let failed = !response.batch_item_failures.is_empty();
         if !failed {
             env.sqs
@@ -1593,12 +1593,12 @@ async fn a_record_without_a_message_id_fails_the_whole_batch_rather_than_being_r
         .as_object_mut()
         .unwrap()
         .remove("messageId");
-    let answer = status::handle(&env.app, event).await.into_lambda();
+    let answer = chasqui_status::handle(&env.app, event).await.into_lambda();
     assert_eq!(answer, Err(BatchFailed::Unreadable { count: 1 }));
     // Not processed, so not dead-lettered either: SQS gets the batch back.
     assert_eq!(harness::queue_depth(&env.sqs, &env.dlq_url).await, 0);
     // Not an SQS event at all: nothing to do, nothing reported.
-    let answer = status::handle(&env.app, json!({"hello": "world"}))
+    let answer = chasqui_status::handle(&env.app, json!({"hello": "world"}))
         .await
         .into_lambda();
     assert!(answer.unwrap().batch_item_failures.is_empty());
@@ -1615,7 +1615,7 @@ async fn a_failed_publish_fails_the_record_and_the_retry_publishes_the_same_even
     let body = inbound_body("wamid.P1", T0 + 100, "STOP");
     let records: Vec<SqsRecord> = queued(&body).iter().map(|m| sqs_record(m, 1)).collect();
     let id = records[0].message_id.clone();
-    let response = status::handle(&env.app, sqs_event(&records)).await;
+    let response = chasqui_status::handle(&env.app, sqs_event(&records)).await;
     let failed: Vec<&str> = response
         .batch_item_failures
         .iter()
@@ -1636,7 +1636,7 @@ async fn a_failed_publish_fails_the_record_and_the_retry_publishes_the_same_even
         .await
         .unwrap();
     let retry = sqs_event(&[records[0].clone().with_receive_count(2)]);
-    let response = status::handle(&env.app, retry.clone()).await;
+    let response = chasqui_status::handle(&env.app, retry.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     let got: Vec<Event> = harness::receive(&env.sqs, &late_url, 2)
         .await
@@ -1649,7 +1649,7 @@ async fn a_failed_publish_fails_the_record_and_the_retry_publishes_the_same_even
         BTreeSet::from(["message.inbound", "contact.opted_out"])
     );
     // A further duplicate delivery yields the same ids again.
-    status::handle(&env.app, retry).await;
+    chasqui_status::handle(&env.app, retry).await;
     let again: Vec<Event> = harness::receive(&env.sqs, &late_url, 2)
         .await
         .iter()
@@ -1672,7 +1672,7 @@ async fn events_are_logged_only_without_an_upstream_queue() {
     let app = App::from_config(&config, &harness::aws().await);
     let body = status_body(Some("m-log"), "wamid.L", "sent", T0);
     let records: Vec<SqsRecord> = queued(&body).iter().map(|m| sqs_record(m, 1)).collect();
-    let response = status::handle(&app, sqs_event(&records)).await;
+    let response = chasqui_status::handle(&app, sqs_event(&records)).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(app.dynamodb_requests().get("UpdateItem"), Some(&1));
 }

@@ -21,6 +21,8 @@ use shared::config::{ConfigError, Settings};
 struct Manifest {
     /// The Cargo binary, as `Metadata.BuildProperties.Binary` names it.
     binary: &'static str,
+    /// The function's library crate, which owns `configure`.
+    krate: &'static str,
     configure: fn(&Settings) -> Result<(), ConfigError>,
     permissions: &'static [(&'static str, &'static str)],
     /// Every `alert = ...` the function logs.
@@ -29,9 +31,10 @@ struct Manifest {
 
 /// The manifest of a function crate that exposes `configure` and `AWS_PERMISSIONS`.
 macro_rules! manifest {
-    ($krate:ident) => {
+    ($binary:ident: $krate:ident) => {
         Manifest {
-            binary: stringify!($krate),
+            binary: stringify!($binary),
+            krate: stringify!($krate),
             configure: |settings| $krate::configure(settings).map(drop),
             permissions: $krate::AWS_PERMISSIONS,
             alerts: $krate::ALERTS,
@@ -41,7 +44,11 @@ macro_rules! manifest {
 
 /// Every function checked against the template: one line per function crate.
 fn manifests() -> Vec<Manifest> {
-    vec![manifest!(webhook), manifest!(sender), manifest!(status)]
+    vec![
+        manifest!(webhook: chasqui_webhook),
+        manifest!(sender: chasqui_sender),
+        manifest!(status: chasqui_status),
+    ]
 }
 
 /// A valid value for every setting any function reads. A function that starts
@@ -527,7 +534,7 @@ fn check_settings(template: &Template, manifest: &Manifest) -> Vec<String> {
         if !read.contains(name.as_str()) && !READ_OUTSIDE_SETTINGS.contains(&name.as_str()) {
             problems.push(format!(
                 "{id} sets {name}, which {}::configure never reads",
-                manifest.binary
+                manifest.krate
             ));
         }
     }
@@ -1100,7 +1107,7 @@ fn the_webhook_answers_get_and_post_on_the_http_api() {
     // The function answers each app's route (`{app}` stands for a name).
     for (_, path) in &routes {
         assert!(
-            webhook::app_of_path(&path.replace("{app}", "shop")).is_some(),
+            chasqui_webhook::app_of_path(&path.replace("{app}", "shop")).is_some(),
             "{path}"
         );
     }
@@ -1149,7 +1156,7 @@ fn edited(edit: impl FnOnce(&mut Value)) -> Template {
 }
 
 fn webhook() -> Manifest {
-    manifest!(webhook)
+    manifest!(webhook: chasqui_webhook)
 }
 
 fn assert_finds(problems: &[String], expected: &str) {
@@ -1161,7 +1168,7 @@ fn assert_finds(problems: &[String], expected: &str) {
 
 #[test]
 fn an_alert_without_its_filter_or_alarm_is_found() {
-    let status = || manifest!(status);
+    let status = || manifest!(status: chasqui_status);
     let template = edited(|t| {
         t["Resources"]
             .as_object_mut()
@@ -1210,7 +1217,7 @@ fn a_variable_no_one_reads_is_found() {
     });
     assert_finds(
         &check_settings(&template, &webhook()),
-        "WebhookFunction sets GRAPH_API_VERSION, which webhook::configure never reads",
+        "WebhookFunction sets GRAPH_API_VERSION, which chasqui_webhook::configure never reads",
     );
 }
 
@@ -1218,12 +1225,13 @@ fn a_variable_no_one_reads_is_found() {
 fn a_setting_unknown_to_the_test_is_named() {
     let manifest = Manifest {
         binary: "webhook",
+        krate: "chasqui_webhook",
         configure: |settings| {
             let _ = settings.get("BRAND_NEW_SETTING");
-            webhook::configure(settings).map(drop)
+            chasqui_webhook::configure(settings).map(drop)
         },
-        permissions: webhook::AWS_PERMISSIONS,
-        alerts: webhook::ALERTS,
+        permissions: chasqui_webhook::AWS_PERMISSIONS,
+        alerts: chasqui_webhook::ALERTS,
     };
     assert_finds(
         &check_settings(&Template::load(), &manifest),
@@ -1259,7 +1267,7 @@ fn a_queue_without_a_dead_letter_queue_is_found() {
         "WebhookQueue has no RedrivePolicy to a dead-letter queue",
     );
     assert_finds(
-        &check_queues(&template, &manifest!(status)),
+        &check_queues(&template, &manifest!(status: chasqui_status)),
         "WebhookQueue has no RedrivePolicy to a dead-letter queue",
     );
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chasqui_webhook::App;
 use harness::{APP_SECRET, VERIFY_TOKEN, attribute, event, fixture, sign};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -13,7 +14,6 @@ use shared::config::SecretSettings;
 use shared::intake::{MAX_SQS_MESSAGE_BYTES, QueuedWebhook};
 use shared::queue::SqsQueue;
 use shared::secrets::{SecretCache, SecretsManagerSource};
-use webhook::App;
 
 /// Every fixture's further apps live under its own prefix.
 struct Fixture {
@@ -159,7 +159,7 @@ async fn handshake_answers_the_challenge_only_for_the_right_token() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let req = req.with_query_string_parameters(map);
-        let resp = webhook::handle(&f.app, req).await;
+        let resp = chasqui_webhook::handle(&f.app, req).await;
         assert_eq!(resp.status(), *want, "{params:?}");
         if *want == StatusCode::OK {
             assert_eq!(text(&resp), "1158201444");
@@ -177,12 +177,13 @@ async fn handshake_answers_the_challenge_only_for_the_right_token() {
         }
     }
     // the sample events drive the same path
-    let resp = webhook::handle(&f.app, from_event("webhook-handshake.json")).await;
+    let resp = chasqui_webhook::handle(&f.app, from_event("webhook-handshake.json")).await;
     assert_eq!(
         (resp.status(), text(&resp).as_str()),
         (StatusCode::OK, "1158201444")
     );
-    let resp = webhook::handle(&f.app, from_event("webhook-handshake-wrong-token.json")).await;
+    let resp =
+        chasqui_webhook::handle(&f.app, from_event("webhook-handshake-wrong-token.json")).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert_eq!(harness::queue_depth(&f.sqs, &f.queue_url).await, 0);
 }
@@ -191,7 +192,8 @@ async fn handshake_answers_the_challenge_only_for_the_right_token() {
 async fn a_batched_post_queues_one_message_per_entry_and_change() {
     let f = setup().await;
     let body = fixture("batch-3-entries-2-changes.json");
-    let resp = webhook::handle(&f.app, post(body.as_bytes(), Some(&sign(body.as_bytes())))).await;
+    let resp =
+        chasqui_webhook::handle(&f.app, post(body.as_bytes(), Some(&sign(body.as_bytes())))).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
 
     let messages = harness::receive(&f.sqs, &f.queue_url, 6).await;
@@ -233,7 +235,7 @@ async fn a_batched_post_queues_one_message_per_entry_and_change() {
 #[tokio::test]
 async fn meta_escapes_and_non_ascii_verify_and_are_queued_verbatim() {
     let f = setup().await;
-    let resp = webhook::handle(&f.app, from_event("webhook-post-inbound.json")).await;
+    let resp = chasqui_webhook::handle(&f.app, from_event("webhook-post-inbound.json")).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
     let messages = harness::receive(&f.sqs, &f.queue_url, 1).await;
     assert_eq!(messages.len(), 1);
@@ -254,7 +256,8 @@ async fn meta_escapes_and_non_ascii_verify_and_are_queued_verbatim() {
 
     // A direct POST with non-ASCII bytes (not escaped) verifies too.
     let raw = "{\"object\":\"whatsapp_business_account\",\"entry\":[{\"id\":\"w\",\"changes\":[{\"field\":\"messages\",\"value\":{\"metadata\":{\"phone_number_id\":\"1\"},\"messages\":[{\"text\":{\"body\":\"ñandú \\/ 日本\"}}]}}]}]}";
-    let resp = webhook::handle(&f.app, post(raw.as_bytes(), Some(&sign(raw.as_bytes())))).await;
+    let resp =
+        chasqui_webhook::handle(&f.app, post(raw.as_bytes(), Some(&sign(raw.as_bytes())))).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
 }
 
@@ -263,7 +266,7 @@ async fn base64_bodies_are_decoded_before_verification() {
     let f = setup().await;
     let ev: Value = serde_json::from_str(&event("webhook-post-base64.json")).unwrap();
     assert_eq!(ev["isBase64Encoded"], true);
-    let resp = webhook::handle(&f.app, from_event("webhook-post-base64.json")).await;
+    let resp = chasqui_webhook::handle(&f.app, from_event("webhook-post-base64.json")).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
     let messages = harness::receive(&f.sqs, &f.queue_url, 1).await;
     assert_eq!(messages.len(), 1);
@@ -309,17 +312,17 @@ async fn bad_signatures_are_refused_and_nothing_is_queued() {
         ),
     ];
     for (name, sig, want) in cases {
-        let resp = webhook::handle(&f.app, post(body.as_bytes(), sig.as_deref())).await;
+        let resp = chasqui_webhook::handle(&f.app, post(body.as_bytes(), sig.as_deref())).await;
         assert_eq!(resp.status(), want, "{name}");
     }
-    let resp = webhook::handle(&f.app, from_event("webhook-post-bad-signature.json")).await;
+    let resp = chasqui_webhook::handle(&f.app, from_event("webhook-post-bad-signature.json")).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-    let resp = webhook::handle(&f.app, from_event("webhook-post-unsigned.json")).await;
+    let resp = chasqui_webhook::handle(&f.app, from_event("webhook-post-unsigned.json")).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(harness::queue_depth(&f.sqs, &f.queue_url).await, 0);
 
     // the control: the same body correctly signed is accepted
-    let resp = webhook::handle(&f.app, post(body.as_bytes(), Some(&good))).await;
+    let resp = chasqui_webhook::handle(&f.app, post(body.as_bytes(), Some(&good))).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(!APP_SECRET.is_empty());
 }
@@ -331,7 +334,8 @@ async fn a_missing_queue_answers_5xx_so_meta_retries() {
     sqs.delete_queue().queue_url(&real).send().await.unwrap();
     let app = app_for(&real, "chasqui-apps-none/").await;
     let body = fixture("status-read.json");
-    let resp = webhook::handle(&app, post(body.as_bytes(), Some(&sign(body.as_bytes())))).await;
+    let resp =
+        chasqui_webhook::handle(&app, post(body.as_bytes(), Some(&sign(body.as_bytes())))).await;
     assert!(resp.status().is_server_error(), "{}", resp.status());
     let answer = text(&resp);
     assert!(answer.contains("retry"), "{answer}");
@@ -360,7 +364,8 @@ async fn an_oversized_change_is_split_by_items_with_nothing_lost() {
         "the change must exceed an SQS message: {}",
         body.len()
     );
-    let resp = webhook::handle(&f.app, post(body.as_bytes(), Some(&sign(body.as_bytes())))).await;
+    let resp =
+        chasqui_webhook::handle(&f.app, post(body.as_bytes(), Some(&sign(body.as_bytes())))).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
 
     let parts = body.len().div_ceil(MAX_SQS_MESSAGE_BYTES - 4096);
@@ -391,7 +396,7 @@ async fn an_oversized_change_is_split_by_items_with_nothing_lost() {
 async fn a_verified_body_that_is_not_json_is_kept_raw_and_acknowledged() {
     let f = setup().await;
     let body = b"this is not json {";
-    let resp = webhook::handle(&f.app, post(body, Some(&sign(body)))).await;
+    let resp = chasqui_webhook::handle(&f.app, post(body, Some(&sign(body)))).await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", text(&resp));
     let messages = harness::receive(&f.sqs, &f.queue_url, 1).await;
     assert_eq!(messages.len(), 1);
@@ -410,7 +415,7 @@ async fn a_verified_body_that_is_not_json_is_kept_raw_and_acknowledged() {
 async fn bodies_over_metas_maximum_get_413_and_other_methods_405() {
     let f = setup().await;
     let body = vec![b' '; 3 * 1024 * 1024 + 1];
-    let resp = webhook::handle(&f.app, post(&body, Some(&sign(&body)))).await;
+    let resp = chasqui_webhook::handle(&f.app, post(&body, Some(&sign(&body)))).await;
     assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let req = lambda_http::http::Request::builder()
         .method("PUT")
@@ -418,7 +423,7 @@ async fn bodies_over_metas_maximum_get_413_and_other_methods_405() {
         .body(Body::Empty)
         .unwrap();
     assert_eq!(
-        webhook::handle(&f.app, req).await.status(),
+        chasqui_webhook::handle(&f.app, req).await.status(),
         StatusCode::METHOD_NOT_ALLOWED
     );
     assert_eq!(harness::queue_depth(&f.sqs, &f.queue_url).await, 0);
@@ -483,7 +488,7 @@ async fn each_app_verifies_only_on_its_own_route_and_its_changes_carry_its_name(
         ),
     ];
     for (path, signature, want) in cases {
-        let resp = webhook::handle(
+        let resp = chasqui_webhook::handle(
             &f.app,
             request("POST", path, body.as_bytes(), Some(signature)),
         )
@@ -496,7 +501,7 @@ async fn each_app_verifies_only_on_its_own_route_and_its_changes_carry_its_name(
         ("/webhook", SHOP_VERIFY_TOKEN, StatusCode::FORBIDDEN),
         ("/webhook/nobody", SHOP_VERIFY_TOKEN, StatusCode::NOT_FOUND),
     ] {
-        let resp = webhook::handle(&f.app, handshake(path, token)).await;
+        let resp = chasqui_webhook::handle(&f.app, handshake(path, token)).await;
         assert_eq!(resp.status(), want, "GET {path}");
     }
 
@@ -532,7 +537,7 @@ async fn without_a_prefix_only_the_default_app_has_a_route() {
         Arc::new(SqsQueue::new(f.sqs.clone(), &f.queue_url)),
     );
     let body = fixture("inbound-text.json");
-    let resp = webhook::handle(
+    let resp = chasqui_webhook::handle(
         &app,
         request(
             "POST",

@@ -9,7 +9,7 @@
 //!   contact check, pacing, body, record) against instant in-memory ports on
 //!   a single-threaded runtime, so time is CPU time; reported per message.
 //!
-//! Run: `cargo bench -p sender --bench send_batch`.
+//! Run: `cargo bench -p chasqui-sender --bench send_batch`.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use shared::sqs::{SqsRecord, sqs_event};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use sender::memory::{MemoryRequeue, MemoryStore};
+use chasqui_sender::memory::{MemoryRequeue, MemoryStore};
 
 struct Token;
 
@@ -51,8 +51,8 @@ impl CloudApi for InstantApi {
     }
 }
 
-fn config(base_url: &str, concurrency: &str, rate: &str) -> sender::SenderConfig {
-    sender::configure(&Settings::from_pairs([
+fn config(base_url: &str, concurrency: &str, rate: &str) -> chasqui_sender::SenderConfig {
+    chasqui_sender::configure(&Settings::from_pairs([
         ("WHATSAPP_SECRET_ID", "bench"),
         ("TABLE_NAME", "bench"),
         ("SEND_QUEUE_URL", "http://127.0.0.1:1/queue/send"),
@@ -64,9 +64,9 @@ fn config(base_url: &str, concurrency: &str, rate: &str) -> sender::SenderConfig
     .expect("bench configuration")
 }
 
-fn app(config: &sender::SenderConfig, api: Arc<dyn CloudApi>) -> sender::App {
+fn app(config: &chasqui_sender::SenderConfig, api: Arc<dyn CloudApi>) -> chasqui_sender::App {
     let store = Arc::new(MemoryStore::default());
-    sender::App::new(
+    chasqui_sender::App::new(
         config,
         Arc::new(shared::tenant::Directory::fixed(Vec::new())),
         store.clone(),
@@ -131,7 +131,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 &next,
                 |event| {
-                    let response = rt.block_on(sender::handle(&app, event));
+                    let response = rt.block_on(chasqui_sender::handle(&app, event));
                     assert!(response.batch_item_failures.is_empty());
                 },
                 BatchSize::PerIteration,
@@ -147,7 +147,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("batch_of_10_in_memory", |b| {
         b.iter_batched(
             &next,
-            |event| rt.block_on(sender::handle(&app, event)),
+            |event| rt.block_on(chasqui_sender::handle(&app, event)),
             BatchSize::SmallInput,
         )
     });

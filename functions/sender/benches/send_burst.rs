@@ -1,4 +1,4 @@
-//! A 1,000-message burst through the real handler path (`sender::handle`,
+//! A 1,000-message burst through the real handler path (`chasqui_sender::handle`,
 //! the real `CloudApiClient` over HTTP) against a Graph stand-in (wiremock on
 //! loopback) that answers after 5 ms and records when each call arrives.
 //!
@@ -14,7 +14,7 @@
 //! recipient's messages arrived in the order they were queued. The store is
 //! the in-memory one (the DynamoDB adapter is tested against moto).
 //!
-//! Run: `cargo bench -p sender --bench send_burst`.
+//! Run: `cargo bench -p chasqui-sender --bench send_burst`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -29,7 +29,7 @@ use shared::sqs::{SqsRecord, sqs_event};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use sender::memory::{MemoryRequeue, MemoryStore};
+use chasqui_sender::memory::{MemoryRequeue, MemoryStore};
 
 const MESSAGES: usize = 1_000;
 const RECIPIENTS: usize = 25;
@@ -79,8 +79,8 @@ impl Respond for Recorder {
     }
 }
 
-fn app(base_url: &str) -> sender::App {
-    let config = sender::configure(&Settings::from_pairs([
+fn app(base_url: &str) -> chasqui_sender::App {
+    let config = chasqui_sender::configure(&Settings::from_pairs([
         ("WHATSAPP_SECRET_ID", "bench"),
         ("TABLE_NAME", "bench"),
         ("SEND_QUEUE_URL", "http://127.0.0.1:1/queue/send"),
@@ -93,7 +93,7 @@ fn app(base_url: &str) -> sender::App {
     let api =
         CloudApiClient::new(&config.graph, Arc::new(Token), config.graph_timeout).expect("client");
     let store = Arc::new(MemoryStore::default());
-    sender::App::new(
+    chasqui_sender::App::new(
         &config,
         Arc::new(shared::tenant::Directory::fixed(Vec::new())),
         store.clone(),
@@ -126,7 +126,7 @@ async fn burst(instances: usize) -> (Vec<Arrival>, Duration) {
         .respond_with(recorder.clone())
         .mount(&server)
         .await;
-    let apps: Vec<sender::App> = (0..instances).map(|_| app(&server.uri())).collect();
+    let apps: Vec<chasqui_sender::App> = (0..instances).map(|_| app(&server.uri())).collect();
     let mut queues: Vec<Vec<Value>> = vec![Vec::new(); instances];
     for (i, batch) in batches(&format!("{instances}")).into_iter().enumerate() {
         queues[i % instances].push(batch);
@@ -134,7 +134,7 @@ async fn burst(instances: usize) -> (Vec<Arrival>, Duration) {
     let started = Instant::now();
     let runs = apps.iter().zip(queues).map(|(app, queue)| async move {
         for event in queue {
-            let response = sender::handle(app, event).await;
+            let response = chasqui_sender::handle(app, event).await;
             assert!(
                 response.batch_item_failures.is_empty(),
                 "a send was not accepted: {:?}",

@@ -5,11 +5,17 @@
 //! `UpdateItem` per status, a `PutItem` and an `UpdateItem` per inbound
 //! message: milliseconds each, against microseconds here).
 //!
-//! `cargo bench -p status --bench status_apply`; docs/benchmarks.md keeps the numbers.
+//! `cargo bench -p chasqui-status --bench status_apply`; docs/benchmarks.md keeps the numbers.
 
 use std::hint::black_box;
 
 use async_trait::async_trait;
+use chasqui_status::apply::{Applier, Policy};
+use chasqui_status::keywords::Keywords;
+use chasqui_status::store::{
+    ContactLink, ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore,
+    HealthWrite, InboundWrite, MessageRef, MessageStore, StatusWrite, WebhookLog, WebhookRecord,
+};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use shared::contact::{OptOutcome, OptStore, OptWrite};
@@ -18,12 +24,6 @@ use shared::record::MessageRecord;
 use shared::store::StoreError;
 use shared::tenant::{
     BINDINGS_TTL, Binding, BindingStore, DEFAULT_TENANT, Directory, DirectoryError,
-};
-use status::apply::{Applier, Policy};
-use status::keywords::Keywords;
-use status::store::{
-    ContactLink, ContactStore, ContactTouch, FragmentWrite, HealthOutcome, HealthStore,
-    HealthWrite, InboundWrite, MessageRef, MessageStore, StatusWrite, WebhookLog, WebhookRecord,
 };
 use std::sync::Arc;
 

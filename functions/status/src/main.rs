@@ -9,7 +9,7 @@ use serde_json::Value;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = match status::App::from_env().await {
+    let app = match chasqui_status::App::from_env().await {
         Ok(app) => Arc::new(app),
         Err(err) => {
             tracing::error!(error = %err, "cold start failed");
@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
         async move {
-            status::handle(&app, event.payload)
+            chasqui_status::handle(&app, event.payload)
                 .await
                 .into_lambda()
                 .map_err(Error::from)

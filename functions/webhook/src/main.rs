@@ -8,7 +8,7 @@ use lambda_http::{Error, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
-    let app = match webhook::App::from_env().await {
+    let app = match chasqui_webhook::App::from_env().await {
         Ok(app) => Arc::new(app),
         Err(err) => {
             tracing::error!(error = %err, "cold start failed");
@@ -17,7 +17,7 @@ async fn main() -> Result<(), Error> {
     };
     lambda_http::run(service_fn(move |req| {
         let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(webhook::handle(&app, req).await) }
+        async move { Ok::<_, std::convert::Infallible>(chasqui_webhook::handle(&app, req).await) }
     }))
     .await
 }
