@@ -109,6 +109,10 @@ impl HttpClient for LazyConnectors {
     }
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "built from compiled-in roots, not outside input"
+)]
 fn sdk_default_with_our_roots() -> SharedHttpClient {
     let tls = TlsContext::builder()
         .with_trust_store(TrustStore::empty().with_pem_certificate(roots_pem().to_vec()))

@@ -7,6 +7,11 @@
 //! targets in `fuzz/` use them that way). The domain (`record`, `events`,
 //! the table's keys and attribute names in `table`) builds either way.
 
+// Input from outside (Meta, SQS, upstream systems, settings) is never
+// unwrapped: every failure is an error with its cause (tests may unwrap;
+// clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod check;
 #[cfg(feature = "aws")]
 pub mod cloud_api;

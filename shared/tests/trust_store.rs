@@ -9,6 +9,8 @@ use aws_sdk_sqs::config::{Credentials, Region};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+// Edition 2024 makes setting the environment `unsafe`; this test must.
+#[allow(unsafe_code)]
 #[test]
 fn the_clients_build_and_call_plain_http_without_the_system_trust_store() {
     // SAFETY: the only test in this process, run before any other thread

@@ -7,6 +7,11 @@
 //! from the queue), or reported failed with its visibility set to a backoff so
 //! SQS redelivers it later and, after `maxReceiveCount`, dead-letters it.
 
+// Input from outside (Meta, SQS, upstream systems, settings) is never
+// unwrapped: every failure is an error with its cause (tests may unwrap;
+// clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod memory;
 pub mod pacing;
 pub mod requeue;

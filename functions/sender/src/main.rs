@@ -1,3 +1,7 @@
+// Input from outside (Meta, SQS, upstream systems, settings) is never
+// unwrapped: every failure is an error with its cause (tests may unwrap;
+// clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};

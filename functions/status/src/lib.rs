@@ -9,6 +9,11 @@
 //! attempt the function moves it to the dead-letter queue itself, with the
 //! reason, and acknowledges it.
 
+// Input from outside (Meta, SQS, upstream systems, settings) is never
+// unwrapped: every failure is an error with its cause (tests may unwrap;
+// clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod apply;
 pub mod dead_letter;
 pub mod dynamo;

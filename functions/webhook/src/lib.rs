@@ -9,6 +9,11 @@
 //! app's name; the status function applies a change only to the tenant whose
 //! binding owns its number through that app (`shared::tenant`).
 
+// Input from outside (Meta, SQS, upstream systems, settings) is never
+// unwrapped: every failure is an error with its cause (tests may unwrap;
+// clippy.toml).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::Instant;
 
