@@ -7,6 +7,7 @@
 
 pub mod crash;
 pub mod local;
+pub mod meter;
 pub mod proxy;
 pub mod scenario;
 
