@@ -47,6 +47,8 @@ struct Flow {
     logs: BTreeMap<String, (u64, u64)>,
     /// (function, level, message) → (lines, bytes).
     log_sites: BTreeMap<(String, String, String), (u64, u64)>,
+    /// (function, level, message) → the first such line.
+    samples: BTreeMap<(String, String, String), String>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -115,10 +117,11 @@ impl Flow {
             l.1 += bytes;
             let parsed: Value = serde_json::from_str(line).unwrap_or(Value::Null);
             let text = |k: &str| parsed[k].as_str().unwrap_or("(not JSON)").to_owned();
-            let site = self
-                .log_sites
-                .entry((function.clone(), text("level"), text("message")))
-                .or_default();
+            let key = (function.clone(), text("level"), text("message"));
+            self.samples
+                .entry(key.clone())
+                .or_insert_with(|| line.clone());
+            let site = self.log_sites.entry(key).or_default();
             site.0 += 1;
             site.1 += bytes;
         }
@@ -186,7 +189,7 @@ impl Flow {
         println!("|---|---|---|---|---|---|");
         let mut sites: Vec<_> = self.log_sites.iter().collect();
         sites.sort_by(|a, b| b.1.1.cmp(&a.1.1));
-        for ((function, level, message), (lines, bytes)) in sites {
+        for ((function, level, message), (lines, bytes)) in &sites {
             println!(
                 "| {function} | {level} | {message} | {:.2} | {:.0} | {:.0}% |",
                 *lines as f64 / per_f,
@@ -194,6 +197,13 @@ impl Flow {
                 100.0 * *bytes as f64 / all.max(1) as f64
             );
         }
+        println!("\nOne line of each, as written:\n\n```");
+        for (key, _) in sites {
+            if let Some(line) = self.samples.get(key) {
+                println!("[{}] {line}", key.0);
+            }
+        }
+        println!("```");
     }
 }
 
