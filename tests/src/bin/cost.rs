@@ -188,7 +188,7 @@ impl Flow {
         println!("\n| function | level | line | lines | bytes | share |");
         println!("|---|---|---|---|---|---|");
         let mut sites: Vec<_> = self.log_sites.iter().collect();
-        sites.sort_by(|a, b| b.1.1.cmp(&a.1.1));
+        sites.sort_by_key(|s| std::cmp::Reverse(s.1.1));
         for ((function, level, message), (lines, bytes)) in &sites {
             println!(
                 "| {function} | {level} | {message} | {:.2} | {:.0} | {:.0}% |",
@@ -248,7 +248,7 @@ async fn items(stack: &LocalStack) {
             }
         }
         let mut attrs: Vec<_> = attrs.into_iter().collect();
-        attrs.sort_by(|a, b| b.1.cmp(&a.1));
+        attrs.sort_by_key(|a| std::cmp::Reverse(a.1));
         println!(
             "| {kind} | {} | {:.0} | {} | {} |",
             items.len(),
