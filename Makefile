@@ -18,7 +18,7 @@ MOTO := $(VENV)/.moto-$(MOTO_VERSION)
 CARGO_LAMBDA := $(VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)
 CARGO_FUZZ := .tools/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin/cargo-fuzz
 
-.PHONY: test test-rust dev demo bench chaos fuzz fuzz-smoke fmt lint tools clean
+.PHONY: test test-rust dev demo bench chaos cost fuzz fuzz-smoke fmt lint tools clean
 
 ## test: the whole suite against a local AWS emulator (started and stopped here), and a short fuzz run
 test: test-rust fuzz-smoke
@@ -60,6 +60,10 @@ fuzz-smoke: $(CARGO_FUZZ)
 ## chaos: CHAOS_SENDS (10000) mixed sends through the whole local loop under injected faults, then the crash window; prints a summary table (one moto server per service)
 chaos: $(MOTO)
 	MOTO_PER_SERVICE=1 scripts/with-moto cargo run --locked --quiet -p chasqui-tests --bin chaos
+
+## cost: AWS requests, DynamoDB write and read units (item sizes by DynamoDB's rule) and log bytes per message, counted through the whole local loop (COST_SENDS, 20); the figures of docs/benchmarks.md "Cost"
+cost: $(MOTO)
+	scripts/with-moto cargo run --locked --quiet -p chasqui-tests --bin cost
 
 fmt:
 	cargo fmt --all

@@ -7,6 +7,7 @@
 
 pub mod crash;
 pub mod local;
+pub mod meter;
 pub mod proxy;
 pub mod scenario;
 
@@ -269,7 +270,7 @@ pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Creates a table with Chasqui's key schema, `by_wamid` index and TTL, as the
+/// Creates a table with Chasqui's key schema, `wamid` index and TTL, as the
 /// SAM template declares it, and returns its name.
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client) -> String {
     use aws_sdk_dynamodb::types::{
@@ -306,7 +307,9 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client) -> String {
                 .key_schema(key(WAMID, KeyType::Hash))
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::All)
+                        .projection_type(ProjectionType::from(
+                            shared::table::WAMID_INDEX_PROJECTION,
+                        ))
                         .build(),
                 )
                 .build()

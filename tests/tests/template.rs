@@ -958,7 +958,7 @@ fn the_template_defaults_pass_each_functions_configuration() {
 
 #[test]
 fn table_matches_shared_table() {
-    use shared::table::{EXPIRES_AT, PK, SK, WAMID, WAMID_INDEX};
+    use shared::table::{EXPIRES_AT, PK, SK, WAMID, WAMID_INDEX, WAMID_INDEX_PROJECTION};
     let template = Template::load();
     let tables: Vec<_> = template
         .resources()
@@ -999,7 +999,7 @@ fn table_matches_shared_table() {
         json!([{
             "IndexName": WAMID_INDEX,
             "KeySchema": [{"AttributeName": WAMID, "KeyType": "HASH"}],
-            "Projection": {"ProjectionType": "ALL"},
+            "Projection": {"ProjectionType": WAMID_INDEX_PROJECTION},
         }])
     );
     assert_eq!(

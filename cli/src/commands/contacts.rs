@@ -80,12 +80,18 @@ pub async fn show(
             .send()
             .await
             .map_err(|e| CliError::aws("reading the inbound messages", e))?;
-        recent.extend(
-            inbound
-                .items()
-                .iter()
-                .map(|i| to_json(&AttributeValue::M(i.clone()))),
-        );
+        recent.extend(inbound.items().iter().map(|i| {
+            let mut m = to_json(&AttributeValue::M(i.clone()));
+            // Items written before the id left the `wamid` index name it
+            // `wamid`: one name in the output either way.
+            if let Some(o) = m.as_object_mut()
+                && !o.contains_key(inbound_attr::WAMID)
+                && let Some(w) = o.remove(inbound_attr::LEGACY_WAMID)
+            {
+                o.insert(inbound_attr::WAMID.to_owned(), w);
+            }
+            m
+        }));
     }
     recent.sort_by_key(|m| {
         std::cmp::Reverse(m.get(inbound_attr::RECEIVED_AT).and_then(Value::as_u64))

@@ -103,7 +103,8 @@ impl MessageStore for DynamoStore {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| failure("Query by_wamid", e))?;
+                .map_err(|e| failure("Query by wamid", e))?;
+            // The index projects keys only: `pk` is all this reads.
             // Chasqui's own item wins over the one a wamid-only status made
             // (`WAMID#<wamid>`), which is the item the caller falls back to.
             // Only the tenant's own: another tenant's item with this wamid

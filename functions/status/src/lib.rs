@@ -46,7 +46,7 @@ pub use health::ALERTS;
 /// resource it acts on. (The SQS event source mapping that feeds the
 /// function also needs `sqs:ReceiveMessage`, `sqs:DeleteMessage` and
 /// `sqs:GetQueueAttributes` on the webhook queue; SAM adds those.) The
-/// `Query` is on the table's `by_wamid` index.
+/// `Query` is on the table's `wamid` index (`shared::table::WAMID_INDEX`).
 pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("TABLE_NAME", "dynamodb:UpdateItem"),
     ("TABLE_NAME", "dynamodb:PutItem"),

@@ -110,8 +110,13 @@ pub mod inbound {
     pub const WA_ID: &str = "wa_id";
     pub const USER_ID: &str = "user_id";
     pub const USERNAME: &str = "username";
-    /// Absent when Meta sent no id.
-    pub const WAMID: &str = crate::table::WAMID;
+    /// Meta's id of the message; absent when Meta sent none. Not named
+    /// `wamid`, so inbound items stay out of the `wamid` index (which only
+    /// correlates statuses with sent messages). Items written before
+    /// carry it as [`LEGACY_WAMID`].
+    pub const WAMID: &str = "inbound_wamid";
+    /// What [`WAMID`] was called before (`wamid`, indexed).
+    pub const LEGACY_WAMID: &str = crate::table::WAMID;
     pub const TYPE: &str = "type";
     /// What the person typed or tapped, when there is one.
     pub const TEXT: &str = "text";

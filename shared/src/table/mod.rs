@@ -19,9 +19,19 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 /// TTL attribute (N, Unix seconds). DynamoDB deletes late: readers check it.
 pub const EXPIRES_AT: &str = "expires_at";
-/// Global secondary index on `wamid` (S), projecting everything.
-pub const WAMID_INDEX: &str = "by_wamid";
-/// The attribute `WAMID_INDEX` is keyed on.
+/// Global secondary index on `wamid` (S), projecting the keys only: the
+/// one reader (the status function's correlation of a status without
+/// callback data) needs nothing but the item's `pk`, and an index that
+/// projects only keys costs a write when an item's `wamid` first appears,
+/// not on every status (`docs/benchmarks.md`, "Cost"). Sparse: only message
+/// items carry `wamid`. Named apart from the `by_wamid` index it replaced
+/// (projection `ALL`), since an index's projection cannot change in place
+/// (`docs/data-model.md`, "Upgrading").
+pub const WAMID_INDEX: &str = "by_wamid_keys";
+/// `WAMID_INDEX`'s projection, as the template and the test tables declare
+/// it.
+pub const WAMID_INDEX_PROJECTION: &str = "KEYS_ONLY";
+/// The attribute `WAMID_INDEX` is keyed on. Only message items have it.
 pub const WAMID: &str = "wamid";
 
 /// Sort key of the single item under a message or contact partition.
