@@ -13,7 +13,6 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
 };
@@ -139,7 +138,7 @@ pub async fn read_linked(
     scope: &str,
     ids: &CustomerIds,
     now_ms: u64,
-) -> Result<Vec<ContactItem>, String> {
+) -> Result<Vec<ContactItem>, StoreError> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut found = Vec::new();
     let mut next: Vec<String> = ids.all().into_iter().map(str::to_owned).collect();
@@ -181,7 +180,7 @@ async fn fetch(
     tenant: &str,
     scope: &str,
     ids: &[String],
-) -> Result<Vec<HashMap<String, AttributeValue>>, String> {
+) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
     let key = |id: &str| dynamo::contact_key(tenant, scope, id);
     if let [id] = ids {
         let out = client
@@ -191,7 +190,7 @@ async fn fetch(
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| format!("GetItem contact: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| failure("GetItem contact", e))?;
         return Ok(out.item.into_iter().collect());
     }
     let mut keys = KeysAndAttributes::builder().consistent_read(true);
@@ -200,8 +199,10 @@ async fn fetch(
     }
     let mut request = HashMap::from([(
         table_name.to_owned(),
-        keys.build()
-            .map_err(|e| format!("BatchGetItem contact: {e}"))?,
+        keys.build().map_err(|e| StoreError::Rejected {
+            operation: "BatchGetItem contact",
+            source: Box::new(e),
+        })?,
     )]);
     let mut out = Vec::new();
     // Unprocessed keys (throttling) are asked again; a handful of keys
@@ -212,7 +213,7 @@ async fn fetch(
             .set_request_items(Some(request))
             .send()
             .await
-            .map_err(|e| format!("BatchGetItem contact: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| failure("BatchGetItem contact", e))?;
         if let Some(mut responses) = page.responses
             && let Some(items) = responses.remove(table_name)
         {
@@ -223,7 +224,10 @@ async fn fetch(
             _ => return Ok(out),
         }
     }
-    Err("BatchGetItem contact: keys left unprocessed after 5 rounds".into())
+    Err(StoreError::Unavailable {
+        operation: "BatchGetItem contact",
+        source: "keys left unprocessed after 5 rounds".into(),
+    })
 }
 
 /// An opt-out or opt-in decision for one customer: a signal the status

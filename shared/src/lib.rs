@@ -19,6 +19,7 @@ pub mod config;
 #[cfg(feature = "aws")]
 pub mod contact;
 pub mod customer;
+pub mod error;
 pub mod events;
 #[cfg(feature = "aws")]
 pub mod health;

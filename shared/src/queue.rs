@@ -3,14 +3,24 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
+use crate::error::{Cause, Chain};
 use crate::intake::{MAX_SQS_MESSAGE_BYTES, QueueMessage, sqs_safe};
 
+/// What a queue port answers when the queue fails it. The URL names the AWS
+/// account: kept for `Debug`, never displayed, so no log line or answer
+/// built from the error carries it.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    // The URL names the AWS account: kept for `Debug`, never displayed, so
-    // no log line or answer built from the error carries it.
-    #[error("could not send to the queue: {reason}")]
-    Unavailable { queue_url: String, reason: String },
+    /// SQS could not be reached, failed, or kept failing some entries for a
+    /// passing reason: a retry may help.
+    #[error("could not send to the queue: {}", Chain(source.as_ref()))]
+    Unavailable {
+        queue_url: String,
+        #[source]
+        source: Cause,
+    },
+    /// SQS refused an entry as the sender's fault (too large, malformed):
+    /// a retry cannot help.
     #[error("the queue refused {failed} of {total} messages: {reason}")]
     Rejected {
         queue_url: String,
@@ -18,6 +28,13 @@ pub enum QueueError {
         total: usize,
         reason: String,
     },
+}
+
+impl QueueError {
+    /// Whether sending the same messages again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, QueueError::Unavailable { .. })
+    }
 }
 
 /// Port: somewhere messages go durably. `send_all` succeeds only when every
@@ -127,7 +144,7 @@ impl SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| self.unavailable(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                .map_err(|e| self.unavailable(e))?;
             let failed = out.failed();
             if failed.is_empty() {
                 return Ok(());
@@ -154,10 +171,10 @@ impl SqsQueue {
         )))
     }
 
-    fn unavailable(&self, reason: impl std::fmt::Display) -> QueueError {
+    fn unavailable(&self, source: impl Into<Cause>) -> QueueError {
         QueueError::Unavailable {
             queue_url: self.queue_url.clone(),
-            reason: reason.to_string(),
+            source: source.into(),
         }
     }
 }

@@ -132,11 +132,11 @@ pub const ACCESS_TOKEN: &str = "access_token";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("could not read secret {secret_id}: {source}")]
+    #[error("could not read secret {secret_id}: {}", crate::error::Chain(source.as_ref()))]
     Unavailable {
         secret_id: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: crate::error::Cause,
     },
     #[error("secret {secret_id} does not exist")]
     NotFound { secret_id: String },
@@ -192,9 +192,7 @@ impl SecretSource for SecretsManagerSource {
                 }
                 return Err(SecretError::Unavailable {
                     secret_id: secret_id.to_owned(),
-                    source: aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-                        .to_string()
-                        .into(),
+                    source: Box::new(e),
                 });
             }
         };

@@ -9,7 +9,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chasqui_status::dynamo::{DynamoStore, RequestCounter};
-use chasqui_status::publish::{EventPublisher, PublishError};
+use chasqui_status::publish::EventPublisher;
 use chasqui_status::{App, Ports, configure};
 use harness::{fixture, unique};
 use proptest::prelude::*;
@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use shared::config::Settings;
 use shared::events::{Event, OptSource, Payload};
 use shared::intake::{self, MAX_BODY_BYTES, QueueMessage};
+use shared::queue::QueueError;
 use shared::record::{MessageRecord, Status};
 use shared::sqs::{BatchFailed, BatchResponse, SqsRecord, sqs_event};
 use shared::table;
@@ -977,7 +978,7 @@ struct Capture(Mutex<Vec<Event>>);
 
 #[async_trait]
 impl EventPublisher for Capture {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[Event]) -> Result<(), QueueError> {
         self.0.lock().unwrap().extend_from_slice(events);
         Ok(())
     }

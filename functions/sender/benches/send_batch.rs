@@ -25,7 +25,7 @@ use shared::sqs::{SqsRecord, sqs_event};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use chasqui_sender::memory::{MemoryRequeue, MemoryStore};
+use chasqui_sender::memory::{MemoryLedger, MemoryRequeue};
 
 struct Token;
 
@@ -65,7 +65,7 @@ fn config(base_url: &str, concurrency: &str, rate: &str) -> chasqui_sender::Send
 }
 
 fn app(config: &chasqui_sender::SenderConfig, api: Arc<dyn CloudApi>) -> chasqui_sender::App {
-    let store = Arc::new(MemoryStore::default());
+    let store = Arc::new(MemoryLedger::default());
     chasqui_sender::App::new(
         config,
         Arc::new(shared::tenant::Directory::fixed(Vec::new())),

@@ -29,7 +29,7 @@ use shared::sqs::{SqsRecord, sqs_event};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use chasqui_sender::memory::{MemoryRequeue, MemoryStore};
+use chasqui_sender::memory::{MemoryLedger, MemoryRequeue};
 
 const MESSAGES: usize = 1_000;
 const RECIPIENTS: usize = 25;
@@ -92,7 +92,7 @@ fn app(base_url: &str) -> chasqui_sender::App {
     .expect("bench configuration");
     let api =
         CloudApiClient::new(&config.graph, Arc::new(Token), config.graph_timeout).expect("client");
-    let store = Arc::new(MemoryStore::default());
+    let store = Arc::new(MemoryLedger::default());
     chasqui_sender::App::new(
         &config,
         Arc::new(shared::tenant::Directory::fixed(Vec::new())),

@@ -35,7 +35,7 @@ use shared::tenant::{self, Directory, DynamoBindings, TenantTokens};
 use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter, backoff};
 use crate::requeue::{Requeue, SqsRequeue};
 use crate::store::{
-    Begin, Claim, ContactBook, DynamoStore, Earlier, Finish, MessageStore, RecordedError,
+    Begin, Claim, ContactBook, DynamoLedger, Earlier, Finish, RecordedError, SendLedger,
 };
 
 /// The alert logged (`alert = ...`) when Meta refuses the token or account.
@@ -175,7 +175,7 @@ fn positive(
 /// and the policy read from configuration.
 pub struct App {
     directory: Arc<Directory>,
-    store: Arc<dyn MessageStore>,
+    store: Arc<dyn SendLedger>,
     contacts: Arc<dyn ContactBook>,
     api: Arc<dyn CloudApi>,
     requeue: Arc<dyn Requeue>,
@@ -192,7 +192,7 @@ impl App {
     pub fn new(
         config: &SenderConfig,
         directory: Arc<Directory>,
-        store: Arc<dyn MessageStore>,
+        store: Arc<dyn SendLedger>,
         contacts: Arc<dyn ContactBook>,
         api: Arc<dyn CloudApi>,
         requeue: Arc<dyn Requeue>,
@@ -236,7 +236,7 @@ impl App {
             secret: config.secret.clone(),
         };
         let api = CloudApiClient::new(&config.graph, Arc::new(tokens), config.graph_timeout)?;
-        let store = Arc::new(DynamoStore::new(dynamodb, &config.table_name));
+        let store = Arc::new(DynamoLedger::new(dynamodb, &config.table_name));
         let requeue = SqsRequeue::new(aws_sdk_sqs::Client::new(aws), &config.queue_url);
         Ok(Self::new(
             config,
@@ -931,7 +931,7 @@ impl<'a> LogLine<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::{MemoryRequeue, MemoryStore};
+    use crate::memory::{MemoryLedger, MemoryRequeue};
     use async_trait::async_trait;
     use serde_json::json;
     use shared::cloud_api::{Accepted, MetaError};
@@ -979,7 +979,7 @@ mod tests {
     struct Fixture {
         app: App,
         api: Arc<FakeApi>,
-        store: Arc<MemoryStore>,
+        store: Arc<MemoryLedger>,
         requeue: Arc<MemoryRequeue>,
     }
 
@@ -996,7 +996,7 @@ mod tests {
             delay,
             answer,
         });
-        let store = Arc::new(MemoryStore::default());
+        let store = Arc::new(MemoryLedger::default());
         let requeue = Arc::new(MemoryRequeue::default());
         let app = App::new(
             &config,

@@ -1,5 +1,5 @@
 //! In-memory adapters of the sender's ports, with the same lock semantics as
-//! [`crate::store::DynamoStore`] (one mutex makes each call atomic, as a
+//! [`crate::store::DynamoLedger`] (one mutex makes each call atomic, as a
 //! DynamoDB conditional write is). For unit tests and benchmarks; the
 //! DynamoDB adapter itself is tested against the emulator.
 
@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use crate::requeue::{Requeue, RequeueError};
 use crate::store::{
-    Begin, Claim, ContactBook, ContactState, Earlier, Finish, MessageStore, StoreError, state,
+    Begin, Claim, ContactBook, ContactState, Earlier, Finish, SendLedger, StoreError, state,
 };
 
 /// What the in-memory store keeps of a message record.
@@ -33,12 +33,12 @@ pub struct MemoryRecord {
 }
 
 #[derive(Default)]
-pub struct MemoryStore {
+pub struct MemoryLedger {
     pub messages: Mutex<HashMap<String, MemoryRecord>>,
     pub contacts: Mutex<HashMap<(String, String), ContactState>>,
 }
 
-impl MemoryStore {
+impl MemoryLedger {
     /// A default-tenant message's record.
     pub fn record(&self, message_id: &str) -> Option<MemoryRecord> {
         let key = shared::table::message_pk(shared::tenant::DEFAULT_TENANT, message_id);
@@ -49,13 +49,12 @@ impl MemoryStore {
 fn poisoned() -> StoreError {
     StoreError::Unavailable {
         operation: "lock",
-        table: "memory".into(),
-        reason: "a test thread panicked".into(),
+        source: "a test thread panicked".into(),
     }
 }
 
 #[async_trait]
-impl MessageStore for MemoryStore {
+impl SendLedger for MemoryLedger {
     async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError> {
         let mut messages = self.messages.lock().map_err(|_| poisoned())?;
         let key = shared::table::message_pk(claim.tenant, claim.message_id);
@@ -157,7 +156,7 @@ impl MessageStore for MemoryStore {
 }
 
 #[async_trait]
-impl ContactBook for MemoryStore {
+impl ContactBook for MemoryLedger {
     async fn contact(
         &self,
         _tenant: &str,

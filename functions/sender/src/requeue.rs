@@ -5,12 +5,17 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use shared::error::{Cause, Chain};
 
+/// `ChangeMessageVisibility` failed; the message returns after the queue's
+/// own visibility timeout instead. The URL names the AWS account: kept for
+/// `Debug`, never displayed.
 #[derive(Debug, thiserror::Error)]
-#[error("could not delay message on {queue_url}: {reason}")]
+#[error("could not delay the message: {}", Chain(source.as_ref()))]
 pub struct RequeueError {
     pub queue_url: String,
-    pub reason: String,
+    #[source]
+    pub source: Cause,
 }
 
 /// Port: makes a received message visible again after `delay`.
@@ -48,7 +53,7 @@ impl Requeue for SqsRequeue {
             .map(|_| ())
             .map_err(|e| RequeueError {
                 queue_url: self.queue_url.clone(),
-                reason: aws_sdk_sqs::error::DisplayErrorContext(e).to_string(),
+                source: Box::new(e),
             })
     }
 }

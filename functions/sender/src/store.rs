@@ -1,6 +1,6 @@
 //! The sender's ports onto DynamoDB: the message record with its idempotency
-//! lock ([`MessageStore`]) and the contact it is addressed to
-//! ([`ContactBook`]), and their adapter over one table ([`DynamoStore`]).
+//! lock ([`SendLedger`]) and the contact it is addressed to
+//! ([`ContactBook`]), and their adapter over one table ([`DynamoLedger`]).
 //!
 //! The lock follows Powertools' idempotency design: one conditional
 //! `UpdateItem` takes it and returns the old item when it cannot, so
@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use shared::customer::CustomerIds;
 
-pub use dynamo::DynamoStore;
+pub use dynamo::DynamoLedger;
 
 /// `send_state` values.
 pub mod state {
@@ -126,26 +126,11 @@ pub enum Finish {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("DynamoDB {operation} on {table} failed: {reason}")]
-    Unavailable {
-        operation: &'static str,
-        table: String,
-        reason: String,
-    },
-}
-
-impl StoreError {
-    /// Every store failure is worth a retry: the data was not the problem.
-    pub fn is_retryable(&self) -> bool {
-        true
-    }
-}
+pub use shared::store::StoreError;
 
 /// Port: the message record and its idempotency lock.
 #[async_trait]
-pub trait MessageStore: Send + Sync {
+pub trait SendLedger: Send + Sync {
     /// Takes the lock for this request, or says why not.
     async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError>;
     /// Ends the attempt that holds the lock. `Ok(false)`: the lock was no

@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
+use shared::error::Cause;
 use shared::intake::sqs_safe;
+use shared::queue::QueueError;
 use shared::sqs::MessageAttribute;
 
 /// Longest `failure_reason` attached; the full error is in the logs.
@@ -23,17 +25,10 @@ pub struct DeadLetter {
     pub receive_count: u32,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("could not dead-letter to {queue_url}: {reason}")]
-pub struct DeadLetterError {
-    pub queue_url: String,
-    pub reason: String,
-}
-
 /// Port: the dead-letter queue.
 #[async_trait]
 pub trait DeadLetters: Send + Sync {
-    async fn send(&self, letter: &DeadLetter) -> Result<(), DeadLetterError>;
+    async fn send(&self, letter: &DeadLetter) -> Result<(), QueueError>;
 }
 
 /// Adapter: an SQS queue.
@@ -50,10 +45,10 @@ impl SqsDeadLetters {
         }
     }
 
-    fn error(&self, reason: impl std::fmt::Display) -> DeadLetterError {
-        DeadLetterError {
+    fn error(&self, source: impl Into<Cause>) -> QueueError {
+        QueueError::Unavailable {
             queue_url: self.queue_url.clone(),
-            reason: reason.to_string(),
+            source: source.into(),
         }
     }
 }
@@ -101,7 +96,7 @@ pub fn attributes(letter: &DeadLetter) -> Vec<MessageAttribute> {
 
 #[async_trait]
 impl DeadLetters for SqsDeadLetters {
-    async fn send(&self, letter: &DeadLetter) -> Result<(), DeadLetterError> {
+    async fn send(&self, letter: &DeadLetter) -> Result<(), QueueError> {
         let mut request = self
             .client
             .send_message()
@@ -120,10 +115,7 @@ impl DeadLetters for SqsDeadLetters {
                 .map_err(|e| self.error(e))?;
             request = request.message_attributes(&a.name, value);
         }
-        request
-            .send()
-            .await
-            .map_err(|e| self.error(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        request.send().await.map_err(|e| self.error(e))?;
         Ok(())
     }
 }

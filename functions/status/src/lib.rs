@@ -35,8 +35,9 @@ use crate::apply::{Applier, ApplyError, Policy};
 use crate::dead_letter::{DeadLetter, DeadLetters, SqsDeadLetters};
 use crate::dynamo::{DynamoStore, RequestCounter};
 use crate::keywords::{DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Keywords};
-use crate::publish::{EventPublisher, LogPublisher, PublishError, SqsEventPublisher};
+use crate::publish::{EventPublisher, LogPublisher, SqsEventPublisher};
 use crate::store::{ContactStore, HealthStore, MessageStore, WebhookLog};
+use shared::queue::QueueError;
 
 /// Every alert this function logs (`alert = ...`); the SAM template has a
 /// metric filter and an alarm for each (`tests/tests/template.rs`).
@@ -277,7 +278,7 @@ pub enum NotAcknowledged {
     Publish {
         count: usize,
         #[source]
-        source: PublishError,
+        source: QueueError,
     },
 }
 

@@ -6,31 +6,10 @@ use shared::events::Event;
 use shared::intake::sqs_safe;
 use shared::queue::{Outgoing, QueueError, SqsQueue};
 
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// SQS could not be reached or failed: a retry may help.
-    #[error("could not publish to {queue_url}: {reason}")]
-    Unavailable { queue_url: String, reason: String },
-    /// SQS refused some events (for example too large): a retry cannot help.
-    #[error("{queue_url} refused {failed} of {total} events: {reason}")]
-    Rejected {
-        queue_url: String,
-        failed: usize,
-        total: usize,
-        reason: String,
-    },
-}
-
-impl PublishError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, PublishError::Unavailable { .. })
-    }
-}
-
 /// Port: where events go. Succeeds only when every event was accepted.
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError>;
+    async fn publish(&self, events: &[Event]) -> Result<(), QueueError>;
 }
 
 /// No upstream queue configured: each event is logged, nothing else.
@@ -38,7 +17,7 @@ pub struct LogPublisher;
 
 #[async_trait]
 impl EventPublisher for LogPublisher {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[Event]) -> Result<(), QueueError> {
         for event in events {
             // Events carry phone numbers, BSUIDs and texts: the whole event
             // only at debug level (`RUST_LOG=debug`), never by default.
@@ -55,27 +34,6 @@ impl EventPublisher for LogPublisher {
             );
         }
         Ok(())
-    }
-}
-
-impl From<QueueError> for PublishError {
-    fn from(err: QueueError) -> Self {
-        match err {
-            QueueError::Unavailable { queue_url, reason } => {
-                PublishError::Unavailable { queue_url, reason }
-            }
-            QueueError::Rejected {
-                queue_url,
-                failed,
-                total,
-                reason,
-            } => PublishError::Rejected {
-                queue_url,
-                failed,
-                total,
-                reason,
-            },
-        }
     }
 }
 
@@ -98,7 +56,7 @@ impl SqsEventPublisher {
 
 #[async_trait]
 impl EventPublisher for SqsEventPublisher {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[Event]) -> Result<(), QueueError> {
         let bodies: Vec<String> = events
             .iter()
             .map(|e| sqs_safe(serde_json::to_string(e).unwrap_or_default()))

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
@@ -315,19 +315,19 @@ pub fn from_json(value: &Value) -> AttributeValue {
 /// may pass on a retry.
 pub fn failure<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let refused = matches!(err, SdkError::ConstructionFailure(_))
         || err
             .as_service_error()
             .and_then(|e| e.code())
             .is_some_and(|code| code == "ValidationException");
-    let reason = DisplayErrorContext(&err).to_string();
+    let source = Box::new(err);
     if refused {
-        StoreError::Rejected { operation, reason }
+        StoreError::Rejected { operation, source }
     } else {
-        StoreError::Unavailable { operation, reason }
+        StoreError::Unavailable { operation, source }
     }
 }
 

@@ -17,11 +17,10 @@ use crate::table::dynamo::{Item, from_item};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
-    #[error("could not read or write bindings: {detail}")]
+    #[error("could not read or write bindings: {}", crate::error::Chain(source.as_ref()))]
     Unavailable {
-        detail: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: crate::error::Cause,
     },
     #[error("binding item {sk} is malformed: {reason}")]
     Malformed { sk: String, reason: String },
@@ -56,7 +55,6 @@ impl DynamoBindings {
 
 fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> DirectoryError {
     DirectoryError::Unavailable {
-        detail: aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
         source: Box::new(e),
     }
 }

@@ -11,16 +11,16 @@ use shared::customer::CustomerIds;
 use shared::record::ErrorRecord;
 use shared::table;
 use shared::table::attr::message as attr;
-use shared::table::dynamo::{Update, error_attribute, from_json};
+use shared::table::dynamo::{Update, error_attribute, failure, from_json, is_condition_failure};
 
 use super::{
-    Begin, Claim, ContactBook, ContactState, Earlier, Finish, MessageStore, RecordedError,
+    Begin, Claim, ContactBook, ContactState, Earlier, Finish, RecordedError, SendLedger,
     StoreError, state,
 };
 
 /// Adapter: the Chasqui table.
 #[derive(Clone)]
-pub struct DynamoStore {
+pub struct DynamoLedger {
     client: aws_sdk_dynamodb::Client,
     table: String,
 }
@@ -63,19 +63,11 @@ const STALE_ON_EXPIRY: &[&str] = &[
     attr::LAST_ERROR,
 ];
 
-impl DynamoStore {
+impl DynamoLedger {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
-        }
-    }
-
-    fn unavailable(&self, operation: &'static str, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Unavailable {
-            operation,
-            table: self.table.clone(),
-            reason: e.to_string(),
         }
     }
 
@@ -104,9 +96,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                self.unavailable("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))
-            })?;
+            .map_err(|e| failure("GetItem", e))?;
         Ok(out.item)
     }
 
@@ -136,13 +126,8 @@ impl DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err) => match err.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(self.unavailable(
-                    "UpdateItem",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(other),
-                )),
-            },
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(failure("UpdateItem", err)),
         }
     }
 
@@ -162,10 +147,12 @@ impl DynamoStore {
             .update_if_held(tenant, message_id, request_hash, u)
             .await?
         {
-            return Err(self.unavailable(
-                "UpdateItem",
-                "the lock was taken over before the earlier attempt's leftovers were cleared",
-            ));
+            return Err(StoreError::Unavailable {
+                operation: "UpdateItem",
+                source:
+                    "the lock was taken over before the earlier attempt's leftovers were cleared"
+                        .into(),
+            });
         }
         Ok(())
     }
@@ -209,7 +196,7 @@ fn classify_existing(item: &HashMap<String, AttributeValue>, claim: &Claim<'_>) 
 }
 
 #[async_trait]
-impl MessageStore for DynamoStore {
+impl SendLedger for DynamoLedger {
     async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError> {
         let mut u = Update::default();
         u.set(attr::MESSAGE_ID, s(claim.message_id))
@@ -299,8 +286,9 @@ impl MessageStore for DynamoStore {
                 }))
             }
             Err(err) => {
-                let err = err.into_service_error();
-                if let UpdateItemError::ConditionalCheckFailedException(e) = &err {
+                if let Some(UpdateItemError::ConditionalCheckFailedException(e)) =
+                    err.as_service_error()
+                {
                     let old = match e.item() {
                         Some(item) => Some(item.clone()),
                         // Not every DynamoDB implementation returns it.
@@ -314,10 +302,7 @@ impl MessageStore for DynamoStore {
                         },
                     });
                 }
-                Err(self.unavailable(
-                    "UpdateItem",
-                    aws_sdk_dynamodb::error::DisplayErrorContext(err),
-                ))
+                Err(failure("UpdateItem", err))
             }
         }
     }
@@ -397,7 +382,7 @@ impl MessageStore for DynamoStore {
 }
 
 #[async_trait]
-impl ContactBook for DynamoStore {
+impl ContactBook for DynamoLedger {
     async fn contact(
         &self,
         tenant: &str,
@@ -413,8 +398,7 @@ impl ContactBook for DynamoStore {
             ids,
             now_ms,
         )
-        .await
-        .map_err(|e| self.unavailable("GetItem contact", e))?;
+        .await?;
         Ok(shared::contact::resolve(&items))
     }
 }

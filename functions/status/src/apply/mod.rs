@@ -283,7 +283,7 @@ impl Applier<'_> {
             what: "reading the bindings".to_owned(),
             source: StoreError::Unavailable {
                 operation: "Query",
-                reason: e.to_string(),
+                source: Box::new(e),
             },
         })?;
         match tenant::tenant_of_webhook(app, binding.as_ref()) {
