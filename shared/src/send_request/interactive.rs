@@ -207,7 +207,7 @@ pub enum CtaUrlName {
 pub struct CtaUrlParameters {
     /// The button's label, at most 20 characters.
     pub display_text: String,
-    /// The URL the button opens: absolute, `https://`.
+    /// The URL the button opens: an absolute `http://` or `https://` URL.
     pub url: String,
 }
 
