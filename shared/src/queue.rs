@@ -5,17 +5,31 @@ use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use crate::intake::{MAX_SQS_MESSAGE_BYTES, QueueMessage, sqs_safe};
 
+/// Why messages could not be queued; displaying it never shows the queue URL
+/// (it names the AWS account).
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     // The URL names the AWS account: kept for `Debug`, never displayed, so
     // no log line or answer built from the error carries it.
+    /// A call failed, or entries kept failing for a passing reason: a later
+    /// retry may pass.
     #[error("could not send to the queue: {reason}")]
-    Unavailable { queue_url: String, reason: String },
+    Unavailable {
+        /// The queue's URL (never displayed).
+        queue_url: String,
+        /// What the SDK or SQS reported.
+        reason: String,
+    },
+    /// SQS refused an entry as the sender's fault: retrying cannot help.
     #[error("the queue refused {failed} of {total} messages: {reason}")]
     Rejected {
+        /// The queue's URL (never displayed).
         queue_url: String,
+        /// How many entries of the batch SQS refused.
         failed: usize,
+        /// How many entries the batch had (at most ten).
         total: usize,
+        /// SQS's code and message for the refused entry.
         reason: String,
     },
 }
@@ -24,6 +38,7 @@ pub enum QueueError {
 /// message was accepted.
 #[async_trait]
 pub trait Queue: Send + Sync {
+    /// Sends every message, or fails.
     async fn send_all(&self, messages: &[QueueMessage]) -> Result<(), QueueError>;
 }
 
@@ -32,9 +47,14 @@ pub trait Queue: Send + Sync {
 /// deduplication ids.
 #[derive(Debug, Clone, Default)]
 pub struct Outgoing<'a> {
+    /// The SQS message body.
     pub body: &'a str,
+    /// The message attributes, each `(name, data type, value)`.
     pub attributes: Vec<(&'static str, &'static str, String)>,
+    /// The FIFO message group id; `None` for a standard queue.
     pub group_id: Option<String>,
+    /// The FIFO deduplication id; `None` for a standard queue (or content-based
+    /// deduplication).
     pub deduplication_id: Option<String>,
 }
 
@@ -86,6 +106,7 @@ const BATCH_ATTEMPTS: u32 = 3;
 const MAX_ATTRIBUTE_CHARS: usize = 256;
 
 impl SqsQueue {
+    /// An adapter sending to the queue at `queue_url`.
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         Self {
             client,
@@ -93,6 +114,7 @@ impl SqsQueue {
         }
     }
 
+    /// The queue's URL.
     pub fn queue_url(&self) -> &str {
         &self.queue_url
     }
