@@ -126,7 +126,8 @@ pub mod contact {
     pub const WA_ID: &str = "wa_id";
     /// The BSUID; on a phone item, the link to the BSUID item.
     pub const USER_ID: &str = "user_id";
-    /// S: Meta's `parent_user_id`, the customer's parent BSUID.
+    /// S: the customer's parent BSUID (Meta's `parent_user_id`); named, but
+    /// nothing writes it yet.
     pub const PARENT_USER_ID: &str = "parent_user_id";
     /// S: the customer's WhatsApp username (Meta's `profile.username`), when
     /// they have one.
