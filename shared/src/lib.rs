@@ -7,6 +7,8 @@
 //! targets in `fuzz/` use them that way). The domain (`record`, `events`,
 //! the table's keys and attribute names in `table`) builds either way.
 
+#![warn(missing_docs)]
+
 pub mod check;
 #[cfg(feature = "aws")]
 pub mod cloud_api;
