@@ -34,6 +34,8 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// The class's lowercase name, as recorded in the `error` map's `class` and
+    /// in logs.
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorClass::Retryable => "retryable",
@@ -53,35 +55,61 @@ impl ErrorClass {
 /// Meta's error object (`{"error": {...}}`), as much of it as is useful.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MetaError {
+    /// The HTTP status of Meta's answer.
     pub http_status: u16,
+    /// Meta's numeric error `code` (`131047`, `190`, ...): what the class is
+    /// decided on.
     pub code: i64,
+    /// Meta's `error_subcode`, when given.
     pub subcode: Option<i64>,
+    /// Meta's `error_user_title`, a short title, when given.
     pub title: Option<String>,
+    /// Meta's `message`, a description of the error.
     pub message: String,
+    /// Meta's `type` (`OAuthException`, ...), when given.
     pub kind: Option<String>,
+    /// Meta's `error_data.details`, the precise reason, when given.
     pub details: Option<String>,
+    /// Meta's `fbtrace_id`, the id Meta's support asks for.
     pub fbtrace_id: Option<String>,
+    /// Meta's `is_transient`, when given: whether this occurrence will pass.
     pub is_transient: Option<bool>,
 }
 
+/// Why a Cloud API call failed; [`GraphError::class`] says what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
+    /// Meta answered with its error object.
     #[error("Graph API error {} (HTTP {}): {}{}", .error.code, .error.http_status, .error.message, .error.details.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Api {
+        /// What Meta said.
         error: Box<MetaError>,
+        /// What a sender should do, from Meta's code ([`classify`]).
         class: ErrorClass,
         /// From a `Retry-After` header, when Graph sent one.
         retry_after: Option<Duration>,
     },
+    /// No whole answer: a connection, TLS or timeout failure, or a body cut
+    /// off (the call may or may not have reached Meta).
     #[error("Graph API unreachable: {0}")]
     Transport(#[source] reqwest::Error),
+    /// Meta answered with an error status but no Graph error object (a proxy
+    /// or load balancer page, an empty body).
     #[error("Graph API answered HTTP {status} without a Graph error: {snippet}")]
-    Unexpected { status: u16, snippet: String },
+    Unexpected {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body (at most 300 characters), for the log.
+        snippet: String,
+    },
+    /// The access token could not be read from Secrets Manager.
     #[error("no access token: {0}")]
     Secret(#[source] SecretError),
 }
 
 impl GraphError {
+    /// What a sender should do: Meta's class for an API error, by HTTP status
+    /// for an unexpected answer, retry for transport.
     pub fn class(&self) -> ErrorClass {
         match self {
             GraphError::Api { class, .. } => *class,
@@ -105,6 +133,7 @@ impl GraphError {
         }
     }
 
+    /// Meta's error object, for errors that carry one.
     pub fn meta(&self) -> Option<&MetaError> {
         match self {
             GraphError::Api { error, .. } => Some(error),
@@ -112,6 +141,7 @@ impl GraphError {
         }
     }
 
+    /// How long Meta asked to wait (`Retry-After`, in seconds), when it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             GraphError::Api { retry_after, .. } => *retry_after,
@@ -202,6 +232,7 @@ pub trait CloudApi: Send + Sync {
 /// deployment's own).
 #[async_trait]
 pub trait AccessToken: Send + Sync {
+    /// The bearer token of the business number `phone_number_id`.
     async fn access_token(&self, phone_number_id: &str) -> Result<String, SecretError>;
 }
 
@@ -213,6 +244,8 @@ pub struct CloudApiClient {
 }
 
 impl CloudApiClient {
+    /// A client for the Graph API at `graph`'s base URL and version, with
+    /// `timeout` for each whole call (connecting at most 3 s).
     pub fn new(
         graph: &GraphSettings,
         token: Arc<dyn AccessToken>,

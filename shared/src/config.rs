@@ -6,8 +6,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// `GRAPH_API_BASE_URL` when unset: Meta's Graph API.
 pub const DEFAULT_GRAPH_API_BASE_URL: &str = "https://graph.facebook.com";
+/// `GRAPH_API_VERSION` when unset.
 pub const DEFAULT_GRAPH_API_VERSION: &str = "v25.0";
+/// `SECRET_CACHE_TTL_SECONDS` when unset: how long a fetched secret is used
+/// before a refresh.
 pub const DEFAULT_SECRET_TTL: Duration = Duration::from_secs(300);
 /// Where further Meta apps' secrets live under `WHATSAPP_SECRET_PREFIX`
 /// (the webhook function's role reads `<prefix>apps/*`).
@@ -16,17 +20,25 @@ pub const APP_SECRETS: &str = "apps/";
 /// sender function's role reads `<prefix>tenants/*`).
 pub const TOKEN_SECRETS: &str = "tenants/";
 
+/// Why the configuration could not be loaded; the message names the variable.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// A required variable is unset or blank.
     #[error("{name} is not set: {hint}")]
     Missing {
+        /// The variable's name.
         name: &'static str,
+        /// What to set it to.
         hint: &'static str,
     },
+    /// A variable is set to a value Chasqui cannot use.
     #[error("{name} is malformed ({value:?}): {reason}")]
     Malformed {
+        /// The variable's name.
         name: &'static str,
+        /// The value as found (trimmed).
         value: String,
+        /// What was expected instead.
         reason: &'static str,
     },
 }
@@ -43,6 +55,7 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Settings read from the process environment (production).
     pub fn from_env() -> Self {
         Self {
             lookup: Box::new(|name| std::env::var(name).ok()),
@@ -50,6 +63,7 @@ impl Settings {
         }
     }
 
+    /// Settings read from `pairs` (tests).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let map: HashMap<String, String> = pairs
             .into_iter()
@@ -79,6 +93,8 @@ impl Settings {
             .filter(|v| !v.is_empty())
     }
 
+    /// A setting that must be present: [`ConfigError::Missing`] with `hint`
+    /// when it is not.
     pub fn required(&self, name: &'static str, hint: &'static str) -> Result<String, ConfigError> {
         self.get(name).ok_or(ConfigError::Missing { name, hint })
     }
@@ -202,6 +218,7 @@ impl Settings {
     }
 }
 
+/// Where the secrets are and how long a fetched one is cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretSettings {
     /// `WHATSAPP_SECRET_ID`: the default app's and default business's secret.
@@ -210,6 +227,8 @@ pub struct SecretSettings {
     /// binding's token secret is named under it (the functions' roles may
     /// read nothing else). Unset: one business, one app.
     pub prefix: Option<String>,
+    /// `SECRET_CACHE_TTL_SECONDS`: how long a fetched secret is used before it
+    /// is fetched again.
     pub ttl: Duration,
 }
 
@@ -245,21 +264,31 @@ impl SecretSettings {
     }
 }
 
+/// The Cloud API endpoint and the default business number (the sender's
+/// settings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphSettings {
+    /// `GRAPH_API_BASE_URL`, without a trailing `/`.
     pub base_url: String,
+    /// `GRAPH_API_VERSION` (`v25.0`), part of every call's path.
     pub version: String,
+    /// `WHATSAPP_PHONE_NUMBER_ID`: the business number a request is sent from
+    /// unless it names another.
     pub phone_number_id: String,
 }
 
 /// Everything the webhook function needs at cold start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
+    /// Where the secrets are.
     pub secret: SecretSettings,
+    /// `WEBHOOK_QUEUE_URL`: the queue verified payloads go to.
     pub queue_url: String,
 }
 
 impl WebhookConfig {
+    /// Reads the webhook function's settings, failing on the first missing or
+    /// malformed one.
     pub fn load(settings: &Settings) -> Result<Self, ConfigError> {
         Ok(Self {
             secret: settings.secret()?,

@@ -33,6 +33,7 @@ pub const MAX_LINK_HOPS: usize = 4;
 pub struct ContactItem {
     /// The id the item is keyed by.
     pub id: String,
+    /// The item's attributes as DynamoDB returned them.
     pub item: HashMap<String, AttributeValue>,
 }
 
@@ -71,8 +72,12 @@ impl ContactItem {
 /// A customer's state, resolved over their linked items.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactState {
+    /// Whether the decision in force is an opt-out; `false` when there is none.
     pub opted_out: bool,
+    /// Where the decision in force came from (`keyword`, `manual`, ...).
     pub opt_source: Option<String>,
+    /// The decision in force (`<time, 13 digits>#<signal id>`), when there is
+    /// one.
     pub opt_decision: Option<String>,
     /// Milliseconds; opens the 24-hour customer service window.
     pub last_inbound_at: Option<u64>,
@@ -241,14 +246,21 @@ pub struct OptWrite {
     /// The customer id whose item holds the decision: the BSUID when known,
     /// else the phone.
     pub customer_id: String,
+    /// `true` to opt out, `false` to opt in.
     pub opted_out: bool,
+    /// The signal's time, Unix milliseconds (Meta's time of the webhook, or now
+    /// for a manual one).
     pub at: u64,
+    /// Where the signal came from.
     pub source: OptSource,
+    /// The `wamid` (or message id) that carried the signal; `None` for Meta's
+    /// preference or a manual decision.
     pub message_id: Option<String>,
     /// `<at, 13 digits>#<signal id>`: decisions are ordered by it, so the
     /// newest signal wins whatever the arrival order, and a tie has one
     /// answer too.
     pub decision: String,
+    /// When the write happens, Unix milliseconds (`updated_at`).
     pub now: u64,
 }
 
@@ -278,6 +290,7 @@ pub struct DynamoContacts {
 }
 
 impl DynamoContacts {
+    /// An adapter on the contact items of the table `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,

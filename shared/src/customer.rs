@@ -35,6 +35,7 @@ impl CustomerIds {
         }
     }
 
+    /// Whether neither id is known.
     pub fn is_empty(&self) -> bool {
         self.wa_id.is_none() && self.user_id.is_none()
     }

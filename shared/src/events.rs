@@ -12,11 +12,17 @@ use sha2::{Digest, Sha256};
 
 use crate::record::{ConversationRecord, ErrorRecord, PricingRecord, Status};
 
+/// `type` of a [`StatusChanged`] event.
 pub const STATUS_CHANGED: &str = "message.status_changed";
+/// `type` of an [`Inbound`] event.
 pub const INBOUND: &str = "message.inbound";
+/// `type` of an [`OptChange`] event for an opt-out.
 pub const OPTED_OUT: &str = "contact.opted_out";
+/// `type` of an [`OptChange`] event for an opt-in.
 pub const OPTED_IN: &str = "contact.opted_in";
+/// `type` of a [`HealthChanged`] event about a business number.
 pub const NUMBER_HEALTH_CHANGED: &str = "number.health_changed";
+/// `type` of a [`HealthChanged`] event about a WhatsApp Business Account.
 pub const ACCOUNT_HEALTH_CHANGED: &str = "account.health_changed";
 
 /// One event: `{"id", "type", "occurred_at", "data"}`.
@@ -31,6 +37,7 @@ pub struct Event {
     /// When it happened by Meta's clock (the status or message timestamp),
     /// Unix milliseconds.
     pub occurred_at: u64,
+    /// The event's `type` and `data`, flattened into it.
     #[serde(flatten)]
     pub payload: Payload,
 }
@@ -41,16 +48,24 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum Payload {
+    /// `message.status_changed`.
     #[serde(rename = "message.status_changed")]
     StatusChanged(StatusChanged),
+    /// `message.inbound`.
     #[serde(rename = "message.inbound")]
     Inbound(Inbound),
+    /// `contact.opted_out`.
     #[serde(rename = "contact.opted_out")]
     OptedOut(OptChange),
+    /// `contact.opted_in`.
     #[serde(rename = "contact.opted_in")]
     OptedIn(OptChange),
+    /// `number.health_changed`: a business number's quality or display name
+    /// changed.
     #[serde(rename = "number.health_changed")]
     NumberHealthChanged(HealthChanged),
+    /// `account.health_changed`: the account's standing or capabilities
+    /// changed.
     #[serde(rename = "account.health_changed")]
     AccountHealthChanged(HealthChanged),
 }
@@ -64,6 +79,7 @@ impl Event {
         }
     }
 
+    /// The event's `type` ([`STATUS_CHANGED`], [`INBOUND`], ...).
     pub fn kind(&self) -> &'static str {
         match self.payload {
             Payload::StatusChanged(_) => STATUS_CHANGED,
@@ -111,6 +127,8 @@ impl Event {
         }
     }
 
+    /// An inbound message, at Meta's time `at`; one id per business number and
+    /// `wamid`.
     pub fn inbound(at: u64, data: Inbound) -> Self {
         Self {
             tenant: default_tenant(),
@@ -183,8 +201,10 @@ pub struct StatusChanged {
     /// Chasqui's message id; absent for a message Chasqui did not send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// Meta's id of the message, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wamid: Option<String>,
+    /// The business phone number id that sent the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number_id: Option<String>,
     /// The recipient's phone (Meta's `recipient_id`), when Meta shares it.
@@ -201,14 +221,18 @@ pub struct StatusChanged {
     /// when the report did not move it (a late `delivered` after `read`,
     /// anything after `failed`).
     pub old_status: Status,
+    /// The message's derived status after this report.
     pub new_status: Status,
     /// The first of `errors`, for consumers that want one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
+    /// Every entry of Meta's `errors[]` on a `failed` status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorRecord>,
+    /// Meta's conversation, as this status carried it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<ConversationRecord>,
+    /// Meta's pricing, as this status carried it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing: Option<PricingRecord>,
     /// The send request's `metadata`, when the sender had stored it.
@@ -219,8 +243,10 @@ pub struct StatusChanged {
 /// Who a status is about, beyond the phone (`recipient`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientIds {
+    /// The recipient's BSUID (Meta's `recipient_user_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_user_id: Option<String>,
+    /// The recipient's parent BSUID, for linked portfolios.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipient_parent_user_id: Option<String>,
     /// `individual` or `group`.
@@ -237,7 +263,9 @@ pub struct RecipientIds {
 /// `message.inbound`: a person wrote to a business number.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Inbound {
+    /// The business phone number id the person wrote to.
     pub phone_number_id: String,
+    /// Meta's id of the inbound message.
     pub wamid: String,
     /// The sender's phone; absent for a customer known only by username.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -245,8 +273,10 @@ pub struct Inbound {
     /// The sender's BSUID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_user_id: Option<String>,
+    /// The sender's WhatsApp username, for customers who adopted one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The sender's WhatsApp profile name, from the change's `contacts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_name: Option<String>,
     /// Meta's message type (`text`, `image`, `interactive`, ... or a new one).
@@ -261,6 +291,7 @@ pub struct Inbound {
     /// Meta's full message object; `null` (with `message_truncated`) when
     /// it would not fit in one queue message.
     pub message: Value,
+    /// `true` when `message` was left out to fit the queue.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub message_truncated: bool,
 }
@@ -277,10 +308,12 @@ pub enum OptSource {
     /// A send failed with 131050 (the person stopped marketing messages).
     #[serde(rename = "error_131050")]
     Error131050,
+    /// Someone ran `chasqui contacts optout|optin`.
     Manual,
 }
 
 impl OptSource {
+    /// The source's name, as stored in `opt_source` and sent in events.
     pub fn as_str(self) -> &'static str {
         match self {
             OptSource::Keyword => "keyword",
@@ -294,6 +327,7 @@ impl OptSource {
 /// `contact.opted_out` / `contact.opted_in`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptChange {
+    /// The business phone number id whose customer it is.
     pub phone_number_id: String,
     /// The customer's phone; absent for a customer known only by BSUID.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -301,7 +335,9 @@ pub struct OptChange {
     /// The customer's BSUID, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
+    /// `true` for an opt-out, `false` for an opt-in.
     pub opted_out: bool,
+    /// Where the decision came from.
     pub source: OptSource,
     /// The triggering message: an inbound `wamid` for a keyword, Chasqui's
     /// message id (or `wamid`) for 131050; absent for Meta's preference.

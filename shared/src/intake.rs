@@ -39,61 +39,88 @@ pub enum QueuedWebhook<V> {
         /// for the default app.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         app: Option<String>,
+        /// The entry's `id`: the WhatsApp Business Account id.
         entry_id: String,
+        /// The change's `field` (`messages`, `account_update`, ...).
         field: String,
+        /// When the webhook reached Chasqui, Unix milliseconds.
         received_at: u64,
         /// The entry's `time` (Unix seconds, as Meta sent it), when it has
         /// one: the order of account and number updates.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         entry_time: Option<u64>,
+        /// Which part of a split change this is; absent for a whole change.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         part: Option<Part>,
+        /// The change's `value`, byte for byte as Meta sent it (or the part's
+        /// share of its items).
         value: V,
     },
     /// A verified body that is not a webhook envelope: kept as received.
     Raw {
+        /// The Meta app the body came through; absent for the default app.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         app: Option<String>,
+        /// When the body reached Chasqui, Unix milliseconds.
         received_at: u64,
+        /// Why the body could not be queued as changes (not UTF-8, not JSON, no
+        /// changes, ...).
         reason: String,
+        /// How `body` holds the bytes.
         encoding: Encoding,
+        /// The body as received: its text, or base64 when it is not UTF-8.
         body: String,
     },
     /// A piece of a queued body too large for one SQS message: decode each
     /// `data`, concatenate in `index` order, and parse the result as a
     /// `QueuedWebhook`.
     Fragment {
+        /// When the webhook reached Chasqui, Unix milliseconds.
         received_at: u64,
+        /// Names the fragments of one body: a digest of that body.
         group: String,
+        /// The fragment's position in the group, from 0.
         index: u32,
+        /// How many fragments the group has.
         count: u32,
+        /// The fragment's bytes, base64.
         data: String,
     },
 }
 
+/// Where a part of a split change stands among its siblings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     /// 1-based.
     pub index: u32,
+    /// How many parts the change was split into.
     pub count: u32,
 }
 
+/// How a raw body's bytes are written in `body`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
+    /// The body was valid UTF-8 and is kept as text.
     Utf8,
+    /// The body was not UTF-8 and is kept base64-encoded.
     Base64,
 }
 
 /// What a queued message is, for SQS filtering and humans reading a DLQ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// One change (or part of one): [`QueuedWebhook::Change`].
     Change,
+    /// A body kept as received: [`QueuedWebhook::Raw`].
     Raw,
+    /// A fragment of an oversized body: [`QueuedWebhook::Fragment`].
     Fragment,
 }
 
 impl Kind {
+    /// The name sent as the message's `kind` attribute (`change`, `raw`,
+    /// `fragment`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Change => "change",
@@ -106,18 +133,28 @@ impl Kind {
 /// A message ready for the queue, with what becomes its SQS attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
+    /// The SQS message body: a serialised [`QueuedWebhook`].
     pub body: String,
+    /// What the body is; sent as the `kind` attribute.
     pub kind: Kind,
+    /// The business phone number id of the change, when it names one; sent as
+    /// an attribute.
     pub phone_number_id: Option<String>,
+    /// The change's `field`, for a change; sent as an attribute.
     pub field: Option<String>,
+    /// When the webhook reached Chasqui, Unix milliseconds; sent as an
+    /// attribute.
     pub received_at: u64,
 }
 
 /// The result of splitting one POST body.
 #[derive(Debug, Default)]
 pub struct Split {
+    /// The queue messages, in the body's order.
     pub messages: Vec<QueueMessage>,
+    /// How many `entry[]` the body held.
     pub entries: usize,
+    /// How many changes the body held over all its entries.
     pub changes: usize,
     /// Why the body was queued raw, when it was.
     pub raw_reason: Option<String>,

@@ -7,6 +7,7 @@
 //! targets in `fuzz/` use them that way). The domain (`record`, `events`,
 //! the table's keys and attribute names in `table`) builds either way.
 
+#![warn(missing_docs)]
 // Input from outside (Meta, SQS, upstream systems, settings) is never
 // unwrapped: every failure is an error with its cause (tests may unwrap;
 // clippy.toml).

@@ -9,20 +9,28 @@ pub const MAX_DIGITS: usize = 15;
 /// The shortest international numbers in use (a few small countries) have 7.
 pub const MIN_DIGITS: usize = 7;
 
+/// Why a phone number was refused; the message tells the request's author how
+/// to write it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
+    /// Nothing but whitespace.
     #[error("is empty; give the number in international format, e.g. +5511988887777")]
     Empty,
+    /// A character a phone number does not hold.
     #[error(
         "contains {0:?}; only digits, one leading '+', spaces, '-', '.', '(' and ')' are allowed"
     )]
     Character(char),
+    /// A `+` after a digit, or more than one.
     #[error("has a '+' that is not before the first digit, or more than one")]
     MisplacedPlus,
+    /// A leading `0`: a trunk or international prefix instead of the country
+    /// code.
     #[error(
         "starts with 0; write the country code after '+' instead of a trunk or international prefix (e.g. +5511..., not 0055 11... or 011...)"
     )]
     LeadingZero,
+    /// Too few or too many digits for E.164 (the count found).
     #[error(
         "has {0} digits; an E.164 number has {MIN_DIGITS} to {MAX_DIGITS}, country code included"
     )]

@@ -15,7 +15,9 @@ pub enum QueueError {
     /// passing reason: a retry may help.
     #[error("could not send to the queue: {}", Chain(source.as_ref()))]
     Unavailable {
+        /// The queue's URL (never displayed).
         queue_url: String,
+        /// What the SDK or SQS reported, whole.
         #[source]
         source: Cause,
     },
@@ -23,9 +25,13 @@ pub enum QueueError {
     /// a retry cannot help.
     #[error("the queue refused {failed} of {total} messages: {reason}")]
     Rejected {
+        /// The queue's URL (never displayed).
         queue_url: String,
+        /// How many entries of the batch SQS refused.
         failed: usize,
+        /// How many entries the batch had (at most ten).
         total: usize,
+        /// SQS's code and message for the refused entry.
         reason: String,
     },
 }
@@ -41,6 +47,7 @@ impl QueueError {
 /// message was accepted.
 #[async_trait]
 pub trait Queue: Send + Sync {
+    /// Sends every message, or fails.
     async fn send_all(&self, messages: &[QueueMessage]) -> Result<(), QueueError>;
 }
 
@@ -49,9 +56,14 @@ pub trait Queue: Send + Sync {
 /// deduplication ids.
 #[derive(Debug, Clone, Default)]
 pub struct Outgoing<'a> {
+    /// The SQS message body.
     pub body: &'a str,
+    /// The message attributes, each `(name, data type, value)`.
     pub attributes: Vec<(&'static str, &'static str, String)>,
+    /// The FIFO message group id; `None` for a standard queue.
     pub group_id: Option<String>,
+    /// The FIFO deduplication id; `None` for a standard queue (or content-based
+    /// deduplication).
     pub deduplication_id: Option<String>,
 }
 
@@ -103,6 +115,7 @@ const BATCH_ATTEMPTS: u32 = 3;
 const MAX_ATTRIBUTE_CHARS: usize = 256;
 
 impl SqsQueue {
+    /// An adapter sending to the queue at `queue_url`.
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         Self {
             client,
@@ -110,6 +123,7 @@ impl SqsQueue {
         }
     }
 
+    /// The queue's URL.
     pub fn queue_url(&self) -> &str {
         &self.queue_url
     }

@@ -27,7 +27,9 @@ pub enum Status {
     Pending,
     /// Meta accepted the send call.
     Accepted,
+    /// Meta reported `sent`.
     Sent,
+    /// Meta reported `delivered`.
     Delivered,
     /// Read, or played for a voice message.
     Read,
@@ -38,6 +40,8 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status's lowercase name, as stored in events and shown by the CLI
+    /// (`delivered`).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
@@ -87,16 +91,24 @@ impl fmt::Display for Status {
 /// The outcome timestamps of a message, Unix milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusTimes {
+    /// When Meta accepted the send call.
     pub accepted_at: Option<u64>,
+    /// The earliest `sent` Meta reported.
     pub sent_at: Option<u64>,
+    /// The earliest `delivered` Meta reported.
     pub delivered_at: Option<u64>,
+    /// The earliest `read` Meta reported (a `played` writes it too).
     pub read_at: Option<u64>,
+    /// The earliest `played` Meta reported (voice messages).
     pub played_at: Option<u64>,
+    /// When the message failed for good, at send time or by a `failed` status.
     pub failed_at: Option<u64>,
+    /// When the sender suppressed it because the contact had opted out.
     pub suppressed_at: Option<u64>,
 }
 
 impl StatusTimes {
+    /// The status these timestamps mean ([`Status::of`]).
     pub fn status(&self) -> Status {
         Status::of(self)
     }
@@ -116,6 +128,8 @@ impl StatusTimes {
         })
     }
 
+    /// The value of the timestamp slot named by its attribute; `None` for an
+    /// unset slot or an unknown name.
     pub fn slot(&self, attribute: &str) -> Option<u64> {
         let mut copy = *self;
         copy.slot_mut(attribute).and_then(|slot| *slot)
@@ -125,12 +139,16 @@ impl StatusTimes {
 /// One failure entry: the `error` attribute, or one of `errors`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorRecord {
+    /// Meta's numeric error code (`131026`), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<i64>,
+    /// Meta's short title of the error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// Meta's (or the sender's) description of the error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Meta's `error_data.details`, the precise reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
     /// The sender's classification (for example `permanent`), when it wrote it.
@@ -150,6 +168,7 @@ pub struct ErrorRecord {
 /// Meta's conversation of a sent message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationRecord {
+    /// Meta's conversation id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Unix milliseconds.
@@ -163,10 +182,13 @@ pub struct ConversationRecord {
 /// Meta's pricing of a sent message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PricingRecord {
+    /// Whether Meta charges for the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billable: Option<bool>,
+    /// Meta's pricing model (`PMP`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_model: Option<String>,
+    /// Meta's pricing category (`utility`, `marketing`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// `regular`, `free_customer_service`, `free_entry_point`, ...
@@ -179,37 +201,59 @@ pub struct PricingRecord {
 pub struct MessageRecord {
     /// `MSG#<message_id>` or `WAMID#<wamid>`.
     pub pk: String,
+    /// Chasqui's message id (the send request's `id`); absent on an item known
+    /// only by `wamid`.
     pub message_id: Option<String>,
     /// The tenant it belongs to; absent on items written before tenants
     /// existed (the default tenant's).
     pub tenant: Option<String>,
+    /// The business phone number id it was sent from.
     pub phone_number_id: Option<String>,
+    /// The recipient's phone (E.164 digits), when known.
     pub recipient: Option<String>,
     /// The message type the sender sent (`template`, `text`, ...).
     pub kind: Option<String>,
+    /// The template's name, on template sends.
     pub template_name: Option<String>,
+    /// The template's language code, on template sends.
     pub template_language: Option<String>,
     /// The send request's opaque metadata, as JSON.
     pub metadata: Option<Map<String, Value>>,
+    /// SHA-256 of the normalised send request.
     pub request_hash: Option<String>,
+    /// The sender's lock state: `in_progress`, `done` or `dead_lettered`;
+    /// `None` when no attempt holds it.
     pub send_state: Option<String>,
+    /// When an `in_progress` lock may be taken over, Unix milliseconds.
     pub lock_expires_at: Option<u64>,
+    /// How many Cloud API calls were made.
     pub attempts: Option<u64>,
+    /// Meta's id for the message, once known.
     pub wamid: Option<String>,
+    /// The outcome timestamps the status derives from.
     pub times: StatusTimes,
+    /// Why the sender suppressed it (`opted_out`).
     pub suppressed_reason: Option<String>,
+    /// The failure that ended the message, when it failed.
     pub error: Option<ErrorRecord>,
+    /// Every entry of Meta's `errors[]` on a `failed` status.
     pub errors: Vec<ErrorRecord>,
+    /// Meta's conversation, from the statuses that carried it.
     pub conversation: Option<ConversationRecord>,
+    /// Meta's pricing, from the statuses that carried it.
     pub pricing: Option<PricingRecord>,
+    /// Status values Chasqui does not know, as `<status>@<timestamp_ms>`.
     pub other_statuses: Vec<String>,
+    /// When the item was first written, Unix milliseconds.
     pub created_at: Option<u64>,
+    /// When the item was last written, Unix milliseconds.
     pub updated_at: Option<u64>,
     /// TTL, Unix seconds.
     pub expires_at: Option<u64>,
 }
 
 impl MessageRecord {
+    /// The message's status ([`Status::of`] its timestamps).
     pub fn status(&self) -> Status {
         self.times.status()
     }
@@ -225,10 +269,12 @@ impl MessageRecord {
 /// retry cannot help: the item needs fixing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
+    /// An attribute could not be read as Chasqui's type.
     #[error("attribute {attribute} is malformed: {reason}")]
     Malformed {
         /// The attribute, and where in it (`errors[0].code`).
         attribute: String,
+        /// What is wrong with it.
         reason: String,
     },
 }

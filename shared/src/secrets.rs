@@ -25,10 +25,13 @@ use tokio::sync::Mutex;
 pub struct SecretString(String);
 
 impl SecretString {
+    /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The value itself, for the one place that uses it (an HMAC key, a bearer
+    /// header).
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -94,6 +97,7 @@ pub struct AppSecret {
 }
 
 impl AppSecret {
+    /// Reads `app_secret` and `verify_token` from a Meta app's secret.
     pub fn from_secret(json: &SecretJson) -> Result<Self, SecretError> {
         Ok(Self {
             app_secret: json.field("app_secret")?,
@@ -130,20 +134,36 @@ impl WhatsAppSecret {
 /// The key of a Cloud API access token in any secret that holds one.
 pub const ACCESS_TOKEN: &str = "access_token";
 
+/// Why a secret could not be had; never holds a secret's value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// Secrets Manager could not be reached or refused the call: a later try
+    /// may pass.
     #[error("could not read secret {secret_id}: {}", crate::error::Chain(source.as_ref()))]
     Unavailable {
+        /// The secret's id.
         secret_id: String,
+        /// What the SDK reported.
         #[source]
         source: crate::error::Cause,
     },
+    /// No secret has that id.
     #[error("secret {secret_id} does not exist")]
-    NotFound { secret_id: String },
+    NotFound {
+        /// The secret's id.
+        secret_id: String,
+    },
+    /// The secret is not what its kind needs: a JSON object of non-empty
+    /// strings.
     #[error(
         "secret {secret_id} is malformed: {reason}; it must be a JSON object of strings (see the README's configuration section for the keys of each kind of secret)"
     )]
-    Malformed { secret_id: String, reason: String },
+    Malformed {
+        /// The secret's id.
+        secret_id: String,
+        /// What is wrong: it may name a key, never a value.
+        reason: String,
+    },
 }
 
 impl SecretError {
@@ -157,6 +177,7 @@ impl SecretError {
 /// Port: where secrets come from, by id; answers the secret string.
 #[async_trait]
 pub trait SecretSource: Send + Sync {
+    /// The secret string of `secret_id`.
     async fn fetch(&self, secret_id: &str) -> Result<String, SecretError>;
 }
 
@@ -166,6 +187,7 @@ pub struct SecretsManagerSource {
 }
 
 impl SecretsManagerSource {
+    /// An adapter reading through `client`.
     pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
         Self { client }
     }
@@ -227,6 +249,7 @@ pub struct SecretCache {
 const RETRY_AFTER_FAILED_REFRESH: Duration = Duration::from_secs(30);
 
 impl SecretCache {
+    /// A cache of `source`'s secrets, each refreshed after `ttl`.
     pub fn new(source: Arc<dyn SecretSource>, ttl: Duration) -> Self {
         Self {
             source,

@@ -6,11 +6,13 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+/// The signature header's name, lowercase as HTTP/2 and API Gateway deliver it.
 pub const HEADER: &str = "x-hub-signature-256";
 const PREFIX: &str = "sha256=";
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// Why a webhook's signature was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     /// No header, or an empty one: the caller is not Meta (HTTP 401).

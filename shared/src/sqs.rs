@@ -39,15 +39,19 @@ pub struct SqsRecord {
     pub body: String,
     /// At least 1.
     pub receive_count: u32,
+    /// The message attributes with a string value (the webhook's `kind`,
+    /// `field`, ...).
     pub attributes: Vec<MessageAttribute>,
 }
 
 /// A message attribute with a string value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageAttribute {
+    /// The attribute's name.
     pub name: String,
     /// `String`, `Number`, or a custom `String.x` / `Number.x` type.
     pub data_type: String,
+    /// The attribute's value, as text.
     pub value: String,
 }
 
@@ -64,16 +68,19 @@ impl SqsRecord {
         }
     }
 
+    /// The record as delivered for the `receive_count`th time.
     pub fn with_receive_count(mut self, receive_count: u32) -> Self {
         self.receive_count = receive_count;
         self
     }
 
+    /// The record with another receipt handle (`None`: the event carried none).
     pub fn with_receipt_handle(mut self, receipt_handle: Option<String>) -> Self {
         self.receipt_handle = receipt_handle;
         self
     }
 
+    /// The record with one more string attribute.
     pub fn with_attribute(mut self, name: &str, data_type: &str, value: &str) -> Self {
         self.attributes.push(MessageAttribute {
             name: name.to_owned(),
@@ -176,7 +183,10 @@ pub fn sqs_event(records: &[SqsRecord]) -> Value {
 /// not be read (each logged with its reason).
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// The records read, in the event's order.
     pub records: Vec<SqsRecord>,
+    /// How many records could not be read (no `messageId`); any makes the whole
+    /// batch fail.
     pub unreadable: usize,
 }
 
@@ -224,6 +234,7 @@ impl Batch {
 /// ([`BatchResponse::into_lambda`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchResponse {
+    /// The records SQS should deliver again, by message id.
     pub batch_item_failures: Vec<BatchItemFailure>,
     records: usize,
     unreadable: usize,
@@ -261,12 +272,22 @@ impl BatchResponse {
 /// visibility timeout, so a retry is what happens next.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchFailed {
+    /// Every record of the batch failed: the function answers with an error,
+    /// not a partial response.
     #[error("all {count} records failed; see the per-record log lines")]
-    AllFailed { count: usize },
+    AllFailed {
+        /// How many records the batch had.
+        count: usize,
+    },
+    /// Some records could not be read, so they cannot be named for a retry:
+    /// the whole batch comes back.
     #[error(
         "{count} record(s) could not be read (no messageId?); the batch is retried whole so none is lost"
     )]
-    Unreadable { count: usize },
+    Unreadable {
+        /// How many records could not be read.
+        count: usize,
+    },
 }
 
 #[cfg(test)]

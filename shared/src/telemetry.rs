@@ -3,6 +3,8 @@
 
 use tracing_subscriber::EnvFilter;
 
+/// Installs the JSON log subscriber, filtered by `RUST_LOG` (default `info`); a
+/// second call does nothing.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // A second init (tests, or a runtime that already set one) is harmless.

@@ -52,6 +52,8 @@ pub fn check_name(value: &str) -> Result<(), &'static str> {
 pub struct Binding {
     /// The business phone number id (Meta's `phone_number_id`).
     pub phone_number_id: String,
+    /// The tenant (business) the number serves: its items' keys carry this
+    /// tenant's prefix.
     pub tenant: String,
     /// The Meta app whose webhooks carry this number's changes.
     pub app: String,

@@ -13,25 +13,34 @@ use crate::customer::CustomerIds;
 /// The whole POST body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WebhookPayload {
+    /// Meta's `object`: `whatsapp_business_account` for WhatsApp webhooks.
     #[serde(default, deserialize_with = "lenient")]
     pub object: String,
+    /// Meta's `entry[]`: one per WhatsApp Business Account, each with its
+    /// changes.
     #[serde(default, deserialize_with = "items")]
     pub entry: Vec<Entry>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl WebhookPayload {
+    /// Parses a raw POST body (after its signature was verified); fails only on
+    /// invalid JSON or a body that is not an object.
     pub fn parse(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
 }
 
+/// One `entry[]` of a webhook: the changes of one WhatsApp Business Account.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// The WhatsApp Business Account id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: String,
+    /// Meta's `time` of the entry, Unix seconds; `None` when absent or
+    /// unparseable.
     #[serde(
         default,
         deserialize_with = "lenient_timestamp",
@@ -39,8 +48,10 @@ pub struct Entry {
         skip_serializing_if = "Option::is_none"
     )]
     pub time: Option<i64>,
+    /// Meta's `changes[]`, every one of which is processed.
     #[serde(default, deserialize_with = "items")]
     pub changes: Vec<Change>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -48,10 +59,15 @@ pub struct Entry {
 /// One change: `field` says what `value` holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Change {
+    /// Meta's `field`: `messages`, `account_update`,
+    /// `message_template_status_update`, ...
     #[serde(default, deserialize_with = "lenient_string")]
     pub field: String,
+    /// Meta's `value`, kept as JSON; [`Change::messages`] types it for
+    /// `messages`.
     #[serde(default)]
     pub value: Value,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -67,34 +83,43 @@ impl Change {
 /// The value of a `messages` change.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessagesValue {
+    /// Meta's `messaging_product`: `whatsapp`.
     #[serde(default, deserialize_with = "lenient")]
     pub messaging_product: String,
+    /// Which business number the change is about.
     #[serde(default, deserialize_with = "lenient")]
     pub metadata: Metadata,
+    /// Meta's `contacts[]`: the customers the change names, with their ids and
+    /// profile.
     #[serde(
         default,
         deserialize_with = "items",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub contacts: Vec<Contact>,
+    /// Meta's `messages[]`: what customers sent to the business number.
     #[serde(
         default,
         deserialize_with = "items",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub messages: Vec<InboundMessage>,
+    /// Meta's `statuses[]`: delivery statuses of messages the number sent.
     #[serde(
         default,
         deserialize_with = "items",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub statuses: Vec<StatusUpdate>,
+    /// Meta's change-level `errors[]` (app or system errors, not about one
+    /// message).
     #[serde(
         default,
         deserialize_with = "items",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub errors: Vec<ErrorDetail>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -124,18 +149,25 @@ impl MessagesValue {
     }
 }
 
+/// Meta's `metadata` of a `messages` change: the business number it concerns.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
+    /// The business number as customers see it (digits, e.g. `15550001111`).
     #[serde(default, deserialize_with = "lenient_string")]
     pub display_phone_number: String,
+    /// The business number's Cloud API id: the scope of contacts and the key to
+    /// its tenant binding.
     #[serde(default, deserialize_with = "lenient_string")]
     pub phone_number_id: String,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// One of Meta's `contacts[]`: a customer a `messages` change names.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
+    /// Meta's `profile`: the customer's display name and username.
     #[serde(default, deserialize_with = "lenient")]
     pub profile: Profile,
     /// The phone number; absent for a customer known only by username.
@@ -159,12 +191,15 @@ pub struct Contact {
         skip_serializing_if = "Option::is_none"
     )]
     pub parent_user_id: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// Meta's `contacts[].profile`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
+    /// The customer's WhatsApp profile name, when shared.
     #[serde(
         default,
         deserialize_with = "lenient",
@@ -178,6 +213,7 @@ pub struct Profile {
         skip_serializing_if = "Option::is_none"
     )]
     pub username: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -188,8 +224,12 @@ pub struct StatusUpdate {
     /// The `wamid` of the message.
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: String,
+    /// Meta's `status` value (`sent`, `delivered`, `read`, `played`, `failed`
+    /// or a new one); see [`StatusUpdate::kind`].
     #[serde(default, deserialize_with = "lenient_string")]
     pub status: String,
+    /// Meta's `timestamp` of the status, Unix seconds; `None` when absent or
+    /// unparseable.
     #[serde(
         default,
         deserialize_with = "lenient_timestamp",
@@ -211,6 +251,7 @@ pub struct StatusUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub recipient_user_id: Option<String>,
+    /// The recipient's parent BSUID, for linked portfolios.
     #[serde(
         default,
         deserialize_with = "lenient",
@@ -238,29 +279,36 @@ pub struct StatusUpdate {
         skip_serializing_if = "Option::is_none"
     )]
     pub biz_opaque_callback_data: Option<String>,
+    /// Meta's `conversation`: the conversation the message was charged to (its
+    /// expiry on `sent` only).
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub conversation: Option<Conversation>,
+    /// Meta's `pricing`: whether and how the message is charged.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub pricing: Option<Pricing>,
+    /// Meta's `errors[]`: why a `failed` message failed (it arrives once: every
+    /// entry is stored).
     #[serde(
         default,
         deserialize_with = "items",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub errors: Vec<ErrorDetail>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl StatusUpdate {
+    /// Meta's `status`, typed.
     pub fn kind(&self) -> StatusKind {
         StatusKind::parse(&self.status)
     }
@@ -269,16 +317,24 @@ impl StatusUpdate {
 /// Meta's status values; unknown ones are kept, not rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusKind {
+    /// Meta's `sent`: the message left Meta for the customer's phone.
     Sent,
+    /// Meta's `delivered`: the message reached the customer's phone.
     Delivered,
+    /// Meta's `read`: the customer opened it (implies delivered).
     Read,
     /// Voice messages: counts as read.
     Played,
+    /// Meta's `failed`: the message will not be delivered; the status carries
+    /// `errors`.
     Failed,
+    /// A value Chasqui does not know, kept as Meta wrote it.
     Other(String),
 }
 
 impl StatusKind {
+    /// Maps Meta's `status` text; never fails (unknown values become
+    /// [`StatusKind::Other`]).
     pub fn parse(raw: &str) -> Self {
         match raw {
             "sent" => Self::Sent,
@@ -291,10 +347,14 @@ impl StatusKind {
     }
 }
 
+/// Meta's `statuses[].conversation`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
+    /// Meta's conversation id.
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: String,
+    /// Meta's `expiration_timestamp`, when the conversation ends, Unix seconds
+    /// (Meta sends it on `sent` only).
     #[serde(
         default,
         deserialize_with = "lenient_timestamp",
@@ -302,44 +362,56 @@ pub struct Conversation {
         skip_serializing_if = "Option::is_none"
     )]
     pub expiration_timestamp: Option<i64>,
+    /// Meta's `origin`: what opened the conversation.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub origin: Option<Origin>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// Meta's `conversation.origin`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Origin {
+    /// Meta's `origin.type`: the conversation's category (`utility`,
+    /// `marketing`, `service`, ...).
     #[serde(rename = "type", default, deserialize_with = "lenient_string")]
     pub kind: String,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// Meta's `statuses[].pricing`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Pricing {
+    /// Meta's `billable`: whether the message is charged.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub billable: Option<bool>,
+    /// Meta's `pricing_model` (`PMP`, ...).
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub pricing_model: Option<String>,
+    /// Meta's `category` (`utility`, `marketing`, `authentication`, `service`,
+    /// ...).
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub category: Option<String>,
+    /// Meta's `pricing.type` (e.g. `regular`, `free_customer_service`).
     #[serde(
         rename = "type",
         default,
@@ -347,6 +419,7 @@ pub struct Pricing {
         skip_serializing_if = "Option::is_none"
     )]
     pub kind: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -355,54 +428,65 @@ pub struct Pricing {
 /// `unsupported` message, or a change-level system error).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDetail {
+    /// Meta's numeric error `code` (`131026`, `131050`, ...): what Chasqui's
+    /// logic reads.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub code: Option<i64>,
+    /// Meta's short `title` of the error.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub title: Option<String>,
+    /// Meta's `message`, a human-readable description.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub message: Option<String>,
+    /// Meta's `error_data`, holding the `details`.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub error_data: Option<ErrorData>,
+    /// Meta's `href`: a link to the error's documentation.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub href: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl ErrorDetail {
+    /// Meta's `error_data.details`, when present.
     pub fn details(&self) -> Option<&str> {
         self.error_data.as_ref().and_then(|d| d.details.as_deref())
     }
 }
 
+/// Meta's `errors[].error_data`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ErrorData {
+    /// Meta's `details`: the specific reason, more precise than the title.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub details: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -425,6 +509,7 @@ pub struct InboundMessage {
         skip_serializing_if = "Option::is_none"
     )]
     pub from_user_id: Option<String>,
+    /// The sender's parent BSUID, for linked portfolios.
     #[serde(
         default,
         deserialize_with = "lenient",
@@ -434,6 +519,8 @@ pub struct InboundMessage {
     /// The inbound `wamid`.
     #[serde(default, deserialize_with = "lenient_string")]
     pub id: String,
+    /// Meta's `timestamp` of the message, Unix seconds; `None` when absent or
+    /// unparseable.
     #[serde(
         default,
         deserialize_with = "lenient_timestamp",
@@ -444,78 +531,92 @@ pub struct InboundMessage {
     /// `text`, `image`, `button`, `interactive`, ... or anything Meta adds later.
     #[serde(rename = "type", default, deserialize_with = "lenient_string")]
     pub kind: String,
+    /// Meta's `context`: the message this one replies to (or was forwarded
+    /// from).
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub context: Option<MessageContext>,
+    /// The body of a `text` message.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub text: Option<Text>,
+    /// The media of an `image` message.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub image: Option<Media>,
+    /// The media of an `audio` (or voice) message.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub audio: Option<Media>,
+    /// The media of a `video` message.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub video: Option<Media>,
+    /// The media of a `document` message.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub document: Option<Media>,
+    /// The media of a `sticker` message.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub sticker: Option<Media>,
+    /// The place of a `location` message.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub location: Option<Location>,
+    /// The tap of a `button` message (a template's quick reply).
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub button: Option<ButtonReply>,
+    /// The reply of an `interactive` message (button, list or flow).
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub interactive: Option<InteractiveReply>,
+    /// The reaction of a `reaction` message.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub reaction: Option<Reaction>,
+    /// Meta's `errors[]`: why an `unsupported` message could not be shown.
     #[serde(
         default,
         deserialize_with = "items",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub errors: Vec<ErrorDetail>,
+    /// The identity change of a `system` message.
     #[serde(
         default,
         deserialize_with = "lenient",
@@ -591,6 +692,8 @@ impl InboundMessage {
 /// identity changed (`user_changed_number`, `user_changed_user_id`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct System {
+    /// Meta's `system.type` (`user_changed_number`, `user_changed_user_id`,
+    /// ...).
     #[serde(
         rename = "type",
         default,
@@ -598,6 +701,7 @@ pub struct System {
         skip_serializing_if = "Option::is_none"
     )]
     pub kind: Option<String>,
+    /// Meta's human-readable text about the change.
     #[serde(
         default,
         deserialize_with = "lenient",
@@ -618,6 +722,7 @@ pub struct System {
         skip_serializing_if = "Option::is_none"
     )]
     pub new_user_id: Option<String>,
+    /// The customer's parent BSUID after the change.
     #[serde(
         default,
         deserialize_with = "lenient",
@@ -631,6 +736,7 @@ pub struct System {
         skip_serializing_if = "Option::is_none"
     )]
     pub previous_user_id: Option<String>,
+    /// The customer's parent BSUID before the change.
     #[serde(
         default,
         deserialize_with = "lenient",
@@ -645,6 +751,7 @@ pub struct System {
         skip_serializing_if = "Option::is_none"
     )]
     pub wa_id: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -671,8 +778,10 @@ impl System {
     }
 }
 
+/// Meta's `context` of an inbound message: what it replies to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessageContext {
+    /// Meta's `context.from`: who sent the message replied to.
     #[serde(
         default,
         deserialize_with = "lenient",
@@ -686,84 +795,102 @@ pub struct MessageContext {
         skip_serializing_if = "Option::is_none"
     )]
     pub id: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// Meta's `text` object of a `text` message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Text {
+    /// What the customer typed.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub body: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// Meta's media object of an inbound `image`, `audio`, `video`, `document` or
+/// `sticker` (Meta keeps the file 30 days).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Media {
+    /// Meta's media id, to fetch the file's short-lived URL.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub id: Option<String>,
+    /// The file's MIME type.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub mime_type: Option<String>,
+    /// The SHA-256 of the file, as Meta gives it.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub sha256: Option<String>,
+    /// The caption the customer wrote (image, video, document).
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub caption: Option<String>,
+    /// The document's file name.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub filename: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// Meta's `location` object of an inbound `location` message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Location {
+    /// Latitude in degrees.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub latitude: Option<f64>,
+    /// Longitude in degrees.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub longitude: Option<f64>,
+    /// The place's name, when the customer shared one.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub name: Option<String>,
+    /// The place's address, when the customer shared one.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub address: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -771,18 +898,21 @@ pub struct Location {
 /// A tap on a template's quick-reply button.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ButtonReply {
+    /// The button's label the customer tapped.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub text: Option<String>,
+    /// The button's payload, as the template set it.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub payload: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -791,84 +921,102 @@ pub struct ButtonReply {
 /// `nfm_reply` (a flow's answer).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InteractiveReply {
+    /// Meta's `interactive.type`: `button_reply`, `list_reply` or `nfm_reply`.
     #[serde(rename = "type", default, deserialize_with = "lenient_string")]
     pub kind: String,
+    /// The reply button the customer tapped.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub button_reply: Option<ReplyChoice>,
+    /// The list row the customer chose.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub list_reply: Option<ReplyChoice>,
+    /// A flow's answer.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub nfm_reply: Option<FlowReply>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
 impl InteractiveReply {
+    /// The button or list row chosen, whichever it was; `None` for a flow's
+    /// answer.
     pub fn reply(&self) -> Option<&ReplyChoice> {
         self.button_reply.as_ref().or(self.list_reply.as_ref())
     }
 }
 
+/// A button or list row the customer chose (`button_reply` or `list_reply`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplyChoice {
+    /// The id the business gave the button or row.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub id: Option<String>,
+    /// The button's or row's title, as shown.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub title: Option<String>,
+    /// The row's description (list replies).
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub description: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// Meta's `nfm_reply`: what the customer submitted in a flow.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FlowReply {
+    /// Meta's flow `name`.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub name: Option<String>,
+    /// Meta's `body` text of the flow's answer.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub body: Option<String>,
+    /// Meta's `response_json`: the flow's answers, as JSON text.
     #[serde(
         default,
         deserialize_with = "lenient",
         skip_serializing_if = "Option::is_none"
     )]
     pub response_json: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
+/// Meta's `reaction` object: an emoji set on (or removed from) a message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reaction {
     /// The `wamid` reacted to.
@@ -885,6 +1033,7 @@ pub struct Reaction {
         skip_serializing_if = "Option::is_none"
     )]
     pub emoji: Option<String>,
+    /// Fields Meta sent that this model does not name, kept verbatim.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -964,6 +1113,7 @@ where
 
 /// Items that keep what they do not understand.
 pub trait HasExtra {
+    /// The item's `extra` map, where what was not understood goes.
     fn extra_mut(&mut self) -> &mut Map<String, Value>;
 }
 

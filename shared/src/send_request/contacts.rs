@@ -9,35 +9,48 @@ use super::{RequestError, non_empty};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactCard {
+    /// Postal addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<ContactAddress>>,
     /// `YYYY-MM-DD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthday: Option<String>,
+    /// Email addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emails: Option<Vec<ContactEmail>>,
+    /// The contact's name; required.
     pub name: ContactName,
+    /// The contact's organisation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org: Option<ContactOrg>,
+    /// Phone numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phones: Option<Vec<ContactPhone>>,
+    /// Web addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urls: Option<Vec<ContactUrl>>,
 }
 
+/// One postal address on a contact card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactAddress {
+    /// Street and number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub street: Option<String>,
+    /// City.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    /// State or province code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Postal code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zip: Option<String>,
+    /// Full country name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// Two-letter ISO country code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country_code: Option<String>,
     /// `HOME` or `WORK`.
@@ -45,11 +58,14 @@ pub struct ContactAddress {
     pub kind: Option<String>,
 }
 
+/// One email address on a contact card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactEmail {
+    /// The address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// `HOME` or `WORK`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }
@@ -58,33 +74,45 @@ pub struct ContactEmail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactName {
+    /// The full name as shown; never empty.
     pub formatted_name: String,
+    /// First name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_name: Option<String>,
+    /// Last name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_name: Option<String>,
+    /// Middle name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub middle_name: Option<String>,
+    /// Name suffix (`Jr.`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suffix: Option<String>,
+    /// Name prefix (`Dr.`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
 }
 
+/// The contact's organisation on a contact card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactOrg {
+    /// Company name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company: Option<String>,
+    /// Department.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department: Option<String>,
+    /// Job title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }
 
+/// One phone number on a contact card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactPhone {
+    /// The number, as shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
     /// `CELL`, `MAIN`, `IPHONE`, `HOME` or `WORK`.
@@ -95,11 +123,14 @@ pub struct ContactPhone {
     pub wa_id: Option<String>,
 }
 
+/// One web address on a contact card.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContactUrl {
+    /// The URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// `HOME` or `WORK`.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }

@@ -17,17 +17,63 @@ use super::{RequestError, limits, max_chars, non_empty};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Content {
-    Text { text: Text },
-    Template { template: Template },
-    Image { image: Media },
-    Audio { audio: Media },
-    Video { video: Media },
-    Document { document: Media },
-    Sticker { sticker: Media },
-    Location { location: Location },
-    Contacts { contacts: Vec<ContactCard> },
-    Interactive { interactive: Box<Interactive> },
-    Reaction { reaction: Reaction },
+    /// A text message (free-form: only inside the 24-hour window).
+    Text {
+        /// The text and whether to preview its first URL.
+        text: Text,
+    },
+    /// A message from an approved template: the only kind that may open a
+    /// conversation.
+    Template {
+        /// The template's name, language and parameters.
+        template: Template,
+    },
+    /// An image, with an optional caption.
+    Image {
+        /// The image, by id or link.
+        image: Media,
+    },
+    /// An audio file.
+    Audio {
+        /// The audio, by id or link (no caption).
+        audio: Media,
+    },
+    /// A video, with an optional caption.
+    Video {
+        /// The video, by id or link.
+        video: Media,
+    },
+    /// A document, with an optional caption and file name.
+    Document {
+        /// The document, by id or link.
+        document: Media,
+    },
+    /// A sticker.
+    Sticker {
+        /// The sticker, by id or link (no caption).
+        sticker: Media,
+    },
+    /// A location pin.
+    Location {
+        /// The place.
+        location: Location,
+    },
+    /// One or more contact cards.
+    Contacts {
+        /// The cards; at least one.
+        contacts: Vec<ContactCard>,
+    },
+    /// An interactive message: buttons, a list, a URL button, a flow or a
+    /// location request.
+    Interactive {
+        /// The interactive object, by its own `type`.
+        interactive: Box<Interactive>,
+    },
+    /// An emoji reaction to a message.
+    Reaction {
+        /// The message reacted to and the emoji.
+        reaction: Reaction,
+    },
 }
 
 impl Content {
@@ -144,9 +190,11 @@ impl Content {
     }
 }
 
+/// Meta's `text` object of a text message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Text {
+    /// What the person reads: never empty, at most 4096 characters.
     #[schemars(length(min = 1, max = 4096))]
     pub body: String,
     /// Render a preview of the first URL in `body`.

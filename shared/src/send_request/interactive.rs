@@ -15,146 +15,217 @@ use super::{RequestError, http_url, limits, max_chars, non_empty};
 pub enum Interactive {
     /// Up to three quick-reply buttons.
     Button {
+        /// Optional header: text (at most 60 characters), image, video or
+        /// document (no caption).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         header: Option<InteractiveHeader>,
+        /// The body text, required, at most 1024 characters.
         body: InteractiveText,
+        /// Optional footer text, at most 60 characters.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         footer: Option<InteractiveText>,
+        /// The buttons.
         action: ButtonAction,
     },
     /// A menu of up to ten rows in up to ten sections.
     List {
+        /// Optional header: text only, at most 60 characters.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         header: Option<InteractiveHeader>,
+        /// The body text, required, at most 4096 characters.
         body: InteractiveText,
+        /// Optional footer text, at most 60 characters.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         footer: Option<InteractiveText>,
+        /// The list's button label and sections.
         action: ListAction,
     },
     /// One button that opens a URL.
     CtaUrl {
+        /// Optional header: text (at most 60 characters), image, video or
+        /// document (no caption).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         header: Option<InteractiveHeader>,
+        /// The body text, required, at most 1024 characters.
         body: InteractiveText,
+        /// Optional footer text, at most 60 characters.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         footer: Option<InteractiveText>,
+        /// The button's label and URL.
         action: CtaUrlAction,
     },
     /// A WhatsApp Flow.
     Flow {
+        /// Optional header: text (at most 60 characters), image, video or
+        /// document (no caption).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         header: Option<InteractiveHeader>,
+        /// The body text, required, at most 1024 characters.
         body: InteractiveText,
+        /// Optional footer text, at most 60 characters.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         footer: Option<InteractiveText>,
+        /// Which flow to open, and how.
         action: FlowAction,
     },
     /// Asks the person to share their location.
     LocationRequestMessage {
+        /// The body text, required, at most 1024 characters.
         body: InteractiveText,
+        /// Meta's fixed `send_location` action.
         action: LocationRequestAction,
     },
 }
 
+/// Meta's `{"text": ...}` object of an interactive body or footer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InteractiveText {
+    /// The text; never empty, its limit set by where it is used.
     pub text: String,
 }
 
+/// The header of an interactive message, by `type` (a list takes only `text`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum InteractiveHeader {
-    Text { text: String },
-    Image { image: Media },
-    Video { video: Media },
-    Document { document: Media },
+    /// A text header.
+    Text {
+        /// At most 60 characters, never empty.
+        text: String,
+    },
+    /// An image header.
+    Image {
+        /// The image, by id or link, without a caption.
+        image: Media,
+    },
+    /// A video header.
+    Video {
+        /// The video, by id or link, without a caption.
+        video: Media,
+    },
+    /// A document header.
+    Document {
+        /// The document, by id or link, without a caption.
+        document: Media,
+    },
 }
 
+/// Meta's `action` of a reply-button message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ButtonAction {
+    /// One to three buttons; ids and titles unique within the message.
     pub buttons: Vec<ReplyButton>,
 }
 
+/// One quick-reply button.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplyButton {
+    /// Always `reply`.
     #[serde(rename = "type")]
     pub kind: ReplyButtonKind,
+    /// The button's id and title.
     pub reply: Reply,
 }
 
+/// Meta's only button `type` for a reply-button message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplyButtonKind {
+    /// `reply`: a quick-reply button.
     Reply,
 }
 
+/// A quick-reply button's id and label.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reply {
     /// Comes back in the person's `button_reply`; unique in the message.
     pub id: String,
+    /// The button's label, at most 20 characters, unique in the message.
     pub title: String,
 }
 
+/// Meta's `action` of a list message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListAction {
     /// The label of the button that opens the list.
     pub button: String,
+    /// One to ten sections, with at most ten rows in all.
     pub sections: Vec<ListSection>,
 }
 
+/// A titled group of rows in a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListSection {
     /// Required when there is more than one section.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// The section's rows, at least one.
     pub rows: Vec<ListRow>,
 }
 
+/// One choice in a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListRow {
+    /// Comes back in the person's `list_reply`; at most 200 characters, unique
+    /// in the list.
     pub id: String,
+    /// The row's label, at most 24 characters.
     pub title: String,
+    /// Optional text under the title, at most 72 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
+/// Meta's `action` of a call-to-action URL message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CtaUrlAction {
+    /// Always `cta_url`.
     pub name: CtaUrlName,
+    /// The button's label and URL.
     pub parameters: CtaUrlParameters,
 }
 
+/// Meta's only action name of a call-to-action URL message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CtaUrlName {
+    /// `cta_url`.
     CtaUrl,
 }
 
+/// The label and target of a call-to-action URL button.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CtaUrlParameters {
+    /// The button's label, at most 20 characters.
     pub display_text: String,
+    /// The URL the button opens: an absolute `http://` or `https://` URL.
     pub url: String,
 }
 
+/// Meta's `action` of a flow message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowAction {
+    /// Always `flow`.
     pub name: FlowName,
+    /// Which flow to open, and how.
     pub parameters: FlowParameters,
 }
 
+/// Meta's only action name of a flow message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowName {
+    /// `flow`.
     Flow,
 }
 
@@ -164,16 +235,24 @@ pub enum FlowName {
 pub struct FlowParameters {
     /// Must be `"3"`.
     pub flow_message_version: String,
+    /// An opaque token the flow's endpoint receives, to tie its answers to this
+    /// message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_token: Option<String>,
+    /// The flow's id (or give `flow_name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_id: Option<String>,
+    /// The flow's name (or give `flow_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_name: Option<String>,
     /// The button label, at most 20 characters.
     pub flow_cta: String,
+    /// `draft` or `published` (Meta's default); a draft flow can be sent for
+    /// testing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<FlowMode>,
+    /// `navigate` (the default) opens `flow_action_payload.screen`;
+    /// `data_exchange` asks the flow's endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_action: Option<FlowActionKind>,
     /// Required for `navigate` (the default), absent for `data_exchange`.
@@ -181,37 +260,50 @@ pub struct FlowParameters {
     pub flow_action_payload: Option<FlowActionPayload>,
 }
 
+/// Which version of a flow is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowMode {
+    /// The flow's draft, for testing.
     Draft,
+    /// The published flow.
     Published,
 }
 
+/// How a flow starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowActionKind {
+    /// Open the screen named in `flow_action_payload`.
     Navigate,
+    /// Ask the flow's endpoint for the first screen.
     DataExchange,
 }
 
+/// The first screen of a `navigate` flow and its data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowActionPayload {
+    /// The id of the screen to open; never empty.
     pub screen: String,
+    /// The data the screen receives; left out rather than empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Map<String, Value>>,
 }
 
+/// Meta's `action` of a location request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationRequestAction {
+    /// Always `send_location`.
     pub name: SendLocationName,
 }
 
+/// Meta's only action name of a location request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SendLocationName {
+    /// `send_location`.
     SendLocation,
 }
 

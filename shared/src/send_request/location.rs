@@ -6,6 +6,8 @@ use serde_json::Value;
 
 use super::RequestError;
 
+/// Meta's `location` object: a pin on the map, with an optional name and
+/// address.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Location {
@@ -15,8 +17,10 @@ pub struct Location {
     /// Degrees, -180 to 180 (a number, or a numeric string).
     #[serde(deserialize_with = "coordinate")]
     pub longitude: f64,
+    /// The place's name, shown above the address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The place's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
 }

@@ -9,6 +9,7 @@ use super::{RequestError, http_url, limits, max_chars, non_empty};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Media {
+    /// The id of media uploaded to Meta (`POST /{phone_number_id}/media`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// An http(s) URL Meta can download.

@@ -13,15 +13,19 @@ use super::{RequestError, non_empty};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Message {
+    /// A message to send: its content and optional reply context.
     Send(Box<OutboundMessage>),
+    /// A read receipt (and optional typing indicator) for an inbound message.
     MarkRead(MarkRead),
 }
 
 /// Meta's message object: `type`, the object named by it, optional `context`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboundMessage {
+    /// The `type` and the object of that name.
     #[serde(flatten)]
     pub content: Content,
+    /// Optional `context`: the message this one replies to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<Context>,
 }
@@ -30,6 +34,7 @@ pub struct OutboundMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
+    /// Always `read`.
     pub status: ReadStatus,
     /// The `wamid` of the inbound message.
     #[schemars(length(min = 1))]
@@ -39,22 +44,29 @@ pub struct MarkRead {
     pub typing_indicator: Option<TypingIndicator>,
 }
 
+/// Meta's only `status` of a mark-as-read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadStatus {
+    /// `read`: show the inbound message as read.
     Read,
 }
 
+/// Meta's `typing_indicator` of a mark-as-read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TypingIndicator {
+    /// Always `text`.
     #[serde(rename = "type")]
     pub kind: TypingKind,
 }
 
+/// Meta's only typing indicator `type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TypingKind {
+    /// `text`: the "typing…" bubble, shown until the reply is sent or about 25
+    /// seconds pass.
     Text,
 }
 
@@ -169,6 +181,8 @@ impl JsonSchema for Message {
 }
 
 impl Message {
+    /// The message's `type` as stored on the record and in logs (`text`,
+    /// `template`, ...), `read` for a mark-as-read.
     pub fn kind(&self) -> &'static str {
         match self {
             Message::MarkRead(_) => "read",

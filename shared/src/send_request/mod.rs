@@ -47,24 +47,43 @@ pub use template::{
 
 /// Meta's limits, as documented for the Cloud API `messages` endpoint.
 pub mod limits {
+    /// Characters of a text message's `body`.
     pub const TEXT_BODY: usize = 4096;
+    /// Characters of a media caption (image, video, document).
     pub const CAPTION: usize = 1024;
+    /// Characters of a button, URL-button or flow message's body.
     pub const INTERACTIVE_BODY: usize = 1024;
+    /// Characters of a list message's body.
     pub const LIST_BODY: usize = 4096;
+    /// Characters of an interactive message's text header.
     pub const HEADER_TEXT: usize = 60;
+    /// Characters of an interactive message's footer.
     pub const FOOTER_TEXT: usize = 60;
+    /// Quick-reply buttons in one message.
     pub const REPLY_BUTTONS: usize = 3;
+    /// Characters of a quick-reply button's title.
     pub const REPLY_BUTTON_TITLE: usize = 20;
+    /// Characters of a quick-reply button's id.
     pub const REPLY_BUTTON_ID: usize = 256;
+    /// Characters of the label of the button that opens a list.
     pub const LIST_BUTTON: usize = 20;
+    /// Sections in one list.
     pub const LIST_SECTIONS: usize = 10;
+    /// Rows in one list, over all its sections.
     pub const LIST_ROWS: usize = 10;
+    /// Characters of a list section's title.
     pub const SECTION_TITLE: usize = 24;
+    /// Characters of a list row's id.
     pub const ROW_ID: usize = 200;
+    /// Characters of a list row's title.
     pub const ROW_TITLE: usize = 24;
+    /// Characters of a list row's description.
     pub const ROW_DESCRIPTION: usize = 72;
+    /// Characters of a URL button's label.
     pub const CTA_DISPLAY_TEXT: usize = 20;
+    /// Characters of a flow message's button label.
     pub const FLOW_CTA: usize = 20;
+    /// Characters of a template's name.
     pub const TEMPLATE_NAME: usize = 512;
     /// A header text parameter.
     pub const TEMPLATE_HEADER_PARAM: usize = 60;
@@ -72,6 +91,7 @@ pub mod limits {
     pub const TEMPLATE_BODY_PARAM: usize = 1024;
     /// A body text parameter when the body is the only component.
     pub const TEMPLATE_BODY_ONLY_PARAM: usize = 32768;
+    /// Characters of a coupon code a `copy_code` template button copies.
     pub const COUPON_CODE: usize = 15;
     /// `biz_opaque_callback_data` carries our id, so the id shares its limit.
     pub const MESSAGE_ID: usize = 512;
@@ -129,7 +149,10 @@ pub struct SendRequest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {reason}")]
 pub struct RequestError {
+    /// Where in the request: a dotted path such as `message.text.body`, or the
+    /// whole request's field.
     pub path: String,
+    /// What is wrong and how to fix it, in words for the request's author.
     pub reason: String,
 }
 

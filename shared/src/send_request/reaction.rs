@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{RequestError, non_empty};
 
+/// Meta's `reaction` object: an emoji set on (or removed from) a message in the
+/// chat.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reaction {

@@ -16,23 +16,30 @@ use super::{RequestError, limits, max_chars, non_empty};
 pub struct Template {
     /// The approved template's name.
     pub name: String,
+    /// The language of the approved translation to send.
     pub language: TemplateLanguage,
+    /// The values of the template's variables, per component; left out for a
+    /// template without variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<TemplateComponent>>,
 }
 
+/// Meta's `language` object of a template message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateLanguage {
     /// The template's language code, e.g. `en_US`, `pt_BR`, `es`.
     pub code: String,
+    /// Optional; `deterministic` is the only policy Meta accepts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<LanguagePolicy>,
 }
 
+/// How Meta picks the translation: the only policy left is the exact one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LanguagePolicy {
+    /// `deterministic`: the translation in `code`, exactly.
     Deterministic,
 }
 
@@ -40,17 +47,30 @@ pub enum LanguagePolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TemplateComponent {
+    /// The parameter of the template's header.
     #[serde(alias = "HEADER")]
-    Header { parameters: Vec<TemplateParameter> },
+    Header {
+        /// Exactly one: text, currency, date_time, image, video, document or
+        /// location.
+        parameters: Vec<TemplateParameter>,
+    },
+    /// The parameters of the template's body, in order (or by name).
     #[serde(alias = "BODY")]
-    Body { parameters: Vec<TemplateParameter> },
+    Body {
+        /// Each text, currency or date_time.
+        parameters: Vec<TemplateParameter>,
+    },
+    /// The parameter of one of the template's buttons, by position.
     #[serde(alias = "BUTTON")]
     Button {
+        /// The button's kind, as the template defines it.
         sub_type: ButtonSubType,
         /// The button's position, `"0"` to `"9"` (a number is accepted).
         #[serde(deserialize_with = "button_index")]
         #[schemars(regex(pattern = r"^[0-9]$"))]
         index: String,
+        /// Exactly one parameter, of the type the button's kind takes
+        /// (`payload`, `text`, `coupon_code` or `action`).
         #[serde(default)]
         parameters: Vec<TemplateParameter>,
     },
@@ -76,15 +96,21 @@ fn button_index<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
     }
 }
 
+/// A template button's kind (`sub_type`); upper case is accepted too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ButtonSubType {
+    /// `quick_reply`: takes a `payload` parameter.
     #[serde(alias = "QUICK_REPLY")]
     QuickReply,
+    /// `url`: takes a `text` parameter, the suffix of the template's dynamic
+    /// URL.
     #[serde(alias = "URL")]
     Url,
+    /// `copy_code`: takes a `coupon_code` parameter.
     #[serde(alias = "COPY_CODE")]
     CopyCode,
+    /// `flow`: takes an `action` parameter.
     #[serde(alias = "FLOW")]
     Flow,
 }
@@ -93,48 +119,69 @@ pub enum ButtonSubType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TemplateParameter {
+    /// A text value (header at most 60 characters, body 1024, or 32768 when the
+    /// body is the only component given).
     Text {
+        /// The value; never empty.
         text: String,
         /// For templates with named parameters (`{{order_id}}`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parameter_name: Option<String>,
     },
+    /// An amount of money, localised on the person's phone.
     Currency {
+        /// The amount and its currency.
         currency: Currency,
+        /// For templates with named parameters (`{{order_id}}`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parameter_name: Option<String>,
     },
+    /// A date and time, given as the text to show.
     DateTime {
+        /// The text to show.
         date_time: DateTime,
+        /// For templates with named parameters (`{{order_id}}`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parameter_name: Option<String>,
     },
+    /// A header image (no caption).
     Image {
+        /// The image, by id or link.
         image: Media,
     },
+    /// A header document (no caption).
     Document {
+        /// The document, by id or link.
         document: Media,
     },
+    /// A header video (no caption).
     Video {
+        /// The video, by id or link.
         video: Media,
     },
+    /// A header location.
     Location {
+        /// The place.
         location: Location,
     },
     /// A quick-reply button's payload, returned when the person taps it.
     Payload {
+        /// The payload; never empty.
         payload: String,
     },
     /// A copy-code button's code.
     CouponCode {
+        /// The code the button copies; at most 15 characters.
         coupon_code: String,
     },
     /// A flow button's token and initial data.
     Action {
+        /// The flow's token and initial data.
         action: FlowButtonAction,
     },
 }
 
+/// Meta's `currency` parameter object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Currency {
@@ -146,17 +193,22 @@ pub struct Currency {
     pub amount_1000: i64,
 }
 
+/// Meta's `date_time` parameter object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DateTime {
+    /// The date and time as the person reads it; never empty.
     pub fallback_value: String,
 }
 
+/// Meta's `action` parameter of a flow button.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlowButtonAction {
+    /// An opaque token the flow's endpoint receives (Meta's default: `unused`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_token: Option<String>,
+    /// The data the flow's first screen receives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_action_data: Option<Map<String, Value>>,
 }

@@ -67,6 +67,7 @@ impl Update {
         placeholder
     }
 
+    /// `SET`: the attribute takes the value, whatever it held.
     pub fn set(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
         let (n, v) = (self.name(attribute), self.value(value));
         self.set.push(format!("{n} = {v}"));
@@ -87,6 +88,7 @@ impl Update {
         self
     }
 
+    /// `REMOVE`: the attribute is deleted from the item.
     pub fn remove(&mut self, attribute: &str) -> &mut Self {
         let n = self.name(attribute);
         self.remove.push(n);

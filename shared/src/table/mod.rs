@@ -36,6 +36,8 @@ pub const WAMID: &str = "wamid";
 
 /// Sort key of the single item under a message or contact partition.
 pub const MESSAGE_SK: &str = "MSG";
+/// Sort key of the contact item, the one item of a contact partition that is
+/// not an inbound message.
 pub const CONTACT_SK: &str = "CONTACT";
 
 /// Every partition key of a tenant's items starts with its

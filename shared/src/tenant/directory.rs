@@ -15,15 +15,24 @@ use crate::secrets::{SecretCache, SecretError};
 use crate::table;
 use crate::table::dynamo::{Item, from_item};
 
+/// Why the bindings could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
+    /// DynamoDB could not be reached or refused the call: a later try may pass.
     #[error("could not read or write bindings: {}", crate::error::Chain(source.as_ref()))]
     Unavailable {
+        /// The SDK error itself.
         #[source]
         source: crate::error::Cause,
     },
+    /// A binding item does not read as a [`Binding`].
     #[error("binding item {sk} is malformed: {reason}")]
-    Malformed { sk: String, reason: String },
+    Malformed {
+        /// The item's sort key: the phone number id.
+        sk: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Port: the bindings, by phone number id.
@@ -45,6 +54,7 @@ pub struct DynamoBindings {
 }
 
 impl DynamoBindings {
+    /// An adapter on the binding items of the table `table`.
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             client,
@@ -173,6 +183,7 @@ pub struct Directory {
 }
 
 impl Directory {
+    /// A directory over `store`, reloading every binding after `ttl`.
     pub fn new(store: Arc<dyn BindingStore>, ttl: Duration) -> Self {
         Self {
             store,
@@ -239,7 +250,9 @@ impl Directory {
 /// The access token of each business number: its binding's secret, or the
 /// deployment's own secret for a number no binding names.
 pub struct TenantTokens {
+    /// The cache the token secrets are read through.
     pub secrets: Arc<SecretCache>,
+    /// The bindings, to find a number's token secret.
     pub directory: Arc<Directory>,
     /// The deployment's secret and the prefix binding secrets live under.
     pub secret: SecretSettings,
