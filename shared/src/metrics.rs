@@ -453,7 +453,7 @@ impl Emf {
         let at = self
             .entries
             .iter()
-            .position(|e| std::ptr::eq(e.metric, metric) && e.dimensions == dimensions);
+            .position(|e| e.metric.name == metric.name && e.dimensions == dimensions);
         let at = match at {
             Some(at) => at,
             None => {
@@ -671,6 +671,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn one_metric_recorded_from_several_places_is_one_sum() {
+        // Each use of a `const` may be its own copy: entries match by name.
+        fn elsewhere(emf: &mut Emf) {
+            emf.count(&SENDS, &["sent"], 2);
+        }
+        let mut emf = Emf::new();
+        emf.count(&SENDS, &["sent"], 1);
+        elsewhere(&mut emf);
+        let docs = emf.documents("Chasqui", 1);
+        assert_eq!(docs.len(), 1, "{docs:#?}");
+        assert_eq!(docs[0]["Sends"], 3);
     }
 
     #[test]
