@@ -303,6 +303,16 @@ async fn the_metrics_of_a_local_run_count_what_happened() {
     stack.stop().await;
     let data = Metrics(read_metrics(&lines, started));
     let finished = shared::now_millis();
+    // What the metrics add to the log bytes (docs/metrics.md).
+    let mut bytes: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (function, line) in &lines {
+        if line.contains("\"_aws\"") {
+            let entry = bytes.entry(function.as_str()).or_default();
+            entry.0 += 1;
+            entry.1 += line.len() + 1;
+        }
+    }
+    eprintln!("EMF lines and bytes by function: {bytes:?}");
 
     // Sends by outcome: each record's end, the throttled one twice.
     assert_eq!(
