@@ -180,6 +180,29 @@ impl Settings {
         })
     }
 
+    /// `METRICS_NAMESPACE`: the CloudWatch namespace of the functions'
+    /// metrics (`shared::metrics`); the template sets `Chasqui/<stack>`.
+    pub fn metrics_namespace(&self) -> Result<String, ConfigError> {
+        let namespace = self
+            .get("METRICS_NAMESPACE")
+            .unwrap_or_else(|| crate::metrics::DEFAULT_NAMESPACE.to_owned());
+        Self::checked("METRICS_NAMESPACE", namespace, |v| {
+            let ok = v.len() <= 255
+                && !v.starts_with("AWS/")
+                && v.chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '.' | '-' | '_' | '/' | '#' | ':' | ' ')
+                });
+            if ok {
+                Ok(())
+            } else {
+                Err(
+                    "expected a CloudWatch namespace such as Chasqui/prod (at most 255 of a-z, A-Z, 0-9 and . - _ / # : space, not starting with AWS/)",
+                )
+            }
+        })
+    }
+
     /// The Graph API endpoint, version and default business number.
     pub fn graph(&self) -> Result<GraphSettings, ConfigError> {
         let base_url = Self::checked(
@@ -284,6 +307,8 @@ pub struct WebhookConfig {
     pub secret: SecretSettings,
     /// `WEBHOOK_QUEUE_URL`: the queue verified payloads go to.
     pub queue_url: String,
+    /// `METRICS_NAMESPACE`: the CloudWatch namespace of its metrics.
+    pub metrics_namespace: String,
 }
 
 impl WebhookConfig {
@@ -293,6 +318,7 @@ impl WebhookConfig {
         Ok(Self {
             secret: settings.secret()?,
             queue_url: settings.webhook_queue_url()?,
+            metrics_namespace: settings.metrics_namespace()?,
         })
     }
 }
@@ -449,6 +475,7 @@ mod tests {
         assert_eq!(
             s.names_read(),
             [
+                "METRICS_NAMESPACE",
                 "SECRET_CACHE_TTL_SECONDS",
                 "WEBHOOK_QUEUE_URL",
                 "WHATSAPP_SECRET_ID",
@@ -497,6 +524,29 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn metrics_namespace_defaults_and_is_checked() {
+        assert_eq!(settings(&[]).metrics_namespace().unwrap(), "Chasqui");
+        assert_eq!(
+            settings(&[("METRICS_NAMESPACE", "Chasqui/prod-1")])
+                .metrics_namespace()
+                .unwrap(),
+            "Chasqui/prod-1"
+        );
+        for bad in ["AWS/Lambda", "Chasqui{prod}", &"x".repeat(256)] {
+            assert!(
+                matches!(
+                    settings(&[("METRICS_NAMESPACE", bad)]).metrics_namespace(),
+                    Err(ConfigError::Malformed {
+                        name: "METRICS_NAMESPACE",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

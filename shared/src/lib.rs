@@ -27,6 +27,7 @@ pub mod health;
 #[cfg(feature = "aws")]
 pub mod https;
 pub mod intake;
+pub mod metrics;
 pub mod phone;
 #[cfg(feature = "aws")]
 pub mod queue;

@@ -39,10 +39,16 @@ pub struct SqsRecord {
     pub body: String,
     /// At least 1.
     pub receive_count: u32,
+    /// When SQS first received the message (`attributes.SentTimestamp`,
+    /// Unix ms; a redelivery keeps it); `None` when the event has none.
+    pub sent_at: Option<u64>,
     /// The message attributes with a string value (the webhook's `kind`,
     /// `field`, ...).
     pub attributes: Vec<MessageAttribute>,
 }
+
+/// The `SentTimestamp` of a record built by [`SqsRecord::new`].
+pub const SAMPLE_SENT_AT: u64 = 1_730_000_002_000;
 
 /// A message attribute with a string value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +70,15 @@ impl SqsRecord {
             message_id,
             body: body.into(),
             receive_count: 1,
+            sent_at: Some(SAMPLE_SENT_AT),
             attributes: Vec::new(),
         }
+    }
+
+    /// The record as first sent to SQS at `sent_at` (Unix ms).
+    pub fn with_sent_at(mut self, sent_at: Option<u64>) -> Self {
+        self.sent_at = sent_at;
+        self
     }
 
     /// The record as delivered for the `receive_count`th time.
@@ -106,15 +119,18 @@ impl SqsRecord {
         let message_id = text(raw.get("messageId"))
             .filter(|id| !id.is_empty())
             .ok_or("the record has no messageId")?;
-        let receive_count = raw
-            .get("attributes")
-            .and_then(|a| a.get("ApproximateReceiveCount"))
-            .and_then(|v| match v {
-                Value::String(s) => s.trim().parse::<u64>().ok(),
-                Value::Number(n) => n.as_u64(),
-                _ => None,
-            })
-            .map_or(1, |n| n.clamp(1, u32::MAX.into()) as u32);
+        let system = |name: &str| {
+            raw.get("attributes")
+                .and_then(|a| a.get(name))
+                .and_then(|v| match v {
+                    Value::String(s) => s.trim().parse::<u64>().ok(),
+                    Value::Number(n) => n.as_u64(),
+                    _ => None,
+                })
+        };
+        let receive_count =
+            system("ApproximateReceiveCount").map_or(1, |n| n.clamp(1, u32::MAX.into()) as u32);
+        let sent_at = system("SentTimestamp");
         let attributes = raw
             .get("messageAttributes")
             .and_then(Value::as_object)
@@ -136,6 +152,7 @@ impl SqsRecord {
             receipt_handle: text(raw.get("receiptHandle")).filter(|h| !h.is_empty()),
             body: text(raw.get("body")).unwrap_or_default(),
             receive_count,
+            sent_at,
             attributes,
         })
     }
@@ -156,7 +173,6 @@ impl SqsRecord {
             "body": self.body,
             "attributes": {
                 "ApproximateReceiveCount": self.receive_count.to_string(),
-                "SentTimestamp": "1730000002000",
                 "SenderId": "AIDATEST",
                 "ApproximateFirstReceiveTimestamp": "1730000002001",
             },
@@ -168,6 +184,9 @@ impl SqsRecord {
         });
         if let Some(handle) = &self.receipt_handle {
             record["receiptHandle"] = handle.as_str().into();
+        }
+        if let Some(sent_at) = self.sent_at {
+            record["attributes"]["SentTimestamp"] = sent_at.to_string().into();
         }
         record
     }
@@ -301,7 +320,10 @@ mod tests {
                 .with_receive_count(4)
                 .with_attribute("kind", "String", "change")
                 .with_attribute("received_at", "Number", "17"),
-            SqsRecord::new("m2", "x").with_receipt_handle(None),
+            SqsRecord::new("m2", "x")
+                .with_receipt_handle(None)
+                .with_sent_at(None),
+            SqsRecord::new("m3", "y").with_sent_at(Some(1_764_000_000_123)),
         ];
         let batch = Batch::read(&sqs_event(&records));
         assert_eq!(
@@ -325,6 +347,18 @@ mod tests {
         }))
         .unwrap();
         assert_eq!((r.message_id.as_str(), r.receive_count), ("m1", 4));
+        assert_eq!(r.sent_at, None);
+        let sent_at = |v: Value| {
+            SqsRecord::read(&json!({"messageId": "m", "attributes": {"SentTimestamp": v}}))
+                .unwrap()
+                .sent_at
+        };
+        assert_eq!(sent_at(json!("1764000000123")), Some(1_764_000_000_123));
+        assert_eq!(
+            sent_at(json!(1_764_000_000_123u64)),
+            Some(1_764_000_000_123)
+        );
+        assert_eq!(sent_at(json!("yesterday")), None);
         assert_eq!(r.attributes.len(), 1, "binary attributes are not carried");
         let count = |v: Value| {
             SqsRecord::read(

@@ -94,6 +94,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("FOREIGN_MESSAGE_TTL_DAYS", "30"),
     ("OPT_OUT_KEYWORDS", "STOP,PARAR"),
     ("OPT_IN_KEYWORDS", "START,VOLTAR"),
+    ("METRICS_NAMESPACE", "Chasqui/chasqui"),
 ];
 
 /// Read by `shared::telemetry::init` through tracing's `EnvFilter`, not `Settings`.
@@ -834,6 +835,371 @@ fn check_alerts(template: &Template, manifest: &Manifest) -> Vec<String> {
     problems
 }
 
+// ------------------------------------------------------------------ metrics
+
+/// A metric the template names in the functions' namespace: on the
+/// dashboard or in an alarm.
+#[derive(Debug)]
+struct MetricRef {
+    /// The dashboard widget or the alarm.
+    place: String,
+    name: String,
+    /// Dimension names, with the value when one is named (a search names
+    /// none: it graphs every value).
+    dimensions: Vec<(String, Option<String>)>,
+    /// How an alarm reads it: a ratio or a percentile, not a count.
+    rate: bool,
+}
+
+/// The subjects the alarms must watch as rates (the issue's list): a metric
+/// and, when one value of a dimension is the subject, that value.
+const RATE_ALARMS: &[(&str, Option<(&str, &str)>)] = &[
+    ("Sends", Some(("Outcome", "failed"))),
+    ("SendErrors", Some(("ErrorClass", "throttled"))),
+    ("WebhookRequests", Some(("Outcome", "signature_invalid"))),
+    ("StatusLag", None),
+];
+
+/// `METRICS_NAMESPACE` as every function sets it (the `!Sub` text, or a
+/// literal), or why it cannot be read.
+fn metrics_namespace(template: &Template) -> Result<String, String> {
+    let mut seen = BTreeSet::new();
+    for (id, function) in template.functions() {
+        let value = template
+            .environment(function)
+            .get("METRICS_NAMESPACE")
+            .cloned()
+            .unwrap_or_default();
+        let text = value["Fn::Sub"]
+            .as_str()
+            .or(value.as_str())
+            .map(str::to_owned);
+        seen.insert(text.ok_or_else(|| format!("{id} sets no METRICS_NAMESPACE text"))?);
+    }
+    match seen.into_iter().collect::<Vec<_>>().as_slice() {
+        [one] => Ok(one.clone()),
+        many => Err(format!(
+            "the functions must share one METRICS_NAMESPACE, not {many:?}"
+        )),
+    }
+}
+
+/// The dashboard's metrics: explicit ones (`[namespace, name, dim, value,
+/// ..., {options}]`) and searches (`SEARCH('{namespace,Dim,...}
+/// MetricName="Name"', ...)`), with their namespace.
+fn dashboard_metrics(template: &Template) -> Result<Vec<(String, MetricRef)>, String> {
+    let mut out = Vec::new();
+    for (id, resource) in template.resources() {
+        if resource["Type"] != "AWS::CloudWatch::Dashboard" {
+            continue;
+        }
+        let sub = &resource["Properties"]["DashboardBody"]["Fn::Sub"];
+        let text = sub
+            .as_str()
+            .or(sub[0].as_str())
+            .ok_or_else(|| format!("{id}: DashboardBody is not a !Sub of the dashboard's JSON"))?;
+        // Every `${...}` sits inside a JSON string: the text parses as is.
+        let body: Value = serde_json::from_str(text)
+            .map_err(|e| format!("{id}: DashboardBody is not JSON: {e}"))?;
+        for widget in body["widgets"].as_array().into_iter().flatten() {
+            let place = format!("{id} widget {:?}", widget["properties"]["title"]);
+            for entry in widget["properties"]["metrics"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let items = entry.as_array().cloned().unwrap_or_default();
+                if let Some(expression) = items.first().and_then(|i| i["expression"].as_str()) {
+                    out.extend(
+                        searches(expression)
+                            .into_iter()
+                            .map(|(namespace, name, dims)| {
+                                let dimensions = dims.into_iter().map(|d| (d, None)).collect();
+                                let place = place.clone();
+                                (
+                                    namespace,
+                                    MetricRef {
+                                        place,
+                                        name,
+                                        dimensions,
+                                        rate: false,
+                                    },
+                                )
+                            }),
+                    );
+                    continue;
+                }
+                let strings: Vec<String> = items
+                    .iter()
+                    .map_while(|i| i.as_str().map(str::to_owned))
+                    .collect();
+                let [namespace, name, pairs @ ..] = strings.as_slice() else {
+                    return Err(format!(
+                        "{place}: a metric that is neither an expression nor [namespace, name, ...]: {entry}"
+                    ));
+                };
+                if pairs.len() % 2 != 0 {
+                    return Err(format!("{place}: {name} has a dimension without a value"));
+                }
+                let dimensions = pairs
+                    .chunks(2)
+                    .map(|p| (p[0].clone(), Some(p[1].clone())))
+                    .collect();
+                out.push((
+                    namespace.clone(),
+                    MetricRef {
+                        place: place.clone(),
+                        name: name.clone(),
+                        dimensions,
+                        rate: false,
+                    },
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `(namespace, metric name, dimension names)` of each `SEARCH('{...}
+/// MetricName="..."'` in a metric math expression.
+fn searches(expression: &str) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut rest = expression;
+    while let Some(start) = rest.find("SEARCH('{") {
+        rest = &rest[start + "SEARCH('{".len()..];
+        // The schema ends at the first `}` outside quotes (a quoted
+        // namespace may hold `${AWS::StackName}`).
+        let mut quoted = false;
+        let Some(end) = rest.find(|c| {
+            if c == '"' {
+                quoted = !quoted;
+            }
+            c == '}' && !quoted
+        }) else {
+            break;
+        };
+        let (schema, tail) = (&rest[..end], &rest[end + 1..]);
+        let mut parts = schema
+            .split(',')
+            .map(|p| p.trim().trim_matches('"').to_owned());
+        let namespace = parts.next().unwrap_or_default();
+        let name = tail
+            .split_once("MetricName=\"")
+            .and_then(|(_, n)| n.split_once('"'))
+            .map(|(n, _)| n.to_owned())
+            .unwrap_or_default();
+        out.push((namespace, name, parts.collect()));
+        rest = tail;
+    }
+    out
+}
+
+/// The metrics each alarm reads, with their namespace: its own metric, or
+/// the `MetricStat`s of its metric math.
+fn alarm_metrics(template: &Template) -> Vec<(String, Value, MetricRef)> {
+    let mut out = Vec::new();
+    for (id, resource) in template.resources() {
+        if resource["Type"] != "AWS::CloudWatch::Alarm" {
+            continue;
+        }
+        let p = &resource["Properties"];
+        let dimensions = |metric: &Value| -> Vec<(String, Option<String>)> {
+            one_or_many(&metric["Dimensions"])
+                .iter()
+                .map(|d| {
+                    let value = d["Value"].as_str().map(str::to_owned);
+                    (d["Name"].as_str().unwrap_or_default().to_owned(), value)
+                })
+                .collect()
+        };
+        if p["MetricName"].is_string() {
+            let percentile = p["ExtendedStatistic"]
+                .as_str()
+                .is_some_and(|s| s.starts_with('p'));
+            out.push((
+                id.clone(),
+                p["Namespace"].clone(),
+                MetricRef {
+                    place: id.clone(),
+                    name: p["MetricName"].as_str().unwrap_or_default().to_owned(),
+                    dimensions: dimensions(p),
+                    rate: percentile,
+                },
+            ));
+        }
+        let queries = one_or_many(&p["Metrics"]);
+        // A ratio: an expression that divides.
+        let ratio = queries
+            .iter()
+            .any(|q| q["Expression"].as_str().is_some_and(|e| e.contains('/')));
+        for query in queries {
+            let metric = &query["MetricStat"]["Metric"];
+            if metric.is_null() {
+                continue;
+            }
+            let percentile = query["MetricStat"]["Stat"]
+                .as_str()
+                .is_some_and(|s| s.starts_with('p'));
+            out.push((
+                id.clone(),
+                metric["Namespace"].clone(),
+                MetricRef {
+                    place: id.clone(),
+                    name: metric["MetricName"].as_str().unwrap_or_default().to_owned(),
+                    dimensions: dimensions(metric),
+                    rate: ratio || percentile,
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// One metric reference against the code: a metric some function emits
+/// (`shared::metrics::ALL`) under one of its dimension sets, with values
+/// its dimensions take; or an alert's metric filter, without dimensions.
+fn check_metric_ref(r: &MetricRef, alerts: &BTreeSet<&str>) -> Vec<String> {
+    let names: BTreeSet<&str> = r.dimensions.iter().map(|(n, _)| n.as_str()).collect();
+    if alerts.contains(r.name.as_str()) {
+        return if names.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "{} reads the alert metric {} by {names:?}; it has no dimensions",
+                r.place, r.name
+            )]
+        };
+    }
+    let Some(metric) = shared::metrics::metric(&r.name) else {
+        return vec![format!(
+            "{} reads the metric {}, which no function emits (shared::metrics::ALL)",
+            r.place, r.name
+        )];
+    };
+    let mut problems = Vec::new();
+    if !metric
+        .dimension_sets
+        .iter()
+        .any(|set| set.iter().copied().collect::<BTreeSet<_>>() == names)
+    {
+        problems.push(format!(
+            "{} reads {} by {names:?}, not one of its dimension sets {:?}",
+            r.place, r.name, metric.dimension_sets
+        ));
+    }
+    for (name, value) in &r.dimensions {
+        if let (Some(key), Some(value)) = (metric.key(name), value)
+            && !key.admits(value)
+        {
+            problems.push(format!(
+                "{} reads {} with {name}={value}, a value the code never records",
+                r.place, r.name
+            ));
+        }
+    }
+    problems
+}
+
+/// The dashboard and the alarms name only metrics the code emits, in its
+/// namespace, by dimensions and values it records; the dashboard shows
+/// every metric under each of its dimension sets; the alarms on them watch
+/// rates or percentiles (the issue's four at least) and notify
+/// `AlarmTopicArn`.
+fn check_metrics(template: &Template, alerts: &BTreeSet<&str>) -> Vec<String> {
+    let namespace = match metrics_namespace(template) {
+        Ok(namespace) => namespace,
+        Err(problem) => return vec![problem],
+    };
+    let ours = json!({ "Fn::Sub": namespace });
+    let mut problems = Vec::new();
+    let dashboard = match dashboard_metrics(template) {
+        Ok(refs) => refs,
+        Err(problem) => return vec![problem],
+    };
+    let mut shown = Vec::new();
+    for (ns, r) in dashboard {
+        if ns == namespace {
+            problems.extend(check_metric_ref(&r, alerts));
+            shown.push(r);
+        } else if !ns.starts_with("AWS/") {
+            problems.push(format!(
+                "{} reads {} in the namespace {ns}, not METRICS_NAMESPACE ({namespace})",
+                r.place, r.name
+            ));
+        }
+    }
+    for metric in shared::metrics::ALL {
+        for set in metric.dimension_sets {
+            let set: BTreeSet<&str> = set.iter().copied().collect();
+            let on = shown.iter().any(|r| {
+                r.name == metric.name
+                    && r.dimensions
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<BTreeSet<_>>()
+                        == set
+            });
+            if !on {
+                problems.push(format!(
+                    "the dashboard does not show {} by {set:?} ({} emits it)",
+                    metric.name, metric.function
+                ));
+            }
+        }
+    }
+    let alarms = alarm_metrics(template);
+    for (id, ns, r) in &alarms {
+        if *ns != ours {
+            let emf =
+                shared::metrics::metric(&r.name).is_some() || alerts.contains(r.name.as_str());
+            if emf && !ns.to_string().starts_with("\"AWS/") {
+                problems.push(format!(
+                    "{id} reads {} in {ns}, not METRICS_NAMESPACE ({namespace})",
+                    r.name
+                ));
+            }
+            continue;
+        }
+        problems.extend(check_metric_ref(r, alerts));
+        if shared::metrics::metric(&r.name).is_some() && !r.rate {
+            problems.push(format!(
+                "{id} alarms on a count of {}: alarm on a ratio (metric math that divides) or a percentile",
+                r.name
+            ));
+        }
+        let actions = &template
+            .resource(id)
+            .map(|a| a["Properties"]["AlarmActions"].clone())
+            .unwrap_or_default();
+        if !actions.to_string().contains("AlarmTopicArn") {
+            problems.push(format!("{id} does not notify AlarmTopicArn"));
+        }
+    }
+    for (name, subject) in RATE_ALARMS {
+        let watched = alarms.iter().any(|(_, ns, r)| {
+            *ns == ours
+                && r.rate
+                && r.name == *name
+                && subject.is_none_or(|(k, v)| {
+                    r.dimensions
+                        .iter()
+                        .any(|(n, value)| n == k && value.as_deref() == Some(v))
+                })
+        });
+        if !watched {
+            problems.push(format!("no alarm watches the rate of {name} {subject:?}"));
+        }
+    }
+    problems
+}
+
+fn alerts() -> BTreeSet<&'static str> {
+    manifests()
+        .iter()
+        .flat_map(|m| m.alerts.iter().copied())
+        .collect()
+}
+
 fn all_problems(template: &Template, manifest: &Manifest) -> Vec<String> {
     let mut problems = check_settings(template, manifest);
     problems.extend(check_queues(template, manifest));
@@ -898,6 +1264,12 @@ fn every_alert_a_function_logs_has_a_metric_filter_and_an_alarm() {
             .flat_map(|m| check_alerts(&template, m))
             .collect(),
     );
+}
+
+#[test]
+fn the_dashboard_and_alarms_read_the_metrics_the_code_emits_and_show_them_all() {
+    let template = Template::load();
+    assert_none(check_metrics(&template, &alerts()));
 }
 
 /// Queue consumers and every queue in the template, whether or not a manifest
@@ -1364,6 +1736,98 @@ fn a_short_visibility_timeout_and_missing_partial_failures_are_found() {
         "WebhookQueue's VisibilityTimeout is 60 s, under six times StatusFunction's 30 s timeout",
     );
     assert_finds(&problems, "does not report batch item failures");
+}
+
+/// The dashboard's JSON with `from` replaced by `to`.
+fn dashboard_edited(from: &str, to: &str) -> Template {
+    edited(|t| {
+        let body = &mut t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"];
+        let text = body.as_str().unwrap().to_owned();
+        assert!(text.contains(from), "the dashboard has no {from}");
+        *body = json!(text.replace(from, to));
+    })
+}
+
+#[test]
+fn a_dashboard_metric_the_code_does_not_emit_is_found() {
+    let template = dashboard_edited(
+        r#""Sends", "Outcome", "dead_letter""#,
+        r#""Sends", "Outcome", "dead_lettered""#,
+    );
+    assert_finds(
+        &check_metrics(&template, &alerts()),
+        "reads Sends with Outcome=dead_lettered, a value the code never records",
+    );
+    let template = dashboard_edited(r#"MetricName=\"Statuses\""#, r#"MetricName=\"Status\""#);
+    let problems = check_metrics(&template, &alerts());
+    assert_finds(
+        &problems,
+        "reads the metric Status, which no function emits",
+    );
+    assert_finds(
+        &problems,
+        "the dashboard does not show Statuses by {\"Status\"}",
+    );
+    let template = dashboard_edited(
+        r#"{\"Chasqui/${AWS::StackName}\",ErrorClass,ErrorCode}"#,
+        r#"{\"Chasqui/${AWS::StackName}\",ErrorCode}"#,
+    );
+    let problems = check_metrics(&template, &alerts());
+    assert_finds(
+        &problems,
+        "reads SendErrors by {\"ErrorCode\"}, not one of its dimension sets",
+    );
+    assert_finds(
+        &problems,
+        "the dashboard does not show SendErrors by {\"ErrorClass\", \"ErrorCode\"}",
+    );
+    let template = dashboard_edited(
+        r#"["Chasqui/${AWS::StackName}", "InboundMessages""#,
+        r#"["Chasqui/${AWS::StackName}x", "InboundMessages""#,
+    );
+    assert_finds(
+        &check_metrics(&template, &alerts()),
+        "reads InboundMessages in the namespace Chasqui/${AWS::StackName}x, not METRICS_NAMESPACE",
+    );
+}
+
+#[test]
+fn an_alarm_on_a_count_or_on_a_metric_the_code_does_not_emit_is_found() {
+    let template = edited(|t| {
+        let lag = &mut t["Resources"]["StatusLagAlarm"]["Properties"];
+        lag.as_object_mut().unwrap().remove("ExtendedStatistic");
+        lag["Statistic"] = json!("Sum");
+        t["Resources"]["SendFailureRateAlarm"]["Properties"]["Metrics"][0]["MetricStat"]["Metric"]
+            ["Dimensions"][0]["Value"] = json!("failure");
+        t["Resources"]["SignatureFailureRateAlarm"]["Properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("AlarmActions");
+    });
+    let problems = check_metrics(&template, &alerts());
+    assert_finds(&problems, "StatusLagAlarm alarms on a count of StatusLag");
+    assert_finds(&problems, "no alarm watches the rate of StatusLag");
+    assert_finds(
+        &problems,
+        "SendFailureRateAlarm reads Sends with Outcome=failure, a value the code never records",
+    );
+    assert_finds(
+        &problems,
+        "no alarm watches the rate of Sends Some((\"Outcome\", \"failed\"))",
+    );
+    assert_finds(
+        &problems,
+        "SignatureFailureRateAlarm does not notify AlarmTopicArn",
+    );
+    let template = edited(|t| {
+        t["Resources"]["ThrottleStormAlarm"]["Properties"]["Metrics"][2]["Expression"] =
+            json!("FILL(throttled, 0)");
+    });
+    let problems = check_metrics(&template, &alerts());
+    assert_finds(
+        &problems,
+        "ThrottleStormAlarm alarms on a count of SendErrors",
+    );
 }
 
 #[test]

@@ -171,7 +171,12 @@ pub fn compact(function: &str, line: &str) -> String {
     let Ok(Value::Object(v)) = serde_json::from_str::<Value>(line) else {
         return format!("[{function}] {line}");
     };
-    let level = v.get("level").and_then(Value::as_str).unwrap_or("");
+    // An EMF line (shared::metrics): its values and dimensions, not its
+    // directives.
+    let level = match v.get("_aws") {
+        Some(_) => "EMF",
+        None => v.get("level").and_then(Value::as_str).unwrap_or(""),
+    };
     // Flattened events (shared::telemetry) or nested under "fields".
     let fields = v.get("fields").and_then(Value::as_object).unwrap_or(&v);
     let message = fields.get("message").and_then(Value::as_str).unwrap_or("");
@@ -179,7 +184,7 @@ pub fn compact(function: &str, line: &str) -> String {
     for (k, val) in fields {
         if matches!(
             k.as_str(),
-            "message" | "timestamp" | "level" | "target" | "fields"
+            "message" | "timestamp" | "level" | "target" | "fields" | "_aws"
         ) {
             continue;
         }
@@ -349,5 +354,10 @@ mod tests {
             );
         }
         assert_eq!(compact("webhook", "plain text"), "[webhook] plain text");
+        let emf = r#"{"Outcome":"sent","Sends":3,"_aws":{"Timestamp":1,"CloudWatchMetrics":[]}}"#;
+        assert_eq!(
+            compact("sender", emf),
+            "[sender] EMF    Outcome=sent Sends=3"
+        );
     }
 }

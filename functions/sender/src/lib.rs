@@ -26,6 +26,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::cloud_api::{CloudApi, CloudApiClient, ErrorClass, GraphError};
 use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings};
+use shared::metrics::{self, Emf};
 use shared::now_millis;
 use shared::secrets::{SecretCache, SecretsManagerSource};
 use shared::send_request::{RequestError, SendRequest};
@@ -88,6 +89,7 @@ pub struct SenderConfig {
     pub lock: Duration,
     pub confirm_grace: Duration,
     pub message_ttl: Duration,
+    pub metrics_namespace: String,
 }
 
 /// Reads every setting this function uses.
@@ -148,6 +150,7 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
         message_ttl: Duration::from_secs(
             positive(settings, "MESSAGE_TTL_DAYS", DEFAULT_MESSAGE_TTL_DAYS, 3650)? * 86_400,
         ),
+        metrics_namespace: settings.metrics_namespace()?,
     })
 }
 
@@ -251,6 +254,7 @@ impl App {
     /// Cold start: configuration, clients and secret. Failures name what to fix.
     pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
         let config = configure(&Settings::from_env())?;
+        metrics::install(&config.metrics_namespace);
         Self::from_config(&config, &shared::aws_config().await).await
     }
 }
@@ -316,6 +320,29 @@ impl Outcome {
     }
 }
 
+/// What the Cloud API answered this attempt's call, for the metrics.
+#[derive(Debug, Clone, Copy)]
+struct Call {
+    /// When Meta answered (accepting or refusing); `None` when no answer
+    /// came (a timeout, no connection, no token).
+    answered_at: Option<u64>,
+    /// The class and Meta's code of a call that did not succeed.
+    error: Option<(ErrorClass, Option<i64>)>,
+}
+
+impl Call {
+    fn of(answer: &Result<shared::cloud_api::Accepted, GraphError>) -> Self {
+        let answered = match answer {
+            Ok(_) => true,
+            Err(err) => matches!(err, GraphError::Api { .. } | GraphError::Unexpected { .. }),
+        };
+        Self {
+            answered_at: answered.then(now_millis),
+            error: answer.as_ref().err().map(|e| (e.class(), e.code())),
+        }
+    }
+}
+
 /// Set when Meta says no call can succeed (token, account): the rest of the
 /// batch is handed back untried.
 #[derive(Default)]
@@ -353,16 +380,17 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
     }
 
     let halt = Halt::default();
-    let outcomes: Vec<Vec<(&Job, Outcome)>> = futures_util::stream::iter(groups)
+    let outcomes: Vec<Vec<(&Job, Outcome, Option<Call>)>> = futures_util::stream::iter(groups)
         .map(|group| {
             let halt = &halt;
             async move {
                 let mut out = Vec::with_capacity(group.len());
                 for job in group {
                     let job_started = Instant::now();
-                    let outcome = process(app, job, halt).await;
+                    let mut call = None;
+                    let outcome = process(app, job, halt, &mut call).await;
                     settle(app, job, &outcome, job_started).await;
-                    out.push((job, outcome));
+                    out.push((job, outcome, call));
                 }
                 out
             }
@@ -372,12 +400,15 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
         .await;
 
     let mut counts: HashMap<&'static str, usize> = HashMap::new();
-    for (job, outcome) in outcomes.iter().flatten() {
+    let mut emf = Emf::new();
+    for (job, outcome, call) in outcomes.iter().flatten() {
         *counts.entry(outcome.name()).or_default() += 1;
         if matches!(outcome, Outcome::Retry { .. }) {
             response.retry(&job.received);
         }
+        record_metrics(&mut emf, job, outcome, call.as_ref());
     }
+    emf.flush();
     let count = |name| counts.get(name).copied().unwrap_or(0);
     tracing::info!(
         records = jobs.len(),
@@ -396,6 +427,49 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
     );
     response
 }
+
+/// A record's share of the batch's metrics (`shared::metrics`): its
+/// outcome as its log line names it, the call's error, the lag from the
+/// queue to Meta's answer, and a template send Meta answered.
+fn record_metrics(emf: &mut Emf, job: &Job, outcome: &Outcome, call: Option<&Call>) {
+    emf.count(&metrics::SENDS, &[LogLine::of(outcome).outcome], 1);
+    let Some(call) = call else {
+        return;
+    };
+    if let Some((class, code)) = call.error {
+        emf.count(
+            &metrics::SEND_ERRORS,
+            &[class.as_str(), &metrics::error_code(code)],
+            1,
+        );
+    }
+    let Some(answered_at) = call.answered_at else {
+        return;
+    };
+    if let Some(sent_at) = job.received.sent_at {
+        emf.value(
+            &metrics::SEND_LAG,
+            &[],
+            answered_at.saturating_sub(sent_at) as f64,
+        );
+    }
+    // Only a name Meta knows: a template that does not exist (132001) is
+    // no template of the account, and would add a metric per typo.
+    let template = job.request.as_ref().ok().and_then(|r| r.template());
+    let ended = match (outcome, call.error) {
+        (Outcome::Sent { .. }, _) => Some("sent"),
+        (Outcome::Failed { .. }, Some((_, code))) if code != Some(TEMPLATE_DOES_NOT_EXIST) => {
+            Some("failed")
+        }
+        _ => None,
+    };
+    if let (Some((name, _)), Some(ended)) = (template, ended) {
+        emf.count(&metrics::TEMPLATE_SENDS, &[name, ended], 1);
+    }
+}
+
+/// Meta's code for a template name the account does not have.
+const TEMPLATE_DOES_NOT_EXIST: i64 = 132001;
 
 fn prepare(app: &App, received: SqsRecord) -> Job {
     let request = SendRequest::parse(&received.body);
@@ -506,8 +580,9 @@ fn graph_recorded(err: &GraphError, reason: &str) -> RecordedError {
 }
 
 /// Decides one record. Every path either records an end state or releases
-/// the lock with the reason, and no path calls Meta twice.
-async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
+/// the lock with the reason, and no path calls Meta twice. `call` is set
+/// to what the Cloud API answered, when this attempt called it.
+async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> Outcome {
     let now = now_millis();
     let last_receive = job.received.receive_count >= app.max_receive_count;
     let retry = |reason: String, at_least: Option<Duration>| Outcome::Retry {
@@ -709,7 +784,9 @@ async fn process(app: &App, job: &Job, halt: &Halt) -> Outcome {
     }
 
     let body = request.cloud_api_body(&job.message_id);
-    match app.api.send(&job.phone_number_id, &body).await {
+    let answer = app.api.send(&job.phone_number_id, &body).await;
+    *call = Some(Call::of(&answer));
+    match answer {
         Ok(accepted) => {
             let wamid = accepted.wamid.clone();
             match finish(Finish::Accepted {

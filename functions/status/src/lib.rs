@@ -28,6 +28,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 use shared::config::{ConfigError, Settings};
+use shared::events::Payload;
+use shared::metrics::{self, Emf};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use shared::tenant::{self, BINDINGS_TTL, Directory, DynamoBindings};
 
@@ -72,6 +74,7 @@ pub struct StatusConfig {
     /// function: the webhook queue's redrive `maxReceiveCount`.
     pub max_receive_count: u32,
     pub policy: Policy,
+    pub metrics_namespace: String,
 }
 
 /// Reads every setting this function uses.
@@ -127,7 +130,9 @@ pub fn configure(settings: &Settings) -> Result<StatusConfig, ConfigError> {
                 reason: "expected comma-separated keywords, each with a letter or digit, none on both OPT_OUT_KEYWORDS and OPT_IN_KEYWORDS",
             }
         })?;
+    let metrics_namespace = settings.metrics_namespace()?;
     Ok(StatusConfig {
+        metrics_namespace,
         table_name,
         upstream_events_queue_url,
         dlq_url,
@@ -248,6 +253,7 @@ impl App {
     /// Cold start: read the configuration and build the clients once.
     pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
         let config = configure(&Settings::from_env())?;
+        metrics::install(&config.metrics_namespace);
         if config.upstream_events_queue_url.is_none() {
             tracing::warn!("UPSTREAM_EVENTS_QUEUE_URL is not set: events are logged only");
         }
@@ -299,6 +305,7 @@ impl NotAcknowledged {
 pub async fn handle(app: &App, event: Value) -> BatchResponse {
     let batch = Batch::read(&event);
     let mut response = batch.response();
+    let mut emf = Emf::new();
     for record in &batch.records {
         let started = Instant::now();
         let requests_before = app.requests.total();
@@ -308,23 +315,27 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
         let (message_id, receive_count) = (record.message_id.as_str(), record.receive_count);
         let (kind, field) = (record.attribute("kind"), record.attribute("field"));
         match result {
-            Ok(summary) => tracing::info!(
-                message_id,
-                receive_count,
-                kind,
-                field,
-                outcome = "applied",
-                statuses = summary.statuses,
-                inbound = summary.inbound,
-                recorded = summary.recorded,
-                fragments_waiting = summary.fragments_waiting,
-                events = summary.events,
-                dynamodb_requests,
-                latency_ms,
-                "webhook record"
-            ),
+            Ok(summary) => {
+                tracing::info!(
+                    message_id,
+                    receive_count,
+                    kind,
+                    field,
+                    outcome = "applied",
+                    statuses = summary.statuses,
+                    inbound = summary.inbound,
+                    recorded = summary.recorded,
+                    fragments_waiting = summary.fragments_waiting,
+                    events = summary.events,
+                    dynamodb_requests,
+                    latency_ms,
+                    "webhook record"
+                );
+                summary.record_metrics(&mut emf);
+            }
             Err(err) => {
                 if receive_count < app.max_receive_count {
+                    emf.count(&metrics::WEBHOOK_RECORDS, &["retry"], 1);
                     tracing::warn!(message_id, receive_count, kind, field, outcome = "retry", retryable = err.is_retryable(), error = %err, dynamodb_requests, latency_ms, "webhook record failed; SQS will retry");
                     response.retry(record);
                     continue;
@@ -338,9 +349,11 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
                 };
                 match app.ports.dead_letters.send(&letter).await {
                     Ok(()) => {
+                        emf.count(&metrics::WEBHOOK_RECORDS, &["dead_lettered"], 1);
                         tracing::error!(message_id, receive_count, kind, field, outcome = "dead_lettered", error = %err, dynamodb_requests, latency_ms, "webhook record failed on its last attempt: moved to the dead-letter queue")
                     }
                     Err(dlq) => {
+                        emf.count(&metrics::WEBHOOK_RECORDS, &["retry"], 1);
                         tracing::error!(message_id, receive_count, outcome = "retry", error = %err, dead_letter_error = %dlq, "webhook record failed and could not be dead-lettered; SQS will retry (its redrive policy moves it)");
                         response.retry(record);
                     }
@@ -348,6 +361,7 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
             }
         }
     }
+    emf.flush();
     response
 }
 
@@ -357,6 +371,31 @@ struct Summary {
     recorded: usize,
     fragments_waiting: usize,
     events: usize,
+    /// Each status written: its kind and its lag from Meta's timestamp.
+    status_lags: Vec<(&'static str, u64)>,
+    /// The source of each opt-out and opt-in event.
+    opt_outs: Vec<&'static str>,
+    opt_ins: Vec<&'static str>,
+}
+
+impl Summary {
+    /// An acknowledged record's share of the batch's metrics
+    /// (`shared::metrics`). A record that fails counts only as such: its
+    /// retry counts what it wrote.
+    fn record_metrics(&self, emf: &mut Emf) {
+        emf.count(&metrics::WEBHOOK_RECORDS, &["applied"], 1);
+        for (kind, lag) in &self.status_lags {
+            emf.count(&metrics::STATUSES, &[kind], 1);
+            emf.value(&metrics::STATUS_LAG, &[], *lag as f64);
+        }
+        emf.count(&metrics::INBOUND_MESSAGES, &[], self.inbound as u64);
+        for source in &self.opt_outs {
+            emf.count(&metrics::OPT_OUTS, &[source], 1);
+        }
+        for source in &self.opt_ins {
+            emf.count(&metrics::OPT_INS, &[source], 1);
+        }
+    }
 }
 
 async fn process(app: &App, record: &SqsRecord) -> Result<Summary, NotAcknowledged> {
@@ -394,12 +433,26 @@ async fn process(app: &App, record: &SqsRecord) -> Result<Summary, NotAcknowledg
             first: applied.failures.swap_remove(0),
         });
     }
+    let opt_sources = |opted_out: bool| -> Vec<&'static str> {
+        applied
+            .events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                Payload::OptedOut(c) if opted_out => Some(c.source.as_str()),
+                Payload::OptedIn(c) if !opted_out => Some(c.source.as_str()),
+                _ => None,
+            })
+            .collect()
+    };
     Ok(Summary {
         statuses: applied.statuses,
         inbound: applied.inbound,
         recorded: applied.recorded,
         fragments_waiting: applied.fragments_waiting,
         events: applied.events.len(),
+        opt_outs: opt_sources(true),
+        opt_ins: opt_sources(false),
+        status_lags: applied.status_lags,
     })
 }
 

@@ -21,6 +21,7 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::config::{ConfigError, SecretSettings, Settings, WebhookConfig};
 use shared::intake::{self, MAX_BODY_BYTES, MAX_WEBHOOK_BYTES};
+use shared::metrics::{self, Emf};
 use shared::queue::{Queue, SqsQueue};
 use shared::secrets::{AppSecret, SecretCache, SecretError, SecretsManagerSource};
 use shared::signature::{self, SignatureError};
@@ -68,6 +69,7 @@ impl App {
     /// secret once. Any failure here names what to fix.
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let config = configure(&Settings::from_env())?;
+        metrics::install(&config.metrics_namespace);
         let aws = shared::aws_config().await;
         let secrets = SecretCache::new(
             Arc::new(SecretsManagerSource::new(
@@ -199,6 +201,10 @@ pub async fn handle(app: &App, req: Request) -> Response<Body> {
     } else {
         tracing::info!(request_id, %method, app = route.as_deref(), status, outcome = reply.outcome, detail = reply.detail, bytes = reply.bytes, entries = reply.entries, changes = reply.changes, queued = reply.queued, latency_ms, "webhook request");
     }
+    let mut emf = Emf::new();
+    emf.count(&metrics::WEBHOOK_REQUESTS, &[reply.outcome], 1);
+    emf.value(&metrics::WEBHOOK_LATENCY, &[], latency_ms);
+    emf.flush();
     Response::builder()
         .status(reply.status)
         .header(header::CONTENT_TYPE, reply.content_type)

@@ -98,6 +98,9 @@ pub struct Applied {
     pub fragments_waiting: usize,
     /// Items that failed; the others were applied (and their events kept).
     pub failures: Vec<ApplyError>,
+    /// Each status written: its kind (`shared::metrics::status_kind`) and
+    /// the lag from Meta's timestamp to the write, ms.
+    pub status_lags: Vec<(&'static str, u64)>,
 }
 
 impl Applied {
@@ -108,6 +111,7 @@ impl Applied {
         self.recorded += other.recorded;
         self.fragments_waiting += other.fragments_waiting;
         self.failures.extend(other.failures);
+        self.status_lags.extend(other.status_lags);
     }
 }
 

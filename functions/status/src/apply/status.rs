@@ -167,6 +167,10 @@ impl Applier<'_> {
                 status.status
             )))?;
         out.statuses += 1;
+        out.status_lags.push((
+            shared::metrics::status_kind(&kind),
+            shared::now_millis().saturating_sub(at),
+        ));
         let old_times = old.as_ref().map(|r| r.times).unwrap_or_default();
         // The earliest report of a slot wins whatever the arrival order: a
         // later-arriving earlier time corrects the slot (rare: one more write).
