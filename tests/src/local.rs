@@ -98,11 +98,11 @@ pub fn function_binaries() -> PathBuf {
                 "--quiet",
                 "--bins",
                 "-p",
-                "webhook",
+                "chasqui-webhook",
                 "-p",
-                "sender",
+                "chasqui-sender",
                 "-p",
-                "status",
+                "chasqui-status",
                 // The same package set as `make dev` builds, so both share
                 // one feature resolution and one set of artifacts.
                 "-p",
