@@ -231,10 +231,14 @@ impl LocalStack {
                     report_batch_item_failures: true,
                 },
             ],
-            http_routes: vec![HttpRoute {
-                path: "/webhook".into(),
-                function: "webhook".into(),
-            }],
+            // The template's routes: the default app's, then one per
+            // further app.
+            http_routes: ["/webhook", "/webhook/{app}"]
+                .map(|path| HttpRoute {
+                    path: path.into(),
+                    function: "webhook".into(),
+                })
+                .into(),
             ..StackSpec::default()
         };
         for (function, name, value) in &options.env {
