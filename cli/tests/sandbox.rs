@@ -15,7 +15,7 @@ use chasqui_cli::sandbox::{Delays, Inbound, Outcome, Sandbox, SandboxApp, Sandbo
 use serde_json::{Value, json};
 use shared::cloud_api::{AccessToken, CloudApi, CloudApiClient, ErrorClass, GraphError};
 use shared::config::GraphSettings;
-use shared::secrets::SecretError;
+use shared::secrets::{SecretError, SecretString};
 use shared::webhook::WebhookPayload;
 
 const PN: &str = "1122334455";
@@ -24,8 +24,8 @@ struct Token(String);
 
 #[async_trait]
 impl AccessToken for Token {
-    async fn access_token(&self, _: &str) -> Result<String, SecretError> {
-        Ok(self.0.clone())
+    async fn access_token(&self, _: &str) -> Result<SecretString, SecretError> {
+        Ok(SecretString::from(self.0.as_str()))
     }
 }
 
