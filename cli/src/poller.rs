@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use backon::{ExponentialBuilder, Retryable as _};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
@@ -157,35 +158,32 @@ const WAIT_SECONDS: i32 = 1;
 
 impl Worker {
     async fn run(self, mut stopped: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(250);
+        // A failed receive is tried again after 250 ms, doubling up to 5 s,
+        // for as long as it fails (a stop ends the wait).
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(5))
+            .without_max_times();
         loop {
             if *stopped.borrow() {
                 return;
             }
-            let batch = tokio::select! {
-                batch = self.receive_batch() => batch,
-                _ = stopped.wait_for(|s| *s) => return,
-            };
-            let messages = match batch {
-                Ok(m) => {
-                    backoff = Duration::from_millis(250);
-                    m
-                }
-                Err(e) => {
+            let receive = (|| self.receive_batch())
+                .retry(backoff)
+                .notify(|e: &String, _| {
                     self.counters.receive_errors.fetch_add(1, Ordering::SeqCst);
                     tracing::warn!(
                         queue = self.source.queue_url.as_str(),
                         error = e.as_str(),
                         "receive failed; retrying"
                     );
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stopped.wait_for(|s| *s) => return,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
+                });
+            let batch = tokio::select! {
+                batch = receive => batch,
+                _ = stopped.wait_for(|s| *s) => return,
             };
+            // Only ends with a batch: the retries have no limit.
+            let Ok(messages) = batch else { continue };
             if messages.is_empty() {
                 continue;
             }

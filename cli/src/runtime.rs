@@ -20,14 +20,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hyper::body::Bytes;
-use hyper::http::{Method, Request, StatusCode};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::http::{self, Reply, Server};
+use crate::http::Server;
 
 /// Invokes a function by name with a JSON event: the local runtime, or any
 /// Lambda Invoke API (`cargo lambda watch`).
@@ -483,18 +487,14 @@ impl Instance {
             init_error: Mutex::new(None),
             ready_at: Mutex::new(None),
         });
-        let handler_api = api.clone();
         let spawn_error = |reason: String| InvokeError::Spawn {
             function: spec.name.clone(),
             program: spec.program.display().to_string(),
             reason,
         };
-        let server = Server::bind(([127, 0, 0, 1], 0).into(), move |req| {
-            let api = handler_api.clone();
-            async move { runtime_api(&api, req).await }
-        })
-        .await
-        .map_err(|e| spawn_error(format!("no port for its Runtime API: {e}")))?;
+        let server = Server::bind(([127, 0, 0, 1], 0).into(), runtime_api(api.clone()))
+            .await
+            .map_err(|e| spawn_error(format!("no port for its Runtime API: {e}")))?;
         let mut env: HashMap<String, String> = HashMap::from(
             [
                 ("AWS_LAMBDA_RUNTIME_API", server.addr().to_string()),
@@ -681,95 +681,111 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-const NEXT: &str = "/2018-06-01/runtime/invocation/next";
-const INVOCATION: &str = "/2018-06-01/runtime/invocation/";
-const INIT_ERROR: &str = "/2018-06-01/runtime/init/error";
+/// The Runtime API of one instance; anything else is answered `404`.
+fn runtime_api(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(response),
+        )
+        .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
+        .route("/2018-06-01/runtime/init/error", post(init_error))
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .with_state(api)
+}
 
-async fn runtime_api(api: &Api, req: Request<Bytes>) -> Reply {
-    let path = req.uri().path().to_owned();
-    match (req.method(), path.as_str()) {
-        (&Method::GET, NEXT) => {
-            if let Ok(mut ready) = api.ready_at.lock() {
-                ready.get_or_insert_with(Instant::now);
-            }
-            let invocation = api.next.lock().await.recv().await;
-            let Some(inv) = invocation else {
-                return http::json(StatusCode::GONE, &json!({"errorMessage": "shutting down"}));
-            };
-            let mut reply = http::bytes(StatusCode::OK, "application/json", inv.payload);
-            let headers = reply.headers_mut();
-            for (name, value) in [
-                ("lambda-runtime-aws-request-id", inv.request_id.clone()),
-                ("lambda-runtime-deadline-ms", inv.deadline_ms.to_string()),
-                ("lambda-runtime-invoked-function-arn", api.arn.clone()),
-                (
-                    "lambda-runtime-trace-id",
-                    format!(
-                        "Root=1-{:08x}-{:024x};Sampled=0",
-                        shared::now_millis() / 1000,
-                        fastrand::u128(..) >> 32
-                    ),
-                ),
-            ] {
-                if let Ok(v) = value.parse() {
-                    headers.insert(name, v);
-                }
-            }
-            if let Ok(mut current) = api.current.lock() {
-                *current = Some((inv.request_id, inv.answer));
-            }
-            reply
-        }
-        (&Method::POST, INIT_ERROR) => {
-            let message = error_text(req.body());
-            tracing::warn!(
-                function = api.function.as_str(),
-                error = message.as_str(),
-                "function init error"
-            );
-            if let Ok(mut e) = api.init_error.lock() {
-                *e = Some(message);
-            }
-            accepted()
-        }
-        (&Method::POST, p) if p.starts_with(INVOCATION) => {
-            let rest = &p[INVOCATION.len()..];
-            let (id, kind) = match rest.rsplit_once('/') {
-                Some((id, kind @ ("response" | "error"))) => (id, kind),
-                _ => return not_found(&path),
-            };
-            let pending = api
-                .current
-                .lock()
-                .ok()
-                .and_then(|mut current| match current.as_ref() {
-                    Some((current_id, _)) if current_id == id => current.take(),
-                    _ => None,
-                });
-            let Some((_, answer)) = pending else {
-                return http::json(
-                    StatusCode::BAD_REQUEST,
-                    &json!({"errorMessage": format!("no invocation {id} is in progress"), "errorType": "InvalidRequestID"}),
-                );
-            };
-            let body = req.body().clone();
-            let _ = answer.send(if kind == "response" {
-                Answer::Response(body)
-            } else {
-                Answer::Error {
-                    error_type: req
-                        .headers()
-                        .get("lambda-runtime-function-error-type")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("Unhandled")
-                        .to_owned(),
-                    body,
-                }
-            });
-            accepted()
-        }
-        _ => not_found(&path),
+async fn next(State(api): State<Arc<Api>>) -> Response {
+    if let Ok(mut ready) = api.ready_at.lock() {
+        ready.get_or_insert_with(Instant::now);
     }
+    let invocation = api.next.lock().await.recv().await;
+    let Some(inv) = invocation else {
+        return (
+            StatusCode::GONE,
+            Json(json!({"errorMessage": "shutting down"})),
+        )
+            .into_response();
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    for (name, value) in [
+        ("lambda-runtime-aws-request-id", inv.request_id.clone()),
+        ("lambda-runtime-deadline-ms", inv.deadline_ms.to_string()),
+        ("lambda-runtime-invoked-function-arn", api.arn.clone()),
+        (
+            "lambda-runtime-trace-id",
+            format!(
+                "Root=1-{:08x}-{:024x};Sampled=0",
+                shared::now_millis() / 1000,
+                fastrand::u128(..) >> 32
+            ),
+        ),
+    ] {
+        if let Ok(v) = value.parse() {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    }
+    if let Ok(mut current) = api.current.lock() {
+        *current = Some((inv.request_id, inv.answer));
+    }
+    (headers, inv.payload).into_response()
+}
+
+async fn init_error(State(api): State<Arc<Api>>, body: Bytes) -> Response {
+    let message = error_text(&body);
+    tracing::warn!(
+        function = api.function.as_str(),
+        error = message.as_str(),
+        "function init error"
+    );
+    if let Ok(mut e) = api.init_error.lock() {
+        *e = Some(message);
+    }
+    accepted()
+}
+
+async fn response(State(api): State<Arc<Api>>, Path(id): Path<String>, body: Bytes) -> Response {
+    answer(&api, &id, Answer::Response(body))
+}
+
+async fn error(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let error_type = headers
+        .get("lambda-runtime-function-error-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Unhandled")
+        .to_owned();
+    answer(&api, &id, Answer::Error { error_type, body })
+}
+
+/// Hands the handler's answer to the invocation `id` waits on.
+fn answer(api: &Api, id: &str, answer: Answer) -> Response {
+    let pending = api
+        .current
+        .lock()
+        .ok()
+        .and_then(|mut current| match current.as_ref() {
+            Some((current_id, _)) if current_id == id => current.take(),
+            _ => None,
+        });
+    let Some((_, waiting)) = pending else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"errorMessage": format!("no invocation {id} is in progress"), "errorType": "InvalidRequestID"})),
+        )
+            .into_response();
+    };
+    let _ = waiting.send(answer);
+    accepted()
 }
 
 fn error_text(body: &Bytes) -> String {
@@ -784,13 +800,14 @@ fn error_text(body: &Bytes) -> String {
     }
 }
 
-fn accepted() -> Reply {
-    http::json(StatusCode::ACCEPTED, &json!({"status": "OK"}))
+fn accepted() -> Response {
+    (StatusCode::ACCEPTED, Json(json!({"status": "OK"}))).into_response()
 }
 
-fn not_found(path: &str) -> Reply {
-    http::json(
+async fn not_found(uri: Uri) -> Response {
+    (
         StatusCode::NOT_FOUND,
-        &json!({"errorMessage": format!("unknown Runtime API path {path}"), "errorType": "NotFound"}),
+        Json(json!({"errorMessage": format!("unknown Runtime API path {}", uri.path()), "errorType": "NotFound"})),
     )
+        .into_response()
 }

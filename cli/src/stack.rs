@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::{Gateway, GatewayOptions, Route};
+use crate::gateway::{self, Gateway, GatewayError, GatewayOptions, Route};
 use crate::poller::{EventSource, Poller, PollerStats};
 use crate::runtime::{
     FunctionSpec, FunctionStats, Invoke, InvokeApi, LocalFunction, LogSink, aws_passthrough,
@@ -153,12 +153,8 @@ pub enum StackError {
     MissingBinary { function: String, path: String },
     #[error("{0}")]
     Invalid(String),
-    #[error("could not serve HTTP on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
 }
 
 impl StackSpec {
@@ -228,6 +224,7 @@ impl StackSpec {
                 )));
             }
         }
+        gateway::route_paths(self.http_routes.iter().map(|r| r.path.as_str()))?;
         Ok(())
     }
 }
@@ -330,12 +327,7 @@ impl LocalLoop {
             })
             .collect();
         let all: Vec<Arc<dyn Invoke>> = invokers.values().cloned().collect();
-        let gateway = Gateway::start(options.gateway_addr, routes, all, options.gateway)
-            .await
-            .map_err(|source| StackError::Bind {
-                addr: options.gateway_addr,
-                source,
-            })?;
+        let gateway = Gateway::start(options.gateway_addr, routes, all, options.gateway).await?;
         let region = spec
             .resources
             .region

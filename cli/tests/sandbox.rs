@@ -7,13 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chasqui_cli::http::{self, Server};
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use chasqui_cli::http::Server;
 use chasqui_cli::sandbox::{Delays, Inbound, Outcome, Sandbox, SandboxApp, SandboxConfig};
-use hyper::http::StatusCode;
 use serde_json::{Value, json};
 use shared::cloud_api::{AccessToken, CloudApi, CloudApiClient, ErrorClass, GraphError};
 use shared::config::GraphSettings;
-use shared::secrets::SecretError;
+use shared::secrets::{SecretError, SecretString};
 use shared::webhook::WebhookPayload;
 
 const PN: &str = "1122334455";
@@ -22,8 +24,8 @@ struct Token(String);
 
 #[async_trait]
 impl AccessToken for Token {
-    async fn access_token(&self, _: &str) -> Result<String, SecretError> {
-        Ok(self.0.clone())
+    async fn access_token(&self, _: &str) -> Result<SecretString, SecretError> {
+        Ok(SecretString::from(self.0.as_str()))
     }
 }
 
@@ -47,31 +49,27 @@ impl Receiver {
             answer.clone(),
             app_secret.to_owned(),
         );
-        let server = Server::bind(([127, 0, 0, 1], 0).into(), move |req| {
-            let (b, r, a, secret) = (b.clone(), r.clone(), a.clone(), secret.clone());
-            async move {
-                let sig = req
-                    .headers()
-                    .get("x-hub-signature-256")
-                    .map(|v| v.as_bytes().to_vec());
-                if shared::signature::verify(sig.as_deref(), req.body(), secret.as_bytes()).is_err()
-                {
-                    *r.lock().unwrap() += 1;
-                    return http::json(StatusCode::FORBIDDEN, &json!({}));
-                }
-                let status = *a.lock().unwrap();
-                if status == 200 {
-                    // Parsed only after the signature check, like the webhook.
-                    let payload = WebhookPayload::parse(req.body()).expect("Meta's shape");
-                    b.lock()
-                        .unwrap()
-                        .push(serde_json::to_value(payload).unwrap());
-                }
-                http::json(StatusCode::from_u16(status).unwrap(), &json!({}))
+        let endpoint = Router::new().fallback(move |headers: HeaderMap, body: Bytes| async move {
+            let sig = headers
+                .get("x-hub-signature-256")
+                .map(|v| v.as_bytes().to_vec());
+            if shared::signature::verify(sig.as_deref(), &body, secret.as_bytes()).is_err() {
+                *r.lock().unwrap() += 1;
+                return (StatusCode::FORBIDDEN, "{}");
             }
-        })
-        .await
-        .unwrap();
+            let status = *a.lock().unwrap();
+            if status == 200 {
+                // Parsed only after the signature check, like the webhook.
+                let payload = WebhookPayload::parse(&body).expect("Meta's shape");
+                b.lock()
+                    .unwrap()
+                    .push(serde_json::to_value(payload).unwrap());
+            }
+            (StatusCode::from_u16(status).unwrap(), "{}")
+        });
+        let server = Server::bind(([127, 0, 0, 1], 0).into(), endpoint)
+            .await
+            .unwrap();
         Self {
             server,
             bodies,
@@ -629,22 +627,21 @@ type Arrivals = Arc<Mutex<Vec<(String, Vec<u8>, Vec<u8>)>>>;
 async fn recorder() -> (Server, Arrivals) {
     let arrivals: Arrivals = Arc::default();
     let kept = arrivals.clone();
-    let server = Server::bind(([127, 0, 0, 1], 0).into(), move |req| {
-        let kept = kept.clone();
-        async move {
-            let sig = req
-                .headers()
+    let endpoint = Router::new().fallback(
+        move |uri: Uri, headers: HeaderMap, body: Bytes| async move {
+            let sig = headers
                 .get("x-hub-signature-256")
                 .map(|v| v.as_bytes().to_vec())
                 .unwrap_or_default();
             kept.lock()
                 .unwrap()
-                .push((req.uri().path().to_owned(), sig, req.body().to_vec()));
-            http::json(StatusCode::OK, &json!({}))
-        }
-    })
-    .await
-    .unwrap();
+                .push((uri.path().to_owned(), sig, body.to_vec()));
+            "{}"
+        },
+    );
+    let server = Server::bind(([127, 0, 0, 1], 0).into(), endpoint)
+        .await
+        .unwrap();
     (server, arrivals)
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config::GraphSettings;
-use crate::secrets::SecretError;
+use crate::secrets::{ExposeSecret, SecretError, SecretString};
 
 /// Connecting to Graph takes milliseconds; longer means the network is bad.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -233,7 +233,7 @@ pub trait CloudApi: Send + Sync {
 #[async_trait]
 pub trait AccessToken: Send + Sync {
     /// The bearer token of the business number `phone_number_id`.
-    async fn access_token(&self, phone_number_id: &str) -> Result<String, SecretError>;
+    async fn access_token(&self, phone_number_id: &str) -> Result<SecretString, SecretError>;
 }
 
 /// Adapter: Meta's Graph API over `reqwest`.
@@ -304,7 +304,7 @@ impl CloudApi for CloudApiClient {
         let response = self
             .http
             .post(url)
-            .bearer_auth(token)
+            .bearer_auth(token.expose_secret())
             .json(body)
             .send()
             .await
@@ -377,8 +377,8 @@ mod tests {
 
     #[async_trait]
     impl AccessToken for Fixed {
-        async fn access_token(&self, _: &str) -> Result<String, SecretError> {
-            Ok(self.0.to_owned())
+        async fn access_token(&self, _: &str) -> Result<SecretString, SecretError> {
+            Ok(SecretString::from(self.0))
         }
     }
 

@@ -20,28 +20,10 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
-/// A string that must never be logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretString(String);
-
-impl SecretString {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value itself, for the one place that uses it (an HMAC key, a bearer
-    /// header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+/// A string that must never be logged: its `Debug` is redacted, its value
+/// is read with [`ExposeSecret::expose_secret`] where it is used, and it
+/// is zeroed when dropped.
+pub use secrecy::{ExposeSecret, SecretString};
 
 /// One secret's JSON object, checked to be one; fields are read by name.
 pub struct SecretJson {
@@ -70,7 +52,7 @@ impl SecretJson {
             reason,
         };
         match self.map.get(key) {
-            Some(Value::String(s)) if !s.trim().is_empty() => Ok(SecretString::new(s.trim())),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(SecretString::from(s.trim())),
             Some(Value::String(_)) => Err(malformed(format!("\"{key}\" is empty"))),
             Some(_) => Err(malformed(format!("\"{key}\" is not a string"))),
             None => Err(malformed(format!("\"{key}\" is missing"))),
@@ -88,7 +70,7 @@ impl std::fmt::Debug for SecretJson {
 }
 
 /// A Meta app's webhook credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AppSecret {
     /// The HMAC key of `X-Hub-Signature-256`.
     pub app_secret: SecretString,
@@ -108,7 +90,7 @@ impl AppSecret {
 
 /// The JSON secret named by `WHATSAPP_SECRET_ID`: the default app's
 /// credentials and the default business's access token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct WhatsAppSecret {
     /// Meta app secret: the HMAC key of `X-Hub-Signature-256`.
     pub app_secret: SecretString,
@@ -329,7 +311,7 @@ mod tests {
     #[test]
     fn parses_and_redacts() {
         let s = WhatsAppSecret::from_json("id", JSON).unwrap();
-        assert_eq!(s.app_secret.expose(), "s3cr3t");
+        assert_eq!(s.app_secret.expose_secret(), "s3cr3t");
         let debug = format!("{s:?}");
         assert!(
             !debug.contains("s3cr3t") && !debug.contains("EAAB") && !debug.contains("tok\""),
@@ -375,7 +357,10 @@ mod tests {
         // An app's secret needs no token; a token secret needs nothing else.
         let app = SecretJson::parse("a", r#"{"app_secret":"x","verify_token":"y"}"#).unwrap();
         assert_eq!(
-            AppSecret::from_secret(&app).unwrap().verify_token.expose(),
+            AppSecret::from_secret(&app)
+                .unwrap()
+                .verify_token
+                .expose_secret(),
             "y"
         );
         assert!(app.field(ACCESS_TOKEN).is_err());
@@ -423,7 +408,12 @@ mod tests {
     }
 
     async fn token(cache: &SecretCache, id: &str) -> String {
-        cache.access_token(id).await.unwrap().expose().to_owned()
+        cache
+            .access_token(id)
+            .await
+            .unwrap()
+            .expose_secret()
+            .to_owned()
     }
 
     #[tokio::test]

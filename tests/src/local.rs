@@ -75,81 +75,77 @@ pub struct LocalStack {
     pub secret_id: String,
 }
 
-/// Where this test binary's profile keeps binaries (`target/debug`), with
-/// the three functions built there first (once per test process).
+/// The directory holding the function binaries and the `chasqui` CLI,
+/// built first (once per test process) by cargo, in this test's profile
+/// (`--release` under `cargo bench`) and target directory; the directory
+/// is where cargo reports it put them.
 pub fn function_binaries() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let exe = std::env::current_exe().expect("the test binary's path");
-            // target/<profile>/deps/<test> or target/<profile>/<bin> →
-            // target/<profile>
-            let parent = exe.parent().expect("the binary lives in target/<profile>");
-            let dir = if parent.file_name().is_some_and(|n| n == "deps") {
-                parent.parent().unwrap_or(parent)
-            } else {
-                parent
-            }
-            .to_path_buf();
-            let release = dir.file_name().is_some_and(|n| n == "release");
-            let mut cargo = std::process::Command::new(env!("CARGO"));
-            cargo.current_dir(crate::root()).args([
-                "build",
-                "--quiet",
-                "--bins",
-                "-p",
-                "webhook",
-                "-p",
-                "sender",
-                "-p",
-                "status",
-                // The same package set as `make dev` builds, so both share
-                // one feature resolution and one set of artifacts.
-                "-p",
-                "chasqui-cli",
-            ]);
-            if release {
-                cargo.arg("--release");
-            }
-            if let Some(target) = dir.parent() {
-                cargo.env("CARGO_TARGET_DIR", target);
-            }
-            // What cargo set for this test (package name, manifest dir, ...)
-            // would count as changed inputs of build scripts that watch
-            // them (ring's), rebuilding half the tree on every run.
-            for (name, _) in std::env::vars_os() {
-                let name = name.to_string_lossy();
-                let set_by_cargo = [
-                    "CARGO_PKG_",
-                    "CARGO_MANIFEST_",
-                    "CARGO_BIN_",
-                    "CARGO_CRATE_",
-                ]
-                .iter()
-                .any(|p| name.starts_with(p))
-                    || matches!(
-                        name.as_ref(),
-                        "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "CARGO_RUSTC_CURRENT_DIR"
-                    );
-                if set_by_cargo {
-                    cargo.env_remove(name.as_ref());
-                }
-            }
-            let started = Instant::now();
-            let status = cargo
-                .status()
-                .expect("running cargo build for the function binaries");
-            eprintln!(
-                "function binaries up to date in {:.1} s",
-                started.elapsed().as_secs_f64()
+    BUILT.get_or_init(build_function_binaries).clone()
+}
+
+fn build_function_binaries() -> PathBuf {
+    let mut build = escargot::CargoBuild::new()
+        .manifest_path(crate::root().join("Cargo.toml"))
+        .bins()
+        // The same package set as `make dev` builds, so both share one
+        // feature resolution and one set of artifacts.
+        .package("chasqui-webhook")
+        .package("chasqui-sender")
+        .package("chasqui-status")
+        .package("chasqui-cli")
+        .current_release()
+        .arg("--quiet");
+    // What cargo set for this test (package name, manifest dir, ...) would
+    // count as changed inputs of build scripts that watch them (ring's),
+    // rebuilding half the tree on every run.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || matches!(
+                name.as_ref(),
+                "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "CARGO_RUSTC_CURRENT_DIR"
             );
-            assert!(
-                status.success(),
-                "cargo build of the function binaries failed"
-            );
-            dir
-        })
-        .clone()
+        if set_by_cargo {
+            build = build.env_remove(name.as_ref());
+        }
+    }
+    let started = Instant::now();
+    let messages = build
+        .exec()
+        .unwrap_or_else(|e| panic!("running cargo build for the function binaries: {e}"));
+    let mut built: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for message in messages {
+        let message =
+            message.unwrap_or_else(|e| panic!("cargo build of the function binaries failed: {e}"));
+        if let Ok(escargot::format::Message::CompilerArtifact(artifact)) = message.decode()
+            && let Some(exe) = artifact.executable
+        {
+            built.insert(artifact.target.name.to_string(), exe.to_path_buf());
+        }
+    }
+    eprintln!(
+        "function binaries up to date in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let dir = |name: &str| {
+        let exe = built
+            .get(name)
+            .unwrap_or_else(|| panic!("cargo built no {name} binary: {built:?}"));
+        exe.parent().map(PathBuf::from).unwrap_or_default()
+    };
+    let bin_dir = dir("webhook");
+    for name in ["sender", "status", "chasqui"] {
+        assert_eq!(dir(name), bin_dir, "the binaries are side by side");
+    }
+    bin_dir
 }
 
 impl LocalStack {
@@ -231,10 +227,14 @@ impl LocalStack {
                     report_batch_item_failures: true,
                 },
             ],
-            http_routes: vec![HttpRoute {
-                path: "/webhook".into(),
-                function: "webhook".into(),
-            }],
+            // The template's routes: the default app's, then one per
+            // further app.
+            http_routes: ["/webhook", "/webhook/{app}"]
+                .map(|path| HttpRoute {
+                    path: path.into(),
+                    function: "webhook".into(),
+                })
+                .into(),
             ..StackSpec::default()
         };
         for (function, name, value) in &options.env {

@@ -19,8 +19,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chasqui_cli::http::{Server, bytes};
-use lambda_http::http::{HeaderMap, StatusCode, header};
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::IntoResponse;
+use chasqui_cli::http::Server;
 use serde_json::{Map, Value, json};
 
 use crate::meter::{Index, ItemWrite, read_units};
@@ -379,96 +382,84 @@ impl RecordingProxy {
             .expect("a plain HTTP client");
         let log = Arc::new(Mutex::new(Vec::new()));
         let records = log.clone();
-        let server = Server::bind(([127, 0, 0, 1], 0).into(), move |req| {
-            let (client, upstream, records, meter) = (
-                client.clone(),
-                upstream.clone(),
-                records.clone(),
-                meter.clone(),
+        let forward = move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+            let url = format!(
+                "{upstream}{}",
+                uri.path_and_query().map_or("/", |p| p.as_str())
             );
-            async move {
-                let (parts, body) = req.into_parts();
-                let url = format!(
-                    "{upstream}{}",
-                    parts.uri.path_and_query().map_or("/", |p| p.as_str())
-                );
-                let text = |name: &str| {
-                    parts
-                        .headers
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_owned)
-                };
-                let action = text("x-amz-target").as_deref().and_then(action_of);
-                let access_key = text("authorization").as_deref().and_then(access_key_of);
-                let mut headers = parts.headers;
-                for hop in [
-                    header::HOST,
-                    header::CONTENT_LENGTH,
-                    header::CONNECTION,
-                    header::TRANSFER_ENCODING,
-                ] {
-                    headers.remove(hop);
-                }
-                let started = Instant::now();
-                let send = || async {
-                    let answer = async {
-                        let response = client
-                            .request(parts.method.clone(), &url)
-                            .headers(headers.clone())
-                            .body(body.clone())
-                            .send()
-                            .await?;
-                        let status = response.status();
-                        let headers = response.headers().clone();
-                        Ok::<_, reqwest::Error>((status, headers, response.bytes().await?))
-                    }
-                    .await;
-                    let seen = answer
-                        .as_ref()
-                        .ok()
-                        .map(|(status, _, body)| (*status, body.to_vec()));
-                    (answer, seen)
-                };
-                let operation = action
-                    .as_deref()
-                    .and_then(|a| a.strip_prefix("dynamodb:"))
-                    .map(str::to_owned);
-                let (answer, dynamodb) = match (&meter, operation) {
-                    (Some(meter), Some(operation)) => {
-                        let (answer, metered) = meter
-                            .measure(&client, &url, &headers, &operation, &body, send)
-                            .await;
-                        (answer, Some(metered))
-                    }
-                    _ => (send().await.0, None),
-                };
-                records.lock().expect("the log").push(Call {
-                    took: started.elapsed(),
-                    action,
-                    access_key,
-                    dynamodb,
-                });
-                match answer {
-                    Ok((status, headers, body)) => {
-                        let mut reply = bytes(status, "application/octet-stream", body);
-                        reply.headers_mut().clear();
-                        for (name, value) in &headers {
-                            if name != header::CONTENT_LENGTH
-                                && name != header::TRANSFER_ENCODING
-                                && name != header::CONNECTION
-                            {
-                                reply.headers_mut().append(name.clone(), value.clone());
-                            }
-                        }
-                        reply
-                    }
-                    Err(e) => bytes(StatusCode::BAD_GATEWAY, "text/plain", e.to_string()),
-                }
+            let text = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let action = text("x-amz-target").as_deref().and_then(action_of);
+            let access_key = text("authorization").as_deref().and_then(access_key_of);
+            let mut headers = headers;
+            for hop in [
+                header::HOST,
+                header::CONTENT_LENGTH,
+                header::CONNECTION,
+                header::TRANSFER_ENCODING,
+            ] {
+                headers.remove(hop);
             }
-        })
-        .await
-        .expect("a port for the timing proxy");
+            let started = Instant::now();
+            let send = || async {
+                let answer = async {
+                    let response = client
+                        .request(method.clone(), &url)
+                        .headers(headers.clone())
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    Ok::<_, reqwest::Error>((status, headers, response.bytes().await?))
+                }
+                .await;
+                let seen = answer
+                    .as_ref()
+                    .ok()
+                    .map(|(status, _, body)| (*status, body.to_vec()));
+                (answer, seen)
+            };
+            let operation = action
+                .as_deref()
+                .and_then(|a| a.strip_prefix("dynamodb:"))
+                .map(str::to_owned);
+            let (answer, dynamodb) = match (&meter, operation) {
+                (Some(meter), Some(operation)) => {
+                    let (answer, metered) = meter
+                        .measure(&client, &url, &headers, &operation, &body, send)
+                        .await;
+                    (answer, Some(metered))
+                }
+                _ => (send().await.0, None),
+            };
+            records.lock().expect("the log").push(Call {
+                took: started.elapsed(),
+                action,
+                access_key,
+                dynamodb,
+            });
+            match answer {
+                Ok((status, mut headers, body)) => {
+                    for hop in [
+                        header::CONTENT_LENGTH,
+                        header::TRANSFER_ENCODING,
+                        header::CONNECTION,
+                    ] {
+                        headers.remove(hop);
+                    }
+                    (status, headers, body).into_response()
+                }
+                Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+            }
+        };
+        let server = Server::bind(([127, 0, 0, 1], 0).into(), Router::new().fallback(forward))
+            .await
+            .expect("a port for the timing proxy");
         Self { server, log }
     }
 

@@ -101,7 +101,7 @@ async fn add_list_show_remove_round_trip() {
     let env = env().await;
     let store = env.store();
     let secrets = env.secrets();
-    let token = SecretString::new("EAAG-round-trip-token");
+    let token = SecretString::from("EAAG-round-trip-token");
     let binding = bindings::plan(&args("111", "acme", "901", "shop"), &secrets, 42).unwrap();
     let added = bindings::add(&store, &env.sm, &secrets, binding, Some(&token))
         .await
@@ -134,7 +134,7 @@ async fn add_list_show_remove_round_trip() {
         &env.sm,
         &secrets,
         binding,
-        Some(&SecretString::new("EAAG-rotated")),
+        Some(&SecretString::from("EAAG-rotated")),
     )
     .await
     .unwrap();
@@ -239,7 +239,7 @@ async fn refusals_leave_the_bindings_and_secrets_as_they_were() {
     // token it carries is not written.
     for (tenant, app) in [("globex", "shop"), ("acme", "other-app")] {
         let other = bindings::plan(&args("312", tenant, "903", app), &secrets, 2).unwrap();
-        let token = SecretString::new("EAAG-not-written");
+        let token = SecretString::from("EAAG-not-written");
         let err = bindings::add(&store, &env.sm, &secrets, other, Some(&token))
             .await
             .unwrap_err();

@@ -8,7 +8,7 @@
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use serde_json::{Value, json};
 use shared::config::{SecretSettings, TOKEN_SECRETS};
-use shared::secrets::{ACCESS_TOKEN, SecretString};
+use shared::secrets::{ACCESS_TOKEN, ExposeSecret, SecretString};
 use shared::tenant::{self, BINDINGS_TTL, Binding, BindingStore, DEFAULT_APP, DynamoBindings};
 
 use super::{CliError, Output};
@@ -159,7 +159,7 @@ pub fn read_token(mut input: impl std::io::Read) -> Result<SecretString, CliErro
             "pipe exactly the system user's access token, e.g. `< token.txt`",
         ));
     }
-    Ok(SecretString::new(token))
+    Ok(SecretString::from(token))
 }
 
 fn describe_failed(id: &str, e: impl std::error::Error) -> CliError {
@@ -187,7 +187,7 @@ async fn write_token(
     id: &str,
     token: &SecretString,
 ) -> Result<&'static str, CliError> {
-    let value = json!({ ACCESS_TOKEN: token.expose() }).to_string();
+    let value = json!({ ACCESS_TOKEN: token.expose_secret() }).to_string();
     put_secret(
         sm,
         id,
@@ -608,7 +608,10 @@ mod tests {
 
     #[test]
     fn tokens_are_one_word_and_never_in_errors() {
-        assert_eq!(read_token(&b"  EAAB123\n"[..]).unwrap().expose(), "EAAB123");
+        assert_eq!(
+            read_token(&b"  EAAB123\n"[..]).unwrap().expose_secret(),
+            "EAAB123"
+        );
         for bad in [&b""[..], b"  \n", b"EAAB 123"] {
             let err = read_token(bad).unwrap_err();
             assert!(!err.to_string().contains("EAAB"), "{err}");

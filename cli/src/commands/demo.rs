@@ -441,7 +441,7 @@ async fn second_business(tour: &mut Tour<'_>) -> Result<(), CliError> {
                 token_secret: secrets.token_secret_id(ACME).unwrap_or_default(),
                 created_at: shared::now_millis(),
             };
-            let token = SecretString::new(ACME_TOKEN);
+            let token = SecretString::from(ACME_TOKEN);
             bindings::add(&store, &sm, &secrets, binding, Some(&token)).await?;
         }
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use shared::secrets::WhatsAppSecret;
+use shared::secrets::{ExposeSecret, WhatsAppSecret};
 
 use super::CliError;
 use crate::runtime::LogSink;
@@ -233,8 +233,8 @@ pub async fn local(args: &LocalArgs) -> Result<(), CliError> {
     .config()?;
     // The sandbox is the Meta app of the local secret.
     if let Some(secret) = local_secret(&spec, &aws).await? {
-        sandbox_config.app_secret = secret.app_secret.expose().to_owned();
-        sandbox_config.access_token = secret.access_token.expose().to_owned();
+        sandbox_config.app_secret = secret.app_secret.expose_secret().to_owned();
+        sandbox_config.access_token = secret.access_token.expose_secret().to_owned();
     }
     if let Some(pn) = &spec.resources.phone_number_id
         && sandbox_config.phone_number_ids.is_empty()

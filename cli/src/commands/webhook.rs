@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde_json::json;
-use shared::secrets::WhatsAppSecret;
+use shared::secrets::{ExposeSecret, SecretString, WhatsAppSecret};
 use shared::signature;
 
 use super::{CliError, Output};
@@ -23,12 +23,12 @@ pub fn read(path: &Path) -> Result<Vec<u8>, CliError> {
 
 /// The app secret: given, from `CHASQUI_APP_SECRET`, or from the stack's
 /// WhatsApp secret in Secrets Manager.
-pub async fn app_secret(target: &Target, given: Option<&str>) -> Result<String, CliError> {
+pub async fn app_secret(target: &Target, given: Option<&str>) -> Result<SecretString, CliError> {
     if let Some(s) = given {
-        return Ok(s.to_owned());
+        return Ok(SecretString::from(s));
     }
     if let Some(s) = shared::config::Settings::from_env().get("CHASQUI_APP_SECRET") {
-        return Ok(s);
+        return Ok(SecretString::from(s));
     }
     let id = target.secret_id().map_err(|e| {
         e.hint("pass --app-secret, set CHASQUI_APP_SECRET, or point WHATSAPP_SECRET_ID at the stack's secret")
@@ -42,19 +42,28 @@ pub async fn app_secret(target: &Target, given: Option<&str>) -> Result<String, 
         .map_err(|e| CliError::aws("reading the WhatsApp secret", e))?;
     let secret = WhatsAppSecret::from_json(id, value.secret_string().unwrap_or_default())
         .map_err(|e| CliError::new(e.to_string()))?;
-    Ok(secret.app_secret.expose().to_owned())
+    Ok(secret.app_secret)
 }
 
-pub fn sign(out: Output, body: &[u8], secret: &str) {
-    let sig = signature::sign(body, secret.as_bytes());
+pub fn sign(out: Output, body: &[u8], secret: &SecretString) {
+    let sig = signature::sign(body, secret.expose_secret().as_bytes());
     out.result(
         &sig,
         &json!({"header": "X-Hub-Signature-256", "signature": sig, "bytes": body.len()}),
     );
 }
 
-pub fn verify(out: Output, body: &[u8], secret: &str, given: &str) -> Result<(), CliError> {
-    match signature::verify(Some(given.as_bytes()), body, secret.as_bytes()) {
+pub fn verify(
+    out: Output,
+    body: &[u8],
+    secret: &SecretString,
+    given: &str,
+) -> Result<(), CliError> {
+    match signature::verify(
+        Some(given.as_bytes()),
+        body,
+        secret.expose_secret().as_bytes(),
+    ) {
         Ok(()) => {
             out.result(
                 "valid: the signature matches these bytes and this app secret",
@@ -63,7 +72,7 @@ pub fn verify(out: Output, body: &[u8], secret: &str, given: &str) -> Result<(),
             Ok(())
         }
         Err(e) => {
-            let expected = signature::sign(body, secret.as_bytes());
+            let expected = signature::sign(body, secret.expose_secret().as_bytes());
             if out.json {
                 println!(
                     "{}",
@@ -77,8 +86,13 @@ pub fn verify(out: Output, body: &[u8], secret: &str, given: &str) -> Result<(),
     }
 }
 
-pub async fn post(out: Output, body: Vec<u8>, secret: &str, url: &str) -> Result<(), CliError> {
-    let sig = signature::sign(&body, secret.as_bytes());
+pub async fn post(
+    out: Output,
+    body: Vec<u8>,
+    secret: &SecretString,
+    url: &str,
+) -> Result<(), CliError> {
+    let sig = signature::sign(&body, secret.expose_secret().as_bytes());
     let resp = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")

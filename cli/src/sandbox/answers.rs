@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::body::Bytes;
-use hyper::http::{Request, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
 use serde_json::{Value, json};
 
 use super::config;
@@ -13,12 +13,11 @@ use super::delivery::schedule;
 use super::validate::{self, Call, Outbound, Refusal};
 use super::webhooks::{self, StatusEvent};
 use super::{CallRecord, Inner, Outcome, State, Webhook};
-use crate::http::{self, Reply};
 
 /// What the messages endpoint decided, made under the lock and acted on
 /// outside it.
 struct Decision {
-    reply: Reply,
+    reply: Response,
     webhooks: Vec<(Duration, Vec<u8>)>,
     hold: Option<Duration>,
 }
@@ -27,9 +26,10 @@ pub(super) async fn messages(
     inner: &Arc<Inner>,
     version: &str,
     pnid: &str,
-    req: &Request<Bytes>,
-) -> Reply {
-    let decision = decide(inner, version, pnid, req);
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let decision = decide(inner, version, pnid, headers, body);
     let app = inner.state().config.app_of(pnid).map(|a| a.name.clone());
     for (delay, body) in decision.webhooks {
         let app = app.clone();
@@ -46,7 +46,7 @@ pub(super) async fn messages(
     decision.reply
 }
 
-fn decide(inner: &Inner, version: &str, pnid: &str, req: &Request<Bytes>) -> Decision {
+fn decide(inner: &Inner, version: &str, pnid: &str, headers: &HeaderMap, body: &[u8]) -> Decision {
     let now_ms = shared::now_millis();
     let mut state = inner.state();
     let state = &mut *state;
@@ -66,7 +66,7 @@ fn decide(inner: &Inner, version: &str, pnid: &str, req: &Request<Bytes>) -> Dec
         wamid: None,
     };
     // Best effort, so refused calls are attributed to their message too.
-    if let Ok(body) = serde_json::from_slice::<Value>(req.body()) {
+    if let Ok(body) = serde_json::from_slice::<Value>(body) {
         record.callback = body
             .get("biz_opaque_callback_data")
             .and_then(Value::as_str)
@@ -89,7 +89,7 @@ fn decide(inner: &Inner, version: &str, pnid: &str, req: &Request<Bytes>) -> Dec
                 .to_owned()
         };
     }
-    let result = judge(state, version, pnid, req, now_ms);
+    let result = judge(state, version, pnid, headers, body, now_ms);
     let (reply, webhooks, hold) = match result {
         Err(refusal) => {
             record.http_status = refusal.http;
@@ -106,7 +106,7 @@ fn decide(inner: &Inner, version: &str, pnid: &str, req: &Request<Bytes>) -> Dec
                 "Cloud API call refused"
             );
             (
-                http::json(status, &refusal.body(&format!("A{trace}"))),
+                (status, Json(refusal.body(&format!("A{trace}")))).into_response(),
                 Vec::new(),
                 None,
             )
@@ -115,7 +115,7 @@ fn decide(inner: &Inner, version: &str, pnid: &str, req: &Request<Bytes>) -> Dec
             record.http_status = 200;
             record.outcome = Outcome::Accepted;
             (
-                http::json(StatusCode::OK, &json!({"success": true})),
+                Json(json!({"success": true})).into_response(),
                 Vec::new(),
                 None,
             )
@@ -170,7 +170,7 @@ fn decide(inner: &Inner, version: &str, pnid: &str, req: &Request<Bytes>) -> Dec
                 "Cloud API call accepted"
             );
             let hold = timed_out.then(|| Duration::from_millis(state.config.timeout_ms));
-            (http::json(StatusCode::OK, &body), webhooks, hold)
+            (Json(body).into_response(), webhooks, hold)
         }
     };
     state.calls.push(record);
@@ -191,12 +191,12 @@ fn judge(
     state: &mut State,
     version: &str,
     pnid: &str,
-    req: &Request<Bytes>,
+    headers: &HeaderMap,
+    body: &[u8],
     now_ms: u64,
 ) -> Result<Judged, Refusal> {
     let config = &state.config;
-    let token = req
-        .headers()
+    let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
@@ -273,7 +273,7 @@ fn judge(
         return Err(throttled("the sandbox's throttle_rate".into()));
     }
     let config = &state.config;
-    match validate::check(req.body(), config)? {
+    match validate::check(body, config)? {
         Call::MarkRead { message_id } => {
             if state.inbound_ids.contains(&message_id) {
                 Ok(Judged::Read)

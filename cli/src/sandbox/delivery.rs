@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hyper::http::header;
+use axum::http::header;
 
 use super::{Inner, Webhook};
 

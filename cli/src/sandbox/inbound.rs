@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use hyper::http::header;
+use axum::http::header;
 
 use super::config;
 use super::delivery::deliver;

@@ -40,7 +40,6 @@ use tokio::sync::{Semaphore, watch};
 pub use self::config::{Delays, SandboxApp, SandboxConfig, Template};
 use self::delivery::deliver;
 use self::inbound::inbound_message;
-use self::routes::route;
 pub use self::webhooks::{ButtonReply, Inbound, InteractiveReply};
 use crate::http::Server;
 
@@ -210,13 +209,9 @@ impl Sandbox {
             stop,
             boot,
         });
-        let handler_inner = inner.clone();
-        let server = Server::bind(addr, move |req| {
-            let inner = handler_inner.clone();
-            async move { route(inner, req).await }
-        })
-        .await
-        .map_err(|source| SandboxError::Bind { addr, source })?;
+        let server = Server::bind(addr, routes::router(inner.clone()))
+            .await
+            .map_err(|source| SandboxError::Bind { addr, source })?;
         tracing::info!(url = %server.url(), "Cloud API sandbox listening");
         Ok(Self {
             inner,

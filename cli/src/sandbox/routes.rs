@@ -2,8 +2,13 @@
 
 use std::sync::Arc;
 
-use hyper::body::Bytes;
-use hyper::http::{Method, Request, StatusCode};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::answers::messages;
@@ -11,96 +16,112 @@ use super::inbound::inbound_message;
 use super::validate::Refusal;
 use super::webhooks::Inbound;
 use super::{CallRecord, Inner, configure, summarise};
-use crate::http::{self, Reply};
 
-pub(super) async fn route(inner: Arc<Inner>, req: Request<Bytes>) -> Reply {
-    let path = req.uri().path().to_owned();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method().clone();
-    match (method, segments.as_slice()) {
-        (Method::POST, [version, phone_number_id, "messages"]) => {
-            let (version, pnid) = (version.to_string(), phone_number_id.to_string());
-            messages(&inner, &version, &pnid, &req).await
-        }
-        (Method::GET, ["_sandbox", "health"]) => {
-            let state = inner.state();
-            http::json(
-                StatusCode::OK,
-                &json!({"ok": true, "webhook_url": state.config.webhook_url, "calls": state.calls.len()}),
-            )
-        }
-        (Method::GET, ["_sandbox", "config"]) => {
-            let config = inner.state().config.clone();
-            http::json(StatusCode::OK, &json!(config))
-        }
-        (Method::POST, ["_sandbox", "config"]) => {
-            let patch = match serde_json::from_slice::<Value>(req.body()) {
-                Ok(p) => p,
-                Err(e) => return control_error(&format!("the body is not JSON: {e}")),
-            };
-            match configure(&inner, &patch) {
-                Ok(config) => http::json(StatusCode::OK, &json!(config)),
-                Err(e) => control_error(&e.to_string()),
-            }
-        }
-        (Method::POST, ["_sandbox", "inbound"]) => {
-            let inbound = match serde_json::from_slice::<Inbound>(req.body()) {
-                Ok(i) => i,
-                Err(e) => {
-                    return control_error(&format!(
-                        "expected {{\"from\": \"+5511...\", \"text\": \"...\"}} (or \"button\": {{\"text\"}}, or \"interactive\": {{\"id\", \"title\"}}): {e}"
-                    ));
-                }
-            };
-            match inbound_message(&inner, inbound).await {
-                Ok(receipt) => http::json(StatusCode::OK, &json!(receipt)),
-                Err(e) => control_error(&e.to_string()),
-            }
-        }
-        (Method::GET, ["_sandbox", "calls"]) => {
-            let callback = http::query_pairs(req.uri().query())
-                .into_iter()
-                .find(|(k, _)| k == "callback")
-                .map(|(_, v)| v);
-            let state = inner.state();
-            let calls: Vec<&CallRecord> = state
-                .calls
-                .iter()
-                .filter(|c| callback.is_none() || c.callback == callback)
-                .collect();
-            let owned: Vec<CallRecord> = calls.into_iter().cloned().collect();
-            let summary = summarise(&owned);
-            http::json(
-                StatusCode::OK,
-                &json!({"calls": owned, "by_callback": summary}),
-            )
-        }
-        (Method::GET, ["_sandbox", "webhooks"]) => {
-            http::json(StatusCode::OK, &json!(inner.stats()))
-        }
-        (Method::POST, ["_sandbox", "reset"]) => {
-            let mut state = inner.state();
-            state.calls.clear();
-            state.windows.clear();
-            state.inbound_ids.clear();
-            state.recent.clear();
-            http::json(StatusCode::OK, &json!({"ok": true}))
-        }
-        _ => {
-            let refusal = Refusal {
-                subcode: Some(2500),
-                ..Refusal::invalid(format!("Unknown path components: {path}"))
-            };
-            meta_error(&inner, &refusal)
-        }
+/// Every route; anything else (another path or method) is answered as
+/// Graph answers an unknown path.
+pub(super) fn router(inner: Arc<Inner>) -> Router {
+    Router::new()
+        .route("/{version}/{phone_number_id}/messages", post(cloud_api))
+        .route("/_sandbox/health", get(health))
+        .route("/_sandbox/config", get(config).post(set_config))
+        .route("/_sandbox/inbound", post(inbound))
+        .route("/_sandbox/calls", get(calls))
+        .route("/_sandbox/webhooks", get(webhooks))
+        .route("/_sandbox/reset", post(reset))
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(unknown_path)
+        .with_state(inner)
+}
+
+async fn cloud_api(
+    State(inner): State<Arc<Inner>>,
+    Path((version, pnid)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    messages(&inner, &version, &pnid, &headers, &body).await
+}
+
+async fn health(State(inner): State<Arc<Inner>>) -> Response {
+    let state = inner.state();
+    Json(json!({"ok": true, "webhook_url": state.config.webhook_url, "calls": state.calls.len()}))
+        .into_response()
+}
+
+async fn config(State(inner): State<Arc<Inner>>) -> Response {
+    let config = inner.state().config.clone();
+    Json(config).into_response()
+}
+
+async fn set_config(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let patch = match serde_json::from_slice::<Value>(&body) {
+        Ok(p) => p,
+        Err(e) => return control_error(&format!("the body is not JSON: {e}")),
+    };
+    match configure(&inner, &patch) {
+        Ok(config) => Json(config).into_response(),
+        Err(e) => control_error(&e.to_string()),
     }
 }
 
-fn control_error(message: &str) -> Reply {
-    http::json(StatusCode::BAD_REQUEST, &json!({ "error": message }))
+async fn inbound(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
+    let inbound = match serde_json::from_slice::<Inbound>(&body) {
+        Ok(i) => i,
+        Err(e) => {
+            return control_error(&format!(
+                "expected {{\"from\": \"+5511...\", \"text\": \"...\"}} (or \"button\": {{\"text\"}}, or \"interactive\": {{\"id\", \"title\"}}): {e}"
+            ));
+        }
+    };
+    match inbound_message(&inner, inbound).await {
+        Ok(receipt) => Json(receipt).into_response(),
+        Err(e) => control_error(&e.to_string()),
+    }
 }
 
-fn meta_error(inner: &Inner, refusal: &Refusal) -> Reply {
+#[derive(Deserialize)]
+struct CallsQuery {
+    callback: Option<String>,
+}
+
+async fn calls(State(inner): State<Arc<Inner>>, Query(query): Query<CallsQuery>) -> Response {
+    let state = inner.state();
+    let calls: Vec<CallRecord> = state
+        .calls
+        .iter()
+        .filter(|c| query.callback.is_none() || c.callback == query.callback)
+        .cloned()
+        .collect();
+    let summary = summarise(&calls);
+    Json(json!({"calls": calls, "by_callback": summary})).into_response()
+}
+
+async fn webhooks(State(inner): State<Arc<Inner>>) -> Response {
+    Json(inner.stats()).into_response()
+}
+
+async fn reset(State(inner): State<Arc<Inner>>) -> Response {
+    let mut state = inner.state();
+    state.calls.clear();
+    state.windows.clear();
+    state.inbound_ids.clear();
+    state.recent.clear();
+    Json(json!({"ok": true})).into_response()
+}
+
+async fn unknown_path(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
+    let refusal = Refusal {
+        subcode: Some(2500),
+        ..Refusal::invalid(format!("Unknown path components: {}", uri.path()))
+    };
+    meta_error(&inner, &refusal)
+}
+
+fn control_error(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
+}
+
+fn meta_error(inner: &Inner, refusal: &Refusal) -> Response {
     let trace = {
         let mut state = inner.state();
         let rng = &mut state.rng;
@@ -108,5 +129,5 @@ fn meta_error(inner: &Inner, refusal: &Refusal) -> Reply {
         format!("A{t}")
     };
     let status = StatusCode::from_u16(refusal.http).unwrap_or(StatusCode::BAD_REQUEST);
-    http::json(status, &refusal.body(&trace))
+    (status, Json(refusal.body(&trace))).into_response()
 }

@@ -20,7 +20,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use serde_json::{Value, json};
 use shared::cloud_api::{Accepted, AccessToken, CloudApi, CloudApiClient, GraphError};
 use shared::config::Settings;
-use shared::secrets::SecretError;
+use shared::secrets::{SecretError, SecretString};
 use shared::sqs::{SqsRecord, sqs_event};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -31,8 +31,8 @@ struct Token;
 
 #[async_trait]
 impl AccessToken for Token {
-    async fn access_token(&self, _: &str) -> Result<String, SecretError> {
-        Ok("bench-token".to_owned())
+    async fn access_token(&self, _: &str) -> Result<SecretString, SecretError> {
+        Ok(SecretString::from("bench-token"))
     }
 }
 

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use shared::cloud_api::{AccessToken, CloudApiClient};
 use shared::config::Settings;
-use shared::secrets::SecretError;
+use shared::secrets::{SecretError, SecretString};
 use shared::sqs::{SqsRecord, sqs_event};
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -42,8 +42,8 @@ struct Token;
 
 #[async_trait]
 impl AccessToken for Token {
-    async fn access_token(&self, _: &str) -> Result<String, SecretError> {
-        Ok("bench-token".to_owned())
+    async fn access_token(&self, _: &str) -> Result<SecretString, SecretError> {
+        Ok(SecretString::from("bench-token"))
     }
 }
 

@@ -23,7 +23,7 @@ use shared::config::{ConfigError, SecretSettings, Settings, WebhookConfig};
 use shared::intake::{self, MAX_BODY_BYTES, MAX_WEBHOOK_BYTES};
 use shared::metrics::{self, Emf};
 use shared::queue::{Queue, SqsQueue};
-use shared::secrets::{AppSecret, SecretCache, SecretError, SecretsManagerSource};
+use shared::secrets::{AppSecret, ExposeSecret, SecretCache, SecretError, SecretsManagerSource};
 use shared::signature::{self, SignatureError};
 use shared::tenant::{self, DEFAULT_APP};
 
@@ -243,7 +243,7 @@ async fn handshake(app: &App, route: &str, req: &Request) -> Reply {
         Ok(secret) => secret,
         Err(reply) => return reply,
     };
-    if !signature::token_matches(token, secret.verify_token.expose()) {
+    if !signature::token_matches(token, secret.verify_token.expose_secret()) {
         return Reply::json(
             StatusCode::FORBIDDEN,
             "handshake_refused",
@@ -280,7 +280,8 @@ async fn receive(app: &App, route: &str, req: &Request) -> Reply {
         Err(reply) => return Reply { bytes, ..reply },
     };
     let header = req.headers().get(signature::HEADER).map(|v| v.as_bytes());
-    if let Err(err) = signature::verify(header, body, secret.app_secret.expose().as_bytes()) {
+    if let Err(err) = signature::verify(header, body, secret.app_secret.expose_secret().as_bytes())
+    {
         let (status, outcome) = match err {
             SignatureError::Missing => (StatusCode::UNAUTHORIZED, "signature_missing"),
             SignatureError::Malformed(_) | SignatureError::Mismatch => {

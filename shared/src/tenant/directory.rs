@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use super::Binding;
 use crate::cloud_api::AccessToken;
 use crate::config::SecretSettings;
-use crate::secrets::{SecretCache, SecretError};
+use crate::secrets::{SecretCache, SecretError, SecretString};
 use crate::table;
 use crate::table::dynamo::{Item, from_item};
 
@@ -260,7 +260,7 @@ pub struct TenantTokens {
 
 #[async_trait]
 impl AccessToken for TenantTokens {
-    async fn access_token(&self, phone_number_id: &str) -> Result<String, SecretError> {
+    async fn access_token(&self, phone_number_id: &str) -> Result<SecretString, SecretError> {
         let secret_id = match self.directory.binding(phone_number_id).await {
             // The functions' roles may read only under the prefix: a binding
             // naming another secret is a mistake to name, not to retry.
@@ -281,12 +281,7 @@ impl AccessToken for TenantTokens {
                 });
             }
         };
-        Ok(self
-            .secrets
-            .access_token(&secret_id)
-            .await?
-            .expose()
-            .to_owned())
+        self.secrets.access_token(&secret_id).await
     }
 }
 
