@@ -159,7 +159,7 @@ pub async fn read_linked(
                 .get(table::EXPIRES_AT)
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse::<u64>().ok())
-                .is_some_and(|e| e < now_ms / 1000);
+                .is_some_and(|e| table::has_expired(e, now_ms / 1000));
             let Some(id) = item
                 .get(table::PK)
                 .and_then(|v| v.as_s().ok())

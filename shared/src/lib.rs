@@ -29,6 +29,7 @@ pub mod https;
 pub mod intake;
 pub mod metrics;
 pub mod phone;
+pub mod pseudonym;
 #[cfg(feature = "aws")]
 pub mod queue;
 pub mod record;

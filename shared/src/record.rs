@@ -261,7 +261,8 @@ impl MessageRecord {
     /// DynamoDB deletes expired items late: a reader treats one whose TTL
     /// has passed as absent.
     pub fn is_expired(&self, now_secs: u64) -> bool {
-        self.expires_at.is_some_and(|at| at <= now_secs)
+        self.expires_at
+            .is_some_and(|at| crate::table::has_expired(at, now_secs))
     }
 }
 

@@ -248,6 +248,27 @@ pub async fn create_secret(sm: &aws_sdk_secretsmanager::Client) -> String {
     id
 }
 
+/// The key of the customer references in the status function's log lines
+/// in local stacks (`shared::pseudonym`); a real stack generates its own.
+pub const LOG_KEY: &str = "local-log-key-not-a-secret";
+
+/// A secret holding [`LOG_KEY`] as the template's generated one does.
+pub async fn create_log_key_secret(sm: &aws_sdk_secretsmanager::Client) -> String {
+    let id = unique("chasqui-log-key");
+    sm.create_secret()
+        .name(&id)
+        .secret_string(serde_json::json!({ shared::pseudonym::LOG_KEY_FIELD: LOG_KEY }).to_string())
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_secret: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+            )
+        });
+    id
+}
+
 /// The `X-Hub-Signature-256` value Meta would send with the test app secret.
 pub fn sign(body: &[u8]) -> String {
     shared::signature::sign(body, APP_SECRET.as_bytes())

@@ -155,6 +155,8 @@ impl LocalStack {
         let ddb = crate::dynamodb().await;
         let table = crate::create_table(&ddb).await;
         let secret_id = crate::create_secret(&crate::secrets_manager().await).await;
+        let log_key_secret_id =
+            crate::create_log_key_secret(&crate::secrets_manager().await).await;
         let (send_queue, send_dlq) = crate::create_queue_with_dlq(
             &sqs,
             "send",
@@ -203,6 +205,7 @@ impl LocalStack {
                         ("TABLE_NAME", table.as_str()),
                         ("WEBHOOK_DLQ_URL", webhook_dlq.as_str()),
                         ("WEBHOOK_MAX_RECEIVE_COUNT", receive.as_str()),
+                        ("LOG_KEY_SECRET_ID", log_key_secret_id.as_str()),
                         ("RUST_LOG", "info"),
                     ]),
                 ),

@@ -323,7 +323,8 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
             }
         }
     }
-    personal.extend(["Resposta".to_owned(), "Posso remarcar".to_owned()]);
+    // Texts and the customers' profile name (`customers_write`).
+    personal.extend(["Resposta".to_owned(), "Posso remarcar".to_owned(), "Cliente".to_owned()]);
     let leaks: Vec<String> = stack
         .logs
         .lines()
@@ -351,6 +352,42 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+
+    // A line about a customer names them by the keyed reference, which
+    // only the key turns back into anyone (shared::pseudonym).
+    let keyed: BTreeSet<String> = window
+        .iter()
+        .chain(&opted_out)
+        .flat_map(|to| {
+            let digits: String = to.chars().filter(char::is_ascii_digit).collect();
+            [chasqui_cli::sandbox::config::user_id_of(&digits), digits]
+        })
+        .map(|id| {
+            shared::pseudonym::keyed(
+                harness::LOG_KEY.as_bytes(),
+                shared::tenant::DEFAULT_TENANT,
+                harness::local::PHONE_NUMBER_ID,
+                &id,
+            )
+        })
+        .collect();
+    let named: Vec<String> = stack
+        .logs
+        .lines()
+        .into_iter()
+        .filter(|(function, line)| function == "status" && line.contains("\"inbound message\""))
+        .filter_map(|(_, line)| {
+            let line: Value = serde_json::from_str(&line).ok()?;
+            Some(line.get("contact")?.as_str()?.to_owned())
+        })
+        .collect();
+    assert!(
+        named.len() >= window.len() + opted_out.len(),
+        "an inbound line per message, each naming its customer: {named:?}"
+    );
+    for contact in &named {
+        assert!(keyed.contains(contact), "{contact} is no keyed reference of a customer");
+    }
 
     // The functions never logged a secret.
     let config = stack.sandbox.config();

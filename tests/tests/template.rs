@@ -60,6 +60,10 @@ const SAMPLES: &[(&str, &str)] = &[
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:chasqui/whatsapp-AbCdEf",
     ),
     ("WHATSAPP_SECRET_PREFIX", "chasqui/"),
+    (
+        "LOG_KEY_SECRET_ID",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:chasqui/log-key-AbCdEf",
+    ),
     ("SECRET_CACHE_TTL_SECONDS", "300"),
     (
         "WEBHOOK_QUEUE_URL",

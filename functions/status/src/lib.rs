@@ -30,6 +30,8 @@ use serde_json::Value;
 use shared::config::{ConfigError, Settings};
 use shared::events::Payload;
 use shared::metrics::{self, Emf};
+use shared::pseudonym::{self, LOG_KEY_FIELD};
+use shared::secrets::{SecretJson, SecretSource, SecretsManagerSource};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use shared::tenant::{self, BINDINGS_TTL, Directory, DynamoBindings};
 
@@ -56,6 +58,8 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("TABLE_NAME", "dynamodb:Query"),
     ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
     ("WEBHOOK_DLQ_URL", "sqs:SendMessage"),
+    // The key of the customer references in log lines (`shared::pseudonym`).
+    ("LOG_KEY_SECRET_ID", "secretsmanager:GetSecretValue"),
 ];
 
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
@@ -75,6 +79,10 @@ pub struct StatusConfig {
     pub max_receive_count: u32,
     pub policy: Policy,
     pub metrics_namespace: String,
+    /// `LOG_KEY_SECRET_ID`: the secret whose `log_key` keys the customer
+    /// references of log lines (`shared::pseudonym`); `None`: lines name
+    /// no customer.
+    pub log_key_secret_id: Option<String>,
 }
 
 /// Reads every setting this function uses.
@@ -131,8 +139,10 @@ pub fn configure(settings: &Settings) -> Result<StatusConfig, ConfigError> {
             }
         })?;
     let metrics_namespace = settings.metrics_namespace()?;
+    let log_key_secret_id = settings.get("LOG_KEY_SECRET_ID");
     Ok(StatusConfig {
         metrics_namespace,
+        log_key_secret_id,
         table_name,
         upstream_events_queue_url,
         dlq_url,
@@ -257,12 +267,35 @@ impl App {
         if config.upstream_events_queue_url.is_none() {
             tracing::warn!("UPSTREAM_EVENTS_QUEUE_URL is not set: events are logged only");
         }
-        Ok(Self::from_config(&config, &shared::aws_config().await))
+        let aws = shared::aws_config().await;
+        if let Some(secret_id) = &config.log_key_secret_id {
+            install_log_key(&aws, secret_id).await;
+        }
+        Ok(Self::from_config(&config, &aws))
     }
 
     /// DynamoDB requests made so far, by operation.
     pub fn dynamodb_requests(&self) -> BTreeMap<String, u64> {
         self.requests.snapshot()
+    }
+}
+
+/// Reads the log key once per cold start. Without it the function still
+/// works: its lines name no customer (`shared::pseudonym::NO_KEY`).
+async fn install_log_key(aws: &aws_config::SdkConfig, secret_id: &str) {
+    let source = SecretsManagerSource::new(aws_sdk_secretsmanager::Client::new(aws));
+    let key = match source.fetch(secret_id).await {
+        Ok(raw) => SecretJson::parse(secret_id, &raw).and_then(|json| json.field(LOG_KEY_FIELD)),
+        Err(e) => Err(e),
+    };
+    match key {
+        Ok(key) => {
+            pseudonym::install(key);
+        }
+        Err(error) => tracing::warn!(
+            %error,
+            "the log key could not be read: log lines name no customer until the next cold start"
+        ),
     }
 }
 

@@ -19,6 +19,14 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 /// TTL attribute (N, Unix seconds). DynamoDB deletes late: readers check it.
 pub const EXPIRES_AT: &str = "expires_at";
+
+/// Whether an item whose [`EXPIRES_AT`] is `expires_at` counts as gone at
+/// `now_secs` (both Unix seconds): from its expiry second on. DynamoDB
+/// deletes expired items late (and moto never), so every reader asks this,
+/// one way.
+pub fn has_expired(expires_at: u64, now_secs: u64) -> bool {
+    expires_at <= now_secs
+}
 /// Global secondary index on `wamid` (S), projecting the keys only: the
 /// one reader (the status function's correlation of a status without
 /// callback data) needs nothing but the item's `pk`, and an index that

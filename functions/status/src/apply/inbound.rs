@@ -8,7 +8,8 @@ use shared::webhook::{InboundMessage, MessagesValue};
 use crate::keywords::Opt;
 use crate::store::{ContactTouch, InboundWrite};
 
-use super::record::{contact_ref, digest};
+use super::record::digest;
+use shared::pseudonym::customer_ref;
 use super::{Applied, Applier, ApplyError, DAY_SECS, millis};
 
 /// Longest inbound message object an event carries whole.
@@ -93,7 +94,7 @@ impl Applier<'_> {
             .await
             .map_err(ApplyError::store(format!(
                 "updating the window of contact {}",
-                contact_ref(&self.tenant, phone, &from)
+                customer_ref(&self.tenant, phone, &from)
             )))?;
         // The window write linked the primary item to the phone; the phone
         // item learns its BSUID here, and an older message (no window
@@ -117,10 +118,10 @@ impl Applier<'_> {
                 .await?;
             self.link(phone, &new, contact_attr::PREVIOUS_USER_ID, &old, at, false)
                 .await?;
-            tracing::info!(wamid = %id, old = %contact_ref(&self.tenant, phone, &old), new = %contact_ref(&self.tenant, phone, &new), "customer's BSUID changed: items linked");
+            tracing::info!(wamid = %id, old = %customer_ref(&self.tenant, phone, &old), new = %customer_ref(&self.tenant, phone, &new), "customer's BSUID changed: items linked");
         }
         out.inbound += 1;
-        tracing::info!(contact = %contact_ref(&self.tenant, phone, &from), wamid = %id, kind = %message.kind, created, window_moved = moved, "inbound message");
+        tracing::info!(contact = %customer_ref(&self.tenant, phone, &from), wamid = %id, kind = %message.kind, created, window_moved = moved, "inbound message");
         let (message_value, truncated) = if json.len() > MAX_EVENT_MESSAGE_BYTES {
             (Value::Null, true)
         } else {

@@ -26,7 +26,8 @@ use crate::store::{
 };
 
 pub use inbound::{MAX_EVENT_MESSAGE_BYTES, inbound_text};
-pub use record::{MAX_RECORD_BODY_BYTES, contact_ref, digest};
+pub use record::{MAX_RECORD_BODY_BYTES, digest};
+use shared::pseudonym::customer_ref;
 pub use status::transition;
 
 const DAY_SECS: u64 = 86_400;
@@ -509,7 +510,7 @@ impl Applier<'_> {
             .await
             .map_err(ApplyError::store(format!(
                 "linking contact {} ({attribute})",
-                contact_ref(&self.tenant, phone, id)
+                customer_ref(&self.tenant, phone, id)
             )))?;
         Ok(())
     }

@@ -5,7 +5,7 @@ use shared::contact::{OptOutcome, OptWrite};
 use shared::customer::CustomerIds;
 use shared::events::{Event, OptChange, OptSource};
 
-use super::record::contact_ref;
+use shared::pseudonym::customer_ref;
 use super::{Applied, Applier, ApplyError, millis};
 
 impl Applier<'_> {
@@ -125,9 +125,9 @@ impl Applier<'_> {
             .await
             .map_err(ApplyError::store(format!(
                 "recording the opt decision of contact {}",
-                contact_ref(&self.tenant, phone, id)
+                customer_ref(&self.tenant, phone, id)
             )))?;
-        tracing::info!(contact = %contact_ref(&self.tenant, phone, id), opted_out, source = source.as_str(), ?outcome, "opt signal");
+        tracing::info!(contact = %customer_ref(&self.tenant, phone, id), opted_out, source = source.as_str(), ?outcome, "opt signal");
         if outcome == OptOutcome::Superseded {
             return Ok(());
         }

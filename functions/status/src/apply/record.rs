@@ -86,16 +86,6 @@ impl Applier<'_> {
     }
 }
 
-/// A contact as logs name it: a digest of its partition key, never the
-/// phone or BSUID the key holds.
-pub fn contact_ref(tenant: &str, phone_number_id: &str, customer_id: &str) -> String {
-    digest(&[
-        "contact",
-        &table::contact_pk(tenant, phone_number_id, customer_id),
-    ])[..16]
-        .to_owned()
-}
-
 /// 128 bits of SHA-256 over the parts, as hex.
 pub fn digest(parts: &[&str]) -> String {
     let mut hash = Sha256::new();
