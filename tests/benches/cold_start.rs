@@ -1,6 +1,8 @@
 //! Cold start and memory, side by side in one run (issue 7, issue 16): the
 //! release `webhook`, `sender` and `status` binaries, each handed a
-//! realistic event, a hello-world Rust Lambda (the floor) and the Python
+//! realistic event, a hello-world Rust Lambda (the floor, on the same
+//! current-thread runtime as the functions; also on a multi-thread one, for
+//! comparison) and the Python
 //! baseline (`tests/baseline/`), each started as a fresh process under the
 //! local Lambda Runtime API (`chasqui_cli::runtime`) and handed one event.
 //! Every sample records spawn → first `/next` (init), spawn → response, the
@@ -334,6 +336,7 @@ const WEBHOOK_POST: &str = "webhook POST 2 KB";
 const SENDER: &str = "sender, one template";
 const STATUS: &str = "status, one delivered";
 const HELLO: &str = "hello-world Rust";
+const HELLO_MULTI: &str = "hello-world, multi-thread";
 const PYTHON_POST: &str = "python POST 2 KB";
 
 fn find<'a>(subjects: &'a [Subject], label: &str) -> &'a Subject {
@@ -439,7 +442,10 @@ async fn main() {
                 .to_string(),
         );
     baseline.args = vec![baseline_dir().join("bootstrap.py").display().to_string()];
+    // The floor, on the functions' current-thread runtime; and, for
+    // comparison, on tokio's multi-thread one (the floor before they moved).
     let hello = FunctionSpec::new("hello", env!("CARGO_BIN_EXE_hello_lambda"));
+    let hello_multi = hello.clone().env("HELLO_MULTI_THREAD", "1");
     let rust_queue = harness::create_queue(&sqs, "cold-start-rust").await;
     let webhook_now = webhook(&bin_dir, &rust_queue);
 
@@ -465,6 +471,7 @@ async fn main() {
         Subject::new(SENDER, sender(&bin_dir), send.clone(), no_failures).unique(sender_ids),
         Subject::new(STATUS, status_fn(&bin_dir), status.clone(), no_failures).unique(status_ids),
         Subject::new(HELLO, hello, post.clone(), echoes),
+        Subject::new(HELLO_MULTI, hello_multi, post.clone(), echoes),
         Subject::new(PYTHON_POST, baseline.clone(), post.clone(), answers_200),
         Subject::new(
             "webhook GET handshake",
