@@ -10,24 +10,24 @@
 //! G2, embedded as PEM (`https/amazon-trust-services.pem`, with each one's
 //! SHA-256 fingerprint). Every AWS service endpoint these clients reach
 //! serves a certificate issued by Amazon Trust Services, which chains to one
-//! of them (AWS moved all its service endpoints to ATS in 2021; Starfield
-//! G2 is the cross-signing root ATS's older chains end at). They are the
-//! same certificates as in Mozilla's root programme, byte for byte (a test
-//! checks each against `webpki-roots`), and as in the `ca-certificates`
-//! store of Lambda's `provided.al2023` image, which is built from Mozilla's
-//! list: nothing that verifies on Lambda with the system store and talks to
-//! AWS fails here. Not covered: the China partition (`amazonaws.com.cn`),
-//! which we have not checked, and any endpoint that is not AWS's behind
-//! `AWS_ENDPOINT_URL` over `https://` (a local emulator uses plain
-//! `http://`, which needs no roots).
+//! of them (AWS moved its service endpoints to ATS by 2021, not re-checked
+//! live from a machine without internet; Starfield G2 is the cross-signing
+//! root ATS's older chains end at). They are roots of Mozilla's programme
+//! (a test checks each is the same trust anchor as in `webpki-roots`), as
+//! in the `ca-certificates` store of Lambda's `provided.al2023` image,
+//! which is built from Mozilla's list: nothing that verifies on Lambda with
+//! the system store and talks to AWS fails here. Not covered: the China
+//! partition (`amazonaws.com.cn`), which we have not checked, and any
+//! endpoint that is not AWS's behind `AWS_ENDPOINT_URL` over `https://` (a
+//! local emulator uses plain `http://`, which needs no roots).
 //!
-//! *Why only these:* the SDK takes its roots as PEM only, and decoding PEM
-//! (constant-time base64) was most of what was left of the cold start:
-//! about 2 ms of CPU per connector for Mozilla's 118 roots, against a few
-//! microseconds for these five (`docs/benchmarks.md`, "Cold start and
-//! memory"). It also narrows who can vouch for an AWS endpoint from 118 CAs
-//! to the one that does. They expire in 2037 to 2040; a new ATS root would
-//! be added here (and announced by AWS years ahead).
+//! *Why only these:* the SDK takes its roots as PEM only, and building and
+//! decoding (constant-time base64) a bundle of Mozilla's 118 roots took
+//! about 2 ms in a hot loop, these five a few microseconds; end to end,
+//! 0.4 to 0.6 ms of CPU per cold start (`docs/benchmarks.md`, "Cold start
+//! and memory"). It also narrows who can vouch for an AWS endpoint from 118
+//! CAs to the one that does. They expire in 2037 to 2040; a new ATS root
+//! would have to be added here.
 //!
 //! **The Cloud API client** (`reqwest`, `graph.facebook.com`) trusts
 //! **Mozilla's root programme** (the roots with the websites trust bit,
