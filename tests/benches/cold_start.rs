@@ -1,6 +1,8 @@
 //! Cold start and memory, side by side in one run (issue 7, issue 16): the
 //! release `webhook`, `sender` and `status` binaries, each handed a
-//! realistic event, a hello-world Rust Lambda (the floor) and the Python
+//! realistic event, a hello-world Rust Lambda (the floor, on the same
+//! current-thread runtime as the functions; also on a multi-thread one, for
+//! comparison) and the Python
 //! baseline (`tests/baseline/`), each started as a fresh process under the
 //! local Lambda Runtime API (`chasqui_cli::runtime`) and handed one event.
 //! Every sample records spawn → first `/next` (init), spawn → response, the
@@ -43,6 +45,10 @@ struct Sample {
     /// CPU time of all its threads up to the response (`schedstat`).
     cpu: Duration,
     rss_kib: u64,
+    /// RSS right after the response, split: heap, stacks and other
+    /// anonymous memory, and the binary's (and libraries') mapped pages.
+    anon_kib: u64,
+    file_kib: u64,
     /// Round trips through the timing proxies, and the services' share.
     calls: usize,
     upstream: Duration,
@@ -110,7 +116,9 @@ impl Subject {
         }
         let function = LocalFunction::new(self.spec.clone());
         let report = function.invoke_report(event.clone()).await;
-        let cpu = report.as_ref().ok().and_then(|r| r.pid).and_then(cpu_time);
+        let pid = report.as_ref().ok().and_then(|r| r.pid);
+        let cpu = pid.and_then(cpu_time);
+        let rss_now = pid.and_then(rss_split);
         function.shutdown().await;
         let upstream: Vec<Duration> = proxies.iter().flat_map(|p| p.take()).collect();
         let fail = |why: String| -> ! {
@@ -134,6 +142,8 @@ impl Subject {
             rss_kib: report
                 .peak_rss_kib
                 .unwrap_or_else(|| fail("no peak RSS (is this Linux?)".into())),
+            anon_kib: rss_now.map_or(0, |(anon, _)| anon),
+            file_kib: rss_now.map_or(0, |(_, file)| file),
             calls: upstream.len(),
             upstream: upstream.iter().sum(),
         });
@@ -175,6 +185,18 @@ fn cpu_time(pid: u32) -> Option<Duration> {
         total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
     }
     Some(Duration::from_nanos(total))
+}
+
+/// `RssAnon` and `RssFile` of `pid` now (`/proc/<pid>/status`), KiB.
+fn rss_split(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("RssAnon:")?, field("RssFile:")?))
 }
 
 fn ms(d: Duration) -> f64 {
@@ -268,12 +290,14 @@ fn row(s: &Subject, hello: &Subject) {
     let init = s.stats(|x| x.init);
     let resp = s.stats(|x| x.to_response);
     let rss = s.stats(|x| x.rss_kib);
+    let anon = s.stats(|x| x.anon_kib);
+    let file = s.stats(|x| x.file_kib);
     let cpu = s.stats(|x| x.cpu);
     let calls = s.stats(|x| x.calls);
     let upstream = s.stats(|x| x.upstream);
     let overhead = ms(beyond_round_trips(s)) - ms(hello.stats(|x| x.to_response).median);
     println!(
-        "{:<26} {:>6.1} {:>6.1} {:>6.1} | {:>6.1} {:>6.1} {:>6.1} | {:>6.1} | {:>5.1} {:>5.1} | {:>2} {:>6.1} | {:>+7.1} {:>+7.1}",
+        "{:<26} {:>6.1} {:>6.1} {:>6.1} | {:>6.1} {:>6.1} {:>6.1} | {:>6.1} | {:>5.1} {:>5.1} {:>5.1} {:>5.1} | {:>2} {:>6.1} | {:>+7.1} {:>+7.1}",
         s.label,
         ms(init.median),
         ms(init.p90),
@@ -284,6 +308,8 @@ fn row(s: &Subject, hello: &Subject) {
         ms(cpu.median),
         mib(rss.median),
         mib(rss.p90),
+        mib(anon.median),
+        mib(file.median),
         calls.median,
         ms(upstream.median),
         overhead,
@@ -310,6 +336,7 @@ const WEBHOOK_POST: &str = "webhook POST 2 KB";
 const SENDER: &str = "sender, one template";
 const STATUS: &str = "status, one delivered";
 const HELLO: &str = "hello-world Rust";
+const HELLO_MULTI: &str = "hello-world, multi-thread";
 const PYTHON_POST: &str = "python POST 2 KB";
 
 fn find<'a>(subjects: &'a [Subject], label: &str) -> &'a Subject {
@@ -415,7 +442,10 @@ async fn main() {
                 .to_string(),
         );
     baseline.args = vec![baseline_dir().join("bootstrap.py").display().to_string()];
+    // The floor, on the functions' current-thread runtime; and, for
+    // comparison, on tokio's multi-thread one (the floor before they moved).
     let hello = FunctionSpec::new("hello", env!("CARGO_BIN_EXE_hello_lambda"));
+    let hello_multi = hello.clone().env("HELLO_MULTI_THREAD", "1");
     let rust_queue = harness::create_queue(&sqs, "cold-start-rust").await;
     let webhook_now = webhook(&bin_dir, &rust_queue);
 
@@ -441,6 +471,7 @@ async fn main() {
         Subject::new(SENDER, sender(&bin_dir), send.clone(), no_failures).unique(sender_ids),
         Subject::new(STATUS, status_fn(&bin_dir), status.clone(), no_failures).unique(status_ids),
         Subject::new(HELLO, hello, post.clone(), echoes),
+        Subject::new(HELLO_MULTI, hello_multi, post.clone(), echoes),
         Subject::new(PYTHON_POST, baseline.clone(), post.clone(), answers_200),
         Subject::new(
             "webhook GET handshake",
@@ -540,7 +571,7 @@ async fn main() {
         "Cold start and memory: {n} fresh processes per row (spawn → first /next = init; spawn → response; CPU of the process up to its response)"
     );
     println!(
-        "{:<26} {:>20} | {:>20} | {:>6} | {:>11} | {:>9} | {:>15}",
+        "{:<26} {:>20} | {:>20} | {:>6} | {:>23} | {:>9} | {:>15}",
         "",
         "init ms",
         "spawn→response ms",
@@ -550,7 +581,7 @@ async fn main() {
         "beyond hello ms"
     );
     println!(
-        "{:<26} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>6} | {:>5} {:>5} | {:>2} {:>6} | {:>7} {:>7}",
+        "{:<26} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6} | {:>6} | {:>5} {:>5} {:>5} {:>5} | {:>2} {:>6} | {:>7} {:>7}",
         "",
         "median",
         "p90",
@@ -561,6 +592,8 @@ async fn main() {
         "median",
         "med",
         "p90",
+        "anon",
+        "file",
         "n",
         "ms",
         "time",
@@ -571,7 +604,8 @@ async fn main() {
     }
     println!(
         "round trips: calls through the timing proxies and the services' time answering them (median per sample); \
-         beyond hello: median(spawn→response − round trips) − hello-world's median spawn→response, and CPU − hello-world's CPU"
+         beyond hello: median(spawn→response − round trips) − hello-world's median spawn→response, and CPU − hello-world's CPU; \
+         peak RSS: VmHWM (med, p90), and the RSS right after the response split into anonymous memory (heap, stacks) and mapped files (the binary's pages)"
     );
     println!(
         "the proxy's own hop (warm GetSecretValue from the bench, median): direct {:.2} ms, through the proxy {:.2} ms: {:+.2} ms a round trip, left in the overhead",
