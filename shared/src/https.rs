@@ -110,7 +110,7 @@ impl HttpClient for LazyConnectors {
 
 #[allow(
     clippy::expect_used,
-    reason = "built from compiled-in roots, not outside input"
+    reason = "built from the compiled-in Amazon roots, not outside input"
 )]
 fn sdk_default_with_our_roots() -> SharedHttpClient {
     let tls = TlsContext::builder()
@@ -141,6 +141,10 @@ pub fn reqwest_builder() -> Result<reqwest::ClientBuilder, reqwest::Error> {
     Ok(reqwest::Client::builder().tls_backend_preconfigured(cloud_api_tls()))
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "aws-lc's default provider and versions, not outside input"
+)]
 fn cloud_api_tls() -> rustls::ClientConfig {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),

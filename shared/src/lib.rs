@@ -55,7 +55,7 @@ pub fn now_millis() -> u64 {
 }
 
 /// The AWS SDK configuration, built once per cold start, on the one HTTP
-/// client [`https::aws_http_client`] builds (Mozilla's roots compiled in, no
+/// client [`https::aws_http_client`] builds (Amazon Trust Services' roots compiled in, no
 /// system store). The standard environment (region, credentials,
 /// `AWS_ENDPOINT_URL`) decides everything else; nothing here knows whether
 /// it talks to AWS or to a local emulator.

@@ -40,7 +40,12 @@ pub fn install(key: SecretString) -> bool {
 /// `phone_number_id`, or [`NO_KEY`] when no key is installed.
 pub fn customer_ref(tenant: &str, phone_number_id: &str, customer_id: &str) -> String {
     match KEY.get() {
-        Some(key) => keyed(key.expose_secret().as_bytes(), tenant, phone_number_id, customer_id),
+        Some(key) => keyed(
+            key.expose_secret().as_bytes(),
+            tenant,
+            phone_number_id,
+            customer_id,
+        ),
         None => NO_KEY.to_owned(),
     }
 }
@@ -48,8 +53,7 @@ pub fn customer_ref(tenant: &str, phone_number_id: &str, customer_id: &str) -> S
 /// The reference under `key` (the documented computation).
 pub fn keyed(key: &[u8], tenant: &str, phone_number_id: &str, customer_id: &str) -> String {
     // HMAC takes keys of any length, so this cannot fail.
-    let mut mac =
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     mac.update(tenant.as_bytes());
     mac.update(&[0x1f]);
     mac.update(phone_number_id.as_bytes());

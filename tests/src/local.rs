@@ -155,8 +155,7 @@ impl LocalStack {
         let ddb = crate::dynamodb().await;
         let table = crate::create_table(&ddb).await;
         let secret_id = crate::create_secret(&crate::secrets_manager().await).await;
-        let log_key_secret_id =
-            crate::create_log_key_secret(&crate::secrets_manager().await).await;
+        let log_key_secret_id = crate::create_log_key_secret(&crate::secrets_manager().await).await;
         let (send_queue, send_dlq) = crate::create_queue_with_dlq(
             &sqs,
             "send",

@@ -324,7 +324,11 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
         }
     }
     // Texts and the customers' profile name (`customers_write`).
-    personal.extend(["Resposta".to_owned(), "Posso remarcar".to_owned(), "Cliente".to_owned()]);
+    personal.extend([
+        "Resposta".to_owned(),
+        "Posso remarcar".to_owned(),
+        "Cliente".to_owned(),
+    ]);
     let leaks: Vec<String> = stack
         .logs
         .lines()
@@ -386,7 +390,10 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
         "an inbound line per message, each naming its customer: {named:?}"
     );
     for contact in &named {
-        assert!(keyed.contains(contact), "{contact} is no keyed reference of a customer");
+        assert!(
+            keyed.contains(contact),
+            "{contact} is no keyed reference of a customer"
+        );
     }
 
     // The functions never logged a secret.

@@ -458,7 +458,10 @@ fn max_chars(path: &str, value: &str, limit: usize) -> Result<(), RequestError> 
 
 fn http_url(path: &str, value: &str) -> Result<(), RequestError> {
     crate::check::http_url(value).map_err(|_| {
-        RequestError::new(path, format!("is {value:?}; give an absolute http:// or https:// URL"))
+        RequestError::new(
+            path,
+            format!("is {value:?}; give an absolute http:// or https:// URL"),
+        )
     })
 }
 

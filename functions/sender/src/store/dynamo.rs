@@ -258,9 +258,8 @@ impl SendLedger for DynamoLedger {
         match result {
             Ok(out) => {
                 let old = out.attributes.unwrap_or_default();
-                let expired =
-                    number(&old, table::EXPIRES_AT)
-                        .is_some_and(|e| table::has_expired(e, claim.now_ms / 1000));
+                let expired = number(&old, table::EXPIRES_AT)
+                    .is_some_and(|e| table::has_expired(e, claim.now_ms / 1000));
                 if expired {
                     self.clear(
                         claim.tenant,

@@ -9,8 +9,8 @@ use crate::keywords::Opt;
 use crate::store::{ContactTouch, InboundWrite};
 
 use super::record::digest;
-use shared::pseudonym::customer_ref;
 use super::{Applied, Applier, ApplyError, DAY_SECS, millis};
+use shared::pseudonym::customer_ref;
 
 /// Longest inbound message object an event carries whole.
 pub const MAX_EVENT_MESSAGE_BYTES: usize = 200_000;

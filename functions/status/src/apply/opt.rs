@@ -5,8 +5,8 @@ use shared::contact::{OptOutcome, OptWrite};
 use shared::customer::CustomerIds;
 use shared::events::{Event, OptChange, OptSource};
 
-use shared::pseudonym::customer_ref;
 use super::{Applied, Applier, ApplyError, millis};
+use shared::pseudonym::customer_ref;
 
 impl Applier<'_> {
     /// Meta's `user_preferences` webhook: marketing messages stopped or

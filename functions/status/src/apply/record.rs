@@ -1,7 +1,6 @@
 //! Webhook parts kept as received, and the digests that name them.
 
 use sha2::{Digest, Sha256};
-use shared::table;
 
 use crate::store::WebhookRecord;
 
