@@ -154,7 +154,10 @@ impl Event {
         }
     }
 
-    /// The phone-number-and-user pair an event concerns, for FIFO grouping.
+    /// The FIFO group of the event: what its order matters within. A
+    /// status, its message (our id, else the `wamid`); an inbound message or
+    /// an opt signal, the business number and the customer; a health
+    /// change, the account and the display number.
     pub fn group(&self) -> String {
         match &self.payload {
             Payload::StatusChanged(d) => d

@@ -199,7 +199,8 @@ pub struct PricingRecord {
 /// The message item, as either writer left it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessageRecord {
-    /// `MSG#<message_id>` or `WAMID#<wamid>`.
+    /// `MSG#<message_id>` or `WAMID#<wamid>`, after `T#<tenant>#` for a
+    /// named tenant (`crate::table::message_pk`, `foreign_message_pk`).
     pub pk: String,
     /// Chasqui's message id (the send request's `id`); absent on an item known
     /// only by `wamid`.

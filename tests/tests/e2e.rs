@@ -84,6 +84,41 @@ async fn a_hundred_mixed_sends_end_in_their_expected_states() {
     // sent STOP, each through a signed inbound webhook.
     let inbound_wamids = stack.customers_write(&window, &opted_out).await;
 
+    // AND Meta's handshake, a wrong verify token and a payload with a bad
+    // signature (naming a customer and a text) reach the webhook: flows
+    // whose log lines the personal-data scan below reads too.
+    let url = stack.local.webhook_url().expect("a webhook route");
+    let http = reqwest::Client::new();
+    let handshake = |token: &str| {
+        http.get(format!(
+            "{url}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=4242"
+        ))
+        .send()
+    };
+    let ok = handshake(harness::VERIFY_TOKEN)
+        .await
+        .expect("the handshake");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().await.expect("a challenge"), "4242");
+    let refused = handshake("not-the-token")
+        .await
+        .expect("a refused handshake");
+    assert_eq!(refused.status().as_u16(), 403);
+    let forged = json!({"object": "whatsapp_business_account", "entry": [{"id": "w", "changes": [{"field": "messages",
+        "value": {"messaging_product": "whatsapp", "metadata": {"display_phone_number": "1555", "phone_number_id": harness::local::PHONE_NUMBER_ID},
+                  "contacts": [{"profile": {"name": "Cliente"}, "wa_id": window[0].trim_start_matches('+')}],
+                  "messages": [{"from": window[0].trim_start_matches('+'), "id": "wamid.FORGED", "timestamp": "1730000000",
+                                "type": "text", "text": {"body": "Posso remarcar"}}]}}]}]});
+    let forged = http
+        .post(&url)
+        .header("x-hub-signature-256", format!("sha256={}", "0".repeat(64)))
+        .header("content-type", "application/json")
+        .body(forged.to_string())
+        .send()
+        .await
+        .expect("a forged post");
+    assert_eq!(forged.status().as_u16(), 403);
+
     // WHEN 100 send requests of every kind arrive.
     let mut cases: Vec<Case> = Vec::new();
     let mut add = |id: String, request: Value, expect: Expect| {
