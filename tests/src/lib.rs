@@ -228,24 +228,12 @@ pub fn attribute(message: &Message, name: &str) -> Option<String> {
 
 /// Stores the test WhatsApp secret under a fresh id and returns the id.
 pub async fn create_secret(sm: &aws_sdk_secretsmanager::Client) -> String {
-    let id = unique("chasqui-whatsapp");
     let value = serde_json::json!({
         "app_secret": APP_SECRET,
         "verify_token": VERIFY_TOKEN,
         "access_token": ACCESS_TOKEN,
     });
-    sm.create_secret()
-        .name(&id)
-        .secret_string(value.to_string())
-        .send()
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_secret: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            )
-        });
-    id
+    put_secret(sm, "chasqui-whatsapp", &value).await
 }
 
 /// The key of the customer references in the status function's log lines
@@ -254,10 +242,20 @@ pub const LOG_KEY: &str = "local-log-key-not-a-secret";
 
 /// A secret holding [`LOG_KEY`] as the template's generated one does.
 pub async fn create_log_key_secret(sm: &aws_sdk_secretsmanager::Client) -> String {
-    let id = unique("chasqui-log-key");
+    let value = serde_json::json!({ shared::pseudonym::LOG_KEY_FIELD: LOG_KEY });
+    put_secret(sm, "chasqui-log-key", &value).await
+}
+
+/// Creates a secret under a unique name from `prefix`; its id.
+async fn put_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    prefix: &str,
+    value: &serde_json::Value,
+) -> String {
+    let id = unique(prefix);
     sm.create_secret()
         .name(&id)
-        .secret_string(serde_json::json!({ shared::pseudonym::LOG_KEY_FIELD: LOG_KEY }).to_string())
+        .secret_string(value.to_string())
         .send()
         .await
         .unwrap_or_else(|e| {
