@@ -5,7 +5,7 @@
 //! Meta's documentation. Logic keys on Meta's numeric `code`, never on titles.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -141,7 +141,8 @@ impl GraphError {
         }
     }
 
-    /// How long Meta asked to wait (`Retry-After`, in seconds), when it did.
+    /// How long Meta asked to wait (`Retry-After`, as seconds or an HTTP
+    /// date), when it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             GraphError::Api { retry_after, .. } => *retry_after,
@@ -314,8 +315,7 @@ impl CloudApi for CloudApiClient {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| retry_after(v, SystemTime::now()));
         let bytes = response.bytes().await.map_err(GraphError::Transport)?;
         if (200..300).contains(&status) {
             let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -364,6 +364,18 @@ impl CloudApi for CloudApiClient {
             }),
         }
     }
+}
+
+/// A `Retry-After` value (RFC 9110): a number of seconds, or an HTTP date,
+/// which counts from `now` (a date already past asks for no wait).
+/// Anything else is ignored: the sender's own backoff applies.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -488,6 +500,18 @@ mod tests {
             assert_eq!(err.retry_after(), retry_after.map(Duration::from_secs));
             assert_eq!(err.halts_sending(), class == ErrorClass::Auth, "{id}");
         }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_785_000_000);
+        assert_eq!(retry_after(" 30 ", now), Some(Duration::from_secs(30)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(retry_after(&later, now), Some(Duration::from_secs(90)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
     }
 
     #[tokio::test]

@@ -348,6 +348,37 @@ async fn a_customer_seen_by_phone_then_by_bsuid_is_one_contact() {
 }
 
 #[tokio::test]
+async fn a_linked_portfolio_customer_keeps_their_parent_bsuid_on_the_contact() {
+    let env = env().await;
+    env.no_calls().await;
+    // GIVEN a message from a customer of a linked business portfolio: the
+    // contact names a parent BSUID (an older message first, without one)
+    env.webhook(&inbound("wamid.L1", T0 + 10, "oi", None, Some(ANA)))
+        .await;
+    let mut body: Value =
+        serde_json::from_slice(&inbound("wamid.L2", T0 + 20, "tudo bem?", None, Some(ANA)))
+            .unwrap();
+    let value = &mut body["entry"][0]["changes"][0]["value"];
+    value["contacts"][0]["parent_user_id"] = json!("US.ENT.11815799212886844830");
+    env.webhook(serde_json::to_vec(&body).unwrap().as_slice())
+        .await;
+    // THEN the contact item carries it; an older message without one
+    // (replayed late) leaves it
+    assert_eq!(
+        s(&env.contact(ANA).await.unwrap(), "parent_user_id"),
+        Some("US.ENT.11815799212886844830")
+    );
+    env.webhook(&inbound("wamid.L0", T0 + 5, "antes", None, Some(ANA)))
+        .await;
+    let contact = env.contact(ANA).await.unwrap();
+    assert_eq!(
+        s(&contact, "parent_user_id"),
+        Some("US.ENT.11815799212886844830")
+    );
+    assert_eq!(s(&contact, "last_inbound_wamid"), Some("wamid.L2"));
+}
+
+#[tokio::test]
 async fn an_opt_out_by_bsuid_is_honoured_for_a_phone_send_once_linked() {
     let env = env().await;
     env.no_calls().await;

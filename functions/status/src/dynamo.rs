@@ -309,6 +309,9 @@ impl ContactStore for DynamoStore {
         if let Some(name) = t.username.as_deref().filter(|v| !v.is_empty()) {
             e.set(contact::USERNAME, s(name));
         }
+        if let Some(parent) = &t.parent_user_id {
+            e.set(contact::PARENT_USER_ID, s(parent));
+        }
         e.set(contact::UPDATED_AT, n(t.now));
         let last = e.name(contact::LAST_INBOUND_AT);
         let at = e.value(n(t.at));

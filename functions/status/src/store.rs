@@ -92,6 +92,9 @@ pub struct ContactTouch {
     pub ids: CustomerIds,
     pub profile_name: Option<String>,
     pub username: Option<String>,
+    /// The customer's parent BSUID (linked business portfolios), when Meta
+    /// sent one.
+    pub parent_user_id: Option<String>,
     pub at: u64,
     pub wamid: String,
     pub now: u64,

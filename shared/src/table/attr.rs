@@ -126,8 +126,9 @@ pub mod contact {
     pub const WA_ID: &str = "wa_id";
     /// The BSUID; on a phone item, the link to the BSUID item.
     pub const USER_ID: &str = "user_id";
-    /// S: the customer's parent BSUID (Meta's `parent_user_id`); named, but
-    /// nothing writes it yet.
+    /// S: the customer's parent BSUID (Meta's `parent_user_id`, linked
+    /// business portfolios), written with the window by a newer inbound
+    /// message that names one.
     pub const PARENT_USER_ID: &str = "parent_user_id";
     /// S: the customer's WhatsApp username (Meta's `profile.username`), when
     /// they have one.

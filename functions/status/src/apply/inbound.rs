@@ -57,6 +57,10 @@ impl Applier<'_> {
         let contact = value.contact_of(&ids);
         let profile_name = contact.and_then(|c| c.profile.name.clone());
         let username = contact.and_then(|c| c.profile.username.clone());
+        let parent_user_id = contact
+            .and_then(|c| c.parent_user_id.clone())
+            .or_else(|| message.from_parent_user_id.clone())
+            .filter(|v| !v.is_empty());
         let text = inbound_text(message, raw);
         let created = self
             .contacts
@@ -87,6 +91,7 @@ impl Applier<'_> {
                 ids: ids.clone(),
                 profile_name: profile_name.clone(),
                 username: username.clone(),
+                parent_user_id,
                 at,
                 wamid: id.clone(),
                 now: self.now,
