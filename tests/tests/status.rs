@@ -1010,6 +1010,10 @@ static SHARED: LazyLock<Shared> = LazyLock::new(|| {
             contacts: store.clone(),
             log: store.clone(),
             health: store,
+            templates: Arc::new(shared::templates::store::DynamoTemplates::new(
+                requests.client(&aws),
+                &table,
+            )),
             publisher: capture.clone(),
             dead_letters: Arc::new(chasqui_status::dead_letter::SqsDeadLetters::new(sqs, dlq)),
         };
