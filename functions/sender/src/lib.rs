@@ -967,46 +967,13 @@ pub async fn sync_templates(app: &App) -> Value {
     let Some(sync) = &app.sync else {
         return serde_json::json!({"error": "this instance has no template sync"});
     };
-    let bindings = match sync.bindings.list().await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "template sync: bindings not read");
-            return serde_json::json!({"error": format!("bindings not read: {e}")});
-        }
-    };
-    let mut results = Vec::new();
-    for account in template_sync::accounts(&bindings, sync.default.clone()) {
-        let started = Instant::now();
-        match template_sync::sync_account(
-            &sync.api,
-            sync.store.as_ref(),
-            &account,
-            template_sync::PAGE_SIZE,
-        )
-        .await
-        {
-            Ok(report) => {
-                tracing::info!(
-                    tenant = %account.tenant,
-                    waba_id = %account.waba_id,
-                    pages = report.pages,
-                    templates = report.templates,
-                    skipped = report.skipped.len(),
-                    changed = report.changed.len(),
-                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-                    "template sync"
-                );
-                results.push(serde_json::json!(report));
-            }
-            Err(e) => {
-                tracing::error!(tenant = %account.tenant, waba_id = %account.waba_id, error = %e, "template sync failed");
-                results.push(serde_json::json!({
-                    "tenant": account.tenant, "waba_id": account.waba_id, "error": e.to_string()
-                }));
-            }
-        }
-    }
-    serde_json::json!({ "accounts": results })
+    template_sync::sync_all(
+        &sync.api,
+        sync.store.as_ref(),
+        sync.bindings.as_ref(),
+        sync.default.clone(),
+    )
+    .await
 }
 
 /// Whether a failed call may still have reached Meta: the request was sent

@@ -13,7 +13,9 @@
 //!
 //! The catalogue never blocks what it has not seen: a name with no entry,
 //! or an entry not confirmed by a sync or webhook within the allowed age,
-//! is not checked (Meta's answer decides).
+//! is not checked (Meta's answer decides). A shape is checked only while
+//! no status change came after the sync that read it (an edited template is
+//! approved again with a new shape).
 
 use crate::send_request::{ButtonSubType, Template, TemplateComponent, TemplateParameter};
 
@@ -106,8 +108,11 @@ pub fn check(send: &Template, entries: &[Entry], now: u64, max_age: u64) -> Resu
             ),
         });
     }
+    // A status change after the sync that read the shape may be an edited
+    // template approved again: its shape is unconfirmed until the next sync.
+    let confirmed = entry.synced_at >= entry.status_at;
     match &entry.shape {
-        Some(shape) if fresh(entry.synced_at) => check_shape(send, shape),
+        Some(shape) if fresh(entry.synced_at) && confirmed => check_shape(send, shape),
         _ => Ok(()),
     }
 }
@@ -256,10 +261,7 @@ fn check_parameters(
         ));
     }
     if given.len() != wanted.len() {
-        return Err(mismatch(
-            list,
-            format!("{}, got {}", all(), given.len()),
-        ));
+        return Err(mismatch(list, format!("{}, got {}", all(), given.len())));
     }
     Ok(())
 }
@@ -718,6 +720,12 @@ mod tests {
             PAUSED
         );
         old.status = Some(APPROVED.into());
+        assert_eq!(check(&bad, std::slice::from_ref(&old), NOW, AGE), Ok(()));
+        // A fresh shape, but a status change came after its sync (an edit
+        // approved again?): the shape is not trusted until the next sync.
+        old.synced_at = Some(NOW - 1);
+        assert!(check(&bad, std::slice::from_ref(&old), NOW, AGE).is_err());
+        old.status_at = Some(NOW);
         assert_eq!(check(&bad, &[old], NOW, AGE), Ok(()));
     }
 

@@ -222,31 +222,44 @@ impl TemplateStore for DynamoTemplates {
             Err(err) if is_condition_failure(&err) => return Ok(Vec::new()),
             Err(err) => return Err(failure("UpdateItem template", err)),
         }
-        let mut changed = Vec::new();
-        for (slot, value) in [
-            (Slot::Status, &entry.status),
-            (Slot::Category, &entry.category),
-            (Slot::Quality, &entry.quality),
-        ] {
-            let Some(value) = value else { continue };
-            let update = Update {
-                name: entry.name.clone(),
-                language: entry.language.clone(),
-                id: entry.id.clone(),
-                slot,
-                value: value.clone(),
-                previous: None,
-                reason: None,
-                at: synced_at,
-            };
-            if let Written::Applied { previous } = self.apply(tenant, waba_id, &update).await?
-                && previous.as_deref() != Some(value.as_str())
-            {
-                changed.push((slot, previous, value.clone()));
-            }
-        }
-        Ok(changed)
+        apply_synced_states(self, tenant, waba_id, entry, synced_at).await
     }
+}
+
+/// A synced entry's status, category and quality, each written at
+/// `synced_at` unless newer: the slots whose value changed, with the value
+/// before.
+async fn apply_synced_states(
+    store: &dyn TemplateStore,
+    tenant: &str,
+    waba_id: &str,
+    entry: &Entry,
+    synced_at: u64,
+) -> Result<Vec<(Slot, Option<String>, String)>, StoreError> {
+    let mut changed = Vec::new();
+    for (slot, value) in [
+        (Slot::Status, &entry.status),
+        (Slot::Category, &entry.category),
+        (Slot::Quality, &entry.quality),
+    ] {
+        let Some(value) = value else { continue };
+        let update = Update {
+            name: entry.name.clone(),
+            language: entry.language.clone(),
+            id: entry.id.clone(),
+            slot,
+            value: value.clone(),
+            previous: None,
+            reason: None,
+            at: synced_at,
+        };
+        if let Written::Applied { previous } = store.apply(tenant, waba_id, &update).await?
+            && previous.as_deref() != Some(value.as_str())
+        {
+            changed.push((slot, previous, value.clone()));
+        }
+    }
+    Ok(changed)
 }
 
 /// A catalogue in memory, counting reads: for unit tests and benches of
@@ -329,29 +342,14 @@ impl TemplateStore for MemoryTemplates {
         waba_id: &str,
         entry: &Entry,
     ) -> Result<Vec<(Slot, Option<String>, String)>, StoreError> {
-        let mut changed = Vec::new();
-        for (slot, value) in [
-            (Slot::Status, &entry.status),
-            (Slot::Category, &entry.category),
-            (Slot::Quality, &entry.quality),
-        ] {
-            let Some(value) = value else { continue };
-            let update = Update {
-                name: entry.name.clone(),
-                language: entry.language.clone(),
-                id: entry.id.clone(),
-                slot,
-                value: value.clone(),
-                previous: None,
-                reason: None,
-                at: entry.synced_at.unwrap_or_default(),
-            };
-            if let Written::Applied { previous } = self.apply(tenant, waba_id, &update).await?
-                && previous.as_deref() != Some(value.as_str())
-            {
-                changed.push((slot, previous, value.clone()));
-            }
-        }
+        let changed = apply_synced_states(
+            self,
+            tenant,
+            waba_id,
+            entry,
+            entry.synced_at.unwrap_or_default(),
+        )
+        .await?;
         if let Ok(mut map) = self.entries.lock()
             && let Some(stored) = map.get_mut(&(tenant.to_owned(), entry.key()))
         {

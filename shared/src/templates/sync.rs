@@ -9,7 +9,7 @@ use super::store::TemplateStore;
 use super::{FIELDS, Slot, parse_page};
 use crate::cloud_api::{CloudApiClient, GraphError};
 use crate::store::StoreError;
-use crate::tenant::Binding;
+use crate::tenant::{Binding, BindingStore};
 
 /// The event that asks the sender for a sync (the schedule's input).
 pub const SYNC_EVENT: &str = "templates.sync";
@@ -112,7 +112,9 @@ pub async fn sync_account(
                 waba_id: account.waba_id.clone(),
                 source,
             })?;
-        let fetched_at = crate::now_millis();
+        // Whole seconds, as Meta's webhook times are: a webhook of the
+        // same second as the fetch wins over it (`docs/templates.md`).
+        let fetched_at = crate::now_millis() / 1000 * 1000;
         report.pages += 1;
         let page = parse_page(&body, fetched_at).map_err(|e| SyncError::Graph {
             waba_id: account.waba_id.clone(),
@@ -160,4 +162,49 @@ pub async fn sync_account(
         }
     }
     Ok(report)
+}
+
+/// Syncs every account ([`accounts`] of the stored bindings and `default`),
+/// one after the other; one failing does not stop the others. Each
+/// account's report, or its error, as JSON (`{"accounts": [...]}`): what
+/// the scheduled invocation answers and `chasqui templates sync` prints.
+pub async fn sync_all(
+    api: &CloudApiClient,
+    store: &dyn TemplateStore,
+    bindings: &dyn BindingStore,
+    default: Option<Account>,
+) -> serde_json::Value {
+    let bindings = match bindings.list().await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "template sync: bindings not read");
+            return serde_json::json!({"error": format!("bindings not read: {e}")});
+        }
+    };
+    let mut results = Vec::new();
+    for account in accounts(&bindings, default) {
+        let started = std::time::Instant::now();
+        match sync_account(api, store, &account, PAGE_SIZE).await {
+            Ok(report) => {
+                tracing::info!(
+                    tenant = %account.tenant,
+                    waba_id = %account.waba_id,
+                    pages = report.pages,
+                    templates = report.templates,
+                    skipped = report.skipped.len(),
+                    changed = report.changed.len(),
+                    latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "template sync"
+                );
+                results.push(serde_json::json!(report));
+            }
+            Err(e) => {
+                tracing::error!(tenant = %account.tenant, waba_id = %account.waba_id, error = %e, "template sync failed");
+                results.push(serde_json::json!({
+                    "tenant": account.tenant, "waba_id": account.waba_id, "error": e.to_string()
+                }));
+            }
+        }
+    }
+    serde_json::json!({ "accounts": results })
 }
