@@ -8,7 +8,6 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
 use chasqui_cli::sandbox::{Sandbox, SandboxConfig};
 use chasqui_status::dynamo::{DynamoStore, RequestCounter};
 use chasqui_status::publish::EventPublisher;
@@ -148,18 +147,7 @@ impl Stack {
     }
 
     async fn record(&self, id: &str) -> shared::record::MessageRecord {
-        let item = self
-            .ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("MSG#{id}")))
-            .key("sk", AttributeValue::S("MSG".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap_or_else(|| panic!("no record for {id}"));
+        let item = harness::message_item(&self.ddb, &self.table, id).await;
         shared::table::dynamo::message_record(&item).unwrap()
     }
 

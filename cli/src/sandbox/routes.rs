@@ -58,7 +58,6 @@ async fn message_templates(
     Path((version, waba_id)): Path<(String, String)>,
     Query(query): Query<PageQuery>,
     headers: HeaderMap,
-    uri: Uri,
 ) -> Response {
     let bearer = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -68,7 +67,6 @@ async fn message_templates(
         .get(axum::http::header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1");
-    let _ = uri;
     let url = format!("http://{host}/{version}/{waba_id}/message_templates");
     match catalogue::page(&inner, &url, &waba_id, bearer, &query) {
         Ok(page) => Json(page).into_response(),

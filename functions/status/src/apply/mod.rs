@@ -351,16 +351,7 @@ impl Applier<'_> {
         if field != "messages" {
             if !handled {
                 tracing::warn!(field, entry_id, "unknown webhook field recorded");
-                let record = self.record(
-                    "field",
-                    &[field, entry_id, &value.to_string()],
-                    Some(field),
-                    Some(entry_id),
-                    None,
-                    None,
-                    value.to_string(),
-                    received_at,
-                );
+                let record = self.field_record(field, entry_id, None, value, received_at);
                 self.keep_item(record, out).await;
             }
             return;

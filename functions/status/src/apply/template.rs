@@ -27,16 +27,7 @@ impl Applier<'_> {
             Err(e) => {
                 let reason = format!("template update not applied: {e}");
                 tracing::warn!(field, entry_id, %reason, "template update recorded");
-                let record = self.record(
-                    "field",
-                    &[field, entry_id, &value.to_string()],
-                    Some(field),
-                    Some(entry_id),
-                    None,
-                    Some(reason),
-                    value.to_string(),
-                    at,
-                );
+                let record = self.field_record(field, entry_id, Some(reason), value, at);
                 return self.keep(record, out).await;
             }
         };
