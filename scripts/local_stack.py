@@ -46,6 +46,8 @@ WEBHOOK_URL = os.environ.get("WEBHOOK_URL", "http://127.0.0.1:9000/webhook")
 # Parameters a local stack sets differently from the template's defaults.
 LOCAL_PARAMETERS = {
     "PhoneNumberId": "1122334455",
+    # The sandbox's account: the template sync reads its catalogue.
+    "WabaId": "102290129340398",
     "GraphApiBaseUrl": SANDBOX_URL,
     "CreateUpstreamEventsQueue": "true",
     "TableDeletionProtection": "false",

@@ -71,6 +71,12 @@ enum Command {
     /// Each business number's quality, messaging limit and display name,
     /// and each account's standing, as Meta last reported them.
     Numbers,
+    /// The template catalogue: sync it from Meta, list it, or show what a
+    /// template expects with an example send request.
+    Templates {
+        #[command(subcommand)]
+        action: TemplatesAction,
+    },
     /// Compute or check X-Hub-Signature-256 for a payload.
     Webhook {
         #[command(subcommand)]
@@ -126,6 +132,27 @@ enum ContactsAction {
         customer: String,
         #[arg(long)]
         phone_number_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplatesAction {
+    /// Read every account's templates from Meta (the sandbox, locally)
+    /// into the catalogue, as the sender's schedule does.
+    Sync {
+        /// The default tenant's WhatsApp Business Account (default:
+        /// WHATSAPP_WABA_ID, or the sandbox's locally).
+        #[arg(long)]
+        waba_id: Option<String>,
+    },
+    /// Every template of the tenant: status, quality, category.
+    List,
+    /// What a template expects, and an example send request.
+    Show {
+        name: String,
+        /// One language (default: every language of the name).
+        #[arg(long)]
+        lang: Option<String>,
     },
 }
 
@@ -281,6 +308,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Demo => commands::demo::run(&target, out).await,
         Command::Numbers => commands::numbers::run(&target, out).await,
+        Command::Templates { action } => match action {
+            TemplatesAction::Sync { waba_id } => {
+                commands::templates::run_sync(&target, out, waba_id).await
+            }
+            TemplatesAction::List => commands::templates::run_list(&target, out).await,
+            TemplatesAction::Show { name, lang } => {
+                commands::templates::run_show(&target, out, &name, lang.as_deref()).await
+            }
+        },
         Command::Bindings { action } => match action {
             BindingsAction::Add(args) => commands::bindings::run_add(&target, out, &args).await,
             BindingsAction::List => commands::bindings::run_list(&target, out).await,

@@ -331,38 +331,98 @@ impl CloudApi for CloudApiClient {
                 user_id: text("/contacts/0/user_id"),
             });
         }
-        match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
-            Ok(ErrorEnvelope { error: e }) => {
-                let details = e.error_data.as_ref().and_then(|d| match d {
-                    Value::Object(m) => m.get("details").and_then(Value::as_str).map(str::to_owned),
-                    Value::String(s) => Some(s.clone()),
-                    _ => None,
-                });
-                let class = classify(status, e.code, e.is_transient);
-                Err(GraphError::Api {
-                    error: Box::new(MetaError {
-                        http_status: status,
-                        code: e.code,
-                        subcode: e.error_subcode,
-                        title: e.error_user_title,
-                        message: e.message,
-                        kind: e.kind,
-                        details,
-                        fbtrace_id: e.fbtrace_id,
-                        is_transient: e.is_transient,
-                    }),
-                    class,
-                    retry_after,
-                })
+        Err(error_of(status, retry_after, &bytes))
+    }
+}
+
+/// Meta's answer to a call that did not succeed, as a [`GraphError`].
+fn error_of(status: u16, retry_after: Option<Duration>, bytes: &[u8]) -> GraphError {
+    match serde_json::from_slice::<ErrorEnvelope>(bytes) {
+        Ok(ErrorEnvelope { error: e }) => {
+            let details = e.error_data.as_ref().and_then(|d| match d {
+                Value::Object(m) => m.get("details").and_then(Value::as_str).map(str::to_owned),
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            });
+            let class = classify(status, e.code, e.is_transient);
+            GraphError::Api {
+                error: Box::new(MetaError {
+                    http_status: status,
+                    code: e.code,
+                    subcode: e.error_subcode,
+                    title: e.error_user_title,
+                    message: e.message,
+                    kind: e.kind,
+                    details,
+                    fbtrace_id: e.fbtrace_id,
+                    is_transient: e.is_transient,
+                }),
+                class,
+                retry_after,
             }
-            Err(_) => Err(GraphError::Unexpected {
+        }
+        Err(_) => GraphError::Unexpected {
+            status,
+            snippet: String::from_utf8_lossy(bytes)
+                .chars()
+                .take(SNIPPET_CHARS)
+                .collect(),
+        },
+    }
+}
+
+/// A query component, percent-encoded (all but `A-Z a-z 0-9 - _ . ~ ,`).
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b',') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl CloudApiClient {
+    /// `GET {base}/{version}/{path}` with `query`, authorised with the
+    /// token of `phone_number_id` (any number of the account asked
+    /// about): Meta's JSON answer, or its error.
+    pub async fn get(
+        &self,
+        phone_number_id: &str,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, GraphError> {
+        let token = self
+            .token
+            .access_token(phone_number_id)
+            .await
+            .map_err(GraphError::Secret)?;
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        let url = format!("{}/{path}?{}", self.messages_url_prefix, query.join("&"));
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await
+            .map_err(GraphError::Transport)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(GraphError::Transport)?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&bytes).map_err(|_| GraphError::Unexpected {
                 status,
                 snippet: String::from_utf8_lossy(&bytes)
                     .chars()
                     .take(SNIPPET_CHARS)
                     .collect(),
-            }),
+            });
         }
+        Err(error_of(status, None, &bytes))
     }
 }
 

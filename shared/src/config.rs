@@ -241,6 +241,70 @@ impl Settings {
     }
 }
 
+/// The template catalogue's settings (the sender's; `docs/templates.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateSettings {
+    /// `TEMPLATE_CACHE_SECONDS`: how long the sender keeps a template
+    /// name's entries before reading them again.
+    pub cache_ttl: Duration,
+    /// `TEMPLATE_MAX_AGE_HOURS`: how long an entry stays trusted after its
+    /// last sync or webhook; older ones are not checked.
+    pub max_age: Duration,
+    /// `WHATSAPP_WABA_ID`: the default tenant's WhatsApp Business Account,
+    /// whose templates the sync reads (unset: only bound accounts').
+    pub default_waba_id: Option<String>,
+}
+
+impl Settings {
+    /// `TEMPLATE_CACHE_SECONDS` (default 30, 0 to 3600),
+    /// `TEMPLATE_MAX_AGE_HOURS` (default 3, 1 to 720) and
+    /// `WHATSAPP_WABA_ID` (optional, numeric).
+    pub fn templates(&self) -> Result<TemplateSettings, ConfigError> {
+        let number = |name: &'static str, default: u64, max: u64, reason: &'static str| match self
+            .get(name)
+        {
+            None => Ok(default),
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(v) if v <= max && (v > 0 || name == "TEMPLATE_CACHE_SECONDS") => Ok(v),
+                _ => Err(ConfigError::Malformed {
+                    name,
+                    value: raw,
+                    reason,
+                }),
+            },
+        };
+        let cache = number(
+            "TEMPLATE_CACHE_SECONDS",
+            30,
+            3600,
+            "expected a whole number of seconds from 0 to 3600",
+        )?;
+        let max_age = number(
+            "TEMPLATE_MAX_AGE_HOURS",
+            3,
+            720,
+            "expected a whole number of hours from 1 to 720",
+        )?;
+        let default_waba_id = self
+            .get("WHATSAPP_WABA_ID")
+            .map(|v| {
+                Self::checked("WHATSAPP_WABA_ID", v, |v| {
+                    if crate::check::numeric_id(v) {
+                        Ok(())
+                    } else {
+                        Err("expected the numeric WhatsApp Business Account id")
+                    }
+                })
+            })
+            .transpose()?;
+        Ok(TemplateSettings {
+            cache_ttl: Duration::from_secs(cache),
+            max_age: Duration::from_secs(max_age * 3600),
+            default_waba_id,
+        })
+    }
+}
+
 /// Where the secrets are and how long a fetched one is cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretSettings {
@@ -546,6 +610,33 @@ mod tests {
                 ),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn template_settings_default_and_are_checked() {
+        let t = settings(&[]).templates().unwrap();
+        assert_eq!(t.cache_ttl, Duration::from_secs(30));
+        assert_eq!(t.max_age, Duration::from_secs(3 * 3600));
+        assert_eq!(t.default_waba_id, None);
+        let t = settings(&[
+            ("TEMPLATE_CACHE_SECONDS", "0"),
+            ("TEMPLATE_MAX_AGE_HOURS", "24"),
+            ("WHATSAPP_WABA_ID", "102290129340398"),
+        ])
+        .templates()
+        .unwrap();
+        assert_eq!(t.cache_ttl, Duration::ZERO);
+        assert_eq!(t.default_waba_id.as_deref(), Some("102290129340398"));
+        for (name, value) in [
+            ("TEMPLATE_CACHE_SECONDS", "-1"),
+            ("TEMPLATE_MAX_AGE_HOURS", "0"),
+            ("WHATSAPP_WABA_ID", "my-waba"),
+        ] {
+            match settings(&[(name, value)]).templates() {
+                Err(ConfigError::Malformed { name: got, .. }) => assert_eq!(got, name),
+                other => panic!("{name}={value}: {other:?}"),
+            }
         }
     }
 

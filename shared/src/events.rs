@@ -24,6 +24,12 @@ pub const OPTED_IN: &str = "contact.opted_in";
 pub const NUMBER_HEALTH_CHANGED: &str = "number.health_changed";
 /// `type` of a [`HealthChanged`] event about a WhatsApp Business Account.
 pub const ACCOUNT_HEALTH_CHANGED: &str = "account.health_changed";
+/// `type` of a [`TemplateChanged`] event about a template's status.
+pub const TEMPLATE_STATUS_CHANGED: &str = "template.status_changed";
+/// `type` of a [`TemplateChanged`] event about a template's quality score.
+pub const TEMPLATE_QUALITY_CHANGED: &str = "template.quality_changed";
+/// `type` of a [`TemplateChanged`] event about a template's category.
+pub const TEMPLATE_CATEGORY_CHANGED: &str = "template.category_changed";
 
 /// One event: `{"id", "type", "occurred_at", "data"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +74,17 @@ pub enum Payload {
     /// changed.
     #[serde(rename = "account.health_changed")]
     AccountHealthChanged(HealthChanged),
+    /// `template.status_changed`: a template was approved, paused,
+    /// disabled, ... (`docs/templates.md`).
+    #[serde(rename = "template.status_changed")]
+    TemplateStatusChanged(TemplateChanged),
+    /// `template.quality_changed`: a template's quality score changed.
+    #[serde(rename = "template.quality_changed")]
+    TemplateQualityChanged(TemplateChanged),
+    /// `template.category_changed`: Meta moved a template to another
+    /// category.
+    #[serde(rename = "template.category_changed")]
+    TemplateCategoryChanged(TemplateChanged),
 }
 
 impl Event {
@@ -88,6 +105,9 @@ impl Event {
             Payload::OptedIn(_) => OPTED_IN,
             Payload::NumberHealthChanged(_) => NUMBER_HEALTH_CHANGED,
             Payload::AccountHealthChanged(_) => ACCOUNT_HEALTH_CHANGED,
+            Payload::TemplateStatusChanged(_) => TEMPLATE_STATUS_CHANGED,
+            Payload::TemplateQualityChanged(_) => TEMPLATE_QUALITY_CHANGED,
+            Payload::TemplateCategoryChanged(_) => TEMPLATE_CATEGORY_CHANGED,
         }
     }
 
@@ -107,6 +127,31 @@ impl Event {
                     &data.waba_id,
                     data.display_phone_number.as_deref().unwrap_or_default(),
                     &data.field,
+                    &at.to_string(),
+                ],
+            ),
+            occurred_at: at,
+            payload: wrap(data),
+        }
+    }
+
+    /// A template's status, quality or category changed (`data.change`), at
+    /// Meta's time `at`; one id per template, change, value and time.
+    pub fn template(at: u64, data: TemplateChanged) -> Self {
+        let (kind, wrap): (&str, fn(TemplateChanged) -> Payload) = match data.change.as_str() {
+            "quality" => (TEMPLATE_QUALITY_CHANGED, Payload::TemplateQualityChanged),
+            "category" => (TEMPLATE_CATEGORY_CHANGED, Payload::TemplateCategoryChanged),
+            _ => (TEMPLATE_STATUS_CHANGED, Payload::TemplateStatusChanged),
+        };
+        Self {
+            tenant: default_tenant(),
+            id: event_id(
+                kind,
+                &[
+                    &data.waba_id,
+                    &data.name,
+                    &data.language,
+                    &data.current,
                     &at.to_string(),
                 ],
             ),
@@ -172,6 +217,11 @@ impl Event {
             ),
             Payload::OptedOut(d) | Payload::OptedIn(d) => {
                 format!("{}#{}", d.phone_number_id, d.customer())
+            }
+            Payload::TemplateStatusChanged(d)
+            | Payload::TemplateQualityChanged(d)
+            | Payload::TemplateCategoryChanged(d) => {
+                format!("{}#{}#{}", d.waba_id, d.name, d.language)
             }
             Payload::NumberHealthChanged(d) | Payload::AccountHealthChanged(d) => format!(
                 "{}#{}",
@@ -473,6 +523,37 @@ mod tests {
             "error_131050"
         );
     }
+}
+
+/// A template's status, quality score or category changed: one of
+/// `template.status_changed`, `template.quality_changed`,
+/// `template.category_changed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateChanged {
+    /// The WhatsApp Business Account the template belongs to.
+    pub waba_id: String,
+    /// The template's name.
+    pub name: String,
+    /// Its language code.
+    pub language: String,
+    /// Meta's template id, when the webhook gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
+    /// What changed: `status`, `quality` or `category`.
+    pub change: String,
+    /// The value before, as the catalogue held it (else as Meta said);
+    /// absent when neither knew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// The value now (`PAUSED`, `RED`, `MARKETING`, ...).
+    pub current: String,
+    /// Meta's reason, when it gave one (status changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `whatsapp_template_status_changed` when the change needs a person
+    /// (anything but approval), as the log line's alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<String>,
 }
 
 /// `number.health_changed` / `account.health_changed`: Meta updated a

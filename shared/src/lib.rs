@@ -43,6 +43,7 @@ pub mod store;
 pub mod table;
 #[cfg(feature = "aws")]
 pub mod telemetry;
+pub mod templates;
 pub mod tenant;
 pub mod webhook;
 

@@ -361,3 +361,27 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client) -> String {
         });
     name
 }
+
+/// The default tenant's message item of `message_id`, read consistently;
+/// panics when there is none.
+pub async fn message_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    message_id: &str,
+) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let tenant = shared::tenant::DEFAULT_TENANT;
+    ddb.get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            AttributeValue::S(shared::table::message_pk(tenant, message_id)),
+        )
+        .key("sk", AttributeValue::S(shared::table::MESSAGE_SK.into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_else(|| panic!("no record for {message_id}"))
+}

@@ -86,17 +86,7 @@ impl Env {
     }
 
     async fn record(&self, message_id: &str) -> HashMap<String, AttributeValue> {
-        self.ddb
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("MSG#{message_id}")))
-            .key("sk", AttributeValue::S("MSG".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap_or_else(|| panic!("no record for {message_id}"))
+        harness::message_item(&self.ddb, &self.table, message_id).await
     }
 
     async fn contact(&self, wa_id: &str, opted_out: bool, last_inbound_at: Option<u64>) {

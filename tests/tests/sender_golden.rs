@@ -57,17 +57,7 @@ fn event(bodies: &[(String, Value)]) -> Value {
 }
 
 async fn record(env: &Env, message_id: &str) -> std::collections::HashMap<String, AttributeValue> {
-    env.ddb
-        .get_item()
-        .table_name(&env.table)
-        .key("pk", AttributeValue::S(format!("MSG#{message_id}")))
-        .key("sk", AttributeValue::S("MSG".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap_or_else(|| panic!("no record for {message_id}"))
+    harness::message_item(&env.ddb, &env.table, message_id).await
 }
 
 fn s<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {

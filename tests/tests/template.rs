@@ -99,6 +99,9 @@ const SAMPLES: &[(&str, &str)] = &[
     ("OPT_OUT_KEYWORDS", "STOP,PARAR"),
     ("OPT_IN_KEYWORDS", "START,VOLTAR"),
     ("METRICS_NAMESPACE", "Chasqui/chasqui"),
+    ("WHATSAPP_WABA_ID", "102290129340398"),
+    ("TEMPLATE_CACHE_SECONDS", "30"),
+    ("TEMPLATE_MAX_AGE_HOURS", "3"),
 ];
 
 /// Read by `shared::telemetry::init` through tracing's `EnvFilter`, not `Settings`.

@@ -365,6 +365,8 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     );
     tour.steps.push(json!({"step": "permanent_failure", "id": id, "status": found.record.status(), "reason": reason}));
 
+    paused_template(&mut tour).await?;
+
     let ok = tour.failures.is_empty();
     if out.json {
         println!(
@@ -503,5 +505,83 @@ async fn second_business(tour: &mut Tour<'_>) -> Result<(), CliError> {
     tour.steps
         .push(json!({"step": "two_businesses", "id": acme_id,
         "acme": acme_found.record.status(), "default": default_found.record.status()}));
+    Ok(())
+}
+
+/// Step 6: the template catalogue. It is synced from the sandbox, a
+/// template is paused at "Meta" (the sandbox's control API), its
+/// `message_template_status_update` webhook lands, and the next send of it
+/// is refused by the sender with the reason, without calling Meta.
+async fn paused_template(tour: &mut Tour<'_>) -> Result<(), CliError> {
+    use shared::templates::store::{DynamoTemplates, TemplateStore};
+    tour.say("\n▶ 6. A paused template is refused before any call");
+    let target = tour.target;
+    let report = super::templates::sync_target(target, tour.out, None).await?;
+    let synced = report["accounts"][0]["templates"].as_u64().unwrap_or(0);
+    tour.check(
+        synced > 0,
+        &format!("the catalogue synced {synced} templates from Meta's paged list"),
+    );
+    let control = |status: &str| {
+        let url = format!(
+            "{}/_sandbox/templates/order_update/en_US",
+            target.sandbox_url()
+        );
+        let body = json!({"status": status, "reason": "LOW_QUALITY"});
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(|e| CliError::new(format!("the sandbox's control API: {e}")))
+        }
+    };
+    control("PAUSED").await?;
+    tour.say("   Meta paused order_update (en_US) for low quality");
+    let store = DynamoTemplates::new(target.dynamodb(), target.table()?);
+    let mut landed = false;
+    for _ in 0..120 {
+        let entries = store
+            .entries(&target.tenant, "order_update")
+            .await
+            .map_err(|e| CliError::new(format!("reading the catalogue: {e}")))?;
+        if entries
+            .iter()
+            .any(|e| e.language == "en_US" && e.status.as_deref() == Some("PAUSED"))
+        {
+            landed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tour.check(landed, "its webhook landed: the catalogue says PAUSED");
+    let request = json!({"to": ANA, "message": {"type": "template", "template": {
+        "name": "order_update", "language": {"code": "en_US"}, "components": [
+            {"type": "header", "parameters": [{"type": "text", "text": "A-1"}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "Ana"},
+                {"type": "text", "text": "A-1"}, {"type": "text", "text": "today"}]},
+            {"type": "button", "sub_type": "url", "index": "0",
+             "parameters": [{"type": "text", "text": "A-1"}]}]}}});
+    let id = tour.send("paused", request).await?;
+    let found = tour.follow(&id, Duration::from_secs(60)).await?;
+    let (calls, _) = tour.sandbox.calls(Some(&id)).await?;
+    let reason = found.record.error.as_ref().and_then(|e| e.reason.clone());
+    tour.say(&format!(
+        "   reason: {}",
+        status::reason(&found).unwrap_or_default()
+    ));
+    tour.check(
+        found.record.status() == Status::Failed && reason.as_deref() == Some("template_paused"),
+        "failed with template_paused",
+    );
+    tour.check(calls.is_empty(), "and Meta was never called for it");
+    control("APPROVED").await?;
+    tour.say("   (order_update approved again)");
+    tour.steps.push(
+        json!({"step": "paused_template", "id": id, "status": found.record.status(),
+                           "reason": reason, "calls": calls.len()}),
+    );
     Ok(())
 }

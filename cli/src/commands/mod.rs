@@ -10,6 +10,7 @@ pub mod local;
 pub mod numbers;
 pub mod send;
 pub mod status;
+pub mod templates;
 pub mod webhook;
 
 use serde_json::Value;

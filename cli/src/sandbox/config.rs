@@ -25,6 +25,9 @@ pub struct SandboxConfig {
     /// Business phone number ids that exist; empty accepts any numeric id.
     pub phone_number_ids: Vec<String>,
     pub templates: Vec<Template>,
+    /// Templates per page of `message_templates` at most (Meta's default is
+    /// 25; small, so paging is exercised).
+    pub template_page_size: usize,
     pub delays: Delays,
     /// Recipients Meta refuses at once: HTTP 400, code 131026.
     pub undeliverable: Vec<String>,
@@ -108,6 +111,7 @@ impl Default for SandboxConfig {
             display_phone_number: "15550001111".into(),
             phone_number_ids: Vec::new(),
             templates: default_templates(),
+            template_page_size: 3,
             delays: Delays::default(),
             undeliverable: Vec::new(),
             fail_after_send: Vec::new(),
@@ -178,6 +182,14 @@ pub struct Template {
     pub body_params: usize,
     #[serde(default)]
     pub buttons: Vec<TemplateButton>,
+    /// The body's named variables (`{{first_name}}`): a template with
+    /// names takes named parameters (`parameter_format` `NAMED`), one per
+    /// name, and `body_params` is ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub body_param_names: Vec<String>,
+    /// Meta's quality score (`GREEN` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<String>,
 }
 
 /// A button of a template, by index.

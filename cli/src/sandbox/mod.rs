@@ -8,6 +8,10 @@
 //!
 //! Routes:
 //! - `POST /{version}/{phone_number_id}/messages`: the Cloud API.
+//! - `GET /{version}/{waba_id}/message_templates`: the template catalogue,
+//!   paged as Meta pages it ([`catalogue`]).
+//! - `POST /_sandbox/templates/{name}/{language}`: pause, approve or change
+//!   a template and deliver its webhook ([`catalogue::Change`]).
 //! - `POST /_sandbox/inbound`: a customer writes ([`Inbound`]).
 //! - `GET /_sandbox/calls[?callback=ID]`: calls received, with a summary per
 //!   `biz_opaque_callback_data`.
@@ -23,6 +27,7 @@ pub mod validate;
 pub mod webhooks;
 
 mod answers;
+pub mod catalogue;
 mod delivery;
 mod inbound;
 mod routes;

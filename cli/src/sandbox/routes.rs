@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::answers::messages;
+use super::catalogue::{self, PageQuery};
 use super::inbound::inbound_message;
 use super::validate::Refusal;
 use super::webhooks::Inbound;
@@ -22,6 +23,16 @@ use super::{CallRecord, Inner, configure, summarise};
 pub(super) fn router(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/{version}/{phone_number_id}/messages", post(cloud_api))
+        // The segment is the account id here (axum needs one name per
+        // position).
+        .route(
+            "/{version}/{phone_number_id}/message_templates",
+            get(message_templates),
+        )
+        .route(
+            "/_sandbox/templates/{name}/{language}",
+            post(change_template),
+        )
         .route("/_sandbox/health", get(health))
         .route("/_sandbox/config", get(config).post(set_config))
         .route("/_sandbox/inbound", post(inbound))
@@ -40,6 +51,46 @@ async fn cloud_api(
     body: Bytes,
 ) -> Response {
     messages(&inner, &version, &pnid, &headers, &body).await
+}
+
+async fn message_templates(
+    State(inner): State<Arc<Inner>>,
+    Path((version, waba_id)): Path<(String, String)>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let url = format!("http://{host}/{version}/{waba_id}/message_templates");
+    match catalogue::page(&inner, &url, &waba_id, bearer, &query) {
+        Ok(page) => Json(page).into_response(),
+        Err(refusal) => meta_error(&inner, &refusal),
+    }
+}
+
+async fn change_template(
+    State(inner): State<Arc<Inner>>,
+    Path((name, language)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let change = match serde_json::from_slice::<catalogue::Change>(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return control_error(&format!(
+                "expected {{\"status\", \"reason\", \"quality\", \"category\", \"app\"}} (any of them): {e}"
+            ));
+        }
+    };
+    match catalogue::change(&inner, &name, &language, change) {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => control_error(&e.to_string()),
+    }
 }
 
 async fn health(State(inner): State<Arc<Inner>>) -> Response {

@@ -543,6 +543,7 @@ fn template_call<'c>(
         )
     };
     let mut body_params = 0;
+    let mut body_names: Vec<Option<&str>> = Vec::new();
     let mut header_params: Vec<&Value> = Vec::new();
     let mut buttons_seen = vec![0usize; template.buttons.len()];
     let body_only = template.header.is_none() && template.buttons.is_empty();
@@ -587,6 +588,11 @@ fn template_call<'c>(
                     }
                 }
                 body_params += params.len();
+                body_names.extend(
+                    params
+                        .iter()
+                        .map(|p| p.get("parameter_name").and_then(Value::as_str)),
+                );
             }
             "header" => header_params.extend(params),
             "button" => {
@@ -624,7 +630,22 @@ fn template_call<'c>(
             }
         }
     }
-    if body_params != template.body_params {
+    if !template.body_param_names.is_empty() {
+        // A named template: each of its names once, nothing else.
+        let names = &template.body_param_names;
+        let given: Vec<&str> = body_names.iter().flatten().copied().collect();
+        if given.len() != body_names.len()
+            || given.iter().any(|g| !names.iter().any(|n| n == g))
+            || names.iter().any(|n| !given.contains(&n.as_str()))
+        {
+            return Err(Refusal::new(
+                400,
+                132000,
+                "Number of parameters does not match the expected number of params",
+                format!("body: expected the named parameters {}", names.join(", ")),
+            ));
+        }
+    } else if body_params != template.body_params {
         return Err(mismatch("body", body_params, template.body_params));
     }
     match template.header.as_deref() {

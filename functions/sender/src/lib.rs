@@ -25,13 +25,16 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::cloud_api::{CloudApi, CloudApiClient, ErrorClass, GraphError};
-use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings};
+use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings, TemplateSettings};
 use shared::metrics::{self, Emf};
 use shared::now_millis;
 use shared::secrets::{SecretCache, SecretsManagerSource};
 use shared::send_request::{RequestError, SendRequest};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
-use shared::tenant::{self, Directory, DynamoBindings, TenantTokens};
+use shared::templates::cache::Catalogue;
+use shared::templates::store::{DynamoTemplates, TemplateStore};
+use shared::templates::sync::{self as template_sync, Account};
+use shared::tenant::{self, BindingStore, Directory, DynamoBindings, TenantTokens};
 
 use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter, backoff};
 use crate::requeue::{Requeue, SqsRequeue};
@@ -43,7 +46,9 @@ use crate::store::{
 pub const SENDING_HALTED: &str = "whatsapp_sending_halted";
 /// Every alert this function logs; the SAM template has a metric filter and
 /// an alarm for each (`tests/tests/template.rs` checks it).
-pub const ALERTS: &[&str] = &[SENDING_HALTED];
+/// The template sync logs `shared::templates::ALERT` when it finds a
+/// template no longer approved whose webhook was missed.
+pub const ALERTS: &[&str] = &[SENDING_HALTED, shared::templates::ALERT];
 
 /// Every AWS action this function calls, with the setting that names the
 /// resource. The receive/delete/attributes actions are the SQS event source
@@ -90,6 +95,9 @@ pub struct SenderConfig {
     pub confirm_grace: Duration,
     pub message_ttl: Duration,
     pub metrics_namespace: String,
+    /// The template catalogue's cache and trust, and the default tenant's
+    /// account for the sync.
+    pub templates: TemplateSettings,
 }
 
 /// Reads every setting this function uses.
@@ -151,6 +159,7 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
             positive(settings, "MESSAGE_TTL_DAYS", DEFAULT_MESSAGE_TTL_DAYS, 3650)? * 86_400,
         ),
         metrics_namespace: settings.metrics_namespace()?,
+        templates: settings.templates()?,
     })
 }
 
@@ -189,6 +198,22 @@ pub struct App {
     lock: Duration,
     confirm_grace: Duration,
     message_ttl: Duration,
+    /// The template catalogue sends are checked against; none: unchecked.
+    templates: Option<Arc<Catalogue>>,
+    /// What the scheduled template sync needs; none: it cannot run here.
+    sync: Option<TemplateSync>,
+}
+
+/// The template sync's adapters (`shared::templates::sync`).
+pub struct TemplateSync {
+    /// The Graph client (the one sends use).
+    pub api: Arc<CloudApiClient>,
+    /// The catalogue.
+    pub store: Arc<dyn TemplateStore>,
+    /// Every binding (read whole at each sync).
+    pub bindings: Arc<dyn BindingStore>,
+    /// The default tenant's account (`WHATSAPP_WABA_ID`), if set.
+    pub default: Option<Account>,
 }
 
 impl App {
@@ -213,7 +238,21 @@ impl App {
             lock: config.lock,
             confirm_grace: config.confirm_grace,
             message_ttl: config.message_ttl,
+            templates: None,
+            sync: None,
         }
+    }
+
+    /// This app checking template sends against `catalogue`.
+    pub fn with_catalogue(mut self, catalogue: Arc<Catalogue>) -> Self {
+        self.templates = Some(catalogue);
+        self
+    }
+
+    /// This app able to run the template sync.
+    pub fn with_sync(mut self, sync: TemplateSync) -> Self {
+        self.sync = Some(sync);
+        self
     }
 
     /// Builds the real adapters and fetches the secret once.
@@ -238,7 +277,32 @@ impl App {
             directory: directory.clone(),
             secret: config.secret.clone(),
         };
-        let api = CloudApiClient::new(&config.graph, Arc::new(tokens), config.graph_timeout)?;
+        let api = Arc::new(CloudApiClient::new(
+            &config.graph,
+            Arc::new(tokens),
+            config.graph_timeout,
+        )?);
+        let templates: Arc<dyn TemplateStore> =
+            Arc::new(DynamoTemplates::new(dynamodb.clone(), &config.table_name));
+        let catalogue = Arc::new(Catalogue::new(
+            templates.clone(),
+            config.templates.cache_ttl,
+            config.templates.max_age,
+        ));
+        let sync = TemplateSync {
+            api: api.clone(),
+            store: templates,
+            bindings: Arc::new(DynamoBindings::new(dynamodb.clone(), &config.table_name)),
+            default: config
+                .templates
+                .default_waba_id
+                .as_ref()
+                .map(|waba_id| Account {
+                    tenant: tenant::DEFAULT_TENANT.to_owned(),
+                    waba_id: waba_id.clone(),
+                    phone_number_id: config.graph.phone_number_id.clone(),
+                }),
+        };
         let store = Arc::new(DynamoLedger::new(dynamodb, &config.table_name));
         let requeue = SqsRequeue::new(aws_sdk_sqs::Client::new(aws), &config.queue_url);
         Ok(Self::new(
@@ -246,9 +310,11 @@ impl App {
             directory,
             store.clone(),
             store,
-            Arc::new(api),
+            api,
             Arc::new(requeue),
-        ))
+        )
+        .with_catalogue(catalogue)
+        .with_sync(sync))
     }
 
     /// Cold start: configuration, clients and secret. Failures name what to fix.
@@ -359,6 +425,16 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
         .into_iter()
         .map(|record| prepare(app, record))
         .collect();
+    // Each template name of the batch read once (or taken from the cache)
+    // before any record is processed.
+    if let Some(catalogue) = &app.templates {
+        catalogue
+            .load(jobs.iter().filter_map(|job| {
+                let (name, _) = job.request.as_ref().ok()?.template()?;
+                Some((job.tenant.clone(), name.to_owned()))
+            }))
+            .await;
+    }
 
     // Per-recipient serialisation: one group per (number, recipient), run in
     // arrival order; groups run concurrently.
@@ -653,6 +729,18 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
         }
     }
 
+    // The template must fit the catalogue's entry, when it has a trusted one.
+    if let (Some(catalogue), Some(template)) = (&app.templates, request.template_message())
+        && let Err(mismatch) = catalogue.check(request.tenant(), template, now)
+    {
+        let mut error = sender_error(mismatch.reason, ErrorClass::Permanent, mismatch.to_string());
+        error.source = "catalogue".to_owned();
+        error.details = Some(mismatch.path.clone());
+        let reason = mismatch.reason.to_owned();
+        let detail = mismatch.to_string();
+        return refuse(error, Outcome::Failed { reason, detail }).await;
+    }
+
     let earlier = match app.store.begin(claim).await {
         Ok(Begin::Acquired(earlier)) => earlier,
         Ok(Begin::Done) => return Outcome::Duplicate,
@@ -870,6 +958,22 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
             retry(err.to_string(), at_least)
         }
     }
+}
+
+/// Runs the template sync (`shared::templates::sync`) for every account:
+/// the default tenant's and each binding's. One account failing does not
+/// stop the others; the answer lists each account's report or error.
+pub async fn sync_templates(app: &App) -> Value {
+    let Some(sync) = &app.sync else {
+        return serde_json::json!({"error": "this instance has no template sync"});
+    };
+    template_sync::sync_all(
+        &sync.api,
+        sync.store.as_ref(),
+        sync.bindings.as_ref(),
+        sync.default.clone(),
+    )
+    .await
 }
 
 /// Whether a failed call may still have reached Meta: the request was sent

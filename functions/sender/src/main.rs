@@ -23,9 +23,17 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
         async move {
+            // The schedule's input (`docs/templates.md`); anything else is
+            // an SQS batch.
+            if event.payload.get("chasqui").and_then(Value::as_str)
+                == Some(shared::templates::sync::SYNC_EVENT)
+            {
+                return Ok(chasqui_sender::sync_templates(&app).await);
+            }
             chasqui_sender::handle(&app, event.payload)
                 .await
                 .into_lambda()
+                .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
                 .map_err(Error::from)
         }
     }))

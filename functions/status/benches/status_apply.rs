@@ -158,6 +158,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let policy = Policy::default();
     let directory = Directory::new(Arc::new(Instant), BINDINGS_TTL);
+    let templates = shared::templates::store::MemoryTemplates::default();
     let applier = Applier {
         directory: &directory,
         tenant: DEFAULT_TENANT.to_owned(),
@@ -165,6 +166,7 @@ fn bench(c: &mut Criterion) {
         contacts: &Instant,
         log: &Instant,
         health: &Instant,
+        templates: &templates,
         policy: &policy,
         now: 1_730_000_003_000,
     };

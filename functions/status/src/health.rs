@@ -24,9 +24,6 @@ pub const FIELDS: &[&str] = &[
 pub const QUALITY_DROPPED: &str = "whatsapp_number_quality_dropped";
 /// Alert of an account restriction, violation, ban or removal.
 pub const ACCOUNT_RESTRICTED: &str = "whatsapp_account_restricted";
-/// Every alert the status function logs (`alert = ...`); the SAM template has
-/// a metric filter and an alarm for each (`tests/tests/template.rs`).
-pub const ALERTS: &[&str] = &[QUALITY_DROPPED, ACCOUNT_RESTRICTED];
 
 /// Longest `account_details` kept (Meta's are a few hundred bytes).
 const MAX_DETAILS_BYTES: usize = 4096;

@@ -33,6 +33,7 @@ use shared::metrics::{self, Emf};
 use shared::pseudonym::{self, LOG_KEY_FIELD};
 use shared::secrets::{SecretJson, SecretSource, SecretsManagerSource};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
+use shared::templates::store::{DynamoTemplates, TemplateStore};
 use shared::tenant::{self, BINDINGS_TTL, Directory, DynamoBindings};
 
 use crate::apply::{Applier, ApplyError, Policy};
@@ -45,7 +46,11 @@ use shared::queue::QueueError;
 
 /// Every alert this function logs (`alert = ...`); the SAM template has a
 /// metric filter and an alarm for each (`tests/tests/template.rs`).
-pub use health::ALERTS;
+pub const ALERTS: &[&str] = &[
+    health::QUALITY_DROPPED,
+    health::ACCOUNT_RESTRICTED,
+    shared::templates::ALERT,
+];
 
 /// Every AWS action this function calls, with the setting that names the
 /// resource it acts on. (The SQS event source mapping that feeds the
@@ -195,6 +200,8 @@ pub struct Ports {
     pub contacts: Arc<dyn ContactStore>,
     pub log: Arc<dyn WebhookLog>,
     pub health: Arc<dyn HealthStore>,
+    /// The template catalogue.
+    pub templates: Arc<dyn TemplateStore>,
     pub publisher: Arc<dyn EventPublisher>,
     pub dead_letters: Arc<dyn DeadLetters>,
 }
@@ -249,6 +256,10 @@ impl App {
             contacts: store.clone(),
             log: store.clone(),
             health: store,
+            templates: Arc::new(DynamoTemplates::new(
+                requests.client(aws),
+                &config.table_name,
+            )),
             publisher,
             dead_letters: Arc::new(SqsDeadLetters::new(sqs, &config.dlq_url)),
         };
@@ -443,6 +454,7 @@ async fn process(app: &App, record: &SqsRecord) -> Result<Summary, NotAcknowledg
         contacts: app.ports.contacts.as_ref(),
         log: app.ports.log.as_ref(),
         health: app.ports.health.as_ref(),
+        templates: app.ports.templates.as_ref(),
         policy: &app.policy,
         now: shared::now_millis(),
     };

@@ -263,6 +263,17 @@ impl SendRequest {
         self.message.kind()
     }
 
+    /// The template of a template message.
+    pub fn template_message(&self) -> Option<&Template> {
+        match &self.message {
+            Message::Send(m) => match &m.content {
+                Content::Template { template } => Some(template),
+                _ => None,
+            },
+            Message::MarkRead(_) => None,
+        }
+    }
+
     /// `(name, language code)` of a template message.
     pub fn template(&self) -> Option<(&str, &str)> {
         match &self.message {

@@ -214,7 +214,8 @@ pub struct FlowButtonAction {
 }
 
 impl TemplateParameter {
-    fn name(&self) -> &'static str {
+    /// The parameter's `type` (`text`, `image`, ...).
+    pub fn name(&self) -> &'static str {
         match self {
             TemplateParameter::Text { .. } => "text",
             TemplateParameter::Currency { .. } => "currency",

@@ -275,3 +275,37 @@ pub mod health {
     /// N: when the item was last written (ms).
     pub const UPDATED_AT: &str = "updated_at";
 }
+
+/// A template catalogue entry (`pk = TEMPLATE`, `sk = <name>#<language>`;
+/// `shared::templates`). Each of status, quality and category carries the
+/// time of the state it holds; a write lands only over an older one.
+pub mod template {
+    /// S: the template's name.
+    pub const NAME: &str = "name";
+    /// S: its language code.
+    pub const LANGUAGE: &str = "language";
+    /// S: the WhatsApp Business Account it belongs to.
+    pub const WABA_ID: &str = "waba_id";
+    /// S: Meta's template id.
+    pub const ID: &str = "id";
+    /// S: `APPROVED`, `PAUSED`, `DISABLED`, `PENDING`, `REJECTED`, ...
+    pub const STATUS: &str = "status";
+    /// N: the time of the status held (Meta's, or a sync's fetch time), ms.
+    pub const STATUS_AT: &str = "status_at";
+    /// S: Meta's reason for the status, when a webhook gave one.
+    pub const STATUS_REASON: &str = "status_reason";
+    /// S: `UTILITY`, `MARKETING`, `AUTHENTICATION`.
+    pub const CATEGORY: &str = "category";
+    /// N: the time of the category held, ms.
+    pub const CATEGORY_AT: &str = "category_at";
+    /// S: Meta's quality score (`GREEN`, `YELLOW`, `RED`, `UNKNOWN`).
+    pub const QUALITY: &str = "quality";
+    /// N: the time of the quality held, ms.
+    pub const QUALITY_AT: &str = "quality_at";
+    /// M: what the template takes (`shared::templates::Shape`).
+    pub const SHAPE: &str = "shape";
+    /// N: when a sync last fetched the shape, ms.
+    pub const SYNCED_AT: &str = "synced_at";
+    /// N: when the item was last written (ms).
+    pub const UPDATED_AT: &str = "updated_at";
+}

@@ -109,6 +109,23 @@ pub fn health_sk(waba_id: &str, display_phone_number: Option<&str>) -> String {
     }
 }
 
+/// Partition of a tenant's template catalogue (`shared::templates`): one
+/// partition, so one `Query` lists the catalogue and one `Query` on a sort
+/// key prefix reads every language of a name.
+pub fn template_pk(tenant: &str) -> String {
+    scoped(tenant, format_args!("TEMPLATE"))
+}
+
+/// Sort key of a template entry: `<name>#<language>` (names are `a-z0-9_`).
+pub fn template_sk(name: &str, language: &str) -> String {
+    format!("{name}#{language}")
+}
+
+/// Sort key prefix of every language of a template name.
+pub fn template_sk_prefix(name: &str) -> String {
+    format!("{name}#")
+}
+
 /// Partition of the business number bindings (`shared::tenant`); the sort
 /// key is the phone number id, so a number has at most one binding.
 pub const BINDING_PK: &str = "BINDING";
@@ -152,6 +169,10 @@ mod tests {
         assert_eq!(message_pk("acme", "order-1"), "T#acme#MSG#order-1");
         assert_eq!(contact_pk("acme", "11", "5511"), "T#acme#CONTACT#11#5511");
         assert_eq!(health_pk("acme"), "T#acme#HEALTH");
+        assert_eq!(template_pk(d), "TEMPLATE");
+        assert_eq!(template_pk("acme"), "T#acme#TEMPLATE");
+        assert!(template_sk("promo", "en_US").starts_with(&template_sk_prefix("promo")));
+        assert!(!template_sk("promo_2", "en").starts_with(&template_sk_prefix("promo")));
         for (a, b) in [("acme", d), ("acme", "acme2"), (d, "acme")] {
             assert_ne!(message_pk(a, "order-1"), message_pk(b, "order-1"));
             assert_ne!(contact_pk(a, "11", "5511"), contact_pk(b, "11", "5511"));

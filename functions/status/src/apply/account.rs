@@ -24,16 +24,7 @@ impl Applier<'_> {
         let Some(update) = health::read(&self.tenant, field, entry_id, at, value, self.now) else {
             let reason = "a number update without display_phone_number";
             tracing::warn!(field, entry_id, reason, "health update recorded");
-            let record = self.record(
-                "field",
-                &[field, entry_id, &value.to_string()],
-                Some(field),
-                Some(entry_id),
-                None,
-                Some(reason.into()),
-                value.to_string(),
-                at,
-            );
+            let record = self.field_record(field, entry_id, Some(reason.into()), value, at);
             return self.keep(record, out).await;
         };
         let write = &update.write;

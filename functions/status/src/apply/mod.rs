@@ -8,6 +8,7 @@ mod inbound;
 mod opt;
 mod record;
 mod status;
+mod template;
 
 use futures_util::stream::{self, StreamExt};
 use serde_json::Value;
@@ -16,6 +17,7 @@ use shared::events::Event;
 use shared::intake::{self, Encoding, QueuedWebhook};
 use shared::store::StoreError;
 use shared::table::attr::contact as contact_attr;
+use shared::templates::store::TemplateStore;
 use shared::tenant::{self, Directory};
 use shared::webhook::MessagesValue;
 
@@ -128,6 +130,8 @@ pub struct Applier<'a> {
     pub contacts: &'a dyn ContactStore,
     pub log: &'a dyn WebhookLog,
     pub health: &'a dyn HealthStore,
+    /// The template catalogue (`shared::templates`).
+    pub templates: &'a dyn TemplateStore,
     pub policy: &'a Policy,
     /// Wall clock for bookkeeping (`updated_at`), Unix milliseconds.
     pub now: u64,
@@ -174,6 +178,13 @@ impl Applier<'_> {
                     let at = entry_time.map_or(received_at, |t| t.saturating_mul(1000));
                     return scoped
                         .apply_health(&entry_id, &field, at, &value, out)
+                        .await;
+                }
+                if shared::templates::WEBHOOK_FIELDS.contains(&field.as_str()) {
+                    // Ordered by Meta's time, like the health updates.
+                    let at = entry_time.map_or(received_at, |t| t.saturating_mul(1000));
+                    return scoped
+                        .apply_template(&entry_id, &field, at, &value, out)
                         .await;
                 }
                 scoped
@@ -339,22 +350,8 @@ impl Applier<'_> {
         }
         if field != "messages" {
             if !handled {
-                match field {
-                    "message_template_status_update" => {
-                        tracing::info!(field, entry_id, "webhook field recorded")
-                    }
-                    _ => tracing::warn!(field, entry_id, "unknown webhook field recorded"),
-                }
-                let record = self.record(
-                    "field",
-                    &[field, entry_id, &value.to_string()],
-                    Some(field),
-                    Some(entry_id),
-                    None,
-                    None,
-                    value.to_string(),
-                    received_at,
-                );
+                tracing::warn!(field, entry_id, "unknown webhook field recorded");
+                let record = self.field_record(field, entry_id, None, value, received_at);
                 self.keep_item(record, out).await;
             }
             return;

@@ -10,6 +10,29 @@ use super::{Applied, Applier, ApplyError, DAY_SECS};
 pub const MAX_RECORD_BODY_BYTES: usize = 300_000;
 
 impl Applier<'_> {
+    /// The record of a whole change of another field than `messages`,
+    /// kept as received (with `reason` when it could not be applied).
+    pub(super) fn field_record(
+        &self,
+        field: &str,
+        entry_id: &str,
+        reason: Option<String>,
+        value: &serde_json::Value,
+        at: u64,
+    ) -> WebhookRecord {
+        let body = value.to_string();
+        self.record(
+            "field",
+            &[field, entry_id, &body],
+            Some(field),
+            Some(entry_id),
+            None,
+            reason,
+            body.clone(),
+            at,
+        )
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record(
         &self,
