@@ -251,17 +251,70 @@ impl CloudApiClient {
         token: Arc<dyn AccessToken>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = crate::https::reqwest_builder()?
-            .connect_timeout(DEFAULT_CONNECT_TIMEOUT.min(timeout))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("chasqui/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client(timeout)?;
         Ok(Self {
             http,
             messages_url_prefix: format!("{}/{}", graph.base_url, graph.version),
             token,
         })
+    }
+}
+
+/// The Graph API's HTTP client: `timeout` for each whole call, connecting
+/// in at most 3 s, connections kept for reuse across invocations.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    crate::https::reqwest_builder()?
+        .connect_timeout(DEFAULT_CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("chasqui/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A `Retry-After` header in seconds, when the answer has one.
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// The error of a Graph answer with a non-2xx `status`: Meta's error object
+/// classified, or the start of whatever else the body is.
+pub(crate) fn answer_error(status: u16, retry_after: Option<Duration>, bytes: &[u8]) -> GraphError {
+    match serde_json::from_slice::<ErrorEnvelope>(bytes) {
+        Ok(ErrorEnvelope { error: e }) => {
+            let details = e.error_data.as_ref().and_then(|d| match d {
+                Value::Object(m) => m.get("details").and_then(Value::as_str).map(str::to_owned),
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            });
+            let class = classify(status, e.code, e.is_transient);
+            GraphError::Api {
+                error: Box::new(MetaError {
+                    http_status: status,
+                    code: e.code,
+                    subcode: e.error_subcode,
+                    title: e.error_user_title,
+                    message: e.message,
+                    kind: e.kind,
+                    details,
+                    fbtrace_id: e.fbtrace_id,
+                    is_transient: e.is_transient,
+                }),
+                class,
+                retry_after,
+            }
+        }
+        Err(_) => GraphError::Unexpected {
+            status,
+            snippet: String::from_utf8_lossy(bytes)
+                .chars()
+                .take(SNIPPET_CHARS)
+                .collect(),
+        },
     }
 }
 
@@ -310,12 +363,7 @@ impl CloudApi for CloudApiClient {
             .await
             .map_err(GraphError::Transport)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(&response);
         let bytes = response.bytes().await.map_err(GraphError::Transport)?;
         if (200..300).contains(&status) {
             let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -331,40 +379,10 @@ impl CloudApi for CloudApiClient {
                 user_id: text("/contacts/0/user_id"),
             });
         }
-        match serde_json::from_slice::<ErrorEnvelope>(&bytes) {
-            Ok(ErrorEnvelope { error: e }) => {
-                let details = e.error_data.as_ref().and_then(|d| match d {
-                    Value::Object(m) => m.get("details").and_then(Value::as_str).map(str::to_owned),
-                    Value::String(s) => Some(s.clone()),
-                    _ => None,
-                });
-                let class = classify(status, e.code, e.is_transient);
-                Err(GraphError::Api {
-                    error: Box::new(MetaError {
-                        http_status: status,
-                        code: e.code,
-                        subcode: e.error_subcode,
-                        title: e.error_user_title,
-                        message: e.message,
-                        kind: e.kind,
-                        details,
-                        fbtrace_id: e.fbtrace_id,
-                        is_transient: e.is_transient,
-                    }),
-                    class,
-                    retry_after,
-                })
-            }
-            Err(_) => Err(GraphError::Unexpected {
-                status,
-                snippet: String::from_utf8_lossy(&bytes)
-                    .chars()
-                    .take(SNIPPET_CHARS)
-                    .collect(),
-            }),
-        }
+        Err(answer_error(status, retry_after, &bytes))
     }
 }
+
 
 #[cfg(test)]
 mod tests {
