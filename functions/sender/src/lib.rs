@@ -69,6 +69,8 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     // same two, from the template's `MediaAllowedBuckets` parameter.
     ("MEDIA_BUCKET", "s3:GetObject"),
     ("MEDIA_BUCKET", "s3:ListBucket"),
+    ("MEDIA_ALLOWED_BUCKETS", "s3:GetObject"),
+    ("MEDIA_ALLOWED_BUCKETS", "s3:ListBucket"),
 ];
 
 /// The budget of one upload of outbound media to Meta (a 100 MB document
