@@ -68,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         action: BindingsAction,
     },
+    /// Inbound media kept in the media bucket.
+    Media {
+        #[command(subcommand)]
+        action: MediaAction,
+    },
     /// Each business number's quality, messaging limit and display name,
     /// and each account's standing, as Meta last reported them.
     Numbers,
@@ -140,6 +145,18 @@ enum BindingsAction {
     Show { phone_number_id: String },
     /// Unbind a number (its token secret is kept).
     Remove { phone_number_id: String },
+}
+
+#[derive(Subcommand)]
+enum MediaAction {
+    /// Fetch an inbound message's file (by its wamid, or the inbound id
+    /// `chasqui contacts show` prints) from the media bucket.
+    Get {
+        id: String,
+        /// Where to write it (default: the id, with the type's extension).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -233,6 +250,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Inbound(args) => commands::inbound::run(&target, out, &args).await,
+        Command::Media {
+            action: MediaAction::Get { id, out: file },
+        } => commands::media::get(&target, out, &id, file.as_deref()).await,
         Command::Dlq { action } => match action {
             DlqAction::List { queue, limit } => {
                 commands::dlq::list(&target, out, queue, limit).await

@@ -38,7 +38,7 @@ pub mod reason {
     /// Meta refused the call for a reason a retry cannot change.
     pub const REFUSED: &str = "media_refused";
     /// Every attempt failed for passing reasons; the job is in the media
-    /// dead-letter queue and can be replayed (`chasqui dlq replay --queue media`).
+    /// dead-letter queue and can be replayed (SQS redrive: `aws sqs start-message-move-task`).
     pub const GAVE_UP: &str = "gave_up_after_retries";
 }
 

@@ -410,8 +410,13 @@ fn multipart(body: &[u8], boundary: &str) -> Vec<Part> {
         if data.ends_with(b"\r\n") {
             data.truncate(data.len() - 2);
         }
+        let disposition = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+            .unwrap_or_default();
         let param = |key: &str| {
-            head.split(';')
+            disposition
+                .split(';')
                 .map(str::trim)
                 .find_map(|p| p.strip_prefix(&format!("{key}=")))
                 .map(|v| v.trim_matches('"').to_owned())
@@ -450,12 +455,12 @@ mod tests {
 
     #[test]
     fn multipart_bodies_are_read() {
-        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n1\r\n--XyZ--\r\n";
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"messaging_product\"\r\n\r\nwhatsapp\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a b.pdf\"\r\nContent-Type: application/pdf\r\n\r\n%PDF\r\n1\r\n--XyZ--\r\n";
         let parts = multipart(body, "XyZ");
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].name, "messaging_product");
         assert_eq!(parts[0].data, b"whatsapp");
-        assert_eq!(parts[1].filename.as_deref(), Some("a.pdf"));
+        assert_eq!(parts[1].filename.as_deref(), Some("a b.pdf"));
         assert_eq!(parts[1].content_type.as_deref(), Some("application/pdf"));
         assert_eq!(parts[1].data, b"%PDF\r\n1");
     }
