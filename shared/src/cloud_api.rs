@@ -383,7 +383,6 @@ impl CloudApi for CloudApiClient {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

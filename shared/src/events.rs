@@ -150,7 +150,10 @@ impl Event {
     pub fn media(at: u64, data: MediaChanged) -> Self {
         Self {
             tenant: default_tenant(),
-            id: event_id(MEDIA, &[&data.phone_number_id, &data.wamid, &data.media.state]),
+            id: event_id(
+                MEDIA,
+                &[&data.phone_number_id, &data.wamid, &data.media.state],
+            ),
             occurred_at: at,
             payload: Payload::Media(data),
         }

@@ -79,7 +79,12 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client) -> String {
         .bucket(&name)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("create_bucket: {}", aws_sdk_s3::error::DisplayErrorContext(e)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_bucket: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        });
     name
 }
 

@@ -34,6 +34,8 @@ struct Env {
     media_queue: String,
     events_queue: String,
     secret: String,
+    /// `WHATSAPP_SECRET_PREFIX`: binding token secrets are under it.
+    prefix: String,
     status: chasqui_status::App,
     media: chasqui_media::App,
 }
@@ -55,6 +57,7 @@ async fn env() -> Env {
     let events_queue = harness::create_queue(&sqs, "events").await;
     let dlq = harness::create_queue(&sqs, "webhook-dlq").await;
     let secret = harness::create_secret(&harness::secrets_manager().await).await;
+    let prefix = format!("{}/", unique("chasqui-media"));
     let aws = harness::aws().await;
     let status_config = chasqui_status::configure(&settings(&[
         ("TABLE_NAME", &table),
@@ -68,6 +71,7 @@ async fn env() -> Env {
     let url = sandbox.url();
     let media_config = chasqui_media::configure(&settings(&[
         ("WHATSAPP_SECRET_ID", &secret),
+        ("WHATSAPP_SECRET_PREFIX", &prefix),
         ("TABLE_NAME", &table),
         ("MEDIA_BUCKET", &bucket),
         ("MEDIA_QUEUE_URL", &media_queue),
@@ -88,6 +92,7 @@ async fn env() -> Env {
         media_queue,
         events_queue,
         secret,
+        prefix,
         status,
         media,
     }
@@ -125,7 +130,12 @@ impl Env {
 
     /// The webhook through the status function, as the webhook queues it.
     async fn status(&self, body: &[u8]) {
-        for message in intake::split(DEFAULT_APP, body, T0 * 1000, MAX_BODY_BYTES).messages {
+        self.status_of(DEFAULT_APP, body).await
+    }
+
+    /// The same, received through Meta app `app`'s route.
+    async fn status_of(&self, app: &str, body: &[u8]) {
+        for message in intake::split(app, body, T0 * 1000, MAX_BODY_BYTES).messages {
             let record = SqsRecord::new(unique("sqs"), message.body.as_str());
             let r = chasqui_status::handle(&self.status, sqs_event(&[record])).await;
             assert!(r.batch_item_failures.is_empty(), "status failed: {r:?}");
@@ -156,7 +166,12 @@ impl Env {
             .unwrap();
         out.contents()
             .iter()
-            .map(|o| (o.key().unwrap_or_default().to_owned(), o.size().unwrap_or(-1)))
+            .map(|o| {
+                (
+                    o.key().unwrap_or_default().to_owned(),
+                    o.size().unwrap_or(-1),
+                )
+            })
             .collect()
     }
 
@@ -234,8 +249,10 @@ async fn each_media_kind_is_stored_once_under_replays() {
         .enumerate()
         .map(|(i, ((kind, _, _), file))| media_message(i as u64, kind, file))
         .collect();
-    messages.push(json!({"from": WA_ID, "id": "wamid.TEXT", "timestamp": T0.to_string(),
-        "type": "text", "text": {"body": "segue a foto"}}));
+    messages.push(
+        json!({"from": WA_ID, "id": "wamid.TEXT", "timestamp": T0.to_string(),
+        "type": "text", "text": {"body": "segue a foto"}}),
+    );
     let body = webhook(messages);
     // Meta delivers it twice.
     env.status(&body).await;
@@ -249,7 +266,10 @@ async fn each_media_kind_is_stored_once_under_replays() {
     let objects = env.objects().await;
     assert_eq!(objects.len(), 5, "one object per file: {objects:?}");
     let summary = env.sandbox.media_summary();
-    assert_eq!(summary["downloads"], 5, "each file downloaded once: {summary}");
+    assert_eq!(
+        summary["downloads"], 5,
+        "each file downloaded once: {summary}"
+    );
     for (i, ((kind, mime, size), file)) in kinds.iter().zip(&files).enumerate() {
         let media = env.inbound_media(i as u64).await;
         assert_eq!(media["state"], "stored", "{kind}: {media}");
@@ -273,7 +293,11 @@ async fn each_media_kind_is_stored_once_under_replays() {
             _ => None,
         })
         .collect();
-    assert!(pending.iter().all(|m| m.state == "pending" && m.bucket == env.bucket));
+    assert!(
+        pending
+            .iter()
+            .all(|m| m.state == "pending" && m.bucket == env.bucket)
+    );
     assert_eq!(pending.len(), 10, "5 media messages, delivered twice");
     let stored: BTreeMap<String, &Event> = events
         .iter()
@@ -363,8 +387,11 @@ async fn a_job_failing_on_every_attempt_is_recorded_then_dead_lettered() {
         .await;
     let job = env.jobs(1).await.remove(0);
     for attempt in 1..=3 {
-        let r = chasqui_media::handle(&env.media, sqs_event(&[job.clone().with_receive_count(attempt)]))
-            .await;
+        let r = chasqui_media::handle(
+            &env.media,
+            sqs_event(&[job.clone().with_receive_count(attempt)]),
+        )
+        .await;
         // Reported failed every time: the redrive policy moves the last
         // one to the media dead-letter queue.
         assert_eq!(r.batch_item_failures.len(), 1, "attempt {attempt}");
@@ -372,7 +399,91 @@ async fn a_job_failing_on_every_attempt_is_recorded_then_dead_lettered() {
         let expected = if attempt < 3 { "pending" } else { "failed" };
         assert_eq!(state, expected, "attempt {attempt}");
     }
-    assert_eq!(env.inbound_media(7).await["reason"], "gave_up_after_retries");
+    assert_eq!(
+        env.inbound_media(7).await["reason"],
+        "gave_up_after_retries"
+    );
+}
+
+#[tokio::test]
+async fn a_tenants_file_is_fetched_with_its_token_and_kept_under_its_tenant() {
+    const ACME_NUMBER: &str = "7001000001";
+    const ACME_TOKEN: &str = "acme-media-token";
+    let env = env().await;
+    // Acme's number is bound through app "shop"; Meta (the sandbox) takes
+    // only Acme's token for it.
+    env.sandbox
+        .configure(
+            &json!({"apps": [{"name": "shop", "app_secret": "shop-secret",
+            "access_token": ACME_TOKEN, "phone_number_ids": [ACME_NUMBER], "waba_id": "7001"}]}),
+        )
+        .unwrap();
+    harness::secrets_manager()
+        .await
+        .create_secret()
+        .name(format!("{}tenants/acme", env.prefix))
+        .secret_string(json!({"access_token": ACME_TOKEN}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let bindings = shared::tenant::DynamoBindings::new(env.ddb.clone(), &env.table);
+    assert!(
+        bindings
+            .put(&shared::tenant::Binding {
+                phone_number_id: ACME_NUMBER.into(),
+                tenant: "acme".into(),
+                app: "shop".into(),
+                waba_id: "7001".into(),
+                display_phone_number: None,
+                token_secret: format!("{}tenants/acme", env.prefix),
+                created_at: shared::now_millis(),
+            })
+            .await
+            .unwrap()
+    );
+    let file = env.register("image/jpeg", 1_234, Fault::None);
+    let body = harness::webhook_envelope(json!({
+        "messaging_product": "whatsapp",
+        "metadata": harness::webhook_metadata(ACME_NUMBER),
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": WA_ID}],
+        "messages": [media_message(9, "image", &file)],
+    }));
+    env.status_of("shop", &body).await;
+    let jobs = env.jobs(1).await;
+    let r = chasqui_media::handle(&env.media, sqs_event(&jobs)).await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    // Kept under Acme's prefix, recorded on Acme's item, told as Acme's.
+    assert_eq!(
+        env.objects().await.keys().collect::<Vec<_>>(),
+        ["inbound/acme/wamid.MEDIA9"]
+    );
+    let item = env
+        .ddb
+        .get_item()
+        .table_name(&env.table)
+        .key(
+            "pk",
+            AttributeValue::S(format!("T#acme#CONTACT#{ACME_NUMBER}#{WA_ID}")),
+        )
+        .key(
+            "sk",
+            AttributeValue::S(format!("IN#{:013}#wamid.MEDIA9", (T0 + 9) * 1000)),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let media = shared::table::dynamo::to_json(&item["media"]);
+    assert_eq!(media["state"], "stored", "{media}");
+    let events = env.events().await;
+    let stored: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(&e.payload, Payload::Media(_)))
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].tenant, "acme");
 }
 
 // ------------------------------------------------------------ outbound
@@ -451,8 +562,12 @@ fn document_request(id: &str, to: &str, bucket: &str, key: &str) -> String {
 #[tokio::test]
 async fn an_s3_document_is_uploaded_once_for_many_recipients() {
     let o = outbound().await;
-    o.put("invoices/1234.pdf", "application/pdf", b"%PDF-1.7 invoice".repeat(500))
-        .await;
+    o.put(
+        "invoices/1234.pdf",
+        "application/pdf",
+        b"%PDF-1.7 invoice".repeat(500),
+    )
+    .await;
     let run = unique("doc");
     let ids: Vec<String> = (0..30).map(|i| format!("{run}-{i}")).collect();
     let records: Vec<SqsRecord> = ids
@@ -460,7 +575,10 @@ async fn an_s3_document_is_uploaded_once_for_many_recipients() {
         .enumerate()
         .map(|(i, id)| {
             let to = format!("+55119{:08}", 10_000_000 + i);
-            SqsRecord::new(unique("sqs"), document_request(id, &to, &o.env.bucket, "invoices/1234.pdf"))
+            SqsRecord::new(
+                unique("sqs"),
+                document_request(id, &to, &o.env.bucket, "invoices/1234.pdf"),
+            )
         })
         .collect();
     // Three Lambda batches of ten, the sender's concurrency inside each;
@@ -484,32 +602,59 @@ async fn an_s3_document_is_uploaded_once_for_many_recipients() {
     assert_eq!(uploads[0]["size"], 16 * 500);
     let calls = o.env.sandbox.calls();
     assert_eq!(calls.len(), 30);
-    assert!(calls.iter().all(|c| c.kind == "document" && c.http_status == 200), "{calls:?}");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.kind == "document" && c.http_status == 200),
+        "{calls:?}"
+    );
     for id in &ids {
-        assert!(o.record(id).await.get("accepted_at").is_some(), "{id} not sent");
+        assert!(
+            o.record(id).await.get("accepted_at").is_some(),
+            "{id} not sent"
+        );
     }
     // A new version of the object is a new upload.
-    o.put("invoices/1234.pdf", "application/pdf", b"%PDF-1.7 corrected".to_vec())
-        .await;
+    o.put(
+        "invoices/1234.pdf",
+        "application/pdf",
+        b"%PDF-1.7 corrected".to_vec(),
+    )
+    .await;
     let id = format!("{run}-v2");
     let r = chasqui_sender::handle(
         &o.sender,
-        sqs_event(&[SqsRecord::new(unique("sqs"), document_request(&id, "+5511988887777", &o.env.bucket, "invoices/1234.pdf"))]),
+        sqs_event(&[SqsRecord::new(
+            unique("sqs"),
+            document_request(&id, "+5511988887777", &o.env.bucket, "invoices/1234.pdf"),
+        )]),
     )
     .await;
     assert!(r.batch_item_failures.is_empty());
-    assert_eq!(o.env.sandbox.media_summary()["uploads"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        o.env.sandbox.media_summary()["uploads"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
 async fn a_disallowed_bucket_or_an_object_meta_refuses_is_refused_before_any_call() {
     let o = outbound().await;
-    o.put("big.jpg", "image/jpeg", vec![7u8; 5 * 1024 * 1024 + 1]).await;
+    o.put("big.jpg", "image/jpeg", vec![7u8; 5 * 1024 * 1024 + 1])
+        .await;
     o.put("notes.txt", "text/plain", b"hello".to_vec()).await;
     let run = unique("refused");
     let cases = [
         (
-            document_request(&format!("{run}-0"), "+5511988887777", "someone-elses-bucket", "x.pdf"),
+            document_request(
+                &format!("{run}-0"),
+                "+5511988887777",
+                "someone-elses-bucket",
+                "x.pdf",
+            ),
             "media_bucket_not_allowed",
             "message.document.s3.bucket",
         ),
@@ -528,14 +673,22 @@ async fn a_disallowed_bucket_or_an_object_meta_refuses_is_refused_before_any_cal
             "message.image.s3",
         ),
         (
-            document_request(&format!("{run}-3"), "+5511988887777", &o.env.bucket, "missing.pdf"),
+            document_request(
+                &format!("{run}-3"),
+                "+5511988887777",
+                &o.env.bucket,
+                "missing.pdf",
+            ),
             "media_not_found",
             "message.document.s3",
         ),
     ];
     for (i, (body, reason, path)) in cases.iter().enumerate() {
-        let r = chasqui_sender::handle(&o.sender, sqs_event(&[SqsRecord::new(unique("sqs"), body.as_str())]))
-            .await;
+        let r = chasqui_sender::handle(
+            &o.sender,
+            sqs_event(&[SqsRecord::new(unique("sqs"), body.as_str())]),
+        )
+        .await;
         assert!(r.batch_item_failures.is_empty(), "{reason}: {r:?}");
         let record = o.record(&format!("{run}-{i}")).await;
         assert_eq!(record["error"]["reason"], *reason, "{record}");
@@ -544,5 +697,8 @@ async fn a_disallowed_bucket_or_an_object_meta_refuses_is_refused_before_any_cal
     }
     assert!(o.env.sandbox.calls().is_empty(), "no message sent");
     let summary = o.env.sandbox.media_summary();
-    assert!(summary["uploads"].as_array().unwrap().is_empty(), "{summary}");
+    assert!(
+        summary["uploads"].as_array().unwrap().is_empty(),
+        "{summary}"
+    );
 }

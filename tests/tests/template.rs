@@ -1602,8 +1602,8 @@ fn check_buckets(template: &Template) -> Vec<String> {
     }
     for id in buckets {
         let p = &template.resources()[id.as_str()]["Properties"];
-        let sse = &p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"];
+        let sse = &p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+            ["SSEAlgorithm"];
         if !matches!(sse.as_str(), Some("AES256" | "aws:kms" | "aws:kms:dsse")) {
             problems.push(format!("{id} has no default server-side encryption"));
         }
@@ -1615,7 +1615,9 @@ fn check_buckets(template: &Template) -> Vec<String> {
             "RestrictPublicBuckets",
         ] {
             if block[key] != true {
-                problems.push(format!("{id} does not set {key}: public access is not blocked"));
+                problems.push(format!(
+                    "{id} does not set {key}: public access is not blocked"
+                ));
             }
         }
         let expires = one_or_many(&p["LifecycleConfiguration"]["Rules"])
@@ -1642,7 +1644,9 @@ fn check_buckets(template: &Template) -> Vec<String> {
                         let resources = one_or_many(&st["Resource"]);
                         st["Effect"] == "Deny"
                             && st["Condition"]["Bool"]["aws:SecureTransport"] == "false"
-                            && resources.iter().any(|r| scope(template, r) == Scope::Arn(id.clone()))
+                            && resources
+                                .iter()
+                                .any(|r| scope(template, r) == Scope::Arn(id.clone()))
                             && resources
                                 .iter()
                                 .any(|r| scope(template, r) == Scope::Objects(id.clone()))
@@ -1689,8 +1693,8 @@ fn a_bucket_open_to_the_public_or_plain_http_or_kept_forever_is_found() {
 fn a_sender_reading_a_bucket_it_does_not_name_is_found() {
     let sender = manifest!(sender: chasqui_sender);
     let template = edited(|t| {
-        let statements = &mut t["Resources"]["SenderRole"]["Properties"]["Policies"][0]
-            ["PolicyDocument"]["Statement"];
+        let statements = &mut t["Resources"]["SenderRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            ["Statement"];
         statements.as_array_mut().unwrap().push(json!({
             "Sid": "ReadAnotherBucket", "Effect": "Allow", "Action": "s3:GetObject",
             "Resource": {"Fn::Sub": "${WebhookQueue.Arn}/*"}

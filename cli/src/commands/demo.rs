@@ -37,7 +37,10 @@ const BURST_RATE: u32 = 5;
 async fn customer_photo(tour: &mut Tour<'_>) -> Result<(), CliError> {
     tour.say("\n▶ 2b. The customer sends a photo; it lands in the media bucket");
     let Some(bucket) = tour.target.resources.media_bucket.clone() else {
-        tour.check(false, "the local stack has a media bucket (restart `make dev`)");
+        tour.check(
+            false,
+            "the local stack has a media bucket (restart `make dev`)",
+        );
         return Ok(());
     };
     // A tiny PNG (1x1), as a customer's camera would send a JPEG.
@@ -83,7 +86,10 @@ async fn customer_photo(tour: &mut Tour<'_>) -> Result<(), CliError> {
     });
     tour.check(
         ok,
-        &format!("s3://{bucket}/{key} holds it, checksum checked (`chasqui media get {}`)", receipt.wamid),
+        &format!(
+            "s3://{bucket}/{key} holds it, checksum checked (`chasqui media get {}`)",
+            receipt.wamid
+        ),
     );
     tour.steps
         .push(json!({"step": "customer_photo", "wamid": receipt.wamid, "bucket": bucket, "key": key, "stored": ok}));

@@ -232,7 +232,9 @@ pub(super) async fn resolve(
                     404,
                     100,
                     "Unsupported get request",
-                    format!("Object with ID '{media_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"),
+                    format!(
+                        "Object with ID '{media_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation"
+                    ),
                 )
             };
             super::routes::meta_error(&inner, &refusal)
@@ -253,7 +255,11 @@ pub(super) async fn download(
     headers: HeaderMap,
 ) -> Response {
     if !token_ok(&inner, &headers, None) {
-        return (StatusCode::UNAUTHORIZED, "the download URL needs the access token").into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            "the download URL needs the access token",
+        )
+            .into_response();
     }
     let mut state = inner.media();
     state.downloads += 1;
@@ -318,13 +324,18 @@ pub(super) async fn upload(
     else {
         return super::routes::meta_error(
             &inner,
-            &Refusal::invalid(format!("Param file must be a file with one of the supported types; {mime_type:?} is not")),
+            &Refusal::invalid(format!(
+                "Param file must be a file with one of the supported types; {mime_type:?} is not"
+            )),
         );
     };
     if file.data.len() as u64 > kind.max_bytes() {
         return super::routes::meta_error(
             &inner,
-            &Refusal::invalid(format!("the file is larger than {} bytes", kind.max_bytes())),
+            &Refusal::invalid(format!(
+                "the file is larger than {} bytes",
+                kind.max_bytes()
+            )),
         );
     }
     let mut state = inner.media();
@@ -352,7 +363,9 @@ pub(super) async fn upload(
 /// `POST /_sandbox/media`.
 pub(super) async fn new_file(State(inner): State<Arc<Inner>>, body: Bytes) -> Response {
     match serde_json::from_slice::<NewFile>(&body)
-        .map_err(|e| format!("expected {{\"mime_type\", \"text\"|\"base64\"|\"size\", \"fault\"?}}: {e}"))
+        .map_err(|e| {
+            format!("expected {{\"mime_type\", \"text\"|\"base64\"|\"size\", \"fault\"?}}: {e}")
+        })
         .and_then(|file| register(&inner, file))
     {
         Ok(registered) => Json(registered).into_response(),
@@ -423,7 +436,10 @@ fn multipart(body: &[u8], boundary: &str) -> Vec<Part> {
         };
         let content_type = head
             .lines()
-            .find_map(|l| l.strip_prefix("Content-Type:").or_else(|| l.strip_prefix("content-type:")))
+            .find_map(|l| {
+                l.strip_prefix("Content-Type:")
+                    .or_else(|| l.strip_prefix("content-type:"))
+            })
             .map(|v| v.trim().to_owned());
         out.push(Part {
             name: param("name").unwrap_or_default(),

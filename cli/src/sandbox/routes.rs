@@ -22,13 +22,19 @@ use super::{CallRecord, Inner, configure, summarise};
 pub(super) fn router(inner: Arc<Inner>) -> Router {
     Router::new()
         .route("/{version}/{phone_number_id}/messages", post(cloud_api))
-        .route("/{version}/{phone_number_id}/media", post(super::media::upload))
+        .route(
+            "/{version}/{phone_number_id}/media",
+            post(super::media::upload),
+        )
         .route("/{version}/{media_id}", get(super::media::resolve))
         .route(
             "/_sandbox/media",
             get(super::media::summary).post(super::media::new_file),
         )
-        .route("/_sandbox/media/{media_id}/download", get(super::media::download))
+        .route(
+            "/_sandbox/media/{media_id}/download",
+            get(super::media::download),
+        )
         .route("/_sandbox/health", get(health))
         .route("/_sandbox/config", get(config).post(set_config))
         .route("/_sandbox/inbound", post(inbound))

@@ -33,9 +33,7 @@ use shared::config::{ConfigError, SecretSettings, Settings};
 use shared::events::{Event, MediaChanged};
 use shared::media::graph::{DownloadError, GraphMedia, MediaApi, MediaUrl, is_gone};
 use shared::media::s3::{Head, MediaBucket, Put, SHA256_METADATA};
-use shared::media::{
-    DEFAULT_MAX_BYTES, MediaInfo, MediaJob, checksum_matches, reason, state,
-};
+use shared::media::{DEFAULT_MAX_BYTES, MediaInfo, MediaJob, checksum_matches, reason, state};
 use shared::secrets::{SecretCache, SecretsManagerSource};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use shared::store::StoreError;
@@ -214,7 +212,10 @@ pub enum Outcome {
     /// In the bucket (`fetched`: downloaded now; else it already was).
     Stored { info: MediaInfo, fetched: bool },
     /// Not kept, for `reason` (recorded, event published).
-    Failed { reason: &'static str, detail: String },
+    Failed {
+        reason: &'static str,
+        detail: String,
+    },
     /// Try again after `delay`.
     Retry { delay: Duration, error: String },
 }
@@ -298,9 +299,15 @@ pub async fn process(app: &App, record: &SqsRecord) -> Outcome {
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (message_id, receive_count) = (record.message_id.as_str(), record.receive_count);
     match &outcome {
-        Outcome::Stored { info, fetched } => tracing::info!(message_id, receive_count, tenant = %job.tenant, wamid = %job.inbound_id, media_id = %job.media_id, kind = %job.kind, outcome = "stored", fetched, size = info.size, latency_ms, "inbound media"),
-        Outcome::Failed { reason, detail } => tracing::warn!(message_id, receive_count, tenant = %job.tenant, wamid = %job.inbound_id, media_id = %job.media_id, kind = %job.kind, outcome = "failed", reason, detail = %detail, latency_ms, "inbound media not kept"),
-        Outcome::Retry { delay, error } => tracing::warn!(message_id, receive_count, tenant = %job.tenant, wamid = %job.inbound_id, media_id = %job.media_id, kind = %job.kind, outcome = "retry", delay_s = delay.as_secs(), error = %error, latency_ms, "inbound media: will retry"),
+        Outcome::Stored { info, fetched } => {
+            tracing::info!(message_id, receive_count, tenant = %job.tenant, wamid = %job.inbound_id, media_id = %job.media_id, kind = %job.kind, outcome = "stored", fetched, size = info.size, latency_ms, "inbound media")
+        }
+        Outcome::Failed { reason, detail } => {
+            tracing::warn!(message_id, receive_count, tenant = %job.tenant, wamid = %job.inbound_id, media_id = %job.media_id, kind = %job.kind, outcome = "failed", reason, detail = %detail, latency_ms, "inbound media not kept")
+        }
+        Outcome::Retry { delay, error } => {
+            tracing::warn!(message_id, receive_count, tenant = %job.tenant, wamid = %job.inbound_id, media_id = %job.media_id, kind = %job.kind, outcome = "retry", delay_s = delay.as_secs(), error = %error, latency_ms, "inbound media: will retry")
+        }
     }
     outcome
 }
@@ -492,7 +499,10 @@ mod tests {
             ("WHATSAPP_SECRET_ID", "chasqui/whatsapp"),
             ("TABLE_NAME", "chasqui-test"),
             ("MEDIA_BUCKET", "chasqui-media"),
-            ("MEDIA_QUEUE_URL", "http://127.0.0.1:5000/123456789012/media"),
+            (
+                "MEDIA_QUEUE_URL",
+                "http://127.0.0.1:5000/123456789012/media",
+            ),
         ]
     }
 

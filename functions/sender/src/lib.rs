@@ -177,7 +177,11 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
                 .map(str::trim)
                 .filter(|b| !b.is_empty())
                 .map(|b| {
-                    Settings::checked("MEDIA_ALLOWED_BUCKETS", b.to_owned(), shared::config::bucket_name)
+                    Settings::checked(
+                        "MEDIA_ALLOWED_BUCKETS",
+                        b.to_owned(),
+                        shared::config::bucket_name,
+                    )
                 })
                 .collect::<Result<_, _>>()?,
         },
@@ -868,7 +872,12 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
     let mut body = request.cloud_api_body(&job.message_id);
     if let (Some(media), false) = (&app.media, s3_refs.is_empty()) {
         match media
-            .resolve(request.tenant(), &job.phone_number_id, &mut body, now_millis())
+            .resolve(
+                request.tenant(),
+                &job.phone_number_id,
+                &mut body,
+                now_millis(),
+            )
             .await
         {
             Ok(()) => {}

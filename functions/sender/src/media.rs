@@ -127,11 +127,20 @@ pub enum ResolveError {
 #[async_trait]
 pub trait UploadCache: Send + Sync {
     /// The media id for `object` and when to stop using it (ms), if any.
-    async fn get(&self, tenant: &str, number: &str, object: &str)
-    -> Result<Option<(String, u64)>, StoreError>;
+    async fn get(
+        &self,
+        tenant: &str,
+        number: &str,
+        object: &str,
+    ) -> Result<Option<(String, u64)>, StoreError>;
     /// Remembers an upload.
-    async fn put(&self, tenant: &str, number: &str, object: &str, upload: &Upload)
-    -> Result<(), StoreError>;
+    async fn put(
+        &self,
+        tenant: &str,
+        number: &str,
+        object: &str,
+        upload: &Upload,
+    ) -> Result<(), StoreError>;
 }
 
 /// One upload to remember.
@@ -181,7 +190,10 @@ impl UploadCache for DynamoUploads {
         let Some(item) = out.item() else {
             return Ok(None);
         };
-        let id = item.get(attr::MEDIA_ID).and_then(|v| v.as_s().ok()).cloned();
+        let id = item
+            .get(attr::MEDIA_ID)
+            .and_then(|v| v.as_s().ok())
+            .cloned();
         let until = item
             .get(attr::REUSE_UNTIL)
             .and_then(|v| v.as_n().ok())
@@ -207,7 +219,10 @@ impl UploadCache for DynamoUploads {
                 attr::REUSE_UNTIL,
                 n(upload.uploaded_at + META_KEEPS_MS - REUSE_MARGIN_MS),
             )
-            .set(attr::EXPIRES_AT, n((upload.uploaded_at + META_KEEPS_MS) / 1000));
+            .set(
+                attr::EXPIRES_AT,
+                n((upload.uploaded_at + META_KEEPS_MS) / 1000),
+            );
         e.update_item(
             &self.client,
             &self.table,
@@ -346,11 +361,7 @@ impl OutboundMedia {
         };
         tracing::info!(object = %object, size = head.size, kind = r.kind.name(), "media uploaded to Meta from S3");
         // Remembered even if the table write fails: this instance reuses it.
-        self.memo_put(
-            &memo_key,
-            &id,
-            now + META_KEEPS_MS - REUSE_MARGIN_MS,
-        );
+        self.memo_put(&memo_key, &id, now + META_KEEPS_MS - REUSE_MARGIN_MS);
         self.cache.put(tenant, number, &object, &upload).await?;
         Ok(id)
     }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::cloud_api::{AccessToken, ErrorClass, GraphError, answer_error, http_client, retry_after};
+use crate::cloud_api::{
+    AccessToken, ErrorClass, GraphError, answer_error, http_client, retry_after,
+};
 use crate::secrets::ExposeSecret;
 
 /// What `GET /{media-id}` answers.
@@ -115,7 +117,10 @@ impl GraphMedia {
         })
     }
 
-    async fn token(&self, phone_number_id: &str) -> Result<crate::secrets::SecretString, GraphError> {
+    async fn token(
+        &self,
+        phone_number_id: &str,
+    ) -> Result<crate::secrets::SecretString, GraphError> {
         self.token
             .access_token(phone_number_id)
             .await

@@ -75,7 +75,14 @@ impl MediaBucket {
 
     /// The object's metadata; `None` when there is no such object.
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<Head>, StoreError> {
-        match self.client.head_object().bucket(bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(Head {
                 size: out.content_length().unwrap_or_default().max(0) as u64,
                 content_type: out.content_type().map(str::to_owned),
@@ -83,14 +90,14 @@ impl MediaBucket {
                 version_id: out.version_id().map(str::to_owned),
                 metadata: out.metadata().cloned().unwrap_or_default(),
             })),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(err)
                 if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_not_found()) =>
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 404) =>
             {
                 Ok(None)
             }
-            Err(err) if err.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
             Err(err) => Err(failure("HeadObject media", err)),
         }
     }
@@ -110,11 +117,7 @@ impl MediaBucket {
         }
         let out = match request.send().await {
             Ok(out) => out,
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_no_such_key()) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
                 return Ok(None);
             }
             Err(err) => return Err(failure("GetObject media", err)),
