@@ -16,7 +16,7 @@ use shared::config::Settings;
 use shared::events::{Event, Payload};
 use shared::intake::{self, MAX_BODY_BYTES};
 use shared::sqs::{SqsRecord, sqs_event};
-use shared::tenant::DEFAULT_APP;
+use shared::tenant::{BindingStore, DEFAULT_APP};
 
 const PN: &str = "1122334455";
 const WA_ID: &str = "5511988887777";

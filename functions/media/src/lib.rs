@@ -34,10 +34,9 @@ use shared::events::{Event, MediaChanged};
 use shared::media::graph::{DownloadError, GraphMedia, MediaApi, MediaUrl, is_gone};
 use shared::media::s3::{Head, MediaBucket, Put, SHA256_METADATA};
 use shared::media::{DEFAULT_MAX_BYTES, MediaInfo, MediaJob, checksum_matches, reason, state};
-use shared::secrets::{SecretCache, SecretsManagerSource};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use shared::store::StoreError;
-use shared::tenant::{self, Directory, DynamoBindings, TenantTokens};
+use shared::tenant::TenantTokens;
 
 use crate::records::{DynamoMediaRecords, MediaRecords};
 
@@ -159,22 +158,8 @@ impl App {
         config: &MediaConfig,
         aws: &aws_config::SdkConfig,
     ) -> Result<Self, lambda_runtime::Error> {
-        let secrets = Arc::new(SecretCache::new(
-            Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(aws),
-            )),
-            config.secret.ttl,
-        ));
+        let tokens = TenantTokens::new(aws, &config.table_name, &config.secret);
         let dynamodb = aws_sdk_dynamodb::Client::new(aws);
-        let directory = Arc::new(Directory::new(
-            Arc::new(DynamoBindings::new(dynamodb.clone(), &config.table_name)),
-            tenant::BINDINGS_TTL,
-        ));
-        let tokens = TenantTokens {
-            secrets,
-            directory,
-            secret: config.secret.clone(),
-        };
         let api = GraphMedia::new(
             &config.graph_base_url,
             &config.graph_version,

@@ -29,10 +29,9 @@ use shared::cloud_api::{CloudApi, CloudApiClient, ErrorClass, GraphError};
 use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings};
 use shared::metrics::{self, Emf};
 use shared::now_millis;
-use shared::secrets::{SecretCache, SecretsManagerSource};
 use shared::send_request::{RequestError, SendRequest};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
-use shared::tenant::{self, Directory, DynamoBindings, TenantTokens};
+use shared::tenant::{self, Directory, TenantTokens};
 
 use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter, backoff};
 use crate::requeue::{Requeue, SqsRequeue};
@@ -264,24 +263,18 @@ impl App {
         config: &SenderConfig,
         aws: &aws_config::SdkConfig,
     ) -> Result<Self, lambda_runtime::Error> {
-        let secrets = Arc::new(SecretCache::new(
-            Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(aws),
-            )),
-            config.secret.ttl,
-        ));
-        secrets.access_token(&config.secret.secret_id).await?;
+        let tokens = TenantTokens::new(aws, &config.table_name, &config.secret);
+        tokens
+            .secrets
+            .access_token(&config.secret.secret_id)
+            .await?;
         let dynamodb = aws_sdk_dynamodb::Client::new(aws);
-        let directory = Arc::new(Directory::new(
-            Arc::new(DynamoBindings::new(dynamodb.clone(), &config.table_name)),
-            tenant::BINDINGS_TTL,
-        ));
-        let tokens = TenantTokens {
-            secrets: secrets.clone(),
-            directory: directory.clone(),
-            secret: config.secret.clone(),
-        };
-        let api = CloudApiClient::new(&config.graph, Arc::new(tokens), config.graph_timeout)?;
+        let directory = tokens.directory.clone();
+        let api = CloudApiClient::new(
+            &config.graph,
+            Arc::new(tokens.clone()),
+            config.graph_timeout,
+        )?;
         let store = Arc::new(DynamoLedger::new(dynamodb.clone(), &config.table_name));
         let requeue = SqsRequeue::new(aws_sdk_sqs::Client::new(aws), &config.queue_url);
         let app = Self::new(
@@ -294,11 +287,6 @@ impl App {
         );
         let Some(bucket) = &config.media_bucket else {
             return Ok(app);
-        };
-        let tokens = TenantTokens {
-            secrets,
-            directory,
-            secret: config.secret.clone(),
         };
         let uploads = shared::media::graph::GraphMedia::new(
             &config.graph.base_url,
