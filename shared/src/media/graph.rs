@@ -52,7 +52,8 @@ pub enum DownloadError {
     /// Another status: 5xx and 429 pass, the rest will not.
     #[error("the download URL answered HTTP {0}")]
     Status(u16),
-    /// No whole answer (connection, TLS, timeout, body cut off).
+    /// No whole answer (connection, TLS, timeout, body cut off). The
+    /// short-lived URL is left out: it is never logged.
     #[error("the download failed: {0}")]
     Transport(#[source] reqwest::Error),
     /// The token could not be read.
@@ -182,7 +183,7 @@ impl MediaApi for GraphMedia {
             .bearer_auth(token.expose_secret())
             .send()
             .await
-            .map_err(DownloadError::Transport)?;
+            .map_err(|e| DownloadError::Transport(e.without_url()))?;
         let status = response.status().as_u16();
         match status {
             200..=299 => {}
@@ -193,7 +194,7 @@ impl MediaApi for GraphMedia {
             return Err(DownloadError::TooLarge(max_bytes));
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(DownloadError::Transport)? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| DownloadError::Transport(e.without_url()))? {
             if (bytes.len() + chunk.len()) as u64 > max_bytes {
                 return Err(DownloadError::TooLarge(max_bytes));
             }
