@@ -194,7 +194,11 @@ impl MediaApi for GraphMedia {
             return Err(DownloadError::TooLarge(max_bytes));
         }
         let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| DownloadError::Transport(e.without_url()))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| DownloadError::Transport(e.without_url()))?
+        {
             if (bytes.len() + chunk.len()) as u64 > max_bytes {
                 return Err(DownloadError::TooLarge(max_bytes));
             }
