@@ -283,6 +283,39 @@ async fn each_media_kind_is_stored_once_under_replays() {
         assert_eq!(shared::media::sha256_hex(&bytes), file.sha256, "{kind}");
         assert_eq!(content_type.as_deref(), Some(*mime));
     }
+    // `chasqui media get <wamid> --out FILE` writes the stored bytes.
+    let target = chasqui_cli::target::Target {
+        resources: chasqui_cli::stack::Resources {
+            media_bucket: Some(env.bucket.clone()),
+            ..Default::default()
+        },
+        aws: harness::aws().await,
+        source: "test".into(),
+        local: true,
+        tenant: "default".into(),
+    };
+    let out = std::env::temp_dir().join(unique("media-get"));
+    chasqui_cli::commands::media::get(
+        &target,
+        chasqui_cli::commands::Output { json: true },
+        "wamid.MEDIA3",
+        Some(&out),
+    )
+    .await
+    .unwrap();
+    let written = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(shared::media::sha256_hex(&written), files[3].sha256);
+    assert!(
+        chasqui_cli::commands::media::get(
+            &target,
+            chasqui_cli::commands::Output { json: true },
+            "wamid.NOFILE",
+            Some(&out),
+        )
+        .await
+        .is_err()
+    );
     // Events: `message.inbound` names where each file will be; one
     // `message.media` per file (same id on every redelivery).
     let events = env.events().await;
