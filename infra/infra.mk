@@ -11,7 +11,7 @@ SAM_TOOLS := $(SAM_VENV)/.sam-$(SAM_CLI_VERSION)-cfn-lint-$(CFN_LINT_VERSION)
 
 # Lambda runs the functions on Graviton (template: Architectures arm64).
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
-LAMBDA_BINARIES := webhook sender status
+LAMBDA_BINARIES := webhook sender status media
 
 # No prompts, no telemetry, no colour codes in CI logs. Every sam command runs
 # from infra/: SAM reads samconfig.toml beside the template, resolves
@@ -55,9 +55,13 @@ sam-build-check: export CARGO_PROFILE_DEV_DEBUG := false
 sam-build-check: $(SAM_TOOLS) $(CARGO_LAMBDA) rust-target
 	$(SAM) build --build-dir $(SAM_CHECK_DIR)
 
-## build: the three release arm64 binaries, in target/lambda/<name>/bootstrap
+## build: the release arm64 binaries, in target/lambda/<name>/bootstrap
+# The webhook on its own: built with the others, cargo would unify features
+# and compile shared's `media` (the S3 SDK) into it too (SAM builds each
+# function on its own already).
 build: $(CARGO_LAMBDA) rust-target
-	cargo lambda build --release --arm64 $(addprefix --bin ,$(LAMBDA_BINARIES))
+	cargo lambda build --release --arm64 --bin webhook
+	cargo lambda build --release --arm64 $(addprefix --bin ,$(filter-out webhook,$(LAMBDA_BINARIES)))
 
 ## deploy: sam build and sam deploy (guided the first time, or with GUIDED=1)
 deploy: sam-build

@@ -2,7 +2,7 @@
 """The local AWS stack for `make dev`, on the moto server, made from the SAM template.
 
   local_stack.py up [--spec FILE] [--template FILE] [Param=Value ...]
-        create the queues, dead-letter queues, table and secret of
+        create the media bucket, queues, dead-letter queues, table and secret of
         infra/template.yaml (idempotent), write the stack description the
         local runner reads (default .dev/stack.json) and print env exports
   local_stack.py peek QUEUE_URL     show what a queue holds, leaving it there
@@ -62,6 +62,9 @@ OUTPUTS = {
     "TableName": "table_name",
     "SecretName": "secret_id",
     "WhatsAppSecretPrefix": "secret_prefix",
+    "MediaBucketName": "media_bucket",
+    "MediaQueueUrl": "media_queue_url",
+    "MediaDeadLetterQueueUrl": "media_dlq_url",
 }
 NO_VALUE = object()
 
@@ -216,6 +219,18 @@ def make_queues(t, sqs):
             raise SystemExit(f"queues whose references cannot be resolved: {sorted(pending)}")
 
 
+def make_buckets(t, s3):
+    for lid, res in t.of_type("AWS::S3::Bucket"):
+        # CloudFormation names a bucket <stack>-<logicalid>-<suffix>, lowercased.
+        name = f"{STACK}-{lid}".lower()
+        try:
+            s3.create_bucket(Bucket=name)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        t.made[lid] = {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+
+
 def make_table(t, ddb):
     for lid, res in t.of_type("AWS::DynamoDB::Table"):
         props = t.resolve(res.get("Properties", {}))
@@ -325,6 +340,7 @@ def up(*args):
     if not os.path.exists(template_path):
         sys.exit(f"{template_path} not found: the local stack is made from the SAM template")
     t = Template(template_path, overrides)
+    make_buckets(t, client("s3"))
     make_queues(t, client("sqs"))
     make_table(t, client("dynamodb"))
     make_secrets(t, client("secretsmanager"))
@@ -357,6 +373,8 @@ def up(*args):
         "TABLE_NAME": resources.get("table_name"),
         "WHATSAPP_PHONE_NUMBER_ID": resources.get("phone_number_id"),
         "WHATSAPP_SECRET_PREFIX": resources.get("secret_prefix"),
+        "MEDIA_BUCKET": resources.get("media_bucket"),
+        "MEDIA_QUEUE_URL": resources.get("media_queue_url"),
     }
     for k, v in env.items():
         if v:

@@ -68,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         action: BindingsAction,
     },
+    /// Inbound media kept in the media bucket.
+    Media {
+        #[command(subcommand)]
+        action: MediaAction,
+    },
     /// Each business number's quality, messaging limit and display name,
     /// and each account's standing, as Meta last reported them.
     Numbers,
@@ -170,6 +175,18 @@ enum BindingsAction {
 }
 
 #[derive(Subcommand)]
+enum MediaAction {
+    /// Fetch an inbound message's file (by its wamid, or the inbound id
+    /// `chasqui contacts show` prints) from the media bucket.
+    Get {
+        id: String,
+        /// Where to write it (default: the id, with the type's extension).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum WebhookAction {
     /// Print the X-Hub-Signature-256 of FILE's exact bytes.
     Sign {
@@ -260,6 +277,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Inbound(args) => commands::inbound::run(&target, out, &args).await,
+        Command::Media {
+            action: MediaAction::Get { id, out: file },
+        } => commands::media::get(&target, out, &id, file.as_deref()).await,
         Command::Dlq { action } => match action {
             DlqAction::List { queue, limit } => {
                 commands::dlq::list(&target, out, queue, limit).await

@@ -134,6 +134,9 @@ pub struct Resources {
     /// The sandbox's control API.
     #[serde(default)]
     pub sandbox_url: Option<String>,
+    /// The media bucket (`docs/media.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_bucket: Option<String>,
     /// Where the webhook is served (Meta's callback URL).
     #[serde(default)]
     pub webhook_url: Option<String>,

@@ -43,6 +43,7 @@ impl Target {
             aws_endpoint_url: settings.get("AWS_ENDPOINT_URL"),
             region: settings.get("AWS_REGION"),
             sandbox_url: settings.get("CHASQUI_SANDBOX_URL"),
+            media_bucket: settings.get("MEDIA_BUCKET"),
             webhook_url: None,
             secret_prefix: settings.get("WHATSAPP_SECRET_PREFIX"),
         };

@@ -252,17 +252,69 @@ impl CloudApiClient {
         token: Arc<dyn AccessToken>,
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
-        let http = crate::https::reqwest_builder()?
-            .connect_timeout(DEFAULT_CONNECT_TIMEOUT.min(timeout))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("chasqui/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = http_client(timeout)?;
         Ok(Self {
             http,
             messages_url_prefix: format!("{}/{}", graph.base_url, graph.version),
             token,
         })
+    }
+}
+
+/// The Graph API's HTTP client: `timeout` for each whole call, connecting
+/// in at most 3 s, connections kept for reuse across invocations.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    crate::https::reqwest_builder()?
+        .connect_timeout(DEFAULT_CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("chasqui/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The answer's `Retry-After` header, when it has one that reads.
+pub(crate) fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+/// The error of a Graph answer with a non-2xx `status`: Meta's error object
+/// classified, or the start of whatever else the body is.
+pub(crate) fn answer_error(status: u16, retry_after: Option<Duration>, bytes: &[u8]) -> GraphError {
+    match serde_json::from_slice::<ErrorEnvelope>(bytes) {
+        Ok(ErrorEnvelope { error: e }) => {
+            let details = e.error_data.as_ref().and_then(|d| match d {
+                Value::Object(m) => m.get("details").and_then(Value::as_str).map(str::to_owned),
+                Value::String(s) => Some(s.clone()),
+                _ => None,
+            });
+            let class = classify(status, e.code, e.is_transient);
+            GraphError::Api {
+                error: Box::new(MetaError {
+                    http_status: status,
+                    code: e.code,
+                    subcode: e.error_subcode,
+                    title: e.error_user_title,
+                    message: e.message,
+                    kind: e.kind,
+                    details,
+                    fbtrace_id: e.fbtrace_id,
+                    is_transient: e.is_transient,
+                }),
+                class,
+                retry_after,
+            }
+        }
+        Err(_) => GraphError::Unexpected {
+            status,
+            snippet: String::from_utf8_lossy(bytes)
+                .chars()
+                .take(SNIPPET_CHARS)
+                .collect(),
+        },
     }
 }
 
@@ -311,11 +363,7 @@ impl CloudApi for CloudApiClient {
             .await
             .map_err(GraphError::Transport)?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry_after(v, SystemTime::now()));
+        let retry_after = retry_after(&response);
         let bytes = response.bytes().await.map_err(GraphError::Transport)?;
         if (200..300).contains(&status) {
             let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -331,43 +379,7 @@ impl CloudApi for CloudApiClient {
                 user_id: text("/contacts/0/user_id"),
             });
         }
-        Err(error_of(status, retry_after, &bytes))
-    }
-}
-
-/// Meta's answer to a call that did not succeed, as a [`GraphError`].
-fn error_of(status: u16, retry_after: Option<Duration>, bytes: &[u8]) -> GraphError {
-    match serde_json::from_slice::<ErrorEnvelope>(bytes) {
-        Ok(ErrorEnvelope { error: e }) => {
-            let details = e.error_data.as_ref().and_then(|d| match d {
-                Value::Object(m) => m.get("details").and_then(Value::as_str).map(str::to_owned),
-                Value::String(s) => Some(s.clone()),
-                _ => None,
-            });
-            let class = classify(status, e.code, e.is_transient);
-            GraphError::Api {
-                error: Box::new(MetaError {
-                    http_status: status,
-                    code: e.code,
-                    subcode: e.error_subcode,
-                    title: e.error_user_title,
-                    message: e.message,
-                    kind: e.kind,
-                    details,
-                    fbtrace_id: e.fbtrace_id,
-                    is_transient: e.is_transient,
-                }),
-                class,
-                retry_after,
-            }
-        }
-        Err(_) => GraphError::Unexpected {
-            status,
-            snippet: String::from_utf8_lossy(bytes)
-                .chars()
-                .take(SNIPPET_CHARS)
-                .collect(),
-        },
+        Err(answer_error(status, retry_after, &bytes))
     }
 }
 
@@ -412,6 +424,7 @@ impl CloudApiClient {
             .await
             .map_err(GraphError::Transport)?;
         let status = response.status().as_u16();
+        let retry_after = retry_after(&response);
         let bytes = response.bytes().await.map_err(GraphError::Transport)?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&bytes).map_err(|_| GraphError::Unexpected {
@@ -422,14 +435,14 @@ impl CloudApiClient {
                     .collect(),
             });
         }
-        Err(error_of(status, None, &bytes))
+        Err(answer_error(status, retry_after, &bytes))
     }
 }
 
 /// A `Retry-After` value (RFC 9110): a number of seconds, or an HTTP date,
 /// which counts from `now` (a date already past asks for no wait).
 /// Anything else is ignored: the sender's own backoff applies.
-fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
@@ -565,13 +578,19 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_785_000_000);
-        assert_eq!(retry_after(" 30 ", now), Some(Duration::from_secs(30)));
+        assert_eq!(
+            parse_retry_after(" 30 ", now),
+            Some(Duration::from_secs(30))
+        );
         let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
-        assert_eq!(retry_after(&later, now), Some(Duration::from_secs(90)));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(90))
+        );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
-        assert_eq!(retry_after(&past, now), Some(Duration::ZERO));
-        assert_eq!(retry_after("soon", now), None);
-        assert_eq!(retry_after("-5", now), None);
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
     }
 
     #[tokio::test]

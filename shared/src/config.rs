@@ -203,22 +203,32 @@ impl Settings {
         })
     }
 
+    /// `GRAPH_API_BASE_URL` and `GRAPH_API_VERSION`: where Graph calls go,
+    /// for a function that needs no default business number.
+    pub fn graph_endpoint(&self) -> Result<(String, String), ConfigError> {
+        let graph = self.graph_base()?;
+        Ok((graph.base_url, graph.version))
+    }
+
+    /// `MEDIA_BUCKET`: the stack's media bucket (`docs/media.md`); `None`
+    /// when unset (media is not kept or sent from S3).
+    pub fn media_bucket(&self) -> Result<Option<String>, ConfigError> {
+        self.get("MEDIA_BUCKET")
+            .map(|v| Self::checked("MEDIA_BUCKET", v, bucket_name))
+            .transpose()
+    }
+
+    /// `MEDIA_QUEUE_URL`: the queue of inbound media downloads; `None`
+    /// when unset (inbound media is recorded, not fetched).
+    pub fn media_queue_url(&self) -> Result<Option<String>, ConfigError> {
+        self.get("MEDIA_QUEUE_URL")
+            .map(|v| Self::checked("MEDIA_QUEUE_URL", v, crate::check::http_url))
+            .transpose()
+    }
+
     /// The Graph API endpoint, version and default business number.
     pub fn graph(&self) -> Result<GraphSettings, ConfigError> {
-        let base_url = Self::checked(
-            "GRAPH_API_BASE_URL",
-            self.get("GRAPH_API_BASE_URL")
-                .unwrap_or_else(|| DEFAULT_GRAPH_API_BASE_URL.to_owned()),
-            crate::check::http_url,
-        )?
-        .trim_end_matches('/')
-        .to_owned();
-        let version = Self::checked(
-            "GRAPH_API_VERSION",
-            self.get("GRAPH_API_VERSION")
-                .unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.to_owned()),
-            graph_version,
-        )?;
+        let base = self.graph_base()?;
         let phone_number_id = Self::checked(
             "WHATSAPP_PHONE_NUMBER_ID",
             self.required(
@@ -234,9 +244,30 @@ impl Settings {
             },
         )?;
         Ok(GraphSettings {
+            phone_number_id,
+            ..base
+        })
+    }
+
+    fn graph_base(&self) -> Result<GraphSettings, ConfigError> {
+        let base_url = Self::checked(
+            "GRAPH_API_BASE_URL",
+            self.get("GRAPH_API_BASE_URL")
+                .unwrap_or_else(|| DEFAULT_GRAPH_API_BASE_URL.to_owned()),
+            crate::check::http_url,
+        )?
+        .trim_end_matches('/')
+        .to_owned();
+        let version = Self::checked(
+            "GRAPH_API_VERSION",
+            self.get("GRAPH_API_VERSION")
+                .unwrap_or_else(|| DEFAULT_GRAPH_API_VERSION.to_owned()),
+            graph_version,
+        )?;
+        Ok(GraphSettings {
             base_url,
             version,
-            phone_number_id,
+            phone_number_id: String::new(),
         })
     }
 }
@@ -384,6 +415,22 @@ impl WebhookConfig {
             queue_url: settings.webhook_queue_url()?,
             metrics_namespace: settings.metrics_namespace()?,
         })
+    }
+}
+
+/// An S3 bucket name: 3-63 of `a-z`, `0-9`, `.`, `-`, starting and ending
+/// with a letter or digit.
+pub fn bucket_name(value: &str) -> Result<(), &'static str> {
+    let ok = (3..=63).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err("expected an S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
     }
 }
 

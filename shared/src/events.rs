@@ -10,12 +10,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::media::MediaInfo;
 use crate::record::{ConversationRecord, ErrorRecord, PricingRecord, Status};
 
 /// `type` of a [`StatusChanged`] event.
 pub const STATUS_CHANGED: &str = "message.status_changed";
 /// `type` of an [`Inbound`] event.
 pub const INBOUND: &str = "message.inbound";
+/// `type` of a [`MediaChanged`] event.
+pub const MEDIA: &str = "message.media";
 /// `type` of an [`OptChange`] event for an opt-out.
 pub const OPTED_OUT: &str = "contact.opted_out";
 /// `type` of an [`OptChange`] event for an opt-in.
@@ -60,6 +63,9 @@ pub enum Payload {
     /// `message.inbound`.
     #[serde(rename = "message.inbound")]
     Inbound(Inbound),
+    /// `message.media`: an inbound file was kept in the bucket, or not.
+    #[serde(rename = "message.media")]
+    Media(MediaChanged),
     /// `contact.opted_out`.
     #[serde(rename = "contact.opted_out")]
     OptedOut(OptChange),
@@ -101,6 +107,7 @@ impl Event {
         match self.payload {
             Payload::StatusChanged(_) => STATUS_CHANGED,
             Payload::Inbound(_) => INBOUND,
+            Payload::Media(_) => MEDIA,
             Payload::OptedOut(_) => OPTED_OUT,
             Payload::OptedIn(_) => OPTED_IN,
             Payload::NumberHealthChanged(_) => NUMBER_HEALTH_CHANGED,
@@ -183,6 +190,20 @@ impl Event {
         }
     }
 
+    /// An inbound file's outcome (stored or failed), at `at` (when it was
+    /// decided); one id per message and outcome.
+    pub fn media(at: u64, data: MediaChanged) -> Self {
+        Self {
+            tenant: default_tenant(),
+            id: event_id(
+                MEDIA,
+                &[&data.phone_number_id, &data.wamid, &data.media.state],
+            ),
+            occurred_at: at,
+            payload: Payload::Media(data),
+        }
+    }
+
     /// An opt-out or opt-in decision. `decision` identifies the signal
     /// (its time and triggering message), the same on every replay.
     pub fn opt(at: u64, decision: &str, data: OptChange) -> Self {
@@ -211,6 +232,11 @@ impl Event {
                 .or_else(|| d.wamid.clone())
                 .unwrap_or_default(),
             Payload::Inbound(d) => format!(
+                "{}#{}",
+                d.phone_number_id,
+                d.from_user_id.as_deref().unwrap_or(&d.from)
+            ),
+            Payload::Media(d) => format!(
                 "{}#{}",
                 d.phone_number_id,
                 d.from_user_id.as_deref().unwrap_or(&d.from)
@@ -347,6 +373,34 @@ pub struct Inbound {
     /// `true` when `message` was left out to fit the queue.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub message_truncated: bool,
+    /// For a message with a file (image, audio, video, document,
+    /// sticker): where it will be kept, `state: "pending"`; a
+    /// `message.media` event follows when it is stored or fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaInfo>,
+}
+
+/// `message.media`: an inbound message's file was stored in the media
+/// bucket (`state: "stored"`, with `bucket`, `key`, `size`,
+/// `content_type`, `sha256`) or could not be (`state: "failed"`, with
+/// `reason`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MediaChanged {
+    /// The business phone number id the person wrote to.
+    pub phone_number_id: String,
+    /// Meta's id of the inbound message (the id of `message.inbound`).
+    pub wamid: String,
+    /// The sender's phone; absent for a customer known only by username.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub from: String,
+    /// The sender's BSUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_user_id: Option<String>,
+    /// Meta's message type (`image`, `audio`, `video`, `document`, `sticker`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The file.
+    pub media: MediaInfo,
 }
 
 /// Where an opt-out or opt-in came from.

@@ -27,6 +27,7 @@ pub mod health;
 #[cfg(feature = "aws")]
 pub mod https;
 pub mod intake;
+pub mod media;
 pub mod metrics;
 pub mod phone;
 pub mod pseudonym;

@@ -61,6 +61,33 @@ pub async fn dynamodb() -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&aws().await)
 }
 
+/// An S3 client on the emulator (path-style, as the functions' is).
+pub async fn s3() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&aws().await)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Creates a bucket no other test uses and returns its name.
+pub async fn create_bucket(s3: &aws_sdk_s3::Client) -> String {
+    let name = unique("media").to_ascii_lowercase();
+    // Bucket names are at most 63 characters.
+    let name: String = name.chars().take(63).collect();
+    let name = name.trim_end_matches('-').to_owned();
+    s3.create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_bucket: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        });
+    name
+}
+
 /// A name no other test (or earlier run against the same emulator) uses.
 pub fn unique(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

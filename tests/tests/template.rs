@@ -48,6 +48,7 @@ fn manifests() -> Vec<Manifest> {
         manifest!(webhook: chasqui_webhook),
         manifest!(sender: chasqui_sender),
         manifest!(status: chasqui_status),
+        manifest!(media: chasqui_media),
     ]
 }
 
@@ -102,6 +103,15 @@ const SAMPLES: &[(&str, &str)] = &[
     ("WHATSAPP_WABA_ID", "102290129340398"),
     ("TEMPLATE_CACHE_SECONDS", "30"),
     ("TEMPLATE_MAX_AGE_HOURS", "3"),
+    ("MEDIA_BUCKET", "chasqui-mediabucket-1a2b3c4d5e6f"),
+    ("MEDIA_ALLOWED_BUCKETS", "acme-invoices"),
+    (
+        "MEDIA_QUEUE_URL",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/chasqui-MediaQueue-1",
+    ),
+    ("MEDIA_MAX_RECEIVE_COUNT", "10"),
+    ("MEDIA_MAX_BYTES", "104857600"),
+    ("MEDIA_TIMEOUT_SECONDS", "60"),
 ];
 
 /// Read by `shared::telemetry::init` through tracing's `EnvFilter`, not `Settings`.
@@ -335,6 +345,11 @@ enum Scope {
     /// Every secret whose name starts with this `!Sub` text: the further
     /// apps' and bindings' secrets under `WHATSAPP_SECRET_PREFIX`.
     SecretPrefix(String),
+    /// `!Sub ${<bucket>.Arn}/*`: the objects of a bucket of the template.
+    Objects(String),
+    /// `!Sub arn:${AWS::Partition}:s3:::${<parameter>}` (`/*` when
+    /// `true`): a bucket the deployer names by parameter, or its objects.
+    ParameterBucket(String, bool),
     /// Anything else (a wildcard, a literal ARN, a queue URL): never allowed.
     Other(String),
 }
@@ -345,6 +360,10 @@ impl std::fmt::Display for Scope {
             Scope::Arn(id) => write!(f, "{id}"),
             Scope::Index(id, index) => write!(f, "{id}/index/{index}"),
             Scope::SecretPrefix(prefix) => write!(f, "secrets {prefix}*"),
+            Scope::Objects(id) => write!(f, "{id}/*"),
+            Scope::ParameterBucket(param, objects) => {
+                write!(f, "bucket ${{{param}}}{}", if *objects { "/*" } else { "" })
+            }
             Scope::Other(raw) => write!(f, "{raw}"),
         }
     }
@@ -383,6 +402,28 @@ fn scope(template: &Template, value: &Value) -> Scope {
         .filter(|prefix| !prefix.contains('*'))
     {
         return Scope::SecretPrefix(prefix.to_owned());
+    }
+    // `!Sub ${Bucket.Arn}/*`
+    if let Some(id) = value["Fn::Sub"]
+        .as_str()
+        .and_then(|sub| sub.strip_prefix("${"))
+        .and_then(|rest| rest.strip_suffix(".Arn}/*"))
+        .filter(|id| !id.contains(['$', '{', '}', '/']))
+    {
+        return Scope::Objects(id.to_owned());
+    }
+    // `!Sub arn:${AWS::Partition}:s3:::${Parameter}[/*]`
+    if let Some(rest) = value["Fn::Sub"]
+        .as_str()
+        .and_then(|sub| sub.strip_prefix("arn:${AWS::Partition}:s3:::${"))
+    {
+        let (param, objects) = match rest.strip_suffix("}/*") {
+            Some(param) => (param, true),
+            None => (rest.strip_suffix('}').unwrap_or(rest), false),
+        };
+        if !template.0["Parameters"][param].is_null() {
+            return Scope::ParameterBucket(param.to_owned(), objects);
+        }
     }
     // `!Sub ${Table.Arn}/index/<name or *>`
     let index = value["Fn::Sub"]
@@ -675,6 +716,20 @@ fn check_permissions(template: &Template, manifest: &Manifest) -> Vec<String> {
             needed.push((action.to_string(), scopes));
             continue;
         }
+        // An S3 bucket the deployer names by parameter: the grant is on
+        // that bucket (ListBucket) or its objects.
+        if let Some(param) = value["Ref"]
+            .as_str()
+            .filter(|p| !template.0["Parameters"][*p].is_null())
+            && action.starts_with("s3:")
+        {
+            let objects = *action != "s3:ListBucket";
+            needed.push((
+                action.to_string(),
+                vec![Scope::ParameterBucket(param.to_owned(), objects)],
+            ));
+            continue;
+        }
         let Some(target) = template.target(value) else {
             problems.push(format!(
                 "{}'s AWS_PERMISSIONS needs {action} on the resource {setting} names, but {id} sets {setting} to {value}, no resource of the template",
@@ -690,6 +745,10 @@ fn check_permissions(template: &Template, manifest: &Manifest) -> Vec<String> {
             continue;
         }
         let mut scopes = vec![Scope::Arn(target.clone())];
+        // Object actions are granted on the bucket's objects.
+        if action.starts_with("s3:") && *action != "s3:ListBucket" {
+            scopes = vec![Scope::Objects(target.clone())];
+        }
         if *action == "dynamodb:Query" {
             scopes.push(Scope::Index(target.clone(), "*".to_owned()));
             let indexes = &template
@@ -1441,7 +1500,9 @@ fn every_function_is_a_cargo_lambda_build_of_a_workspace_binary() {
         );
         binaries.insert(binary.to_owned());
     }
-    let expected: BTreeSet<String> = ["webhook", "sender", "status"].map(String::from).into();
+    let expected: BTreeSet<String> = ["webhook", "sender", "status", "media"]
+        .map(String::from)
+        .into();
     assert_eq!(binaries, expected);
     for manifest in manifests() {
         assert!(binaries.contains(manifest.binary), "{}", manifest.binary);
@@ -1528,6 +1589,126 @@ fn the_sender_timeouts_nest() {
 // ------------------------------------------------- the checks can fail
 
 /// The template with `edit` applied.
+/// Every S3 bucket the functions use is private, encrypted, reachable
+/// over TLS only, and expires inbound media by a parameter's lifecycle
+/// rule (`docs/media.md`).
+fn check_buckets(template: &Template) -> Vec<String> {
+    let mut problems = Vec::new();
+    let buckets: Vec<&String> = template
+        .resources()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::S3::Bucket")
+        .map(|(id, _)| id)
+        .collect();
+    if buckets.is_empty() {
+        problems.push("the template has no media bucket".to_owned());
+    }
+    for id in buckets {
+        let p = &template.resources()[id.as_str()]["Properties"];
+        let sse = &p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+            ["SSEAlgorithm"];
+        if !matches!(sse.as_str(), Some("AES256" | "aws:kms" | "aws:kms:dsse")) {
+            problems.push(format!("{id} has no default server-side encryption"));
+        }
+        let block = &p["PublicAccessBlockConfiguration"];
+        for key in [
+            "BlockPublicAcls",
+            "BlockPublicPolicy",
+            "IgnorePublicAcls",
+            "RestrictPublicBuckets",
+        ] {
+            if block[key] != true {
+                problems.push(format!(
+                    "{id} does not set {key}: public access is not blocked"
+                ));
+            }
+        }
+        let expires = one_or_many(&p["LifecycleConfiguration"]["Rules"])
+            .into_iter()
+            .any(|r| {
+                r["Status"] == "Enabled"
+                    && r["ExpirationInDays"]["Ref"]
+                        .as_str()
+                        .is_some_and(|param| !template.0["Parameters"][param].is_null())
+                    && r["Prefix"] == shared::media::INBOUND_PREFIX
+            });
+        if !expires {
+            problems.push(format!(
+                "{id} has no enabled lifecycle rule expiring {} after a parameter's days",
+                shared::media::INBOUND_PREFIX
+            ));
+        }
+        let tls_only = template.resources().values().any(|policy| {
+            policy["Type"] == "AWS::S3::BucketPolicy"
+                && policy["Properties"]["Bucket"]["Ref"] == id.as_str()
+                && one_or_many(&policy["Properties"]["PolicyDocument"]["Statement"])
+                    .into_iter()
+                    .any(|st| {
+                        let resources = one_or_many(&st["Resource"]);
+                        st["Effect"] == "Deny"
+                            && st["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+                            && resources
+                                .iter()
+                                .any(|r| scope(template, r) == Scope::Arn(id.clone()))
+                            && resources
+                                .iter()
+                                .any(|r| scope(template, r) == Scope::Objects(id.clone()))
+                    })
+        });
+        if !tls_only {
+            problems.push(format!(
+                "{id} has no bucket policy denying plain HTTP on the bucket and its objects"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_media_bucket_is_private_encrypted_tls_only_and_expires_inbound_media() {
+    assert_none(check_buckets(&Template::load()));
+}
+
+#[test]
+fn a_bucket_open_to_the_public_or_plain_http_or_kept_forever_is_found() {
+    let template = edited(|t| {
+        let p = &mut t["Resources"]["MediaBucket"]["Properties"];
+        p["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] = json!(false);
+        p["LifecycleConfiguration"] = Value::Null;
+        p["BucketEncryption"] = Value::Null;
+        t["Resources"]
+            .as_object_mut()
+            .unwrap()
+            .remove("MediaBucketTlsOnly");
+    });
+    let problems = check_buckets(&template);
+    for expected in [
+        "MediaBucket does not set RestrictPublicBuckets",
+        "MediaBucket has no enabled lifecycle rule",
+        "MediaBucket has no default server-side encryption",
+        "MediaBucket has no bucket policy denying plain HTTP",
+    ] {
+        assert_finds(&problems, expected);
+    }
+}
+
+#[test]
+fn a_sender_reading_a_bucket_it_does_not_name_is_found() {
+    let sender = manifest!(sender: chasqui_sender);
+    let template = edited(|t| {
+        let statements = &mut t["Resources"]["SenderRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+            ["Statement"];
+        statements.as_array_mut().unwrap().push(json!({
+            "Sid": "ReadAnotherBucket", "Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": {"Fn::Sub": "${WebhookQueue.Arn}/*"}
+        }));
+    });
+    assert_finds(
+        &check_permissions(&template, &sender),
+        "SenderFunction's role grants s3:GetObject on WebhookQueue/*",
+    );
+}
+
 fn edited(edit: impl FnOnce(&mut Value)) -> Template {
     let mut template = Template::real();
     edit(&mut template.0);

@@ -12,7 +12,7 @@ use super::status::{self, Found};
 use super::{CliError, Output, bindings, send};
 use crate::clock;
 use crate::sandbox::client::SandboxClient;
-use crate::sandbox::{Inbound, SandboxApp};
+use crate::sandbox::{Inbound, InboundMedia, SandboxApp};
 use crate::target::Target;
 use shared::secrets::SecretString;
 use shared::tenant::{Binding, DynamoBindings};
@@ -31,6 +31,70 @@ const ACME: &str = "acme";
 const ACME_TOKEN: &str = "demo-acme-access-token";
 const BURST: usize = 15;
 const BURST_RATE: u32 = 5;
+
+/// A customer sends a photo of a damaged part: the media function keeps it
+/// in the local bucket (moto S3) before Meta's link expires.
+async fn customer_photo(tour: &mut Tour<'_>) -> Result<(), CliError> {
+    tour.say("\n▶ 2b. The customer sends a photo; it lands in the media bucket");
+    let Some(bucket) = tour.target.resources.media_bucket.clone() else {
+        tour.check(
+            false,
+            "the local stack has a media bucket (restart `make dev`)",
+        );
+        return Ok(());
+    };
+    // A tiny PNG (1x1), as a customer's camera would send a JPEG.
+    let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+    let file = tour
+        .sandbox
+        .register_media(&json!({"mime_type": "image/png", "base64": png}))
+        .await?;
+    let receipt = tour
+        .sandbox
+        .inbound(&Inbound {
+            from: ANA.into(),
+            profile_name: Some("Ana Souza".into()),
+            media: Some(InboundMedia {
+                kind: "image".into(),
+                id: file.id.clone(),
+                mime_type: file.mime_type.clone(),
+                sha256: file.sha256.clone(),
+                caption: Some("a peça chegou quebrada".into()),
+                filename: None,
+            }),
+            ..Inbound::default()
+        })
+        .await?;
+    tour.say(&format!(
+        "   ← Ana: [photo, {} bytes] \"a peça chegou quebrada\" ({})",
+        file.file_size, receipt.wamid
+    ));
+    let key = shared::media::object_key(&tour.target.tenant, &receipt.wamid);
+    let media = shared::media::s3::MediaBucket::new(&tour.target.aws);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut stored = None;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(head)) = media.head(&bucket, &key).await {
+            stored = Some(head);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let ok = stored.as_ref().is_some_and(|h| {
+        h.size == file.file_size as u64
+            && h.metadata.get(shared::media::s3::SHA256_METADATA) == Some(&file.sha256)
+    });
+    tour.check(
+        ok,
+        &format!(
+            "s3://{bucket}/{key} holds it, checksum checked (`chasqui media get {}`)",
+            receipt.wamid
+        ),
+    );
+    tour.steps
+        .push(json!({"step": "customer_photo", "wamid": receipt.wamid, "bucket": bucket, "key": key, "stored": ok}));
+    Ok(())
+}
 
 struct Tour<'a> {
     target: &'a Target,
@@ -236,6 +300,8 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     );
     tour.steps
         .push(json!({"step": "reply_in_window", "id": id, "status": found.record.status()}));
+
+    customer_photo(&mut tour).await?;
 
     tour.say("\n▶ 3. A customer sends STOP; the next send is suppressed");
     tour.sandbox

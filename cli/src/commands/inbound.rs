@@ -64,6 +64,7 @@ impl InboundArgs {
             profile_name: self.name.clone(),
             context: self.context.clone(),
             phone_number_id: None,
+            media: None,
         };
         if inbound.text.is_none() && inbound.button.is_none() && inbound.interactive.is_none() {
             return Err(CliError::new("nothing to say")

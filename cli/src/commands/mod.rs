@@ -7,6 +7,7 @@ pub mod demo;
 pub mod dlq;
 pub mod inbound;
 pub mod local;
+pub mod media;
 pub mod numbers;
 pub mod send;
 pub mod status;

@@ -94,6 +94,16 @@ impl SandboxClient {
             .await
     }
 
+    /// Registers a file a customer can send (`POST /_sandbox/media`):
+    /// `{"mime_type", "text"|"base64"|"size", "fault"?}`.
+    pub async fn register_media(
+        &self,
+        file: &Value,
+    ) -> Result<super::media::Registered, ClientError> {
+        self.call(reqwest::Method::POST, "/_sandbox/media", Some(file.clone()))
+            .await
+    }
+
     pub async fn config(&self) -> Result<SandboxConfig, ClientError> {
         self.call(reqwest::Method::GET, "/_sandbox/config", None)
             .await

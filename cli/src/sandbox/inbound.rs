@@ -37,14 +37,23 @@ pub(super) async fn inbound_message(
         inbound.text.is_some(),
         inbound.button.is_some(),
         inbound.interactive.is_some(),
+        inbound.media.is_some(),
     ]
     .iter()
     .filter(|g| **g)
     .count();
     if given != 1 {
         return Err(SandboxError::Invalid(
-            "give exactly one of text, button or interactive".into(),
+            "give exactly one of text, button, interactive or media".into(),
         ));
+    }
+    if let Some(m) = &inbound.media
+        && shared::media::Kind::parse(&m.kind).is_none()
+    {
+        return Err(SandboxError::Invalid(format!(
+            "media.kind: {:?} is not image, audio, video, document or sticker",
+            m.kind
+        )));
     }
     if inbound.text.as_deref().is_some_and(|t| t.trim().is_empty()) {
         return Err(SandboxError::Invalid("text is empty".into()));

@@ -20,9 +20,13 @@
 //! - `GET /_sandbox/webhooks`: webhook delivery counters.
 //! - `POST /_sandbox/reset`: forgets calls, windows and inbound messages.
 //! - `GET /_sandbox/health`.
+//! - Media: `GET /{version}/{media-id}`, the download URL it hands out,
+//!   `POST /{version}/{phone_number_id}/media`, and `POST|GET
+//!   /_sandbox/media` ([`media`]).
 
 pub mod client;
 pub mod config;
+pub mod media;
 pub mod validate;
 pub mod webhooks;
 
@@ -45,7 +49,7 @@ use tokio::sync::{Semaphore, watch};
 pub use self::config::{Delays, SandboxApp, SandboxConfig, Template};
 use self::delivery::deliver;
 use self::inbound::inbound_message;
-pub use self::webhooks::{ButtonReply, Inbound, InteractiveReply};
+pub use self::webhooks::{ButtonReply, Inbound, InboundMedia, InteractiveReply};
 use crate::http::Server;
 
 /// The business number used when a call or an inbound message names none.
@@ -149,6 +153,8 @@ struct Inner {
     stop: watch::Sender<bool>,
     /// Distinguishes this run's wamids from an earlier run's.
     boot: String,
+    /// Files served and uploads received (`media`).
+    media: Mutex<media::MediaState>,
 }
 
 #[derive(Default)]
@@ -213,6 +219,7 @@ impl Sandbox {
             stats: Counters::default(),
             stop,
             boot,
+            media: Mutex::default(),
         });
         let server = Server::bind(addr, routes::router(inner.clone()))
             .await
@@ -267,6 +274,16 @@ impl Sandbox {
     /// signed inbound webhook.
     pub async fn inbound(&self, inbound: Inbound) -> Result<InboundReceipt, SandboxError> {
         inbound_message(&self.inner, inbound).await
+    }
+
+    /// Registers a file a customer can send (`POST /_sandbox/media`).
+    pub fn register_media(&self, file: media::NewFile) -> Result<media::Registered, SandboxError> {
+        media::register(&self.inner, file).map_err(SandboxError::Invalid)
+    }
+
+    /// Files, uploads and counters (`GET /_sandbox/media`).
+    pub fn media_summary(&self) -> Value {
+        self.inner.media_summary()
     }
 
     /// Waits until no webhook is pending; `false` if `timeout` passed first.

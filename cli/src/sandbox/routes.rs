@@ -33,6 +33,19 @@ pub(super) fn router(inner: Arc<Inner>) -> Router {
             "/_sandbox/templates/{name}/{language}",
             post(change_template),
         )
+        .route(
+            "/{version}/{phone_number_id}/media",
+            post(super::media::upload),
+        )
+        .route("/{version}/{media_id}", get(super::media::resolve))
+        .route(
+            "/_sandbox/media",
+            get(super::media::summary).post(super::media::new_file),
+        )
+        .route(
+            "/_sandbox/media/{media_id}/download",
+            get(super::media::download),
+        )
         .route("/_sandbox/health", get(health))
         .route("/_sandbox/config", get(config).post(set_config))
         .route("/_sandbox/inbound", post(inbound))
@@ -168,11 +181,11 @@ async fn unknown_path(State(inner): State<Arc<Inner>>, uri: Uri) -> Response {
     meta_error(&inner, &refusal)
 }
 
-fn control_error(message: &str) -> Response {
+pub(super) fn control_error(message: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
-fn meta_error(inner: &Inner, refusal: &Refusal) -> Response {
+pub(super) fn meta_error(inner: &Inner, refusal: &Refusal) -> Response {
     let trace = {
         let mut state = inner.state();
         let rng = &mut state.rng;

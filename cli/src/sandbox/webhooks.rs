@@ -61,6 +61,25 @@ pub struct Inbound {
     /// else `1122334455`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone_number_id: Option<String>,
+    /// A file (image, audio, video, document, sticker) registered with
+    /// `POST /_sandbox/media`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<InboundMedia>,
+}
+
+/// A customer's file: its kind and what `POST /_sandbox/media` answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundMedia {
+    /// `image`, `audio`, `video`, `document` or `sticker`.
+    pub kind: String,
+    pub id: String,
+    pub mime_type: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +197,16 @@ pub fn inbound_payload(
             "type": "button_reply",
             "button_reply": {"id": i.id, "title": i.title},
         });
+    } else if let Some(m) = &inbound.media {
+        let mut media = json!({"id": m.id, "mime_type": m.mime_type, "sha256": m.sha256});
+        if let Some(caption) = &m.caption {
+            media["caption"] = caption.clone().into();
+        }
+        if let Some(filename) = &m.filename {
+            media["filename"] = filename.clone().into();
+        }
+        message["type"] = m.kind.clone().into();
+        message[m.kind.as_str()] = media;
     }
     if let Some(context) = &inbound.context {
         let (_, display_phone_number) = config.account_of(phone_number_id);

@@ -12,6 +12,7 @@
 // clippy.toml).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod media;
 pub mod memory;
 pub mod pacing;
 pub mod requeue;
@@ -28,7 +29,6 @@ use shared::cloud_api::{CloudApi, CloudApiClient, ErrorClass, GraphError};
 use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings, TemplateSettings};
 use shared::metrics::{self, Emf};
 use shared::now_millis;
-use shared::secrets::{SecretCache, SecretsManagerSource};
 use shared::send_request::{RequestError, SendRequest};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use shared::templates::cache::Catalogue;
@@ -67,7 +67,19 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("SEND_QUEUE_URL", "sqs:ReceiveMessage"),
     ("SEND_QUEUE_URL", "sqs:DeleteMessage"),
     ("SEND_QUEUE_URL", "sqs:GetQueueAttributes"),
+    // Outbound media from S3 (`docs/media.md`): `HeadObject` and
+    // `GetObject` are `s3:GetObject`'s; `s3:ListBucket` makes a missing
+    // object 404 rather than 403. Buckets in MEDIA_ALLOWED_BUCKETS get the
+    // same two, from the template's `MediaAllowedBuckets` parameter.
+    ("MEDIA_BUCKET", "s3:GetObject"),
+    ("MEDIA_BUCKET", "s3:ListBucket"),
+    ("MEDIA_ALLOWED_BUCKETS", "s3:GetObject"),
+    ("MEDIA_ALLOWED_BUCKETS", "s3:ListBucket"),
 ];
+
+/// The budget of one upload of outbound media to Meta (a 100 MB document
+/// needs a fast link; keep the function's timeout above it).
+pub const MEDIA_UPLOAD_TIMEOUT: Duration = Duration::from_secs(25);
 
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
 pub const DEFAULT_RATE_PER_SECOND: u32 = 80;
@@ -98,6 +110,11 @@ pub struct SenderConfig {
     /// The template catalogue's cache and trust, and the default tenant's
     /// account for the sync.
     pub templates: TemplateSettings,
+    /// `MEDIA_BUCKET`: the stack's media bucket; `None`: requests naming
+    /// an S3 object are refused.
+    pub media_bucket: Option<String>,
+    /// `MEDIA_ALLOWED_BUCKETS`: further buckets requests may name.
+    pub media_allowed_buckets: Vec<String>,
 }
 
 /// Reads every setting this function uses.
@@ -160,6 +177,22 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
         ),
         metrics_namespace: settings.metrics_namespace()?,
         templates: settings.templates()?,
+        media_bucket: settings.media_bucket()?,
+        media_allowed_buckets: match settings.get("MEDIA_ALLOWED_BUCKETS") {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+                .map(|b| {
+                    Settings::checked(
+                        "MEDIA_ALLOWED_BUCKETS",
+                        b.to_owned(),
+                        shared::config::bucket_name,
+                    )
+                })
+                .collect::<Result<_, _>>()?,
+        },
     })
 }
 
@@ -198,6 +231,8 @@ pub struct App {
     lock: Duration,
     confirm_grace: Duration,
     message_ttl: Duration,
+    /// Outbound media from S3, when `MEDIA_BUCKET` is set.
+    media: Option<Arc<media::OutboundMedia>>,
     /// The template catalogue sends are checked against; none: unchecked.
     templates: Option<Arc<Catalogue>>,
     /// What the scheduled template sync needs; none: it cannot run here.
@@ -240,6 +275,7 @@ impl App {
             message_ttl: config.message_ttl,
             templates: None,
             sync: None,
+            media: None,
         }
     }
 
@@ -255,31 +291,27 @@ impl App {
         self
     }
 
+    /// Sends media named by S3 object through `media`.
+    pub fn with_media(mut self, media: Arc<media::OutboundMedia>) -> Self {
+        self.media = Some(media);
+        self
+    }
+
     /// Builds the real adapters and fetches the secret once.
     pub async fn from_config(
         config: &SenderConfig,
         aws: &aws_config::SdkConfig,
     ) -> Result<Self, lambda_runtime::Error> {
-        let secrets = Arc::new(SecretCache::new(
-            Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(aws),
-            )),
-            config.secret.ttl,
-        ));
-        secrets.access_token(&config.secret.secret_id).await?;
+        let tokens = TenantTokens::new(aws, &config.table_name, &config.secret);
+        tokens
+            .secrets
+            .access_token(&config.secret.secret_id)
+            .await?;
         let dynamodb = aws_sdk_dynamodb::Client::new(aws);
-        let directory = Arc::new(Directory::new(
-            Arc::new(DynamoBindings::new(dynamodb.clone(), &config.table_name)),
-            tenant::BINDINGS_TTL,
-        ));
-        let tokens = TenantTokens {
-            secrets,
-            directory: directory.clone(),
-            secret: config.secret.clone(),
-        };
+        let directory = tokens.directory.clone();
         let api = Arc::new(CloudApiClient::new(
             &config.graph,
-            Arc::new(tokens),
+            Arc::new(tokens.clone()),
             config.graph_timeout,
         )?);
         let templates: Arc<dyn TemplateStore> =
@@ -303,18 +335,35 @@ impl App {
                     phone_number_id: config.graph.phone_number_id.clone(),
                 }),
         };
-        let store = Arc::new(DynamoLedger::new(dynamodb, &config.table_name));
+        let store = Arc::new(DynamoLedger::new(dynamodb.clone(), &config.table_name));
         let requeue = SqsRequeue::new(aws_sdk_sqs::Client::new(aws), &config.queue_url);
-        Ok(Self::new(
+        let app = Self::new(
             config,
-            directory,
+            directory.clone(),
             store.clone(),
             store,
             api,
             Arc::new(requeue),
         )
         .with_catalogue(catalogue)
-        .with_sync(sync))
+        .with_sync(sync);
+        let Some(bucket) = &config.media_bucket else {
+            return Ok(app);
+        };
+        let uploads = shared::media::graph::GraphMedia::new(
+            &config.graph.base_url,
+            &config.graph.version,
+            Arc::new(tokens),
+            MEDIA_UPLOAD_TIMEOUT,
+        )?;
+        let mut allowed = vec![bucket.clone()];
+        allowed.extend(config.media_allowed_buckets.iter().cloned());
+        Ok(app.with_media(Arc::new(media::OutboundMedia::new(
+            shared::media::s3::MediaBucket::new(aws),
+            Arc::new(uploads),
+            Arc::new(media::DynamoUploads::new(dynamodb, &config.table_name)),
+            allowed,
+        ))))
     }
 
     /// Cold start: configuration, clients and secret. Failures name what to fix.
@@ -741,6 +790,27 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
         return refuse(error, Outcome::Failed { reason, detail }).await;
     }
 
+    // S3 objects: only from the buckets the deployment allows, refused
+    // before any call.
+    let s3_refs = media::s3_refs(&request.cloud_api_body(&job.message_id));
+    if !s3_refs.is_empty() {
+        let refusal = match &app.media {
+            None => Some(media::Refusal {
+                reason: "media_not_configured",
+                path: s3_refs[0].path.clone(),
+                message: "names an S3 object, but this deployment has no MEDIA_BUCKET".to_owned(),
+            }),
+            Some(m) => media::disallowed(&s3_refs, &m.allowed),
+        };
+        if let Some(refusal) = refusal {
+            let detail = refusal.to_string();
+            let mut error = sender_error(refusal.reason, ErrorClass::Permanent, detail.clone());
+            error.details = Some(refusal.path);
+            let reason = refusal.reason.to_owned();
+            return refuse(error, Outcome::Failed { reason, detail }).await;
+        }
+    }
+
     let earlier = match app.store.begin(claim).await {
         Ok(Begin::Acquired(earlier)) => earlier,
         Ok(Begin::Done) => return Outcome::Duplicate,
@@ -871,7 +941,56 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
         return retry(format!("not tried: {reason}"), Some(AUTH_BACKOFF_FLOOR));
     }
 
-    let body = request.cloud_api_body(&job.message_id);
+    let mut body = request.cloud_api_body(&job.message_id);
+    if let (Some(media), false) = (&app.media, s3_refs.is_empty()) {
+        match media
+            .resolve(
+                request.tenant(),
+                &job.phone_number_id,
+                &mut body,
+                now_millis(),
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(media::ResolveError::Refused(refusal)) => {
+                let detail = refusal.to_string();
+                let mut error = sender_error(refusal.reason, ErrorClass::Permanent, detail.clone());
+                error.details = Some(refusal.path);
+                let reason = refusal.reason.to_owned();
+                return match finish(Finish::Failed {
+                    error,
+                    called: false,
+                })
+                .await
+                {
+                    Ok(_) => Outcome::Failed { reason, detail },
+                    Err(e) => retry(format!("could not record the failure: {e}"), None),
+                };
+            }
+            Err(media::ResolveError::Upload(err)) if err.class() == ErrorClass::Permanent => {
+                let error = graph_recorded(&err, "media_upload_failed");
+                let detail = err.to_string();
+                return match finish(Finish::Failed {
+                    error,
+                    called: false,
+                })
+                .await
+                {
+                    Ok(_) => Outcome::Failed {
+                        reason: "media_upload_failed".to_owned(),
+                        detail,
+                    },
+                    Err(e) => retry(format!("could not record the failure: {e}"), None),
+                };
+            }
+            Err(e) => {
+                let error = sender_error("media_unavailable", ErrorClass::Retryable, e.to_string());
+                let _ = finish(release(error, false)).await;
+                return retry(format!("could not prepare the media: {e}"), None);
+            }
+        }
+    }
     let answer = app.api.send(&job.phone_number_id, &body).await;
     *call = Some(Call::of(&answer));
     match answer {

@@ -286,6 +286,12 @@ impl ContactStore for DynamoStore {
             n(m.webhook_received_at),
         );
         item.insert(inbound_attr::EXPIRES_AT.into(), n(m.expires_at));
+        if let Some(media) = &m.media {
+            item.insert(
+                inbound_attr::MEDIA.into(),
+                shared::table::dynamo::from_json(&serde_json::to_value(media).unwrap_or_default()),
+            );
+        }
         self.put_new(item, "PutItem inbound").await
     }
 

@@ -42,7 +42,8 @@ use crate::dynamo::{DynamoStore, RequestCounter};
 use crate::keywords::{DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Keywords};
 use crate::publish::{EventPublisher, LogPublisher, SqsEventPublisher};
 use crate::store::{ContactStore, HealthStore, MessageStore, WebhookLog};
-use shared::queue::QueueError;
+use shared::media::MediaJob;
+use shared::queue::{Outgoing, QueueError, SqsQueue};
 
 /// Every alert this function logs (`alert = ...`); the SAM template has a
 /// metric filter and an alarm for each (`tests/tests/template.rs`).
@@ -65,6 +66,8 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("WEBHOOK_DLQ_URL", "sqs:SendMessage"),
     // The key of the customer references in log lines (`shared::pseudonym`).
     ("LOG_KEY_SECRET_ID", "secretsmanager:GetSecretValue"),
+    // Inbound files to fetch (`docs/media.md`).
+    ("MEDIA_QUEUE_URL", "sqs:SendMessage"),
 ];
 
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 5;
@@ -88,6 +91,9 @@ pub struct StatusConfig {
     /// references of log lines (`shared::pseudonym`); `None`: lines name
     /// no customer.
     pub log_key_secret_id: Option<String>,
+    /// `MEDIA_QUEUE_URL`: where inbound files to fetch are queued; `None`:
+    /// media messages are recorded without their files.
+    pub media_queue_url: Option<String>,
 }
 
 /// Reads every setting this function uses.
@@ -145,7 +151,16 @@ pub fn configure(settings: &Settings) -> Result<StatusConfig, ConfigError> {
         })?;
     let metrics_namespace = settings.metrics_namespace()?;
     let log_key_secret_id = settings.get("LOG_KEY_SECRET_ID");
+    let media_queue_url = settings.media_queue_url()?;
+    let media_bucket = settings.media_bucket()?;
+    if media_queue_url.is_some() && media_bucket.is_none() {
+        return Err(ConfigError::Missing {
+            name: "MEDIA_BUCKET",
+            hint: "set it to the media bucket whenever MEDIA_QUEUE_URL is set: records and events name where each file will be",
+        });
+    }
     Ok(StatusConfig {
+        media_queue_url: media_queue_url.clone(),
         metrics_namespace,
         log_key_secret_id,
         table_name,
@@ -157,6 +172,7 @@ pub fn configure(settings: &Settings) -> Result<StatusConfig, ConfigError> {
             inbound_ttl_days,
             record_ttl_days,
             foreign_message_ttl_days,
+            media_bucket: media_queue_url.and(media_bucket),
         },
     })
 }
@@ -212,6 +228,8 @@ pub struct App {
     policy: Policy,
     max_receive_count: u32,
     requests: RequestCounter,
+    /// The media queue (`MEDIA_QUEUE_URL`), when inbound files are fetched.
+    media_jobs: Option<SqsQueue>,
 }
 
 impl App {
@@ -228,7 +246,14 @@ impl App {
             policy,
             max_receive_count,
             requests,
+            media_jobs: None,
         }
+    }
+
+    /// Queues the files of media messages on `queue` (`MEDIA_QUEUE_URL`).
+    pub fn with_media_queue(mut self, queue: SqsQueue) -> Self {
+        self.media_jobs = Some(queue);
+        self
     }
 
     /// The production adapters for a configuration: DynamoDB (counting its
@@ -263,12 +288,16 @@ impl App {
             publisher,
             dead_letters: Arc::new(SqsDeadLetters::new(sqs, &config.dlq_url)),
         };
-        Self::new(
+        let app = Self::new(
             ports,
             config.policy.clone(),
             config.max_receive_count,
             requests,
-        )
+        );
+        match &config.media_queue_url {
+            Some(url) => app.with_media_queue(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url)),
+            None => app,
+        }
     }
 
     /// Cold start: read the configuration and build the clients once.
@@ -330,6 +359,12 @@ pub enum NotAcknowledged {
         #[source]
         source: QueueError,
     },
+    #[error("queueing {count} media download(s) failed after the writes: {source}")]
+    Media {
+        count: usize,
+        #[source]
+        source: QueueError,
+    },
 }
 
 impl NotAcknowledged {
@@ -338,7 +373,9 @@ impl NotAcknowledged {
             NotAcknowledged::NoBody => false,
             // `ApplyError::retryable` keeps its name until apply.rs is split.
             NotAcknowledged::Apply(e) | NotAcknowledged::Items { first: e, .. } => e.is_retryable(),
-            NotAcknowledged::Publish { source, .. } => source.is_retryable(),
+            NotAcknowledged::Publish { source, .. } | NotAcknowledged::Media { source, .. } => {
+                source.is_retryable()
+            }
         }
     }
 }
@@ -471,6 +508,16 @@ async fn process(app: &App, record: &SqsRecord) -> Result<Summary, NotAcknowledg
                 source,
             })?;
     }
+    // Queued after the record that the media function updates exists; a
+    // failure retries the record (its writes are no-ops the second time).
+    if let (Some(queue), false) = (&app.media_jobs, applied.media_jobs.is_empty()) {
+        queue_media(queue, &applied.media_jobs)
+            .await
+            .map_err(|source| NotAcknowledged::Media {
+                count: applied.media_jobs.len(),
+                source,
+            })?;
+    }
     if !applied.failures.is_empty() {
         let count = applied.failures.len();
         return Err(NotAcknowledged::Items {
@@ -499,6 +546,28 @@ async fn process(app: &App, record: &SqsRecord) -> Result<Summary, NotAcknowledg
         opt_ins: opt_sources(false),
         status_lags: applied.status_lags,
     })
+}
+
+/// Sends the download jobs (`shared::media::MediaJob`, one message each,
+/// with `tenant` and `kind` attributes).
+async fn queue_media(queue: &SqsQueue, jobs: &[MediaJob]) -> Result<(), QueueError> {
+    let bodies: Vec<String> = jobs
+        .iter()
+        .map(|job| serde_json::to_string(job).unwrap_or_default())
+        .collect();
+    let outgoing: Vec<Outgoing> = jobs
+        .iter()
+        .zip(&bodies)
+        .map(|(job, body)| Outgoing {
+            body,
+            attributes: vec![
+                ("tenant", "String", job.tenant.clone()),
+                ("kind", "String", job.kind.clone()),
+            ],
+            ..Outgoing::default()
+        })
+        .collect();
+    queue.send_outgoing(&outgoing).await
 }
 
 #[cfg(test)]

@@ -77,6 +77,8 @@ pub struct InboundWrite {
     /// When the webhook reached Chasqui, Unix milliseconds.
     pub webhook_received_at: u64,
     pub expires_at: u64,
+    /// The message's file, pending download (`docs/media.md`).
+    pub media: Option<shared::media::MediaInfo>,
 }
 
 /// The contact's 24-hour window after an inbound message, on the item of

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{RequestError, http_url, limits, max_chars, non_empty};
 
-/// Media by the `id` of an upload or by a public `link`: exactly one.
+/// Media by the `id` of an upload, by a public `link`, or by an object in
+/// S3 the deployment allows (`s3`, `docs/media.md`): exactly one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Media {
@@ -15,6 +16,11 @@ pub struct Media {
     /// An http(s) URL Meta can download.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// An object in the stack's media bucket or a bucket the deployer
+    /// allows (`MEDIA_ALLOWED_BUCKETS`); the sender uploads it to Meta once
+    /// per object version and sends the media id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Object>,
     /// Image, video and document only; at most 1024 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024))]
@@ -24,42 +30,37 @@ pub struct Media {
     pub filename: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum MediaKind {
-    Image,
-    Audio,
-    Video,
-    Document,
-    Sticker,
+/// An S3 object to send (`"s3": {"bucket": ..., "key": ...}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3Object {
+    /// The bucket: the stack's media bucket or one in `MEDIA_ALLOWED_BUCKETS`.
+    pub bucket: String,
+    /// The object's key.
+    pub key: String,
 }
 
-impl MediaKind {
-    fn name(self) -> &'static str {
-        match self {
-            MediaKind::Image => "image",
-            MediaKind::Audio => "audio",
-            MediaKind::Video => "video",
-            MediaKind::Document => "document",
-            MediaKind::Sticker => "sticker",
-        }
-    }
-}
+pub(super) use crate::media::Kind as MediaKind;
 
 impl Media {
     pub(super) fn validate(&self, path: &str, kind: MediaKind) -> Result<(), RequestError> {
-        match (&self.id, &self.link) {
-            (Some(id), None) => non_empty(&format!("{path}.id"), id)?,
-            (None, Some(link)) => http_url(&format!("{path}.link"), link)?,
-            (Some(_), Some(_)) => {
+        match (&self.id, &self.link, &self.s3) {
+            (Some(id), None, None) => non_empty(&format!("{path}.id"), id)?,
+            (None, Some(link), None) => http_url(&format!("{path}.link"), link)?,
+            (None, None, Some(object)) => {
+                non_empty(&format!("{path}.s3.bucket"), &object.bucket)?;
+                non_empty(&format!("{path}.s3.key"), &object.key)?;
+            }
+            (None, None, None) => {
                 return Err(RequestError::new(
                     path,
-                    "has both \"id\" and \"link\"; give exactly one",
+                    "needs \"id\" (an uploaded media id), \"link\" (an https URL) or \"s3\" ({\"bucket\", \"key\"})",
                 ));
             }
-            (None, None) => {
+            _ => {
                 return Err(RequestError::new(
                     path,
-                    "needs \"id\" (an uploaded media id) or \"link\" (an https URL)",
+                    "has more than one of \"id\", \"link\" and \"s3\"; give exactly one",
                 ));
             }
         }

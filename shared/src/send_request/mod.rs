@@ -35,7 +35,7 @@ pub use interactive::{
     ReplyButtonKind, SendLocationName,
 };
 pub use location::Location;
-pub use media::Media;
+pub use media::{Media, S3Object};
 pub use message::{
     Context, MarkRead, Message, OutboundMessage, ReadStatus, TypingIndicator, TypingKind,
 };

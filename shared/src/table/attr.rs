@@ -196,6 +196,28 @@ pub mod inbound {
     pub const WEBHOOK_RECEIVED_AT: &str = "webhook_received_at";
     /// N: TTL (Unix seconds): `INBOUND_TTL_DAYS` after the message's time.
     pub const EXPIRES_AT: &str = crate::table::EXPIRES_AT;
+    /// M: the message's file (`shared::media::MediaInfo`): `state`
+    /// (`pending`, `stored`, `failed`), `media_id`, `bucket`, `key`, and
+    /// once stored `size`, `content_type`, `sha256`; `reason` and
+    /// `detail` when it failed (`docs/media.md`).
+    pub const MEDIA: &str = "media";
+}
+
+/// A file uploaded to Meta from S3 (`MEDIAUP#<number>#<object>`), so one
+/// object version is uploaded once per business number (`docs/media.md`).
+pub mod media_upload {
+    /// S: Meta's media id of the upload.
+    pub const MEDIA_ID: &str = "media_id";
+    /// S: the object, `s3://<bucket>/<key>`.
+    pub const OBJECT: &str = "object";
+    /// S: the object's version id or ETag uploaded.
+    pub const VERSION: &str = "version";
+    /// N: when it was uploaded (ms).
+    pub const UPLOADED_AT: &str = "uploaded_at";
+    /// N: until when the id is used (ms): a day before Meta's 30 days end.
+    pub const REUSE_UNTIL: &str = "reuse_until";
+    /// N: TTL (Unix seconds): Meta's 30 days.
+    pub const EXPIRES_AT: &str = crate::table::EXPIRES_AT;
 }
 
 /// A webhook part kept as received (`HOOK#<digest>`).

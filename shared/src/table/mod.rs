@@ -61,6 +61,15 @@ pub fn message_pk(tenant: &str, message_id: &str) -> String {
     scoped(tenant, format_args!("MSG#{message_id}"))
 }
 
+/// Key of a file uploaded to Meta for a business number (outbound media
+/// from S3, `docs/media.md`): `object` names the bucket, key and version.
+pub fn media_upload_pk(tenant: &str, phone_number_id: &str, object: &str) -> String {
+    scoped(tenant, format_args!("MEDIAUP#{phone_number_id}#{object}"))
+}
+
+/// Sort key of the media upload item.
+pub const MEDIA_UPLOAD_SK: &str = "MEDIAUP";
+
 /// Key of a message known only by its `wamid` (a status for a message
 /// Chasqui did not send, or one sent before `biz_opaque_callback_data`).
 pub fn foreign_message_pk(tenant: &str, wamid: &str) -> String {

@@ -249,6 +249,7 @@ impl Directory {
 
 /// The access token of each business number: its binding's secret, or the
 /// deployment's own secret for a number no binding names.
+#[derive(Clone)]
 pub struct TenantTokens {
     /// The cache the token secrets are read through.
     pub secrets: Arc<SecretCache>,
@@ -256,6 +257,30 @@ pub struct TenantTokens {
     pub directory: Arc<Directory>,
     /// The deployment's secret and the prefix binding secrets live under.
     pub secret: SecretSettings,
+}
+
+impl TenantTokens {
+    /// The production tokens: Secrets Manager through a cache of
+    /// `secret.ttl`, the bindings of `table_name` reloaded every
+    /// [`super::BINDINGS_TTL`].
+    pub fn new(aws: &aws_config::SdkConfig, table_name: &str, secret: &SecretSettings) -> Self {
+        Self {
+            secrets: Arc::new(SecretCache::new(
+                Arc::new(crate::secrets::SecretsManagerSource::new(
+                    aws_sdk_secretsmanager::Client::new(aws),
+                )),
+                secret.ttl,
+            )),
+            directory: Arc::new(Directory::new(
+                Arc::new(DynamoBindings::new(
+                    aws_sdk_dynamodb::Client::new(aws),
+                    table_name,
+                )),
+                super::BINDINGS_TTL,
+            )),
+            secret: secret.clone(),
+        }
+    }
 }
 
 #[async_trait]

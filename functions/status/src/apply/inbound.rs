@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 use shared::events::{self, Event, OptSource};
+use shared::media::{MediaInfo, MediaJob, state as media_state};
 use shared::table::attr::contact as contact_attr;
 use shared::webhook::{InboundMessage, MessagesValue};
 
@@ -62,6 +63,7 @@ impl Applier<'_> {
             .or_else(|| message.from_parent_user_id.clone())
             .filter(|v| !v.is_empty());
         let text = inbound_text(message, raw);
+        let media = self.media_of(message, &id, phone, &from, at, &ids);
         let created = self
             .contacts
             .put_inbound(&InboundWrite {
@@ -79,6 +81,7 @@ impl Applier<'_> {
                 at,
                 webhook_received_at: received_at,
                 expires_at: at / 1000 + self.policy.inbound_ttl_days * DAY_SECS,
+                media: media.as_ref().map(|(info, _)| info.clone()),
             })
             .await
             .map_err(ApplyError::store(format!("storing inbound {id}")))?;
@@ -156,9 +159,13 @@ impl Applier<'_> {
                         .or_else(|| message.reaction.as_ref().and_then(|r| r.message_id.clone())),
                     message: message_value,
                     message_truncated: truncated,
+                    media: media.as_ref().map(|(info, _)| info.clone()),
                 },
             ),
         );
+        if let Some((_, job)) = media {
+            out.media_jobs.push(job);
+        }
         let keyword = keyword_candidates(message)
             .into_iter()
             .find_map(|text| self.policy.keywords.classify(text));
@@ -177,6 +184,47 @@ impl Applier<'_> {
             .await?;
         }
         Ok(())
+    }
+}
+
+impl Applier<'_> {
+    /// The file of a media message, when inbound media is fetched: where it
+    /// will be kept (`pending`) and the job that fetches it.
+    fn media_of(
+        &self,
+        message: &InboundMessage,
+        inbound_id: &str,
+        phone: &str,
+        customer_id: &str,
+        at: u64,
+        ids: &shared::customer::CustomerIds,
+    ) -> Option<(MediaInfo, MediaJob)> {
+        let bucket = self.policy.media_bucket.as_ref()?;
+        let media = message.media()?;
+        let media_id = media.id.clone().filter(|id| !id.is_empty())?;
+        let job = MediaJob {
+            tenant: self.tenant.clone(),
+            phone_number_id: phone.to_owned(),
+            customer_id: customer_id.to_owned(),
+            inbound_id: inbound_id.to_owned(),
+            at,
+            kind: message.kind.clone(),
+            media_id: media_id.clone(),
+            mime_type: media.mime_type.clone(),
+            sha256: media.sha256.clone(),
+            from: ids.wa_id.clone(),
+            from_user_id: ids.user_id.clone(),
+        };
+        let info = MediaInfo {
+            state: media_state::PENDING.to_owned(),
+            media_id,
+            bucket: bucket.clone(),
+            key: job.key(),
+            content_type: media.mime_type.clone(),
+            sha256: media.sha256.clone(),
+            ..MediaInfo::default()
+        };
+        Some((info, job))
     }
 }
 

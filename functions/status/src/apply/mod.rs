@@ -44,6 +44,10 @@ pub struct Policy {
     pub inbound_ttl_days: u64,
     pub record_ttl_days: u64,
     pub foreign_message_ttl_days: u64,
+    /// `MEDIA_BUCKET` when inbound media is fetched (`MEDIA_QUEUE_URL`):
+    /// a media message's record and event name where its file will be,
+    /// and a download job is queued (`docs/media.md`).
+    pub media_bucket: Option<String>,
 }
 
 impl Default for Policy {
@@ -53,6 +57,7 @@ impl Default for Policy {
             inbound_ttl_days: 90,
             record_ttl_days: 30,
             foreign_message_ttl_days: 30,
+            media_bucket: None,
         }
     }
 }
@@ -104,6 +109,9 @@ pub struct Applied {
     /// Each status written: its kind (`shared::metrics::status_kind`) and
     /// the lag from Meta's timestamp to the write, ms.
     pub status_lags: Vec<(&'static str, u64)>,
+    /// Files to fetch, one per media message recorded (a replay queues
+    /// them again; the media function stores each once).
+    pub media_jobs: Vec<shared::media::MediaJob>,
 }
 
 impl Applied {
@@ -115,6 +123,7 @@ impl Applied {
         self.fragments_waiting += other.fragments_waiting;
         self.failures.extend(other.failures);
         self.status_lags.extend(other.status_lags);
+        self.media_jobs.extend(other.media_jobs);
     }
 }
 
