@@ -10,7 +10,11 @@
    a table with a hash key alone), then the same queries, paged, both
    directions, with key conditions, filters, projections and limits: every
    answer must be equal.
-3. Cost: the mean time of a `Query` of one partition at 1,000 and at 5,000
+3. Updates: the same `UpdateItem`s in both (ten expression texts, used
+   again and again with other values, some refused or failing their
+   condition): every answer must be equal (the atomic server parses each
+   text once).
+4. Cost: the mean time of a `Query` of one partition at 1,000 and at 5,000
    items (the table's other items): printed, and the atomic server's must
    not grow more than twofold (plain moto's grows with the table).
 
@@ -203,6 +207,61 @@ def queries(rng):
     return out
 
 
+def updates(rng, count):
+    """UpdateItems with a few expression texts and many values, some failing."""
+    exprs = [
+        ("SET #s = :v, #n = if_not_exists(#n, :z) + :one", {"#s": "st", "#n": "cnt"}, ["v", "z", "one"], None),
+        ("ADD cnt :one SET st = :v", None, ["one", "v"], "attribute_exists(pk)"),
+        ("SET tags = list_append(if_not_exists(tags, :empty), :l)", None, ["empty", "l"], None),
+        ("REMOVE st, missing", None, [], "st = :v"),
+        ("SET m = if_not_exists(m, :map)", None, ["map"], None),
+        ("SET m.inner = :v", None, ["v"], "attribute_exists(m)"),
+        ("ADD cnt :v", None, ["v"], None),  # a string: a type error
+        ("SET #owner = :v", {"#owner": "owner"}, ["v"], "attribute_not_exists(#owner) OR #owner = :v"),
+        ("SET owner = :v", None, ["v"], None),  # a reserved word: refused
+        ("DELETE ss :set ADD ss :set2", None, ["set", "set2"], None),
+    ]
+    values = {
+        "v": lambda: {"S": rng.choice(["a", "b"])},
+        "z": lambda: {"N": "0"},
+        "one": lambda: {"N": str(rng.randrange(1, 3))},
+        "empty": lambda: {"L": []},
+        "l": lambda: {"L": [{"S": "x"}]},
+        "map": lambda: {"M": {"k": {"N": "1"}}},
+        "set": lambda: {"SS": ["a"]},
+        "set2": lambda: {"SS": [rng.choice(["a", "b", "c"])]},
+    }
+    out = []
+    for _ in range(count):
+        text, names, used, condition = rng.choice(exprs)
+        args = dict(
+            TableName="t",
+            Key={"pk": {"S": f"U#{rng.randrange(20)}"}, "sk": {"S": "U"}},
+            UpdateExpression=text,
+            ReturnValues="ALL_NEW",
+        )
+        if names:
+            args["ExpressionAttributeNames"] = names
+        vals = {f":{k}": values[k]() for k in used}
+        if condition:
+            args["ConditionExpression"] = condition
+            if ":v" in condition and ":v" not in vals:
+                vals[":v"] = values["v"]()
+        if vals:
+            args["ExpressionAttributeValues"] = vals
+        out.append(args)
+    return out
+
+
+def update(ddb, args):
+    try:
+        answer = ddb.update_item(**args)
+    except ClientError as e:
+        return ("error", e.response["Error"]["Code"], e.response["Error"]["Message"])
+    answer.pop("ResponseMetadata", None)
+    return answer
+
+
 def pages(ddb, query):
     """Every page of a query, following LastEvaluatedKey."""
     got = []
@@ -346,6 +405,23 @@ def main() -> int:
         print(f"queries: {len(all_queries)} ({answers} pages), {differ} answers differ from plain moto")
         if differ:
             failures.append(f"{differ} query answers differ")
+
+        all_updates = updates(random.Random(9), 400)
+        differ = 0
+        failed = 0
+        for u in all_updates:
+            a, b = update(fast, u), update(slow, u)
+            failed += a[0] == "error" if isinstance(a, tuple) else 0
+            if a != b:
+                differ += 1
+                if differ <= 3:
+                    print(f"differs: {u}\n  atomic: {a}\n  plain:  {b}")
+        print(
+            f"updates: {len(all_updates)} with {len({u['UpdateExpression'] for u in all_updates})}"
+            f" expression texts ({failed} refused), {differ} answers differ from plain moto"
+        )
+        if differ:
+            failures.append(f"{differ} update answers differ")
 
         sizes = [1000, 5000]
         fast_cost, slow_cost = query_cost(fast, sizes), query_cost(slow, sizes[:1])
