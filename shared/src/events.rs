@@ -4,6 +4,9 @@
 //! from what it describes (never from when or how often it was processed):
 //! a replayed webhook yields the same ids and consumers drop duplicates.
 
+#[cfg(feature = "aws")]
+pub mod publish;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

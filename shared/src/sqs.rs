@@ -25,6 +25,8 @@
 //!   when each message comes back. An event with no records (or no `Records`
 //!   list at all) has nothing to retry and succeeds.
 
+pub mod requeue;
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use serde_json::{Map, Value, json};
 

@@ -15,7 +15,6 @@
 pub mod media;
 pub mod memory;
 pub mod pacing;
-pub mod requeue;
 pub mod store;
 
 use std::collections::HashMap;
@@ -36,11 +35,11 @@ use shared::templates::store::{DynamoTemplates, TemplateStore};
 use shared::templates::sync::{self as template_sync, Account};
 use shared::tenant::{self, BindingStore, Directory, DynamoBindings, TenantTokens};
 
-use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter, backoff};
-use crate::requeue::{Requeue, SqsRequeue};
+use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter};
 use crate::store::{
     Begin, Claim, ContactBook, DynamoLedger, Earlier, Finish, RecordedError, SendLedger,
 };
+use shared::sqs::requeue::{self, Requeue, SqsRequeue, backoff};
 
 /// The alert logged (`alert = ...`) when Meta refuses the token or account.
 pub const SENDING_HALTED: &str = "whatsapp_sending_halted";
@@ -821,7 +820,7 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
                 delay: (wait
                     + Duration::from_secs(1)
                     + Duration::from_millis(fastrand::u64(0..2000)))
-                .min(pacing::MAX_VISIBILITY),
+                .min(requeue::MAX_VISIBILITY),
                 reason: "another attempt holds the lock".to_owned(),
                 dead_letter: last_receive,
             };

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::requeue::{Requeue, RequeueError};
 use crate::store::{
     Begin, Claim, ContactBook, ContactState, Earlier, Finish, SendLedger, StoreError, state,
 };
+use shared::sqs::requeue::{Requeue, RequeueError};
 
 /// What the in-memory store keeps of a message record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,36 +1,13 @@
 //! How fast the sender goes: a sliding window per business number (Meta
-//! counts throughput per number), and the backoff a retry waits.
+//! counts throughput per number). The backoff a retry waits is
+//! `shared::sqs::requeue::backoff`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// SQS caps a message's visibility timeout at 12 hours.
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
-/// The first retry waits about this long; each further receive doubles it.
-pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
-/// Retries never wait longer than this unless Meta asks (`Retry-After`).
-pub const BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
 /// A token or account problem needs a human: do not come back sooner.
 pub const AUTH_BACKOFF_FLOOR: Duration = Duration::from_secs(5 * 60);
-
-/// The visibility timeout of a retry: exponential in the receive count with
-/// "equal jitter" (half fixed, half random, so retries spread out but never
-/// come back at once), at least `at_least` (e.g. Meta's `Retry-After`), at
-/// most SQS's 12 hours.
-pub fn backoff(receive_count: u32, at_least: Option<Duration>) -> Duration {
-    let exponent = receive_count.saturating_sub(1).min(20);
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << exponent)
-        .min(BACKOFF_CAP)
-        .as_millis() as u64;
-    let half = ceiling / 2;
-    let jittered = Duration::from_millis(half + fastrand::u64(0..=half));
-    jittered
-        .max(at_least.unwrap_or_default())
-        .max(Duration::from_secs(1))
-        .min(MAX_VISIBILITY)
-}
 
 /// Send slots per business number (Meta counts throughput per number),
 /// held for the life of the process so pacing carries across invocations.
@@ -84,34 +61,6 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_grows_jitters_and_is_capped() {
-        for _ in 0..200 {
-            let first = backoff(1, None);
-            assert!(
-                (Duration::from_millis(2500)..=BACKOFF_BASE).contains(&first),
-                "{first:?}"
-            );
-            let third = backoff(3, None);
-            assert!(
-                (Duration::from_secs(10)..=Duration::from_secs(20)).contains(&third),
-                "{third:?}"
-            );
-            let late = backoff(50, None);
-            assert!((BACKOFF_CAP / 2..=BACKOFF_CAP).contains(&late), "{late:?}");
-        }
-        assert_eq!(
-            backoff(1, Some(Duration::from_secs(120))),
-            Duration::from_secs(120)
-        );
-        assert_eq!(
-            backoff(1, Some(Duration::from_secs(99_999))),
-            MAX_VISIBILITY
-        );
-        let spread: std::collections::HashSet<_> = (0..50).map(|_| backoff(4, None)).collect();
-        assert!(spread.len() > 10, "jitter should spread retries");
-    }
 
     /// The most sends (times in seconds, sorted) in any half-open second.
     fn most_in_one_second(times: &[f64]) -> usize {

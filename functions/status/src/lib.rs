@@ -19,7 +19,6 @@ pub mod dead_letter;
 pub mod dynamo;
 pub mod health;
 pub mod keywords;
-pub mod publish;
 pub mod store;
 
 use std::collections::BTreeMap;
@@ -40,8 +39,8 @@ use crate::apply::{Applier, ApplyError, Policy};
 use crate::dead_letter::{DeadLetter, DeadLetters, SqsDeadLetters};
 use crate::dynamo::{DynamoStore, RequestCounter};
 use crate::keywords::{DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Keywords};
-use crate::publish::{EventPublisher, LogPublisher, SqsEventPublisher};
 use crate::store::{ContactStore, HealthStore, MessageStore, WebhookLog};
+use shared::events::publish::{EventPublisher, LogPublisher, SqsEventPublisher};
 use shared::media::MediaJob;
 use shared::queue::{Outgoing, QueueError, SqsQueue};
 

@@ -1,14 +1,15 @@
 //! Telling upstream: the event publisher port, its SQS adapter, and the
 //! log-only stand-in used when no upstream queue is configured.
 
+use crate::events::Event;
+use crate::intake::sqs_safe;
+use crate::queue::{Outgoing, QueueError, SqsQueue};
 use async_trait::async_trait;
-use shared::events::Event;
-use shared::intake::sqs_safe;
-use shared::queue::{Outgoing, QueueError, SqsQueue};
 
 /// Port: where events go. Succeeds only when every event was accepted.
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
+    /// Publishes `events`, in order.
     async fn publish(&self, events: &[Event]) -> Result<(), QueueError>;
 }
 
@@ -45,6 +46,7 @@ pub struct SqsEventPublisher {
 }
 
 impl SqsEventPublisher {
+    /// The adapter on the queue `queue_url` (FIFO when it ends `.fifo`).
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         let queue = SqsQueue::new(client, queue_url);
         Self {
