@@ -21,6 +21,12 @@
 //! release builds of another commit), for a before/after in one run; several
 //! directories, separated by `:` as in `PATH`, each add their rows, labelled
 //! with the directory's name (say, builds with other profile settings).
+//! `COLD_START_BINARIES=<dir>` takes the three functions from `<dir>` instead
+//! of building this checkout's, and `COLD_START_HELLO=<file>` the
+//! hello-world binary (by default this bench's own, built with its profile:
+//! give a release one when the bench itself runs in another profile, as on a
+//! machine too loaded for a release build of the bench and its dev-dependencies,
+//! `cargo bench --profile dev`).
 
 #[path = "../../shared/benches/support/payloads.rs"]
 mod payloads;
@@ -362,12 +368,20 @@ async fn main() {
         .filter(|&n| n > 0)
         .unwrap_or(30);
 
-    let bin_dir = harness::local::function_binaries();
-    assert!(
-        bin_dir.ends_with("release"),
-        "cold starts are measured on release binaries; run this with `cargo bench` ({})",
-        bin_dir.display()
-    );
+    // Prebuilt binaries instead of this checkout's: the functions, and the
+    // hello-world floor (which otherwise comes with this bench's profile).
+    let given = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    let bin_dir = given("COLD_START_BINARIES").unwrap_or_else(|| {
+        let dir = harness::local::function_binaries();
+        assert!(
+            dir.ends_with("release"),
+            "cold starts are measured on release binaries; run this with `cargo bench` ({})",
+            dir.display()
+        );
+        dir
+    });
+    let hello_bin = given("COLD_START_HELLO")
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hello_lambda")));
     let before_dirs: Vec<PathBuf> = std::env::var_os("COLD_START_BEFORE")
         .map(|dirs| std::env::split_paths(&dirs).collect())
         .unwrap_or_default();
@@ -448,7 +462,7 @@ async fn main() {
     baseline.args = vec![baseline_dir().join("bootstrap.py").display().to_string()];
     // The floor, on the functions' current-thread runtime; and, for
     // comparison, on tokio's multi-thread one (the floor before they moved).
-    let hello = FunctionSpec::new("hello", env!("CARGO_BIN_EXE_hello_lambda"));
+    let hello = FunctionSpec::new("hello", &hello_bin);
     let hello_multi = hello.clone().env("HELLO_MULTI_THREAD", "1");
     let rust_queue = harness::create_queue(&sqs, "cold-start-rust").await;
     let webhook_now = webhook(&bin_dir, &rust_queue);
