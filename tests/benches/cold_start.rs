@@ -18,7 +18,15 @@
 //! --bench cold_start` (`make bench` runs it). `COLD_START_SAMPLES` sets the
 //! samples per row (default 30). `COLD_START_BEFORE=<dir>` adds, interleaved,
 //! rows for the `webhook`, `sender` and `status` binaries in `<dir>` (say,
-//! release builds of another commit), for a before/after in one run.
+//! release builds of another commit), for a before/after in one run; several
+//! directories, separated by `:` as in `PATH`, each add their rows, labelled
+//! with the directory's name (say, builds with other profile settings).
+//! `COLD_START_BINARIES=<dir>` takes the three functions from `<dir>` instead
+//! of building this checkout's, and `COLD_START_HELLO=<file>` the
+//! hello-world binary (by default this bench's own, built with its profile:
+//! give a release one when the bench itself runs in another profile, as on a
+//! machine too loaded for a release build of the bench and its dev-dependencies,
+//! `cargo bench --profile dev`).
 
 #[path = "../../shared/benches/support/payloads.rs"]
 mod payloads;
@@ -360,13 +368,23 @@ async fn main() {
         .filter(|&n| n > 0)
         .unwrap_or(30);
 
-    let bin_dir = harness::local::function_binaries();
-    assert!(
-        bin_dir.ends_with("release"),
-        "cold starts are measured on release binaries; run this with `cargo bench` ({})",
-        bin_dir.display()
-    );
-    let before_dir = std::env::var_os("COLD_START_BEFORE").map(PathBuf::from);
+    // Prebuilt binaries instead of this checkout's: the functions, and the
+    // hello-world floor (which otherwise comes with this bench's profile).
+    let given = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    let bin_dir = given("COLD_START_BINARIES").unwrap_or_else(|| {
+        let dir = harness::local::function_binaries();
+        assert!(
+            dir.ends_with("release"),
+            "cold starts are measured on release binaries; run this with `cargo bench` ({})",
+            dir.display()
+        );
+        dir
+    });
+    let hello_bin = given("COLD_START_HELLO")
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hello_lambda")));
+    let before_dirs: Vec<PathBuf> = std::env::var_os("COLD_START_BEFORE")
+        .map(|dirs| std::env::split_paths(&dirs).collect())
+        .unwrap_or_default();
     let python = python();
     let sqs = harness::sqs().await;
     let sm = harness::secrets_manager().await;
@@ -444,7 +462,7 @@ async fn main() {
     baseline.args = vec![baseline_dir().join("bootstrap.py").display().to_string()];
     // The floor, on the functions' current-thread runtime; and, for
     // comparison, on tokio's multi-thread one (the floor before they moved).
-    let hello = FunctionSpec::new("hello", env!("CARGO_BIN_EXE_hello_lambda"));
+    let hello = FunctionSpec::new("hello", &hello_bin);
     let hello_multi = hello.clone().env("HELLO_MULTI_THREAD", "1");
     let rust_queue = harness::create_queue(&sqs, "cold-start-rust").await;
     let webhook_now = webhook(&bin_dir, &rust_queue);
@@ -481,29 +499,46 @@ async fn main() {
         ),
         Subject::new("python GET handshake", baseline, handshake, answers_200),
     ];
-    let mut queues = vec![("webhook", rust_queue), ("python", python_queue.clone())];
-    if let Some(dir) = &before_dir {
-        let queue = harness::create_queue(&sqs, "cold-start-before").await;
+    let mut queues = vec![
+        ("webhook".to_owned(), rust_queue),
+        ("python".to_owned(), python_queue.clone()),
+    ];
+    for dir in &before_dirs {
+        // One directory: "(before)"; several: each by its name.
+        let tag = match before_dirs.len() {
+            1 => "before".to_owned(),
+            _ => dir.file_name().map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        };
+        let name = tag.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+        let queue = harness::create_queue(&sqs, &format!("cold-start-{name}")).await;
         subjects.push(Subject::new(
-            format!("{WEBHOOK_POST} (before)"),
+            format!("{WEBHOOK_POST} ({tag})"),
             webhook(dir, &queue),
             post.clone(),
             answers_200,
         ));
         subjects.push(
-            Subject::new(format!("{SENDER} (before)"), sender(dir), send, no_failures)
-                .unique(sender_ids),
+            Subject::new(
+                format!("{SENDER} ({tag})"),
+                sender(dir),
+                send.clone(),
+                no_failures,
+            )
+            .unique(sender_ids),
         );
         subjects.push(
             Subject::new(
-                format!("{STATUS} (before)"),
+                format!("{STATUS} ({tag})"),
                 status_fn(dir),
-                status,
+                status.clone(),
                 no_failures,
             )
             .unique(status_ids),
         );
-        queues.push(("webhook (before)", queue));
+        queues.push((format!("webhook ({tag})"), queue));
     }
     eprintln!(
         "cold_start: {n} fresh processes per row, {} B signed POST, interleaved",
@@ -619,7 +654,7 @@ async fn main() {
         queues.len(),
         queues
             .iter()
-            .map(|(l, _)| *l)
+            .map(|(l, _)| l.as_str())
             .collect::<Vec<_>>()
             .join(", ")
     );
