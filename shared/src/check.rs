@@ -27,6 +27,21 @@ pub fn http_url(value: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// An SQS queue URL: `http(s)://`, a host and a path
+/// (`https://sqs.<region>.amazonaws.com/<account>/<name>`).
+pub fn queue_url(value: &str) -> Result<(), &'static str> {
+    const SHAPE: &str =
+        "expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)";
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or(SHAPE)?;
+    match rest.split_once('/') {
+        Some((host, path)) if !host.is_empty() && !path.is_empty() => Ok(()),
+        _ => Err(SHAPE),
+    }
+}
+
 /// One of Meta's numeric ids (a phone number id, a WABA id): digits only,
 /// never a phone number written with `+` or spaces.
 pub fn numeric_id(value: &str) -> bool {

@@ -222,7 +222,15 @@ impl Settings {
     /// when unset (inbound media is recorded, not fetched).
     pub fn media_queue_url(&self) -> Result<Option<String>, ConfigError> {
         self.get("MEDIA_QUEUE_URL")
-            .map(|v| Self::checked("MEDIA_QUEUE_URL", v, crate::check::http_url))
+            .map(|v| Self::checked("MEDIA_QUEUE_URL", v, crate::check::queue_url))
+            .transpose()
+    }
+
+    /// `UPSTREAM_EVENTS_QUEUE_URL`: the queue upstream events go to
+    /// (`docs/events.md`); `None`: events are logged, not published.
+    pub fn upstream_events_queue_url(&self) -> Result<Option<String>, ConfigError> {
+        self.get("UPSTREAM_EVENTS_QUEUE_URL")
+            .map(|v| Self::checked("UPSTREAM_EVENTS_QUEUE_URL", v, crate::check::queue_url))
             .transpose()
     }
 

@@ -182,6 +182,22 @@ impl Event {
         }
     }
 
+    /// A message the sender ended itself (`failed` or `suppressed`, before
+    /// or instead of any status from Meta), decided at `at`: one id per
+    /// tenant, message id and end, so a retried announcement keeps it.
+    pub fn ended_by_sender(tenant: &str, at: u64, data: StatusChanged) -> Self {
+        let message_id = data.message_id.clone().unwrap_or_default();
+        Self {
+            tenant: tenant.to_owned(),
+            id: event_id(
+                STATUS_CHANGED,
+                &[tenant, &message_id, &data.status, "sender"],
+            ),
+            occurred_at: at,
+            payload: Payload::StatusChanged(data),
+        }
+    }
+
     /// An inbound message, at Meta's time `at`; one id per business number and
     /// `wamid`.
     pub fn inbound(at: u64, data: Inbound) -> Self {

@@ -44,6 +44,9 @@ struct Stack {
     catalogue: DynamoTemplates,
     ddb: aws_sdk_dynamodb::Client,
     table: String,
+    sqs: aws_sdk_sqs::Client,
+    /// The upstream events queue the sender publishes to (moto).
+    sender_events: String,
 }
 
 /// Moto's table, the sandbox as Meta (3 templates a page), the sender
@@ -59,6 +62,7 @@ async fn stack() -> Stack {
     let sqs = harness::sqs().await;
     let queue = harness::create_queue(&sqs, "send").await;
     let dlq = harness::create_queue(&sqs, "webhook-dlq").await;
+    let sender_events = harness::create_queue(&sqs, "events").await;
     let secret = harness::create_secret(&harness::secrets_manager().await).await;
     let url = sandbox.url();
     let config = chasqui_sender::configure(&Settings::from_pairs([
@@ -69,6 +73,7 @@ async fn stack() -> Stack {
         ("GRAPH_API_BASE_URL", url.as_str()),
         ("WHATSAPP_WABA_ID", waba_id.as_str()),
         ("TEMPLATE_CACHE_SECONDS", "0"),
+        ("UPSTREAM_EVENTS_QUEUE_URL", sender_events.as_str()),
     ]))
     .unwrap();
     let aws = harness::aws().await;
@@ -100,7 +105,10 @@ async fn stack() -> Stack {
         health: store,
         templates: Arc::new(DynamoTemplates::new(ddb.clone(), &table)),
         publisher: events.clone(),
-        dead_letters: Arc::new(chasqui_status::dead_letter::SqsDeadLetters::new(sqs, dlq)),
+        dead_letters: Arc::new(chasqui_status::dead_letter::SqsDeadLetters::new(
+            sqs.clone(),
+            dlq,
+        )),
     };
     let status = chasqui_status::App::new(
         ports,
@@ -117,6 +125,8 @@ async fn stack() -> Stack {
         catalogue: DynamoTemplates::new(ddb.clone(), &table),
         ddb,
         table,
+        sqs,
+        sender_events,
     }
 }
 
@@ -163,6 +173,16 @@ impl Stack {
                 .collect();
         let response = chasqui_status::handle(&self.status, sqs_event(&records)).await;
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+
+    /// The events the sender published to its upstream queue (moto), by
+    /// message id; `expected` events are waited for.
+    async fn sender_events(&self, expected: usize) -> Vec<Event> {
+        harness::receive(&self.sqs, &self.sender_events, expected)
+            .await
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap_or_default()).unwrap())
+            .collect()
     }
 
     async fn entry(&self, tenant: &str, name: &str, language: &str) -> Option<Entry> {
@@ -334,6 +354,29 @@ async fn each_mismatch_is_refused_with_its_reason_and_path_and_no_call() {
         assert_eq!(s.calls(id), 1, "{id}");
         assert!(s.record(id).await.error.is_none(), "{id}");
     }
+    // Upstream is told of each refusal (Meta will never send a status for
+    // it), with the same reason; the sends that went out are left to
+    // Meta's webhooks.
+    let events = s.sender_events(cases.len() + 1).await;
+    assert_eq!(events.len(), cases.len(), "{events:?}");
+    for (id, _, reason, path) in &cases {
+        let event = events
+            .iter()
+            .find(|e| matches!(&e.payload, Payload::StatusChanged(d) if d.message_id.as_deref() == Some(*id)))
+            .unwrap_or_else(|| panic!("{id}: no event"));
+        assert_eq!(event.tenant, DEFAULT_TENANT);
+        let Payload::StatusChanged(data) = &event.payload else {
+            unreachable!()
+        };
+        assert_eq!(data.status, "failed", "{id}");
+        assert_eq!(data.old_status, shared::record::Status::Pending, "{id}");
+        assert_eq!(data.new_status, shared::record::Status::Failed, "{id}");
+        assert_eq!(data.phone_number_id.as_deref(), Some(PN), "{id}");
+        let error = data.error.as_ref().unwrap();
+        assert_eq!(error.reason.as_deref(), Some(*reason), "{id}");
+        assert_eq!(error.details.as_deref(), Some(*path), "{id}");
+        assert_eq!(error.source.as_deref(), Some("catalogue"), "{id}");
+    }
 }
 
 #[tokio::test]
@@ -364,6 +407,20 @@ async fn a_template_the_catalogue_never_saw_still_goes_to_meta() {
     assert_eq!(s.calls("u-bad"), 1);
     let error = s.record("u-bad").await.error.unwrap();
     assert_eq!(error.code, Some(132000), "{error:?}");
+    // Meta's refusal of the call is announced upstream with its code; the
+    // accepted send is not (its statuses come from Meta).
+    let events = s.sender_events(2).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let Payload::StatusChanged(data) = &events[0].payload else {
+        panic!("{events:?}")
+    };
+    assert_eq!(data.message_id.as_deref(), Some("u-bad"));
+    assert_eq!(data.new_status, shared::record::Status::Failed);
+    let error = data.error.as_ref().unwrap();
+    assert_eq!(
+        (error.code, error.source.as_deref()),
+        (Some(132000), Some("cloud_api"))
+    );
 }
 
 fn status_webhook(waba_id: &str, name: &str, event: &str, time: u64) -> Value {

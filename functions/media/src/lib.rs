@@ -27,7 +27,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::cloud_api::{ErrorClass, GraphError};
 use shared::config::{ConfigError, SecretSettings, Settings};
-use shared::events::publish::{EventPublisher, LogPublisher, SqsEventPublisher};
+use shared::events::publish::{self, EventPublisher};
 use shared::events::{Event, MediaChanged};
 use shared::media::graph::{DownloadError, GraphMedia, MediaApi, MediaUrl, is_gone};
 use shared::media::s3::{Head, MediaBucket, Put, SHA256_METADATA};
@@ -131,10 +131,7 @@ pub fn configure(settings: &Settings) -> Result<MediaConfig, ConfigError> {
             DEFAULT_MAX_BYTES,
             "expected a whole number of bytes from 1 to 104857600 (Meta's largest media)",
         )?,
-        upstream_events_queue_url: settings
-            .get("UPSTREAM_EVENTS_QUEUE_URL")
-            .map(|v| Settings::checked("UPSTREAM_EVENTS_QUEUE_URL", v, shared::check::http_url))
-            .transpose()?,
+        upstream_events_queue_url: settings.upstream_events_queue_url()?,
         metrics_namespace: settings.metrics_namespace()?,
     })
 }
@@ -166,10 +163,7 @@ impl App {
             config.timeout,
         )?;
         let sqs = aws_sdk_sqs::Client::new(aws);
-        let publisher: Arc<dyn EventPublisher> = match &config.upstream_events_queue_url {
-            Some(url) => Arc::new(SqsEventPublisher::new(sqs.clone(), url)),
-            None => Arc::new(LogPublisher),
-        };
+        let publisher = publish::publisher(&sqs, config.upstream_events_queue_url.as_deref());
         Ok(Self {
             api: Arc::new(api),
             bucket: MediaBucket::new(aws),

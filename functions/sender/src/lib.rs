@@ -26,9 +26,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::cloud_api::{CloudApi, CloudApiClient, ErrorClass, GraphError};
 use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings, TemplateSettings};
+use shared::events::publish::{self, EventPublisher, LogPublisher};
+use shared::events::{Event, RecipientIds, StatusChanged};
 use shared::metrics::{self, Emf};
 use shared::now_millis;
+use shared::queue::QueueError;
+use shared::record::{ErrorRecord, Status};
 use shared::send_request::{RequestError, SendRequest};
+use shared::sqs::requeue::{self, Requeue, SqsRequeue, backoff};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use shared::templates::cache::Catalogue;
 use shared::templates::store::{DynamoTemplates, TemplateStore};
@@ -37,9 +42,8 @@ use shared::tenant::{self, BindingStore, Directory, DynamoBindings, TenantTokens
 
 use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter};
 use crate::store::{
-    Begin, Claim, ContactBook, DynamoLedger, Earlier, Finish, RecordedError, SendLedger,
+    Begin, Claim, ContactBook, DynamoLedger, Earlier, Finish, RecordedError, SendLedger, StoreError,
 };
-use shared::sqs::requeue::{self, Requeue, SqsRequeue, backoff};
 
 /// The alert logged (`alert = ...`) when Meta refuses the token or account.
 pub const SENDING_HALTED: &str = "whatsapp_sending_halted";
@@ -66,6 +70,9 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("SEND_QUEUE_URL", "sqs:ReceiveMessage"),
     ("SEND_QUEUE_URL", "sqs:DeleteMessage"),
     ("SEND_QUEUE_URL", "sqs:GetQueueAttributes"),
+    // A message the sender ends itself (refused, failed at the call,
+    // suppressed) is announced upstream (`docs/events.md`).
+    ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
     // Outbound media from S3 (`docs/media.md`): `HeadObject` and
     // `GetObject` are `s3:GetObject`'s; `s3:ListBucket` makes a missing
     // object 404 rather than 403. Buckets in MEDIA_ALLOWED_BUCKETS get the
@@ -109,6 +116,8 @@ pub struct SenderConfig {
     /// The template catalogue's cache and trust, and the default tenant's
     /// account for the sync.
     pub templates: TemplateSettings,
+    /// `UPSTREAM_EVENTS_QUEUE_URL`; `None`: the sender's events are logged.
+    pub upstream_events_queue_url: Option<String>,
     /// `MEDIA_BUCKET`: the stack's media bucket; `None`: requests naming
     /// an S3 object are refused.
     pub media_bucket: Option<String>,
@@ -176,6 +185,7 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
         ),
         metrics_namespace: settings.metrics_namespace()?,
         templates: settings.templates()?,
+        upstream_events_queue_url: settings.upstream_events_queue_url()?,
         media_bucket: settings.media_bucket()?,
         media_allowed_buckets: match settings.get("MEDIA_ALLOWED_BUCKETS") {
             None => Vec::new(),
@@ -232,6 +242,8 @@ pub struct App {
     message_ttl: Duration,
     /// Outbound media from S3, when `MEDIA_BUCKET` is set.
     media: Option<Arc<media::OutboundMedia>>,
+    /// Where the messages this function ends are announced.
+    events: Arc<dyn EventPublisher>,
     /// The template catalogue sends are checked against; none: unchecked.
     templates: Option<Arc<Catalogue>>,
     /// What the scheduled template sync needs; none: it cannot run here.
@@ -275,7 +287,14 @@ impl App {
             templates: None,
             sync: None,
             media: None,
+            events: Arc::new(LogPublisher),
         }
+    }
+
+    /// This app announcing the messages it ends through `events`.
+    pub fn with_events(mut self, events: Arc<dyn EventPublisher>) -> Self {
+        self.events = events;
+        self
     }
 
     /// This app checking template sends against `catalogue`.
@@ -335,7 +354,9 @@ impl App {
                 }),
         };
         let store = Arc::new(DynamoLedger::new(dynamodb.clone(), &config.table_name));
-        let requeue = SqsRequeue::new(aws_sdk_sqs::Client::new(aws), &config.queue_url);
+        let sqs = aws_sdk_sqs::Client::new(aws);
+        let events = publish::publisher(&sqs, config.upstream_events_queue_url.as_deref());
+        let requeue = SqsRequeue::new(sqs, &config.queue_url);
         let app = Self::new(
             config,
             directory.clone(),
@@ -345,7 +366,8 @@ impl App {
             Arc::new(requeue),
         )
         .with_catalogue(catalogue)
-        .with_sync(sync);
+        .with_sync(sync)
+        .with_events(events);
         let Some(bucket) = &config.media_bucket else {
             return Ok(app);
         };
@@ -725,17 +747,7 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
                     error,
                     called: false,
                 };
-                match app
-                    .store
-                    .finish(
-                        job.tenant(),
-                        &job.message_id,
-                        &job.request_hash,
-                        &finish,
-                        now,
-                    )
-                    .await
-                {
+                match end(app, job, &finish, now).await {
                     Ok(_) => outcome,
                     Err(e) => retry(format!("could not record the refusal: {e}"), None),
                 }
@@ -844,17 +856,7 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
             dead_letter,
         }
     };
-    let finish = |f: Finish| async move {
-        app.store
-            .finish(
-                job.tenant(),
-                &job.message_id,
-                &job.request_hash,
-                &f,
-                now_millis(),
-            )
-            .await
-    };
+    let finish = |f: Finish| async move { end(app, job, &f, now_millis()).await };
 
     match earlier {
         Earlier::Clean => {}
@@ -1094,6 +1096,79 @@ pub async fn sync_templates(app: &App) -> Value {
     .await
 }
 
+/// Recording how an attempt ends failed: the upstream event that announces
+/// it, or the record itself. Either way the record is retried.
+#[derive(Debug, thiserror::Error)]
+enum EndError {
+    #[error("the upstream event was not published: {0}")]
+    Event(#[from] QueueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records how this attempt ends. A message the sender ends itself (failed
+/// or suppressed: Meta will send no status for it) is announced upstream
+/// first, so a failed publish leaves the record open and the retry
+/// announces it again, under the same event id.
+async fn end(app: &App, job: &Job, finish: &Finish, now: u64) -> Result<bool, EndError> {
+    if let Some(event) = announcement(job, finish, now) {
+        app.events.publish(std::slice::from_ref(&event)).await?;
+    }
+    Ok(app
+        .store
+        .finish(
+            job.tenant(),
+            &job.message_id,
+            &job.request_hash,
+            finish,
+            now,
+        )
+        .await?)
+}
+
+/// The `message.status_changed` event of an end the sender decides: failed
+/// (refused before the call, refused by Meta, retries run out) or
+/// suppressed (opted out). `None` for every other end: Meta's status
+/// webhooks tell those.
+fn announcement(job: &Job, finish: &Finish, now: u64) -> Option<Event> {
+    let (status, error) = match finish {
+        Finish::Failed { error, .. } => (Status::Failed, Some(error)),
+        Finish::Released {
+            dead_letter: Some(error),
+            ..
+        } => (Status::Failed, Some(error)),
+        Finish::Suppressed { .. } => (Status::Suppressed, None),
+        _ => return None,
+    };
+    let request = job.request.as_ref().ok();
+    let error = error.map(|e| ErrorRecord {
+        code: e.code,
+        title: e.title.clone(),
+        message: Some(e.message.clone()),
+        details: e.details.clone(),
+        class: Some(e.class.clone()),
+        source: Some(e.source.clone()),
+        reason: Some(e.reason.clone()),
+    });
+    let data = StatusChanged {
+        message_id: Some(job.message_id.clone()),
+        phone_number_id: Some(job.phone_number_id.clone()).filter(|p| !p.is_empty()),
+        recipient: request.and_then(|r| r.to.clone()),
+        recipient_ids: RecipientIds {
+            recipient_user_id: request.and_then(|r| r.recipient.clone()),
+            ..RecipientIds::default()
+        },
+        status: status.as_str().to_owned(),
+        old_status: Status::Pending,
+        new_status: status,
+        errors: error.iter().cloned().collect(),
+        error,
+        metadata: request.and_then(|r| r.metadata.clone()),
+        ..StatusChanged::default()
+    };
+    Some(Event::ended_by_sender(job.tenant(), now, data))
+}
+
 /// Whether a failed call may still have reached Meta: the request was sent
 /// (or being sent) when the answer was lost. A refused connection is not.
 fn unconfirmed(err: &GraphError) -> bool {
@@ -1234,6 +1309,7 @@ mod tests {
     use async_trait::async_trait;
     use serde_json::json;
     use shared::cloud_api::{Accepted, MetaError};
+    use shared::events::Payload;
     use std::sync::Mutex;
 
     /// A Cloud API that answers with `answer` after `delay`, counting calls.
@@ -1360,6 +1436,137 @@ mod tests {
         let r = handle(&f.app, event(&[("b", text("b", "+5511988887777"), 1)])).await;
         assert_eq!(r.batch_item_failures.len(), 1);
         assert!(f.requeue.delays.lock().unwrap()[0].1 >= AUTH_BACKOFF_FLOOR);
+    }
+
+    /// A publisher that refuses the first `fail` publishes, then keeps
+    /// what it is given.
+    #[derive(Default)]
+    struct Flaky {
+        fail: Mutex<usize>,
+        published: Mutex<Vec<Event>>,
+    }
+
+    #[async_trait]
+    impl EventPublisher for Flaky {
+        async fn publish(&self, events: &[Event]) -> Result<(), QueueError> {
+            let mut fail = self.fail.lock().unwrap();
+            if *fail > 0 {
+                *fail -= 1;
+                return Err(QueueError::Unavailable {
+                    queue_url: "events".into(),
+                    source: "connection refused".into(),
+                });
+            }
+            self.published.lock().unwrap().extend_from_slice(events);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_announced_before_it_is_recorded_and_again_after_a_failed_publish() {
+        let f = fixture(Duration::ZERO, accepted);
+        let events = Arc::new(Flaky {
+            fail: Mutex::new(1),
+            ..Flaky::default()
+        });
+        let app = App {
+            events: events.clone(),
+            ..f.app
+        };
+        // An invalid request (no message type) is refused before any call.
+        let body = json!({"id": "bad", "to": "+5511988887777", "message": {}});
+        let first = handle(&app, event(&[("m1", body.clone(), 1)])).await;
+        assert_eq!(first.batch_item_failures.len(), 1, "the record is retried");
+        assert_eq!(f.store.record("bad").and_then(|r| r.failed_reason), None);
+        assert!(events.published.lock().unwrap().is_empty());
+        // The attempt's lock lapses (SEND_LOCK_SECONDS) and the message
+        // comes back.
+        let key = shared::table::message_pk(shared::tenant::DEFAULT_TENANT, "bad");
+        f.store
+            .messages
+            .lock()
+            .unwrap()
+            .get_mut(&key)
+            .unwrap()
+            .lock_expires_at = 0;
+        let second = handle(&app, event(&[("m1", body, 2)])).await;
+        assert!(second.batch_item_failures.is_empty(), "{second:?}");
+        assert_eq!(
+            f.store
+                .record("bad")
+                .and_then(|r| r.failed_reason)
+                .as_deref(),
+            Some("invalid_request")
+        );
+        let published = events.published.lock().unwrap().clone();
+        assert_eq!(published.len(), 1);
+        let Payload::StatusChanged(data) = &published[0].payload else {
+            panic!("{published:?}")
+        };
+        assert_eq!(data.message_id.as_deref(), Some("bad"));
+        assert_eq!(
+            (data.old_status, data.new_status),
+            (Status::Pending, Status::Failed)
+        );
+        assert_eq!(
+            data.error.as_ref().and_then(|e| e.reason.as_deref()),
+            Some("invalid_request")
+        );
+        assert!(f.api.calls.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_the_ends_meta_never_reports_are_announced_under_one_id_per_tenant() {
+        let job = |tenant: &str| Job {
+            received: SqsRecord::new("m", "{}"),
+            tenant: tenant.to_owned(),
+            message_id: "order-1".to_owned(),
+            phone_number_id: "1122".to_owned(),
+            request: SendRequest::parse(&text("order-1", "+5511988887777").to_string()),
+            request_hash: "h".to_owned(),
+        };
+        let suppressed = Finish::Suppressed {
+            reason: "opted_out".to_owned(),
+        };
+        let a = announcement(&job("default"), &suppressed, 1_000).unwrap();
+        let again = announcement(&job("default"), &suppressed, 9_000).unwrap();
+        let other = announcement(&job("acme"), &suppressed, 1_000).unwrap();
+        assert_eq!(a.id, again.id, "a retried announcement keeps its id");
+        assert_ne!(
+            a.id, other.id,
+            "tenants' message ids never share an event id"
+        );
+        assert_eq!(other.tenant, "acme");
+        let Payload::StatusChanged(data) = &a.payload else {
+            panic!("{a:?}")
+        };
+        assert_eq!(data.status, "suppressed");
+        assert_eq!(data.recipient.as_deref(), Some("5511988887777"));
+        assert!(data.error.is_none());
+        let error = RecordedError {
+            reason: "graph_error".to_owned(),
+            ..RecordedError::default()
+        };
+        for quiet in [
+            Finish::Accepted { wamid: None },
+            Finish::Confirmed,
+            Finish::Released {
+                last_error: error.clone(),
+                called: true,
+                dead_letter: None,
+            },
+        ] {
+            assert!(
+                announcement(&job("default"), &quiet, 1).is_none(),
+                "{quiet:?}"
+            );
+        }
+        let dead = Finish::Released {
+            last_error: error.clone(),
+            called: true,
+            dead_letter: Some(error),
+        };
+        assert!(announcement(&job("default"), &dead, 1).is_some());
     }
 
     #[tokio::test]

@@ -40,7 +40,7 @@ use crate::dead_letter::{DeadLetter, DeadLetters, SqsDeadLetters};
 use crate::dynamo::{DynamoStore, RequestCounter};
 use crate::keywords::{DEFAULT_OPT_IN, DEFAULT_OPT_OUT, Keywords};
 use crate::store::{ContactStore, HealthStore, MessageStore, WebhookLog};
-use shared::events::publish::{EventPublisher, LogPublisher, SqsEventPublisher};
+use shared::events::publish::{self, EventPublisher};
 use shared::media::MediaJob;
 use shared::queue::{Outgoing, QueueError, SqsQueue};
 
@@ -98,17 +98,14 @@ pub struct StatusConfig {
 /// Reads every setting this function uses.
 pub fn configure(settings: &Settings) -> Result<StatusConfig, ConfigError> {
     let table_name = settings.table_name()?;
-    let upstream_events_queue_url = settings
-        .get("UPSTREAM_EVENTS_QUEUE_URL")
-        .map(|url| Settings::checked("UPSTREAM_EVENTS_QUEUE_URL", url, queue_url))
-        .transpose()?;
+    let upstream_events_queue_url = settings.upstream_events_queue_url()?;
     let dlq_url = Settings::checked(
         "WEBHOOK_DLQ_URL",
         settings.required(
             "WEBHOOK_DLQ_URL",
             "set it to the URL of the webhook queue's dead-letter queue: records that fail on their last attempt go there with a failure_reason",
         )?,
-        queue_url,
+        shared::check::queue_url,
     )?;
     let max_receive_count = number(
         settings,
@@ -196,17 +193,6 @@ fn number(
     }
 }
 
-fn queue_url(value: &str) -> Result<(), &'static str> {
-    let rest = value
-        .strip_prefix("https://")
-        .or_else(|| value.strip_prefix("http://"))
-        .ok_or("expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")?;
-    match rest.split_once('/') {
-        Some((host, path)) if !host.is_empty() && !path.is_empty() => Ok(()),
-        _ => Err("expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"),
-    }
-}
-
 /// The adapters the function works through.
 pub struct Ports {
     /// The bindings: which tenant each number's changes belong to.
@@ -261,10 +247,7 @@ impl App {
         let requests = RequestCounter::default();
         let store = Arc::new(DynamoStore::new(requests.client(aws), &config.table_name));
         let sqs = aws_sdk_sqs::Client::new(aws);
-        let publisher: Arc<dyn EventPublisher> = match &config.upstream_events_queue_url {
-            Some(url) => Arc::new(SqsEventPublisher::new(sqs.clone(), url)),
-            None => Arc::new(LogPublisher),
-        };
+        let publisher = publish::publisher(&sqs, config.upstream_events_queue_url.as_deref());
         // Not counted per record: the bindings are read once a minute per
         // instance (and when a number is not found), not per change.
         let directory = Arc::new(Directory::new(

@@ -4,6 +4,8 @@
 use crate::events::Event;
 use crate::intake::sqs_safe;
 use crate::queue::{Outgoing, QueueError, SqsQueue};
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 /// Port: where events go. Succeeds only when every event was accepted.
@@ -92,5 +94,14 @@ impl EventPublisher for SqsEventPublisher {
             })
             .collect();
         Ok(self.queue.send_outgoing(&outgoing).await?)
+    }
+}
+
+/// The publisher of a function: the queue `queue_url`
+/// (`UPSTREAM_EVENTS_QUEUE_URL`), or the log when it is not set.
+pub fn publisher(sqs: &aws_sdk_sqs::Client, queue_url: Option<&str>) -> Arc<dyn EventPublisher> {
+    match queue_url {
+        Some(url) => Arc::new(SqsEventPublisher::new(sqs.clone(), url)),
+        None => Arc::new(LogPublisher),
     }
 }
