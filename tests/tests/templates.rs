@@ -423,6 +423,47 @@ async fn a_template_the_catalogue_never_saw_still_goes_to_meta() {
     );
 }
 
+#[tokio::test]
+async fn a_change_the_sync_finds_is_told_upstream() {
+    let s = stack().await;
+    s.sync().await;
+    // Meta pauses a template and its webhook never arrives.
+    let mut templates = serde_json::to_value(s.sandbox.config().templates).unwrap();
+    let order = templates
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["name"] == "order_update" && t["language"] == "en_US")
+        .unwrap();
+    order["status"] = json!("PAUSED");
+    s.sandbox
+        .configure(&json!({"templates": templates}))
+        .unwrap();
+    let report = s.sync().await;
+    assert_eq!(
+        report["accounts"][0]["changed"],
+        json!(["order_update (en_US): status APPROVED -> PAUSED"]),
+        "{report}"
+    );
+    let events = s.sender_events(2).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].tenant, DEFAULT_TENANT);
+    let Payload::TemplateStatusChanged(data) = &events[0].payload else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (data.name.as_str(), data.language.as_str()),
+        ("order_update", "en_US")
+    );
+    assert_eq!(data.previous.as_deref(), Some("APPROVED"));
+    assert_eq!(data.current, "PAUSED");
+    assert_eq!(data.waba_id, s.waba_id);
+    assert_eq!(data.alert.as_deref(), Some(shared::templates::ALERT));
+    // A further sync finds nothing new and tells nothing.
+    s.sync().await;
+    assert!(s.sender_events(1).await.is_empty());
+}
+
 fn status_webhook(waba_id: &str, name: &str, event: &str, time: u64) -> Value {
     json!({"object": "whatsapp_business_account", "entry": [{"id": waba_id, "time": time,
         "changes": [{"field": "message_template_status_update", "value": {

@@ -90,7 +90,20 @@ pub async fn sync_target(
             "no WHATSAPP_WABA_ID (or --waba-id): the default tenant's templates are not synced, only bound accounts'",
         );
     }
-    let report = sync::sync_all(&api, &store(target)?, bindings.as_ref(), default).await;
+    // Changes the sync finds go to the stack's upstream events queue, as
+    // the scheduled sync's do.
+    let events = shared::events::publish::publisher(
+        &target.sqs(),
+        target.resources.upstream_events_queue_url.as_deref(),
+    );
+    let report = sync::sync_all(
+        &api,
+        &store(target)?,
+        events.as_ref(),
+        bindings.as_ref(),
+        default,
+    )
+    .await;
     if let Some(error) = report["error"].as_str() {
         return Err(CliError::new(error.to_owned()));
     }

@@ -1090,6 +1090,7 @@ pub async fn sync_templates(app: &App) -> Value {
     template_sync::sync_all(
         &sync.api,
         sync.store.as_ref(),
+        app.events.as_ref(),
         sync.bindings.as_ref(),
         sync.default.clone(),
     )

@@ -8,6 +8,8 @@ use serde::Serialize;
 use super::store::TemplateStore;
 use super::{FIELDS, Slot, parse_page};
 use crate::cloud_api::{CloudApiClient, GraphError};
+use crate::events::publish::EventPublisher;
+use crate::events::{Event, TemplateChanged};
 use crate::store::StoreError;
 use crate::tenant::{Binding, BindingStore};
 
@@ -89,6 +91,7 @@ pub struct Report {
 pub async fn sync_account(
     api: &CloudApiClient,
     store: &dyn TemplateStore,
+    events: &dyn EventPublisher,
     account: &Account,
     page_size: u32,
 ) -> Result<Report, SyncError> {
@@ -154,6 +157,29 @@ pub async fn sync_account(
                     entry.language,
                     slot.as_str()
                 ));
+                // Told upstream like a webhook's change. The catalogue
+                // already holds it, so a failed publish is logged (the
+                // next sync finds no change to tell again).
+                let event = Event::template(
+                    fetched_at,
+                    TemplateChanged {
+                        waba_id: account.waba_id.clone(),
+                        name: entry.name.clone(),
+                        language: entry.language.clone(),
+                        template_id: entry.id.clone(),
+                        change: slot.as_str().to_owned(),
+                        reason: (slot == Slot::Status)
+                            .then(|| entry.status_reason.clone())
+                            .flatten(),
+                        previous: Some(previous),
+                        current,
+                        alert: alert.map(str::to_owned),
+                    },
+                )
+                .of_tenant(&account.tenant);
+                if let Err(e) = events.publish(std::slice::from_ref(&event)).await {
+                    tracing::error!(tenant = %account.tenant, waba_id = %account.waba_id, event_id = %event.id, error = %e, "template change found by the sync not published upstream");
+                }
             }
         }
         match page.after {
@@ -171,6 +197,7 @@ pub async fn sync_account(
 pub async fn sync_all(
     api: &CloudApiClient,
     store: &dyn TemplateStore,
+    events: &dyn EventPublisher,
     bindings: &dyn BindingStore,
     default: Option<Account>,
 ) -> serde_json::Value {
@@ -184,7 +211,7 @@ pub async fn sync_all(
     let mut results = Vec::new();
     for account in accounts(&bindings, default) {
         let started = std::time::Instant::now();
-        match sync_account(api, store, &account, PAGE_SIZE).await {
+        match sync_account(api, store, events, &account, PAGE_SIZE).await {
             Ok(report) => {
                 tracing::info!(
                     tenant = %account.tenant,
