@@ -305,7 +305,10 @@ impl OutboundMedia {
         let Some(head) = self.bucket.head(&r.bucket, &r.key).await? else {
             return Err(refused(
                 "media_not_found",
-                format!("names s3://{}/{}, which does not exist", r.bucket, r.key),
+                format!(
+                    "names an object of bucket {:?} that does not exist",
+                    r.bucket
+                ),
             ));
         };
         let content_type = head.content_type.clone().unwrap_or_default();
@@ -341,7 +344,7 @@ impl OutboundMedia {
         else {
             return Err(refused(
                 "media_not_found",
-                format!("names s3://{}/{}, which is gone", r.bucket, r.key),
+                format!("names an object of bucket {:?} that is gone", r.bucket),
             ));
         };
         let filename = r
