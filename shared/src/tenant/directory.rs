@@ -1,6 +1,7 @@
 //! Where bindings are kept (the table), the cached directory the functions
 //! read them through, and the access token of each number.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -167,10 +168,29 @@ impl BindingStore for DynamoBindings {
 /// flood of requests for unbound numbers costs at most one query a second.
 const RELOAD_ON_MISS_AFTER: Duration = Duration::from_secs(1);
 
+/// How long a number (or account) that a reload of its own found unbound is
+/// answered as unbound without loading again. The default tenant's number
+/// has no binding and is looked up on every send and status: without this,
+/// every warm instance would query the bindings once a second for it. A
+/// number bound within this time after it was last looked up unbound is seen
+/// after it; a number never looked up is still seen within a second.
+const CONFIRMED_UNBOUND_FOR: Duration = Duration::from_secs(60);
+
+/// At most this many confirmed-unbound keys are remembered (webhooks may name
+/// any number): past it, the memory starts again empty.
+const CONFIRMED_UNBOUND_MAX: usize = 1024;
+
 struct Loaded {
     /// A few per tenant: a linear search is as fast as a map here.
     bindings: Vec<Binding>,
     at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    loaded: Option<Loaded>,
+    /// Keys a reload made for them found unbound, and when.
+    unbound: HashMap<String, Instant>,
 }
 
 /// The bindings as the functions read them: loaded whole (one query), kept
@@ -179,7 +199,7 @@ struct Loaded {
 pub struct Directory {
     store: Arc<dyn BindingStore>,
     ttl: Duration,
-    state: Mutex<Option<Loaded>>,
+    state: Mutex<State>,
 }
 
 impl Directory {
@@ -188,7 +208,7 @@ impl Directory {
         Self {
             store,
             ttl,
-            state: Mutex::new(None),
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -199,28 +219,38 @@ impl Directory {
         &self,
         waba_id: &str,
     ) -> Result<Option<Binding>, DirectoryError> {
-        self.find(|b| b.waba_id == waba_id).await
+        self.find(&format!("account:{waba_id}"), |b| b.waba_id == waba_id)
+            .await
     }
 
     /// The binding of a business number, if it has one.
     pub async fn binding(&self, phone_number_id: &str) -> Result<Option<Binding>, DirectoryError> {
-        self.find(|b| b.phone_number_id == phone_number_id).await
+        self.find(&format!("number:{phone_number_id}"), |b| {
+            b.phone_number_id == phone_number_id
+        })
+        .await
     }
 
     async fn find(
         &self,
+        key: &str,
         matches: impl Fn(&Binding) -> bool,
     ) -> Result<Option<Binding>, DirectoryError> {
         let mut state = self.state.lock().await;
         let now = Instant::now();
-        let stale = |loaded: &Loaded, found: bool| {
-            let age = now.duration_since(loaded.at);
-            age >= self.ttl || (!found && age >= RELOAD_ON_MISS_AFTER)
-        };
         let lookup = |loaded: &Loaded| loaded.bindings.iter().find(|b| matches(b)).cloned();
-        if let Some(loaded) = state.as_ref() {
+        if let Some(loaded) = state.loaded.as_ref() {
+            let age = now.duration_since(loaded.at);
             let found = lookup(loaded);
-            if !stale(loaded, found.is_some()) {
+            let confirmed_unbound = || {
+                state
+                    .unbound
+                    .get(key)
+                    .is_some_and(|at| now.duration_since(*at) < CONFIRMED_UNBOUND_FOR)
+            };
+            let fresh = age < self.ttl
+                && (found.is_some() || age < RELOAD_ON_MISS_AFTER || confirmed_unbound());
+            if fresh {
                 return Ok(found);
             }
         }
@@ -228,12 +258,20 @@ impl Directory {
             Ok(bindings) => {
                 let loaded = Loaded { bindings, at: now };
                 let found = lookup(&loaded);
-                *state = Some(loaded);
+                state.loaded = Some(loaded);
+                if found.is_some() {
+                    state.unbound.remove(key);
+                } else {
+                    if state.unbound.len() >= CONFIRMED_UNBOUND_MAX {
+                        state.unbound.clear();
+                    }
+                    state.unbound.insert(key.to_owned(), now);
+                }
                 Ok(found)
             }
             // A failed reload keeps answering from what was loaded, like the
             // secret cache, and tries again after the miss interval.
-            Err(err) => match state.as_mut() {
+            Err(err) => match state.loaded.as_mut() {
                 Some(loaded) => {
                     tracing::warn!(error = %err, "bindings reload failed; serving the loaded bindings");
                     loaded.at = now
@@ -407,12 +445,67 @@ mod tests {
             })
             .await
             .unwrap();
-        let mut state = dir.state.lock().await;
-        if let Some(loaded) = state.as_mut() {
-            loaded.at -= RELOAD_ON_MISS_AFTER;
-        }
-        drop(state);
+        age(&dir, RELOAD_ON_MISS_AFTER).await;
         assert!(dir.binding("222").await.unwrap().is_some());
         assert_eq!(store.lists(), 2);
+    }
+
+    /// Moves the directory's clock back by `by`: its load and what it found
+    /// unbound happened that much earlier.
+    async fn age(dir: &Directory, by: Duration) {
+        let mut state = dir.state.lock().await;
+        if let Some(loaded) = state.loaded.as_mut() {
+            loaded.at -= by;
+        }
+        for at in state.unbound.values_mut() {
+            *at -= by;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_number_found_unbound_is_not_reloaded_for_every_lookup() {
+        let store = Arc::new(MemoryBindings::default());
+        store.put(&acme()).await.unwrap();
+        let dir = Directory::new(store.clone(), Duration::from_secs(300));
+        // The default tenant's number: no binding, looked up all the time.
+        assert!(dir.binding("555").await.unwrap().is_none());
+        assert_eq!(store.lists(), 1);
+        for _ in 0..5 {
+            age(&dir, RELOAD_ON_MISS_AFTER).await;
+            assert!(dir.binding("555").await.unwrap().is_none());
+        }
+        assert_eq!(
+            store.lists(),
+            1,
+            "a confirmed unbound number reloads nothing"
+        );
+        // Another number never looked up is still found within a second.
+        store
+            .put(&Binding {
+                phone_number_id: "777".into(),
+                ..acme()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            dir.binding("777").await.unwrap().unwrap().phone_number_id,
+            "777"
+        );
+        assert_eq!(store.lists(), 2);
+        // Bound later, the first number is seen once its confirmation lapses.
+        store
+            .put(&Binding {
+                phone_number_id: "555".into(),
+                ..acme()
+            })
+            .await
+            .unwrap();
+        assert!(dir.binding("555").await.unwrap().is_none());
+        age(&dir, CONFIRMED_UNBOUND_FOR).await;
+        assert!(dir.binding("555").await.unwrap().is_some());
+        assert_eq!(store.lists(), 3);
+        // Found, it is served from that load.
+        assert!(dir.binding("555").await.unwrap().is_some());
+        assert_eq!(store.lists(), 3);
     }
 }
