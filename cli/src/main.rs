@@ -175,6 +175,39 @@ enum BindingsAction {
 }
 
 #[derive(Subcommand)]
+enum CallbacksAction {
+    /// Registers an https endpoint for the tenant (--tenant); prints its
+    /// signing secret once.
+    Add {
+        #[arg(long)]
+        url: String,
+        /// Comma-separated event types (default: every type).
+        #[arg(long)]
+        events: Option<String>,
+    },
+    /// The tenant's endpoints.
+    List,
+    /// Removes an endpoint.
+    Remove { endpoint_id: String },
+    /// Deliveries parked after the retry window, with their cause.
+    Parked {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Sends kept events again, by id or time range.
+    Replay(commands::callbacks::ReplayArgs),
+    /// A local receiver that verifies every signature and prints what it got.
+    Receive {
+        #[arg(long, default_value_t = 9300)]
+        port: u16,
+        /// Verify with this secret (whsec_...) instead of the tenant's
+        /// endpoints' (repeatable).
+        #[arg(long)]
+        secret: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum MediaAction {
     /// Fetch an inbound message's file (by its wamid, or the inbound id
     /// `chasqui contacts show` prints) from the media bucket.
@@ -280,6 +313,26 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Media {
             action: MediaAction::Get { id, out: file },
         } => commands::media::get(&target, out, &id, file.as_deref()).await,
+        Command::Callbacks { action } => match action {
+            CallbacksAction::Add { url, events } => {
+                commands::callbacks::add(&target, out, &url, events.as_deref())
+                    .await
+                    .map(drop)
+            }
+            CallbacksAction::List => commands::callbacks::list(&target, out).await,
+            CallbacksAction::Remove { endpoint_id } => {
+                commands::callbacks::remove(&target, out, &endpoint_id).await
+            }
+            CallbacksAction::Parked { limit } => commands::callbacks::parked(&target, out, limit)
+                .await
+                .map(drop),
+            CallbacksAction::Replay(args) => commands::callbacks::replay(&target, out, &args)
+                .await
+                .map(drop),
+            CallbacksAction::Receive { port, secret } => {
+                commands::callbacks::receive_forever(&target, out, port, &secret).await
+            }
+        },
         Command::Dlq { action } => match action {
             DlqAction::List { queue, limit } => {
                 commands::dlq::list(&target, out, queue, limit).await

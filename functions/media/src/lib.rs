@@ -57,6 +57,7 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("MEDIA_BUCKET", "s3:ListBucket"),
     ("MEDIA_QUEUE_URL", "sqs:ChangeMessageVisibility"),
     ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
+    ("CALLBACKS_QUEUE_URL", "sqs:SendMessage"),
 ];
 
 /// `MEDIA_MAX_RECEIVE_COUNT` when unset: the media queue's

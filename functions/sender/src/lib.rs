@@ -73,6 +73,7 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     // A message the sender ends itself (refused, failed at the call,
     // suppressed) is announced upstream (`docs/events.md`).
     ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
+    ("CALLBACKS_QUEUE_URL", "sqs:SendMessage"),
     // Outbound media from S3 (`docs/media.md`): `HeadObject` and
     // `GetObject` are `s3:GetObject`'s; `s3:ListBucket` makes a missing
     // object 404 rather than 403. Buckets in MEDIA_ALLOWED_BUCKETS get the

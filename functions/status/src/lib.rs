@@ -62,6 +62,7 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("TABLE_NAME", "dynamodb:PutItem"),
     ("TABLE_NAME", "dynamodb:Query"),
     ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
+    ("CALLBACKS_QUEUE_URL", "sqs:SendMessage"),
     ("WEBHOOK_DLQ_URL", "sqs:SendMessage"),
     // The key of the customer references in log lines (`shared::pseudonym`).
     ("LOG_KEY_SECRET_ID", "secretsmanager:GetSecretValue"),

@@ -440,7 +440,17 @@ impl Registry {
         events: &[String],
     ) -> Result<Registered, RegistryError> {
         crate::tenant::check_name(tenant).map_err(RegistryError::Tenant)?;
-        self.guard.check_url(url).map_err(RegistryError::Url)?;
+        let checked = self.guard.check_url(url).map_err(RegistryError::Url)?;
+        // A name is resolved now too (and again at every delivery).
+        if let super::ssrf::Host::Name(host) = &checked.host {
+            let addrs: Vec<std::net::IpAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map(|a| a.map(|a| a.ip()).collect())
+                .unwrap_or_default();
+            self.guard
+                .check_resolved(&addrs)
+                .map_err(RegistryError::Url)?;
+        }
         let events = super::parse_event_types(&events.join(",")).map_err(RegistryError::Events)?;
         if self.store.endpoints(tenant).await?.len() >= MAX_ENDPOINTS_PER_TENANT {
             return Err(RegistryError::TooMany);
@@ -485,6 +495,43 @@ impl Registry {
             &endpoint.endpoint_id,
             endpoint.secret_version,
         ))
+    }
+
+    /// The delivery jobs that re-send the kept events `event_ids` of
+    /// `tenant`: to `endpoint_id` only, or to every endpoint that wants
+    /// each event. Events no longer kept are left out (their ids are in
+    /// the second list).
+    pub async fn replay_jobs(
+        &self,
+        tenant: &str,
+        event_ids: &[String],
+        endpoint_id: Option<&str>,
+    ) -> Result<(Vec<super::DeliveryJob>, Vec<String>), StoreError> {
+        let endpoints = self.store.endpoints(tenant).await?;
+        let now = crate::now_millis();
+        let (mut jobs, mut gone) = (Vec::new(), Vec::new());
+        for event_id in event_ids {
+            let Some(kept) = self.store.event(tenant, event_id).await? else {
+                gone.push(event_id.clone());
+                continue;
+            };
+            for e in &endpoints {
+                let chosen = match endpoint_id {
+                    Some(id) => e.endpoint_id == id && !e.disabled,
+                    None => e.wants(&kept.kind),
+                };
+                if chosen {
+                    jobs.push(super::DeliveryJob {
+                        tenant: tenant.to_owned(),
+                        event_id: event_id.clone(),
+                        endpoint_id: e.endpoint_id.clone(),
+                        first_attempt_at: now,
+                        replay: true,
+                    });
+                }
+            }
+        }
+        Ok((jobs, gone))
     }
 
     /// The guard registrations are checked with.
