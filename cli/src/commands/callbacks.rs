@@ -377,6 +377,8 @@ pub fn parse_time(flag: &str, value: &str) -> Result<u64, CliError> {
 pub struct Received {
     pub event_id: String,
     pub event_type: String,
+    /// `data.message_id`, when the event has one.
+    pub message_id: Option<String>,
     /// The endpoint whose secret verified it; `None`: none did.
     pub verified_by: Option<String>,
     pub reason: Option<String>,
@@ -401,12 +403,17 @@ pub enum Keys {
 
 struct ReceiverState {
     keys: Keys,
-    out: Output,
+    /// Where each callback is printed; `None`: nowhere.
+    out: Option<Output>,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Receiver {
-    pub async fn start(addr: SocketAddr, keys: Keys, out: Output) -> Result<Self, CliError> {
+    pub async fn start(
+        addr: SocketAddr,
+        keys: Keys,
+        out: Option<Output>,
+    ) -> Result<Self, CliError> {
         let received = Arc::new(Mutex::new(Vec::new()));
         let state = Arc::new(ReceiverState {
             keys,
@@ -473,10 +480,12 @@ async fn receive(
     let got = Received {
         event_id: header(signing::ID_HEADER).unwrap_or_default().to_owned(),
         event_type: event["type"].as_str().unwrap_or_default().to_owned(),
+        message_id: event["data"]["message_id"].as_str().map(str::to_owned),
         verified_by: verified_by.clone(),
         reason: reason.clone(),
     };
-    state.out.result(
+    if let Some(out) = state.out {
+        out.result(
         &match &verified_by {
             Some(by) => format!(
                 "verified  {} {} (secret of {by})",
@@ -491,7 +500,8 @@ async fn receive(
         },
         &json!({"event_id": got.event_id, "type": got.event_type, "verified": verified_by.is_some(),
                 "verified_by": verified_by, "reason": reason, "event": event}),
-    );
+        );
+    }
     if let Ok(mut r) = state.received.lock() {
         r.push(got);
     }
@@ -521,7 +531,7 @@ pub async fn receive_forever(
                 .collect::<Result<_, _>>()?,
         )
     };
-    let receiver = Receiver::start(([127, 0, 0, 1], port).into(), keys, out).await?;
+    let receiver = Receiver::start(([127, 0, 0, 1], port).into(), keys, Some(out)).await?;
     out.progress(&format!(
         "receiving callbacks on {}/ (register it with `chasqui callbacks add --url {}/hook`); Ctrl-C stops",
         receiver.server.url(),

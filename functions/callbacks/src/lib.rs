@@ -289,19 +289,14 @@ async fn fan_out(app: &App, record: &SqsRecord) -> Outcome {
     for (endpoint, (outcome, delivery)) in fresh.iter().zip(tries) {
         match outcome {
             Attempt::Delivered { .. } => {
-                if let Err(e) = app
-                    .registry
-                    .store
-                    .set_delivery(
-                        &kept.tenant,
-                        &kept.event_id,
-                        &endpoint.endpoint_id,
-                        &delivery,
-                    )
-                    .await
-                {
-                    tracing::warn!(tenant = %kept.tenant, event_id = %kept.event_id, endpoint_id = %endpoint.endpoint_id, error = %e, "could not record the delivery");
-                }
+                save(
+                    app,
+                    &kept.tenant,
+                    &kept.event_id,
+                    &endpoint.endpoint_id,
+                    &delivery,
+                )
+                .await
             }
             Attempt::Failed { .. } => failed.push((endpoint, delivery)),
         }
@@ -324,19 +319,14 @@ async fn fan_out(app: &App, record: &SqsRecord) -> Outcome {
         return retry(app, record, format!("queueing the retries failed: {e}"));
     }
     for (endpoint, delivery) in failed {
-        if let Err(e) = app
-            .registry
-            .store
-            .set_delivery(
-                &kept.tenant,
-                &kept.event_id,
-                &endpoint.endpoint_id,
-                &delivery,
-            )
-            .await
-        {
-            tracing::warn!(tenant = %kept.tenant, event_id = %kept.event_id, endpoint_id = %endpoint.endpoint_id, error = %e, "could not record the failed try");
-        }
+        save(
+            app,
+            &kept.tenant,
+            &kept.event_id,
+            &endpoint.endpoint_id,
+            &delivery,
+        )
+        .await;
     }
     Outcome::Done
 }
@@ -405,11 +395,7 @@ async fn job(app: &App, record: &SqsRecord) -> Outcome {
         );
         return Outcome::Done;
     }
-    let attempts = if job.replay {
-        record.receive_count
-    } else {
-        before.map_or(0, |d| d.attempts) + 1
-    };
+    let attempts = before.map_or(0, |d| d.attempts) + 1;
     let (outcome, mut delivery) = attempt(app, &endpoint, &kept, attempts).await;
     let elapsed = shared::now_millis().saturating_sub(job.first_attempt_at);
     let outcome = match outcome {
@@ -426,20 +412,27 @@ async fn job(app: &App, record: &SqsRecord) -> Outcome {
             }
             Outcome::Done
         }
+        // The job's first receive follows the first try: the second wait.
         Attempt::Failed { reason, .. } => Outcome::Retry {
-            delay: app.backoff(attempts),
+            delay: app.backoff(record.receive_count.saturating_add(1)),
             error: reason,
         },
     };
+    save(app, ids.0, ids.1, ids.2, &delivery).await;
+    outcome
+}
+
+/// Records a delivery state; a failure is logged (the state is advisory:
+/// a lost `delivered` means at most one more send, deduplicated by id).
+async fn save(app: &App, tenant: &str, event_id: &str, endpoint_id: &str, delivery: &Delivery) {
     if let Err(e) = app
         .registry
         .store
-        .set_delivery(&job.tenant, &job.event_id, &job.endpoint_id, &delivery)
+        .set_delivery(tenant, event_id, endpoint_id, delivery)
         .await
     {
-        tracing::warn!(tenant = ids.0, event_id = ids.1, endpoint_id = ids.2, error = %e, "could not record the delivery state");
+        tracing::warn!(tenant, event_id, endpoint_id, state = %delivery.state, error = %e, "could not record the delivery state");
     }
-    outcome
 }
 
 /// One POST of a kept event to an endpoint, logged; answers the attempt
