@@ -54,6 +54,8 @@ LOCAL_PARAMETERS = {
     # The local callback receiver (`chasqui callbacks receive`) listens on
     # loopback: let callbacks reach it, over plain http.
     "CallbackAllowedNetworks": "127.0.0.0/8",
+    # An endpoint registered locally (`make demo`) gets the next event.
+    "CallbackEndpointCacheSeconds": "0",
 }
 # Template outputs the CLI finds its way with.
 OUTPUTS = {
@@ -268,7 +270,7 @@ def make_secrets(t, sm):
         name = t.resolve(props.get("Name", f"{STACK}-{lid}"))
         # A generated key the local values lack (the callbacks' master_key)
         # gets a fixed local one.
-        generated = props.get("GenerateStringSecret", props.get("GenerateSecretString", {})).get("GenerateStringKey")
+        generated = props.get("GenerateSecretString", {}).get("GenerateStringKey")
         fields = dict(whatsapp)
         if generated and generated not in fields:
             fields[generated] = f"local-{generated}-not-a-secret"

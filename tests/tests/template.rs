@@ -1520,7 +1520,7 @@ fn every_function_is_a_cargo_lambda_build_of_a_workspace_binary() {
         );
         binaries.insert(binary.to_owned());
     }
-    let expected: BTreeSet<String> = ["webhook", "sender", "status", "media"]
+    let expected: BTreeSet<String> = ["webhook", "sender", "status", "media", "callbacks"]
         .map(String::from)
         .into();
     assert_eq!(binaries, expected);
