@@ -73,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         action: MediaAction,
     },
+    /// Signed callbacks: a tenant's endpoints, parked deliveries, replays
+    /// and a local receiver that verifies signatures (docs/callbacks.md).
+    Callbacks {
+        #[command(subcommand)]
+        action: CallbacksAction,
+    },
     /// Each business number's quality, messaging limit and display name,
     /// and each account's standing, as Meta last reported them.
     Numbers,

@@ -89,6 +89,9 @@ pub fn configure(settings: &Settings) -> Result<CallbacksConfig, ConfigError> {
     })
 }
 
+/// A tenant's endpoints and when they were read.
+type Cached = (Instant, Arc<Vec<Endpoint>>);
+
 /// What the function holds between invocations.
 pub struct App {
     pub registry: Registry,
@@ -97,7 +100,7 @@ pub struct App {
     pub dlq: SqsQueue,
     pub requeue: Arc<dyn Requeue>,
     pub settings: CallbackSettings,
-    endpoints: Mutex<HashMap<String, (Instant, Arc<Vec<Endpoint>>)>>,
+    endpoints: Mutex<HashMap<String, Cached>>,
 }
 
 impl App {
