@@ -479,3 +479,24 @@ async fn ssrf_targets_are_refused_at_registration_and_at_delivery() {
     let job: DeliveryJob = serde_json::from_str(jobs[0].body().unwrap()).unwrap();
     assert_eq!(job.endpoint_id, endpoint.endpoint_id);
 }
+
+#[tokio::test]
+async fn a_publish_fails_when_any_configured_queue_refuses_it() {
+    let sqs = harness::sqs().await;
+    let upstream = harness::create_queue(&sqs, "events").await;
+    // A callbacks queue that does not exist: the upstream one takes the
+    // event, the publish still fails, so the caller retries it whole.
+    let missing = upstream.replace("events", "no-such-callbacks-queue");
+    let publisher = publish::publisher(&sqs, Some(&upstream), Some(&missing));
+    let event = status_event("acme", "wamid.P1");
+    assert!(
+        publisher
+            .publish(std::slice::from_ref(&event))
+            .await
+            .is_err()
+    );
+    assert_eq!(harness::queue_depth(&sqs, &upstream).await, 1);
+    // Neither set: logged only, nothing fails.
+    let log_only = publish::publisher(&sqs, None, None);
+    assert!(log_only.publish(std::slice::from_ref(&event)).await.is_ok());
+}
