@@ -11,7 +11,7 @@ SAM_TOOLS := $(SAM_VENV)/.sam-$(SAM_CLI_VERSION)-cfn-lint-$(CFN_LINT_VERSION)
 
 # Lambda runs the functions on Graviton (template: Architectures arm64).
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
-LAMBDA_BINARIES := webhook sender status media
+LAMBDA_BINARIES := webhook sender status media callbacks
 
 # No prompts, no telemetry, no colour codes in CI logs. Every sam command runs
 # from infra/: SAM reads samconfig.toml beside the template, resolves

@@ -51,6 +51,11 @@ LOCAL_PARAMETERS = {
     "GraphApiBaseUrl": SANDBOX_URL,
     "CreateUpstreamEventsQueue": "true",
     "TableDeletionProtection": "false",
+    # The local callback receiver (`chasqui callbacks receive`) listens on
+    # loopback: let callbacks reach it, over plain http.
+    "CallbackAllowedNetworks": "127.0.0.0/8",
+    # An endpoint registered locally (`make demo`) gets the next event.
+    "CallbackEndpointCacheSeconds": "0",
 }
 # Template outputs the CLI finds its way with.
 OUTPUTS = {
@@ -65,6 +70,9 @@ OUTPUTS = {
     "MediaBucketName": "media_bucket",
     "MediaQueueUrl": "media_queue_url",
     "MediaDeadLetterQueueUrl": "media_dlq_url",
+    "CallbacksQueueUrl": "callbacks_queue_url",
+    "CallbacksDeadLetterQueueUrl": "callbacks_dlq_url",
+    "CallbackSecretName": "callback_secret_id",
 }
 NO_VALUE = object()
 
@@ -256,9 +264,17 @@ def make_table(t, ddb):
 
 
 def make_secrets(t, sm):
-    value = json.dumps({"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "access_token": ACCESS_TOKEN})
+    whatsapp = {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "access_token": ACCESS_TOKEN}
     for lid, res in t.of_type("AWS::SecretsManager::Secret"):
-        name = t.resolve(res.get("Properties", {}).get("Name", f"{STACK}-{lid}"))
+        props = res.get("Properties", {})
+        name = t.resolve(props.get("Name", f"{STACK}-{lid}"))
+        # A generated key the local values lack (the callbacks' master_key)
+        # gets a fixed local one.
+        generated = props.get("GenerateSecretString", {}).get("GenerateStringKey")
+        fields = dict(whatsapp)
+        if generated and generated not in fields:
+            fields[generated] = f"local-{generated}-not-a-secret"
+        value = json.dumps(fields)
         try:
             arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
         except sm.exceptions.ResourceExistsException:
@@ -375,6 +391,9 @@ def up(*args):
         "WHATSAPP_SECRET_PREFIX": resources.get("secret_prefix"),
         "MEDIA_BUCKET": resources.get("media_bucket"),
         "MEDIA_QUEUE_URL": resources.get("media_queue_url"),
+        "CALLBACKS_QUEUE_URL": resources.get("callbacks_queue_url"),
+        "CALLBACKS_DLQ_URL": resources.get("callbacks_dlq_url"),
+        "CALLBACK_SECRET_ID": resources.get("callback_secret_id"),
     }
     for k, v in env.items():
         if v:

@@ -73,6 +73,12 @@ enum Command {
         #[command(subcommand)]
         action: MediaAction,
     },
+    /// Signed callbacks: a tenant's endpoints, parked deliveries, replays
+    /// and a local receiver that verifies signatures (docs/callbacks.md).
+    Callbacks {
+        #[command(subcommand)]
+        action: CallbacksAction,
+    },
     /// Each business number's quality, messaging limit and display name,
     /// and each account's standing, as Meta last reported them.
     Numbers,
@@ -172,6 +178,39 @@ enum BindingsAction {
     Show { phone_number_id: String },
     /// Unbind a number (its token secret is kept).
     Remove { phone_number_id: String },
+}
+
+#[derive(Subcommand)]
+enum CallbacksAction {
+    /// Registers an https endpoint for the tenant (--tenant); prints its
+    /// signing secret once.
+    Add {
+        #[arg(long)]
+        url: String,
+        /// Comma-separated event types (default: every type).
+        #[arg(long)]
+        events: Option<String>,
+    },
+    /// The tenant's endpoints.
+    List,
+    /// Removes an endpoint.
+    Remove { endpoint_id: String },
+    /// Deliveries parked after the retry window, with their cause.
+    Parked {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Sends kept events again, by id or time range.
+    Replay(commands::callbacks::ReplayArgs),
+    /// A local receiver that verifies every signature and prints what it got.
+    Receive {
+        #[arg(long, default_value_t = 9300)]
+        port: u16,
+        /// Verify with this secret (whsec_...) instead of the tenant's
+        /// endpoints' (repeatable).
+        #[arg(long)]
+        secret: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -280,6 +319,26 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Media {
             action: MediaAction::Get { id, out: file },
         } => commands::media::get(&target, out, &id, file.as_deref()).await,
+        Command::Callbacks { action } => match action {
+            CallbacksAction::Add { url, events } => {
+                commands::callbacks::add(&target, out, &url, events.as_deref())
+                    .await
+                    .map(drop)
+            }
+            CallbacksAction::List => commands::callbacks::list(&target, out).await,
+            CallbacksAction::Remove { endpoint_id } => {
+                commands::callbacks::remove(&target, out, &endpoint_id).await
+            }
+            CallbacksAction::Parked { limit } => commands::callbacks::parked(&target, out, limit)
+                .await
+                .map(drop),
+            CallbacksAction::Replay(args) => commands::callbacks::replay(&target, out, &args)
+                .await
+                .map(drop),
+            CallbacksAction::Receive { port, secret } => {
+                commands::callbacks::receive_forever(&target, out, port, &secret).await
+            }
+        },
         Command::Dlq { action } => match action {
             DlqAction::List { queue, limit } => {
                 commands::dlq::list(&target, out, queue, limit).await

@@ -124,6 +124,14 @@ pub struct Resources {
     pub webhook_dlq_url: Option<String>,
     #[serde(default)]
     pub upstream_events_queue_url: Option<String>,
+    /// The callbacks queue and its dead-letter queue (`docs/callbacks.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callbacks_queue_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callbacks_dlq_url: Option<String>,
+    /// The master key secret of callback signing secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_secret_id: Option<String>,
     #[serde(default)]
     pub phone_number_id: Option<String>,
     /// The emulator the stack lives in.

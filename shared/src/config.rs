@@ -121,19 +121,7 @@ impl Settings {
             "WHATSAPP_SECRET_ID",
             "set it to the Secrets Manager id of the JSON secret {app_secret, verify_token, access_token}",
         )?;
-        let ttl = match self.get("SECRET_CACHE_TTL_SECONDS") {
-            None => DEFAULT_SECRET_TTL,
-            Some(raw) => match raw.parse::<u64>() {
-                Ok(secs) if secs > 0 => Duration::from_secs(secs),
-                _ => {
-                    return Err(ConfigError::Malformed {
-                        name: "SECRET_CACHE_TTL_SECONDS",
-                        value: raw,
-                        reason: "expected a positive number of seconds",
-                    });
-                }
-            },
-        };
+        let ttl = self.secret_ttl()?;
         let prefix = match self.get("WHATSAPP_SECRET_PREFIX") {
             None => None,
             Some(raw) => Some(Self::checked("WHATSAPP_SECRET_PREFIX", raw, |v| {
@@ -231,6 +219,14 @@ impl Settings {
     pub fn upstream_events_queue_url(&self) -> Result<Option<String>, ConfigError> {
         self.get("UPSTREAM_EVENTS_QUEUE_URL")
             .map(|v| Self::checked("UPSTREAM_EVENTS_QUEUE_URL", v, crate::check::queue_url))
+            .transpose()
+    }
+
+    /// `CALLBACKS_QUEUE_URL`: the queue every event also goes to for
+    /// signed callbacks (`docs/callbacks.md`); `None`: no callbacks.
+    pub fn callbacks_queue_url(&self) -> Result<Option<String>, ConfigError> {
+        self.get("CALLBACKS_QUEUE_URL")
+            .map(|v| Self::checked("CALLBACKS_QUEUE_URL", v, crate::check::queue_url))
             .transpose()
     }
 
@@ -341,6 +337,150 @@ impl Settings {
             max_age: Duration::from_secs(max_age * 3600),
             default_waba_id,
         })
+    }
+}
+
+/// The callbacks' settings (`docs/callbacks.md`): the callbacks function's,
+/// and the CLI's for registration and replays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackSettings {
+    /// `CALLBACK_SECRET_ID`: the secret whose `master_key` every endpoint's
+    /// signing secret is derived from.
+    pub secret_id: String,
+    /// `SECRET_CACHE_TTL_SECONDS`: how long the master key is cached.
+    pub secret_ttl: Duration,
+    /// `CALLBACK_TIMEOUT_MS`: the whole budget of one POST (default 5000).
+    pub timeout: Duration,
+    /// `CALLBACK_RETRY_HOURS`: how long a delivery is retried before it is
+    /// parked (default 24; fractions allowed).
+    pub retry_for: Duration,
+    /// `CALLBACK_BACKOFF_BASE_SECONDS` / `CALLBACK_BACKOFF_CAP_SECONDS`: the
+    /// first retry waits about the base, each next one doubles, up to the
+    /// cap (defaults 30 and 3600), jittered.
+    pub backoff_base: Duration,
+    /// See `backoff_base`.
+    pub backoff_cap: Duration,
+    /// `CALLBACK_ALLOWED_NETWORKS` as written (CIDRs the SSRF guard lets
+    /// through; empty: none), checked.
+    pub allowed_networks: String,
+    /// `CALLBACK_RETENTION_DAYS`: how long events are kept for replays
+    /// (default 7).
+    pub retention: Duration,
+    /// `CALLBACK_ENDPOINT_CACHE_SECONDS`: how long a tenant's endpoints are
+    /// kept before reading them again (default 30; 0: every batch reads).
+    pub endpoint_cache: Duration,
+}
+
+impl Settings {
+    /// `SECRET_CACHE_TTL_SECONDS`: how long a fetched secret is used.
+    pub fn secret_ttl(&self) -> Result<Duration, ConfigError> {
+        match self.get("SECRET_CACHE_TTL_SECONDS") {
+            None => Ok(DEFAULT_SECRET_TTL),
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+                _ => Err(ConfigError::Malformed {
+                    name: "SECRET_CACHE_TTL_SECONDS",
+                    value: raw,
+                    reason: "expected a positive number of seconds",
+                }),
+            },
+        }
+    }
+
+    /// The callbacks' settings; `CALLBACK_SECRET_ID` is required.
+    #[cfg(feature = "aws")]
+    pub fn callbacks(&self) -> Result<CallbackSettings, ConfigError> {
+        let number =
+            |name: &'static str, default: u64, min: u64, max: u64, reason: &'static str| match self
+                .get(name)
+            {
+                None => Ok(default),
+                Some(raw) => match raw.parse::<u64>() {
+                    Ok(v) if (min..=max).contains(&v) => Ok(v),
+                    _ => Err(ConfigError::Malformed {
+                        name,
+                        value: raw,
+                        reason,
+                    }),
+                },
+            };
+        let secret_id = self.required(
+            "CALLBACK_SECRET_ID",
+            "set it to the Secrets Manager id of the JSON secret {master_key} callback secrets are derived from",
+        )?;
+        let timeout = number(
+            "CALLBACK_TIMEOUT_MS",
+            5000,
+            100,
+            30_000,
+            "expected a whole number of milliseconds from 100 to 30000",
+        )?;
+        let retry_for = match self.get("CALLBACK_RETRY_HOURS") {
+            None => Duration::from_secs(24 * 3600),
+            Some(raw) => match raw.parse::<f64>() {
+                Ok(h) if h > 0.0 && h <= 168.0 => Duration::from_secs_f64(h * 3600.0),
+                _ => {
+                    return Err(ConfigError::Malformed {
+                        name: "CALLBACK_RETRY_HOURS",
+                        value: raw,
+                        reason: "expected a number of hours above 0, at most 168",
+                    });
+                }
+            },
+        };
+        let base = number(
+            "CALLBACK_BACKOFF_BASE_SECONDS",
+            30,
+            1,
+            3600,
+            "expected a whole number of seconds from 1 to 3600",
+        )?;
+        let cap = number(
+            "CALLBACK_BACKOFF_CAP_SECONDS",
+            3600,
+            1,
+            43_200,
+            "expected a whole number of seconds from 1 to 43200 (SQS's 12 hours)",
+        )?;
+        let allowed_networks = Self::checked(
+            "CALLBACK_ALLOWED_NETWORKS",
+            self.get("CALLBACK_ALLOWED_NETWORKS").unwrap_or_default(),
+            |v| crate::callbacks::ssrf::Guard::parse_networks(v).map(drop),
+        )?;
+        let retention = number(
+            "CALLBACK_RETENTION_DAYS",
+            7,
+            1,
+            90,
+            "expected a whole number of days from 1 to 90",
+        )?;
+        let cache = number(
+            "CALLBACK_ENDPOINT_CACHE_SECONDS",
+            30,
+            0,
+            3600,
+            "expected a whole number of seconds from 0 to 3600",
+        )?;
+        Ok(CallbackSettings {
+            secret_id,
+            secret_ttl: self.secret_ttl()?,
+            timeout: Duration::from_millis(timeout),
+            retry_for,
+            backoff_base: Duration::from_secs(base),
+            backoff_cap: Duration::from_secs(cap.max(base)),
+            allowed_networks,
+            retention: Duration::from_secs(retention * 86_400),
+            endpoint_cache: Duration::from_secs(cache),
+        })
+    }
+
+    /// `CALLBACKS_DLQ_URL`: where deliveries given up on are parked.
+    pub fn callbacks_dlq_url(&self) -> Result<String, ConfigError> {
+        let url = self.required(
+            "CALLBACKS_DLQ_URL",
+            "set it to the URL of the callbacks dead-letter queue",
+        )?;
+        Self::checked("CALLBACKS_DLQ_URL", url, crate::check::queue_url)
     }
 }
 
@@ -693,6 +833,51 @@ mod tests {
                 other => panic!("{name}={value}: {other:?}"),
             }
         }
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn callback_settings_default_and_are_checked() {
+        let c = settings(&[("CALLBACK_SECRET_ID", "chasqui/callbacks")])
+            .callbacks()
+            .unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.retry_for, Duration::from_secs(24 * 3600));
+        assert_eq!(
+            (c.backoff_base, c.backoff_cap),
+            (Duration::from_secs(30), Duration::from_secs(3600))
+        );
+        assert_eq!(c.retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.allowed_networks, "");
+        let c = settings(&[
+            ("CALLBACK_SECRET_ID", "x"),
+            ("CALLBACK_RETRY_HOURS", "0.001"),
+            ("CALLBACK_ALLOWED_NETWORKS", "127.0.0.0/8"),
+        ])
+        .callbacks()
+        .unwrap();
+        assert_eq!(c.retry_for, Duration::from_millis(3600));
+        for (name, value) in [
+            ("CALLBACK_TIMEOUT_MS", "50"),
+            ("CALLBACK_RETRY_HOURS", "0"),
+            ("CALLBACK_RETRY_HOURS", "a day"),
+            ("CALLBACK_BACKOFF_BASE_SECONDS", "0"),
+            ("CALLBACK_BACKOFF_CAP_SECONDS", "86400"),
+            ("CALLBACK_ALLOWED_NETWORKS", "intranet"),
+            ("CALLBACK_RETENTION_DAYS", "0"),
+        ] {
+            match settings(&[("CALLBACK_SECRET_ID", "x"), (name, value)]).callbacks() {
+                Err(ConfigError::Malformed { name: got, .. }) => assert_eq!(got, name, "{value}"),
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            settings(&[]).callbacks(),
+            Err(ConfigError::Missing {
+                name: "CALLBACK_SECRET_ID",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 // clippy.toml).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod callbacks;
 pub mod check;
 #[cfg(feature = "aws")]
 pub mod cloud_api;

@@ -65,6 +65,8 @@ pub struct Outgoing<'a> {
     /// The FIFO deduplication id; `None` for a standard queue (or content-based
     /// deduplication).
     pub deduplication_id: Option<String>,
+    /// `DelaySeconds` (at most 900); `None`: the queue's default.
+    pub delay_seconds: Option<i32>,
 }
 
 impl Outgoing<'_> {
@@ -86,7 +88,8 @@ impl Outgoing<'_> {
             .id(index.to_string())
             .message_body(self.body)
             .set_message_group_id(self.group_id.clone())
-            .set_message_deduplication_id(self.deduplication_id.clone());
+            .set_message_deduplication_id(self.deduplication_id.clone())
+            .set_delay_seconds(self.delay_seconds.map(|d| d.clamp(0, 900)));
         for (name, data_type, value) in &self.attributes {
             builder = builder.message_attributes(
                 *name,

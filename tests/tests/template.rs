@@ -49,6 +49,7 @@ fn manifests() -> Vec<Manifest> {
         manifest!(sender: chasqui_sender),
         manifest!(status: chasqui_status),
         manifest!(media: chasqui_media),
+        manifest!(callbacks: chasqui_callbacks),
     ]
 }
 
@@ -112,6 +113,25 @@ const SAMPLES: &[(&str, &str)] = &[
     ("MEDIA_MAX_RECEIVE_COUNT", "10"),
     ("MEDIA_MAX_BYTES", "104857600"),
     ("MEDIA_TIMEOUT_SECONDS", "60"),
+    (
+        "CALLBACKS_QUEUE_URL",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/chasqui-CallbacksQueue-1",
+    ),
+    (
+        "CALLBACKS_DLQ_URL",
+        "https://sqs.us-east-1.amazonaws.com/123456789012/chasqui-CallbacksDeadLetterQueue-1",
+    ),
+    (
+        "CALLBACK_SECRET_ID",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:chasqui/callbacks-AbCdEf",
+    ),
+    ("CALLBACK_TIMEOUT_MS", "5000"),
+    ("CALLBACK_RETRY_HOURS", "24"),
+    ("CALLBACK_BACKOFF_BASE_SECONDS", "30"),
+    ("CALLBACK_BACKOFF_CAP_SECONDS", "3600"),
+    ("CALLBACK_ALLOWED_NETWORKS", "10.20.0.0/16"),
+    ("CALLBACK_RETENTION_DAYS", "7"),
+    ("CALLBACK_ENDPOINT_CACHE_SECONDS", "30"),
 ];
 
 /// Read by `shared::telemetry::init` through tracing's `EnvFilter`, not `Settings`.
@@ -1500,7 +1520,7 @@ fn every_function_is_a_cargo_lambda_build_of_a_workspace_binary() {
         );
         binaries.insert(binary.to_owned());
     }
-    let expected: BTreeSet<String> = ["webhook", "sender", "status", "media"]
+    let expected: BTreeSet<String> = ["webhook", "sender", "status", "media", "callbacks"]
         .map(String::from)
         .into();
     assert_eq!(binaries, expected);

@@ -432,6 +432,7 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     tour.steps.push(json!({"step": "permanent_failure", "id": id, "status": found.record.status(), "reason": reason}));
 
     paused_template(&mut tour).await?;
+    signed_callback(&mut tour).await?;
 
     let ok = tour.failures.is_empty();
     if out.json {
@@ -648,6 +649,78 @@ async fn paused_template(tour: &mut Tour<'_>) -> Result<(), CliError> {
     tour.steps.push(
         json!({"step": "paused_template", "id": id, "status": found.record.status(),
                            "reason": reason, "calls": calls.len()}),
+    );
+    Ok(())
+}
+
+/// Step 7: a signed callback. A local receiver is registered for the
+/// tenant's status events (`chasqui callbacks add`); a message goes to
+/// `read`, and each status arrives at the receiver, signed (Standard
+/// Webhooks) with the endpoint's secret, and verified.
+async fn signed_callback(tour: &mut Tour<'_>) -> Result<(), CliError> {
+    use super::callbacks::{self, Keys, Receiver};
+    tour.say("\n▶ 7. A signed callback is received and verified");
+    let target = tour.target;
+    let registry = callbacks::registry(target)?;
+    let receiver = Receiver::start(
+        ([127, 0, 0, 1], 0).into(),
+        Keys::Registry(registry.clone(), target.tenant.clone()),
+        None,
+    )
+    .await?;
+    let url = format!("{}/hook", receiver.server.url());
+    let added = registry
+        .register(
+            &target.tenant,
+            &url,
+            &[shared::events::STATUS_CHANGED.to_owned()],
+        )
+        .await
+        .map_err(|e| CliError::new(format!("registering the receiver: {e}")))?;
+    let endpoint_id = added.endpoint.endpoint_id.clone();
+    tour.say(&format!(
+        "   registered {endpoint_id} -> {url} for message.status_changed (secret shown once by `chasqui callbacks add`)"
+    ));
+    let id = tour
+        .send("callback", template(ANA, &["Ana", "sexta às 9h"]))
+        .await?;
+    let found = tour.follow(&id, Duration::from_secs(60)).await?;
+    let mut got = Vec::new();
+    for _ in 0..120 {
+        got = receiver
+            .received()
+            .into_iter()
+            .filter(|r| r.message_id.as_deref() == Some(id.as_str()))
+            .collect();
+        if got.iter().any(|r| r.verified_by.is_some()) && got.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let verified = got
+        .iter()
+        .filter(|r| r.verified_by.as_deref() == Some(endpoint_id.as_str()))
+        .count();
+    tour.say(&format!(
+        "   the receiver got {} callback(s) for {id}, {verified} verified with the endpoint's secret",
+        got.len()
+    ));
+    tour.check(
+        found.record.status() == Status::Read,
+        "the message reached read",
+    );
+    tour.check(
+        !got.is_empty() && verified == got.len(),
+        "every status callback arrived signed and verified",
+    );
+    registry
+        .remove(&target.tenant, &endpoint_id)
+        .await
+        .map_err(|e| CliError::new(e.to_string()))?;
+    receiver.server.stop().await;
+    tour.steps.push(
+        json!({"step": "signed_callback", "id": id, "endpoint_id": endpoint_id,
+        "received": got.len(), "verified": verified}),
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! with `--json`, and fails with a [`CliError`] that says what to do.
 
 pub mod bindings;
+pub mod callbacks;
 pub mod contacts;
 pub mod demo;
 pub mod dlq;

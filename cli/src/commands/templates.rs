@@ -95,6 +95,7 @@ pub async fn sync_target(
     let events = shared::events::publish::publisher(
         &target.sqs(),
         target.resources.upstream_events_queue_url.as_deref(),
+        target.resources.callbacks_queue_url.as_deref(),
     );
     let report = sync::sync_all(
         &api,

@@ -57,6 +57,7 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("MEDIA_BUCKET", "s3:ListBucket"),
     ("MEDIA_QUEUE_URL", "sqs:ChangeMessageVisibility"),
     ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
+    ("CALLBACKS_QUEUE_URL", "sqs:SendMessage"),
 ];
 
 /// `MEDIA_MAX_RECEIVE_COUNT` when unset: the media queue's
@@ -81,6 +82,7 @@ pub struct MediaConfig {
     pub max_receive_count: u32,
     pub max_bytes: u64,
     pub upstream_events_queue_url: Option<String>,
+    pub callbacks_queue_url: Option<String>,
     pub metrics_namespace: String,
 }
 
@@ -132,6 +134,7 @@ pub fn configure(settings: &Settings) -> Result<MediaConfig, ConfigError> {
             "expected a whole number of bytes from 1 to 104857600 (Meta's largest media)",
         )?,
         upstream_events_queue_url: settings.upstream_events_queue_url()?,
+        callbacks_queue_url: settings.callbacks_queue_url()?,
         metrics_namespace: settings.metrics_namespace()?,
     })
 }
@@ -163,7 +166,11 @@ impl App {
             config.timeout,
         )?;
         let sqs = aws_sdk_sqs::Client::new(aws);
-        let publisher = publish::publisher(&sqs, config.upstream_events_queue_url.as_deref());
+        let publisher = publish::publisher(
+            &sqs,
+            config.upstream_events_queue_url.as_deref(),
+            config.callbacks_queue_url.as_deref(),
+        );
         Ok(Self {
             api: Arc::new(api),
             bucket: MediaBucket::new(aws),

@@ -73,6 +73,7 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     // A message the sender ends itself (refused, failed at the call,
     // suppressed) is announced upstream (`docs/events.md`).
     ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
+    ("CALLBACKS_QUEUE_URL", "sqs:SendMessage"),
     // Outbound media from S3 (`docs/media.md`): `HeadObject` and
     // `GetObject` are `s3:GetObject`'s; `s3:ListBucket` makes a missing
     // object 404 rather than 403. Buckets in MEDIA_ALLOWED_BUCKETS get the
@@ -118,6 +119,7 @@ pub struct SenderConfig {
     pub templates: TemplateSettings,
     /// `UPSTREAM_EVENTS_QUEUE_URL`; `None`: the sender's events are logged.
     pub upstream_events_queue_url: Option<String>,
+    pub callbacks_queue_url: Option<String>,
     /// `MEDIA_BUCKET`: the stack's media bucket; `None`: requests naming
     /// an S3 object are refused.
     pub media_bucket: Option<String>,
@@ -186,6 +188,7 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
         metrics_namespace: settings.metrics_namespace()?,
         templates: settings.templates()?,
         upstream_events_queue_url: settings.upstream_events_queue_url()?,
+        callbacks_queue_url: settings.callbacks_queue_url()?,
         media_bucket: settings.media_bucket()?,
         media_allowed_buckets: match settings.get("MEDIA_ALLOWED_BUCKETS") {
             None => Vec::new(),
@@ -355,7 +358,11 @@ impl App {
         };
         let store = Arc::new(DynamoLedger::new(dynamodb.clone(), &config.table_name));
         let sqs = aws_sdk_sqs::Client::new(aws);
-        let events = publish::publisher(&sqs, config.upstream_events_queue_url.as_deref());
+        let events = publish::publisher(
+            &sqs,
+            config.upstream_events_queue_url.as_deref(),
+            config.callbacks_queue_url.as_deref(),
+        );
         let requeue = SqsRequeue::new(sqs, &config.queue_url);
         let app = Self::new(
             config,

@@ -62,6 +62,7 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("TABLE_NAME", "dynamodb:PutItem"),
     ("TABLE_NAME", "dynamodb:Query"),
     ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
+    ("CALLBACKS_QUEUE_URL", "sqs:SendMessage"),
     ("WEBHOOK_DLQ_URL", "sqs:SendMessage"),
     // The key of the customer references in log lines (`shared::pseudonym`).
     ("LOG_KEY_SECRET_ID", "secretsmanager:GetSecretValue"),
@@ -80,6 +81,8 @@ pub struct StatusConfig {
     pub table_name: String,
     /// Where events go; `None` logs them only.
     pub upstream_events_queue_url: Option<String>,
+    /// `CALLBACKS_QUEUE_URL`: events also go there for signed callbacks.
+    pub callbacks_queue_url: Option<String>,
     pub dlq_url: String,
     /// The receive count at which a failing record is dead-lettered by the
     /// function: the webhook queue's redrive `maxReceiveCount`.
@@ -99,6 +102,7 @@ pub struct StatusConfig {
 pub fn configure(settings: &Settings) -> Result<StatusConfig, ConfigError> {
     let table_name = settings.table_name()?;
     let upstream_events_queue_url = settings.upstream_events_queue_url()?;
+    let callbacks_queue_url = settings.callbacks_queue_url()?;
     let dlq_url = Settings::checked(
         "WEBHOOK_DLQ_URL",
         settings.required(
@@ -161,6 +165,7 @@ pub fn configure(settings: &Settings) -> Result<StatusConfig, ConfigError> {
         log_key_secret_id,
         table_name,
         upstream_events_queue_url,
+        callbacks_queue_url,
         dlq_url,
         max_receive_count,
         policy: Policy {
@@ -247,7 +252,11 @@ impl App {
         let requests = RequestCounter::default();
         let store = Arc::new(DynamoStore::new(requests.client(aws), &config.table_name));
         let sqs = aws_sdk_sqs::Client::new(aws);
-        let publisher = publish::publisher(&sqs, config.upstream_events_queue_url.as_deref());
+        let publisher = publish::publisher(
+            &sqs,
+            config.upstream_events_queue_url.as_deref(),
+            config.callbacks_queue_url.as_deref(),
+        );
         // Not counted per record: the bindings are read once a minute per
         // instance (and when a number is not found), not per change.
         let directory = Arc::new(Directory::new(
@@ -286,8 +295,10 @@ impl App {
     pub async fn from_env() -> Result<Self, lambda_runtime::Error> {
         let config = configure(&Settings::from_env())?;
         metrics::install(&config.metrics_namespace);
-        if config.upstream_events_queue_url.is_none() {
-            tracing::warn!("UPSTREAM_EVENTS_QUEUE_URL is not set: events are logged only");
+        if config.upstream_events_queue_url.is_none() && config.callbacks_queue_url.is_none() {
+            tracing::warn!(
+                "neither UPSTREAM_EVENTS_QUEUE_URL nor CALLBACKS_QUEUE_URL is set: events are logged only"
+            );
         }
         let aws = shared::aws_config().await;
         if let Some(secret_id) = &config.log_key_secret_id {

@@ -1,5 +1,6 @@
-//! Telling upstream: the event publisher port, its SQS adapter, and the
-//! log-only stand-in used when no upstream queue is configured.
+//! Telling upstream: the event publisher port, its SQS adapter, the
+//! fan-out to every configured queue (the upstream events queue and the
+//! callbacks queue), and the log-only stand-in used when none is.
 
 use crate::events::Event;
 use crate::intake::sqs_safe;
@@ -90,6 +91,7 @@ impl EventPublisher for SqsEventPublisher {
                         }
                     }),
                     deduplication_id: self.fifo.then(|| event.id.clone()),
+                    delay_seconds: None,
                 }
             })
             .collect();
@@ -97,11 +99,37 @@ impl EventPublisher for SqsEventPublisher {
     }
 }
 
-/// The publisher of a function: the queue `queue_url`
-/// (`UPSTREAM_EVENTS_QUEUE_URL`), or the log when it is not set.
-pub fn publisher(sqs: &aws_sdk_sqs::Client, queue_url: Option<&str>) -> Arc<dyn EventPublisher> {
-    match queue_url {
-        Some(url) => Arc::new(SqsEventPublisher::new(sqs.clone(), url)),
-        None => Arc::new(LogPublisher),
+/// Adapter: every configured queue gets every event; the publish
+/// succeeds only when each accepted them all (the caller retries the whole
+/// publish; event ids are stable, so consumers drop the duplicates).
+pub struct FanOutPublisher {
+    targets: Vec<SqsEventPublisher>,
+}
+
+#[async_trait]
+impl EventPublisher for FanOutPublisher {
+    async fn publish(&self, events: &[Event]) -> Result<(), QueueError> {
+        let results =
+            futures_util::future::join_all(self.targets.iter().map(|t| t.publish(events))).await;
+        results.into_iter().collect()
+    }
+}
+
+/// The publisher of a function: each of the queues that is set, the
+/// upstream events queue (`UPSTREAM_EVENTS_QUEUE_URL`) and the callbacks
+/// queue (`CALLBACKS_QUEUE_URL`), or the log when neither is.
+pub fn publisher(
+    sqs: &aws_sdk_sqs::Client,
+    upstream_queue_url: Option<&str>,
+    callbacks_queue_url: Option<&str>,
+) -> Arc<dyn EventPublisher> {
+    let targets: Vec<SqsEventPublisher> = [upstream_queue_url, callbacks_queue_url]
+        .into_iter()
+        .flatten()
+        .map(|url| SqsEventPublisher::new(sqs.clone(), url))
+        .collect();
+    match targets.len() {
+        0 => Arc::new(LogPublisher),
+        _ => Arc::new(FanOutPublisher { targets }),
     }
 }

@@ -34,11 +34,19 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
 /// come back at once), at least `at_least` (e.g. Meta's `Retry-After`), at
 /// most SQS's 12 hours.
 pub fn backoff(receive_count: u32, at_least: Option<Duration>) -> Duration {
+    backoff_between(receive_count, at_least, BACKOFF_BASE, BACKOFF_CAP)
+}
+
+/// [`backoff`] from another first wait `base` up to another `cap` (the
+/// callbacks' retries, whose settings choose both).
+pub fn backoff_between(
+    receive_count: u32,
+    at_least: Option<Duration>,
+    base: Duration,
+    cap: Duration,
+) -> Duration {
     let exponent = receive_count.saturating_sub(1).min(20);
-    let ceiling = BACKOFF_BASE
-        .saturating_mul(1 << exponent)
-        .min(BACKOFF_CAP)
-        .as_millis() as u64;
+    let ceiling = base.saturating_mul(1 << exponent).min(cap).as_millis() as u64;
     let half = ceiling / 2;
     let jittered = Duration::from_millis(half + fastrand::u64(0..=half));
     jittered
@@ -118,6 +126,10 @@ mod tests {
             backoff(1, Some(Duration::from_secs(99_999))),
             MAX_VISIBILITY
         );
+        for _ in 0..50 {
+            let d = backoff_between(9, None, Duration::from_secs(30), Duration::from_secs(3600));
+            assert!((Duration::from_secs(1800)..=Duration::from_secs(3600)).contains(&d));
+        }
         let spread: std::collections::HashSet<_> = (0..50).map(|_| backoff(4, None)).collect();
         assert!(spread.len() > 10, "jitter should spread retries");
     }

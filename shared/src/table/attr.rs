@@ -331,3 +331,41 @@ pub mod template {
     /// N: when the item was last written (ms).
     pub const UPDATED_AT: &str = "updated_at";
 }
+
+/// A callback endpoint (`CALLBACK`, sort key the endpoint id;
+/// `shared::callbacks::Endpoint`).
+pub mod callback {
+    /// S: `ep_` and 16 hex digits (also the sort key).
+    pub const ENDPOINT_ID: &str = "endpoint_id";
+    /// S: the tenant.
+    pub const TENANT: &str = "tenant";
+    /// S: the URL events are POSTed to.
+    pub const URL: &str = "url";
+    /// L of S: the event types wanted; absent or empty: all.
+    pub const EVENTS: &str = "events";
+    /// N: when registered (ms).
+    pub const CREATED_AT: &str = "created_at";
+    /// BOOL: receives nothing while true.
+    pub const DISABLED: &str = "disabled";
+    /// N: the version its signing secret is derived with.
+    pub const SECRET_VERSION: &str = "secret_version";
+}
+
+/// An event kept for callbacks (`CBEVT#<event_id>` / `EVENT`) and its
+/// entry in its day (`CBDAY#<day>` / `<kept_at>#<event_id>`, which holds
+/// only the id and the TTL).
+pub mod callback_event {
+    /// S: the event's id.
+    pub const EVENT_ID: &str = "event_id";
+    /// S: the tenant.
+    pub const TENANT: &str = "tenant";
+    /// S: the event's type.
+    pub const TYPE: &str = "type";
+    /// S: the event's exact JSON, as published and signed.
+    pub const BODY: &str = "body";
+    /// N: when it was first kept (ms).
+    pub const KEPT_AT: &str = "kept_at";
+    /// M: endpoint id to its delivery state (`state`, `attempts`,
+    /// `updated_at`, `status`, `error`).
+    pub const DELIVERIES: &str = "deliveries";
+}

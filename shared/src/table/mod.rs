@@ -135,6 +135,34 @@ pub fn template_sk_prefix(name: &str) -> String {
     format!("{name}#")
 }
 
+/// Partition of a tenant's callback endpoints (`shared::callbacks`): one
+/// partition, so one `Query` lists them; the sort key is the endpoint id.
+pub fn callback_pk(tenant: &str) -> String {
+    scoped(tenant, format_args!("CALLBACK"))
+}
+
+/// Partition of an event kept for callbacks (its exact body and each
+/// endpoint's delivery state), by event id; sort key [`CALLBACK_EVENT_SK`].
+pub fn callback_event_pk(tenant: &str, event_id: &str) -> String {
+    scoped(tenant, format_args!("CBEVT#{event_id}"))
+}
+
+/// Sort key of the kept event.
+pub const CALLBACK_EVENT_SK: &str = "EVENT";
+
+/// Partition of one day's kept events of a tenant (`day`: days since the
+/// Unix epoch, UTC), for replays by time range; sort key
+/// [`callback_day_sk`].
+pub fn callback_day_pk(tenant: &str, day: u64) -> String {
+    scoped(tenant, format_args!("CBDAY#{day}"))
+}
+
+/// Sort key of an event in its day: when it was kept (ms) and its id, so a
+/// range of times is a range of keys.
+pub fn callback_day_sk(kept_at_ms: u64, event_id: &str) -> String {
+    format!("{kept_at_ms:013}#{event_id}")
+}
+
 /// Partition of the business number bindings (`shared::tenant`); the sort
 /// key is the phone number id, so a number has at most one binding.
 pub const BINDING_PK: &str = "BINDING";
@@ -180,6 +208,11 @@ mod tests {
         assert_eq!(health_pk("acme"), "T#acme#HEALTH");
         assert_eq!(template_pk(d), "TEMPLATE");
         assert_eq!(template_pk("acme"), "T#acme#TEMPLATE");
+        assert_eq!(callback_pk(d), "CALLBACK");
+        assert_eq!(callback_pk("acme"), "T#acme#CALLBACK");
+        assert_eq!(callback_event_pk("acme", "evt_1"), "T#acme#CBEVT#evt_1");
+        assert_eq!(callback_day_pk("acme", 20_000), "T#acme#CBDAY#20000");
+        assert!(callback_day_sk(999, "evt_b") < callback_day_sk(1000, "evt_a"));
         assert!(template_sk("promo", "en_US").starts_with(&template_sk_prefix("promo")));
         assert!(!template_sk("promo_2", "en").starts_with(&template_sk_prefix("promo")));
         for (a, b) in [("acme", d), ("acme", "acme2"), (d, "acme")] {
