@@ -143,7 +143,22 @@ pub struct SendRequest {
     /// Opaque to Chasqui: stored on the message record and echoed in events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// When to send it: an RFC 3339 date-time with its offset
+    /// (`2026-12-01T09:30:00-03:00`), at most `SEND_AT_MAX_DAYS` (default
+    /// 35) ahead. A time in the past or within a few seconds means now. A
+    /// scheduled send needs an explicit `id` (to cancel it, and so a
+    /// producer's retry cannot schedule it twice); every check (opt-out,
+    /// window, template status) runs when it goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub send_at: Option<String>,
 }
+
+/// A `send_at` this close to now (or past) means now: the send goes
+/// through at once rather than being scheduled.
+pub const DUE_WITHIN_MS: u64 = 5_000;
+/// `SEND_AT_MAX_DAYS` when unset: how far ahead `send_at` may be.
+pub const DEFAULT_SEND_AT_MAX_DAYS: u64 = 35;
 
 /// Why a request was refused: the field's path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,7 +258,49 @@ impl SendRequest {
         if let Some(metadata) = &self.metadata {
             check_metadata(metadata)?;
         }
+        if let Some(send_at) = &self.send_at {
+            crate::time::parse_rfc3339_millis(send_at)
+                .map_err(|reason| RequestError::new("send_at", format!("{send_at:?} {reason}")))?;
+        }
         self.message.validate()
+    }
+
+    /// `send_at` as Unix milliseconds (`parse` checked its form).
+    pub fn send_at_millis(&self) -> Option<u64> {
+        self.send_at
+            .as_deref()
+            .and_then(|t| crate::time::parse_rfc3339_millis(t).ok())
+    }
+
+    /// When the request is to go, checked against `now_ms` and the
+    /// deployment's limit (`SEND_AT_MAX_DAYS`): `None` to send now (no
+    /// `send_at`, or one past or within [`DUE_WITHIN_MS`]), the time
+    /// otherwise. Beyond the limit is refused, and so is a scheduled send
+    /// without an explicit `id` (cancelling needs it, and the SQS message
+    /// id a producer's retried `SendMessage` gets is new: it would schedule
+    /// the message twice). The sender and the HTTP API both call this.
+    pub fn scheduled_for(&self, now_ms: u64, max_days: u64) -> Result<Option<u64>, RequestError> {
+        let Some(at) = self.send_at_millis() else {
+            return Ok(None);
+        };
+        if at <= now_ms + DUE_WITHIN_MS {
+            return Ok(None);
+        }
+        if at > now_ms + max_days * 86_400_000 {
+            return Err(RequestError::new(
+                "send_at",
+                format!(
+                    "is more than {max_days} days ahead (SEND_AT_MAX_DAYS); schedule it closer to its time"
+                ),
+            ));
+        }
+        if self.id.is_none() {
+            return Err(RequestError::new(
+                "id",
+                "is required with a future send_at: the message is cancelled by its id, and without one a retried SendMessage would schedule it twice",
+            ));
+        }
+        Ok(Some(at))
     }
 
     /// The customer the message is addressed to, by every id given.
@@ -319,6 +376,10 @@ impl SendRequest {
         // (a redelivery across a deploy is still the same request).
         if let (Some(recipient), Value::Object(map)) = (&self.recipient, &mut canonical) {
             map.insert("recipient".into(), recipient.clone().into());
+        }
+        // The instant, not its spelling: `Z` and `+00:00` are one request.
+        if let (Some(at), Value::Object(map)) = (self.send_at_millis(), &mut canonical) {
+            map.insert("send_at".into(), at.into());
         }
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
