@@ -262,10 +262,15 @@ impl Settings {
         let group = Self::checked("SCHEDULE_GROUP", group, schedule_group_name)?;
         let role_arn = Self::checked("SCHEDULER_ROLE_ARN", role_arn, |v| arn(v, "iam"))?;
         let send_queue_arn = Self::checked("SEND_QUEUE_ARN", send_queue_arn, |v| arn(v, "sqs"))?;
+        let dead_letter_arn = self
+            .get("SEND_DLQ_ARN")
+            .map(|v| Self::checked("SEND_DLQ_ARN", v, |v| arn(v, "sqs")))
+            .transpose()?;
         Ok(Some(ScheduleSettings {
             group,
             role_arn,
             send_queue_arn,
+            dead_letter_arn,
             max_days: self.send_at_max_days()?,
         }))
     }
@@ -407,6 +412,10 @@ pub struct ScheduleSettings {
     pub role_arn: String,
     /// `SEND_QUEUE_ARN`: the send queue, the schedules' target.
     pub send_queue_arn: String,
+    /// `SEND_DLQ_ARN`: where Scheduler puts a fire it could not deliver
+    /// after its retries (the send queue's dead-letter queue, redriven like
+    /// any send); unset: none.
+    pub dead_letter_arn: Option<String>,
     /// `SEND_AT_MAX_DAYS`: how far ahead `send_at` may be.
     pub max_days: u64,
 }

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use aws_sdk_scheduler::operation::create_schedule::CreateScheduleError;
 use aws_sdk_scheduler::operation::delete_schedule::DeleteScheduleError;
 use aws_sdk_scheduler::types::{
-    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
 };
 
 use super::{Fire, MAX_QUEUE_DELAY_SECONDS, at_expression, schedule_name};
@@ -123,6 +123,12 @@ impl Timer for EventBridgeTimer {
             .arn(&self.settings.send_queue_arn)
             .role_arn(&self.settings.role_arn)
             .input(input)
+            .set_dead_letter_config(
+                self.settings
+                    .dead_letter_arn
+                    .as_ref()
+                    .map(|arn| DeadLetterConfig::builder().arn(arn).build()),
+            )
             .build()
             .map_err(|e| Self::error("CreateSchedule", e))?;
         let result = self
