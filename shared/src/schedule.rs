@@ -82,8 +82,8 @@ pub fn schedule_name(tenant: &str, id: &str) -> String {
 /// sender holds it back for the seconds left ([`SCHEDULE_LEAD_MS`]).
 pub fn at_expression(send_at_ms: u64) -> String {
     let minute = send_at_ms.saturating_sub(SCHEDULE_LEAD_MS) / 60_000 * 60_000;
-    let (date, (h, m, _)) = crate::time::utc_parts(minute);
-    format!("at({date}T{h:02}:{m:02}:00)")
+    let (y, mo, d, h, mi, _, _) = crate::time::civil(minute);
+    format!("at({y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:00)")
 }
 
 #[cfg(feature = "schedule")]

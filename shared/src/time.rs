@@ -110,18 +110,24 @@ pub fn parse_rfc3339_millis(text: &str) -> Result<u64, &'static str> {
 
 /// `ms` as an RFC 3339 UTC date-time to the second (`2026-12-01T12:30:05Z`).
 pub fn rfc3339_utc(ms: u64) -> String {
-    let (date, (h, m, s)) = utc_parts(ms);
-    format!("{date}T{h:02}:{m:02}:{s:02}Z")
+    let (y, mo, d, h, mi, s, _) = civil(ms);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
-/// The date (`2026-12-01`) and time of day of `ms`, in UTC.
-pub fn utc_parts(ms: u64) -> (String, (u64, u64, u64)) {
+/// Unix milliseconds as UTC calendar time: `(year, month 1-12, day, hour,
+/// minute, second, millisecond)`.
+pub fn civil(ms: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
     let secs = ms / 1000;
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let rem = secs % 86_400;
     (
-        format!("{year:04}-{month:02}-{day:02}"),
-        (rem / 3600, rem % 3600 / 60, rem % 60),
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+        (ms % 1000) as u32,
     )
 }
 

@@ -29,6 +29,8 @@ const SHOP_APP: &str = "demo-shop";
 const SHOP_APP_SECRET: &str = "demo-shop-app-secret";
 const ACME: &str = "acme";
 const ACME_TOKEN: &str = "demo-acme-access-token";
+/// The customer of the scheduled sends (no history: no opt-out, no window).
+const DORA: &str = "+5511966665555";
 const BURST: usize = 15;
 const BURST_RATE: u32 = 5;
 
@@ -432,6 +434,7 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     tour.steps.push(json!({"step": "permanent_failure", "id": id, "status": found.record.status(), "reason": reason}));
 
     paused_template(&mut tour).await?;
+    scheduled_sends(&mut tour).await?;
 
     let ok = tour.failures.is_empty();
     if out.json {
@@ -649,5 +652,87 @@ async fn paused_template(tour: &mut Tour<'_>) -> Result<(), CliError> {
         json!({"step": "paused_template", "id": id, "status": found.record.status(),
                            "reason": reason, "calls": calls.len()}),
     );
+    Ok(())
+}
+
+/// Step 7: a send scheduled a few seconds ahead goes at its time
+/// (`scheduled`, then `read`); another, cancelled before its time, never
+/// goes (docs/scheduled-sends.md).
+async fn scheduled_sends(tour: &mut Tour<'_>) -> Result<(), CliError> {
+    const AHEAD_MS: u64 = 8_000;
+    tour.say("\n▶ 7. A send scheduled 8 s ahead goes at its time; another is cancelled and never goes");
+    let target = tour.target;
+    let send_at_ms = shared::now_millis() + AHEAD_MS;
+    let send_at = shared::time::rfc3339_utc(send_at_ms);
+    let mut later = template(DORA, &["Dora", "sexta às 9h"]);
+    later["send_at"] = send_at.clone().into();
+    let id = tour.send("later", later.clone()).await?;
+    let cancelled = tour.send("cancelled", later).await?;
+    tour.say(&format!("   both for {send_at}"));
+    // Each is recorded `scheduled` before its time.
+    let mut scheduled = 0;
+    for _ in 0..40 {
+        scheduled = 0;
+        for m in [&id, &cancelled] {
+            if status::fetch(target, m)
+                .await?
+                .is_some_and(|f| f.record.status() == Status::Scheduled)
+            {
+                scheduled += 1;
+            }
+        }
+        if scheduled == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tour.check(scheduled == 2, "both recorded scheduled, before their time");
+    let timer = shared::schedule::EventBridgeTimer::new(
+        &target.aws,
+        target.send_queue()?,
+        target.schedule_settings()?,
+    );
+    let events = shared::events::publish::publisher(
+        &target.sqs(),
+        target.resources.upstream_events_queue_url.as_deref(),
+    );
+    let outcome = shared::schedule::cancel(
+        &target.dynamodb(),
+        target.table()?,
+        &timer,
+        events.as_ref(),
+        &target.tenant,
+        &cancelled,
+        shared::now_millis(),
+    )
+    .await
+    .map_err(|e| CliError::new(format!("cancelling {cancelled}: {e}")))?;
+    tour.say(&format!("   chasqui send cancel {cancelled}: {outcome:?}"));
+    tour.check(
+        outcome == shared::schedule::Cancel::Cancelled,
+        "cancelled before its time",
+    );
+    let found = tour.follow(&id, Duration::from_secs(60)).await?;
+    let accepted_at = found.record.times.accepted_at.unwrap_or_default();
+    tour.check(
+        found.record.status() == Status::Read && found.record.times.scheduled_at.is_some(),
+        "the scheduled one went: scheduled, then read",
+    );
+    tour.check(
+        accepted_at + 1_000 >= send_at_ms && accepted_at < send_at_ms + 5_000,
+        &format!(
+            "at its time ({} ms after send_at)",
+            accepted_at as i64 - send_at_ms as i64
+        ),
+    );
+    let after = status::fetch(target, &cancelled).await?;
+    let (calls, _) = tour.sandbox.calls(Some(&cancelled)).await?;
+    tour.check(
+        after.is_some_and(|f| f.record.status() == Status::Cancelled) && calls.is_empty(),
+        "the cancelled one never went (cancelled, no call to Meta)",
+    );
+    tour.steps.push(json!({"step": "scheduled_sends", "id": id, "cancelled": cancelled,
+        "status": found.record.status(), "late_ms": accepted_at as i64 - send_at_ms as i64,
+        "cancelled_calls": calls.len()}));
     Ok(())
 }

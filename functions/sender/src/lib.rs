@@ -884,23 +884,13 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
             Err(e) => retry(format!("could not record the refusal: {e}"), None),
         }
     };
-    let request = match &job.request {
-        Ok(request) => request,
-        Err(invalid) => {
-            let mut error = sender_error(
-                "invalid_request",
-                ErrorClass::Permanent,
-                invalid.to_string(),
-            );
-            error.details = Some(invalid.path.clone());
-            let detail = invalid.to_string();
-            return refuse(error, Outcome::Invalid { detail }).await;
-        }
-    };
-    // When it goes: now, or on schedule (refused beyond the limit, or
-    // without an id).
-    let send_at = match request.scheduled_for(now, app.send_at_max_days) {
-        Ok(at) => at,
+    // A valid request, and when it goes: now, or on schedule (refused
+    // beyond the limit, or without an id).
+    let checked = job.request.as_ref().map_err(RequestError::clone).and_then(|request| {
+        Ok((request, request.scheduled_for(now, app.send_at_max_days)?))
+    });
+    let (request, send_at) = match checked {
+        Ok(checked) => checked,
         Err(invalid) => {
             let mut error = sender_error(
                 "invalid_request",

@@ -818,6 +818,46 @@ mod tests {
     }
 
     #[test]
+    fn send_at_is_rfc3339_within_the_limit_and_needs_an_id() {
+        let text = json!({"type": "text", "text": {"body": "x"}});
+        let now = 1_796_128_200_000; // 2026-12-01T12:30:00Z
+        let req = |id: Option<&str>, at: &str| {
+            let mut v = json!({"to": "+5511988887777", "send_at": at, "message": text});
+            if let Some(id) = id {
+                v["id"] = json!(id);
+            }
+            parse(v)
+        };
+        let r = req(Some("a"), "2026-12-01T10:30:00-03:00").unwrap();
+        assert_eq!(r.scheduled_for(now, 35), Ok(Some(now + 3_600_000)));
+        // Past, or within DUE_WITHIN_MS: now.
+        let r = req(Some("a"), "2026-12-01T12:30:04Z").unwrap();
+        assert_eq!(r.scheduled_for(now, 35), Ok(None));
+        let r = req(Some("a"), "2020-01-01T00:00:00Z").unwrap();
+        assert_eq!(r.scheduled_for(now, 35), Ok(None));
+        // Beyond the limit, and without an id.
+        let r = req(Some("a"), "2027-01-06T12:30:01Z").unwrap();
+        assert_eq!(r.scheduled_for(now, 35).unwrap_err().path, "send_at");
+        assert!(r.scheduled_for(now, 36).is_ok());
+        let r = req(None, "2026-12-01T13:30:00Z").unwrap();
+        assert_eq!(r.scheduled_for(now, 35).unwrap_err().path, "id");
+        // Malformed: refused at parse, naming the field.
+        for bad in ["2026-12-01T13:30:00", "tomorrow", "2026-12-01 13:30:00Z"] {
+            let err = req(Some("a"), bad).unwrap_err();
+            assert_eq!(err.path, "send_at", "{bad}: {err}");
+        }
+        // The instant counts, not its spelling; without send_at the hash
+        // is the one it always was.
+        let z = req(Some("a"), "2026-12-01T13:30:00Z").unwrap();
+        let offset = req(Some("a"), "2026-12-01T10:30:00-03:00").unwrap();
+        let other = req(Some("a"), "2026-12-01T13:31:00Z").unwrap();
+        assert_eq!(z.request_hash("1"), offset.request_hash("1"));
+        assert_ne!(z.request_hash("1"), other.request_hash("1"));
+        let plain = parse(json!({"to": "+5511988887777", "message": text})).unwrap();
+        assert_ne!(plain.request_hash("1"), z.request_hash("1"));
+    }
+
+    #[test]
     fn metadata_numbers_dynamodb_cannot_hold_are_refused() {
         let err = parse(json!({"to": "+5511988887777",
             "message": {"type": "text", "text": {"body": "x"}},

@@ -162,6 +162,34 @@ impl DynamoLedger {
     }
 }
 
+/// An update writing what the request asks (id, tenant, number, type,
+/// hash, recipient, template, metadata) and the bookkeeping times.
+fn described(claim: &Claim<'_>) -> Update {
+    let mut u = Update::default();
+    u.set(attr::MESSAGE_ID, s(claim.message_id))
+        .set(attr::TENANT, s(claim.tenant))
+        .set(attr::PHONE_NUMBER_ID, s(claim.phone_number_id))
+        .set(attr::TYPE, s(claim.kind))
+        .set(attr::REQUEST_HASH, s(claim.request_hash))
+        .set_if_absent(attr::CREATED_AT, n(claim.now_ms))
+        .set(attr::UPDATED_AT, n(claim.now_ms))
+        .set(attr::EXPIRES_AT, n(claim.expires_at));
+    if let Some(to) = claim.recipient {
+        u.set(attr::RECIPIENT, s(to));
+    }
+    if let Some(user_id) = claim.recipient_user_id {
+        u.set(attr::RECIPIENT_USER_ID, s(user_id));
+    }
+    if let Some((name, language)) = claim.template {
+        u.set(attr::TEMPLATE_NAME, s(name))
+            .set(attr::TEMPLATE_LANGUAGE, s(language));
+    }
+    if let Some(metadata) = claim.metadata {
+        u.set(attr::METADATA, from_json(&Value::Object(metadata.clone())));
+    }
+    u
+}
+
 /// Attributes only a status webhook writes on a message record before the
 /// sender records Meta's answer.
 const SIGNS_OF_ACCEPTANCE: &[&str] = &[
@@ -205,30 +233,9 @@ fn classify_existing(item: &HashMap<String, AttributeValue>, claim: &Claim<'_>) 
 #[async_trait]
 impl SendLedger for DynamoLedger {
     async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError> {
-        let mut u = Update::default();
-        u.set(attr::MESSAGE_ID, s(claim.message_id))
-            .set(attr::TENANT, s(claim.tenant))
-            .set(attr::PHONE_NUMBER_ID, s(claim.phone_number_id))
-            .set(attr::TYPE, s(claim.kind))
-            .set(attr::SEND_STATE, s(state::IN_PROGRESS))
-            .set(attr::LOCK_EXPIRES_AT, n(claim.lock_expires_at))
-            .set(attr::REQUEST_HASH, s(claim.request_hash))
-            .set_if_absent(attr::CREATED_AT, n(claim.now_ms))
-            .set(attr::UPDATED_AT, n(claim.now_ms))
-            .set(attr::EXPIRES_AT, n(claim.expires_at));
-        if let Some(to) = claim.recipient {
-            u.set(attr::RECIPIENT, s(to));
-        }
-        if let Some(user_id) = claim.recipient_user_id {
-            u.set(attr::RECIPIENT_USER_ID, s(user_id));
-        }
-        if let Some((name, language)) = claim.template {
-            u.set(attr::TEMPLATE_NAME, s(name))
-                .set(attr::TEMPLATE_LANGUAGE, s(language));
-        }
-        if let Some(metadata) = claim.metadata {
-            u.set(attr::METADATA, from_json(&Value::Object(metadata.clone())));
-        }
+        let mut u = described(claim);
+        u.set(attr::SEND_STATE, s(state::IN_PROGRESS))
+            .set(attr::LOCK_EXPIRES_AT, n(claim.lock_expires_at));
         let (rh, st, lock, exp, cancelled) = (
             u.name(attr::REQUEST_HASH),
             u.name(attr::SEND_STATE),
@@ -322,31 +329,10 @@ impl SendLedger for DynamoLedger {
         send_at_ms: u64,
         body: &str,
     ) -> Result<Scheduling, StoreError> {
-        let mut u = Update::default();
-        u.set(attr::MESSAGE_ID, s(claim.message_id))
-            .set(attr::TENANT, s(claim.tenant))
-            .set(attr::PHONE_NUMBER_ID, s(claim.phone_number_id))
-            .set(attr::TYPE, s(claim.kind))
-            .set(attr::REQUEST_HASH, s(claim.request_hash))
-            .set_if_absent(attr::CREATED_AT, n(claim.now_ms))
-            .set_if_absent(attr::SCHEDULED_AT, n(claim.now_ms))
+        let mut u = described(claim);
+        u.set_if_absent(attr::SCHEDULED_AT, n(claim.now_ms))
             .set(attr::SEND_AT, n(send_at_ms))
-            .set(attr::REQUEST, s(body))
-            .set(attr::UPDATED_AT, n(claim.now_ms))
-            .set(attr::EXPIRES_AT, n(claim.expires_at));
-        if let Some(to) = claim.recipient {
-            u.set(attr::RECIPIENT, s(to));
-        }
-        if let Some(user_id) = claim.recipient_user_id {
-            u.set(attr::RECIPIENT_USER_ID, s(user_id));
-        }
-        if let Some((name, language)) = claim.template {
-            u.set(attr::TEMPLATE_NAME, s(name))
-                .set(attr::TEMPLATE_LANGUAGE, s(language));
-        }
-        if let Some(metadata) = claim.metadata {
-            u.set(attr::METADATA, from_json(&Value::Object(metadata.clone())));
-        }
+            .set(attr::REQUEST, s(body));
         let (rh, st, cancelled, accepted, exp) = (
             u.name(attr::REQUEST_HASH),
             u.name(attr::SEND_STATE),
