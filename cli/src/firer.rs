@@ -29,7 +29,9 @@ impl Firer {
             loop {
                 match fire_due(&scheduler, &sqs, &group, shared::now_millis()).await {
                     Ok(0) => {}
-                    Ok(n) => tracing::info!(group, fired = n, "local scheduler: fired due schedules"),
+                    Ok(n) => {
+                        tracing::info!(group, fired = n, "local scheduler: fired due schedules")
+                    }
                     Err(e) => tracing::warn!(group, error = %e, "local scheduler: could not fire"),
                 }
                 tokio::select! {
@@ -72,8 +74,17 @@ pub async fn fire_due(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| format!("ListSchedules: {}", aws_sdk_scheduler::error::DisplayErrorContext(e)))?;
-        names.extend(page.schedules().iter().filter_map(|s| s.name().map(str::to_owned)));
+            .map_err(|e| {
+                format!(
+                    "ListSchedules: {}",
+                    aws_sdk_scheduler::error::DisplayErrorContext(e)
+                )
+            })?;
+        names.extend(
+            page.schedules()
+                .iter()
+                .filter_map(|s| s.name().map(str::to_owned)),
+        );
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
             break;
@@ -87,7 +98,12 @@ pub async fn fire_due(
             .name(&name)
             .send()
             .await
-            .map_err(|e| format!("GetSchedule: {}", aws_sdk_scheduler::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "GetSchedule: {}",
+                    aws_sdk_scheduler::error::DisplayErrorContext(e)
+                )
+            })?;
         let due = schedule
             .schedule_expression()
             .and_then(at_millis)
@@ -101,7 +117,12 @@ pub async fn fire_due(
             .queue_name(queue_name)
             .send()
             .await
-            .map_err(|e| format!("GetQueueUrl: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .map_err(|e| {
+                format!(
+                    "GetQueueUrl: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            })?
             .queue_url()
             .unwrap_or_default()
             .to_owned();
@@ -110,14 +131,24 @@ pub async fn fire_due(
             .message_body(target.input().unwrap_or_default())
             .send()
             .await
-            .map_err(|e| format!("SendMessage: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "SendMessage: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            })?;
         scheduler
             .delete_schedule()
             .group_name(group)
             .name(&name)
             .send()
             .await
-            .map_err(|e| format!("DeleteSchedule: {}", aws_sdk_scheduler::error::DisplayErrorContext(e)))?;
+            .map_err(|e| {
+                format!(
+                    "DeleteSchedule: {}",
+                    aws_sdk_scheduler::error::DisplayErrorContext(e)
+                )
+            })?;
         fired += 1;
     }
     Ok(fired)
@@ -129,7 +160,10 @@ mod tests {
 
     #[test]
     fn at_expressions_are_read_as_utc() {
-        assert_eq!(at_millis("at(2026-12-01T12:29:00)"), Some(1_796_128_140_000));
+        assert_eq!(
+            at_millis("at(2026-12-01T12:29:00)"),
+            Some(1_796_128_140_000)
+        );
         assert_eq!(
             at_millis(&shared::schedule::at_expression(1_796_128_240_000)),
             Some(1_796_128_140_000)

@@ -64,7 +64,10 @@ impl Status {
 
     /// No later event moves a message out of a terminal status.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Failed | Status::Suppressed | Status::Cancelled)
+        matches!(
+            self,
+            Status::Failed | Status::Suppressed | Status::Cancelled
+        )
     }
 
     /// The precedence of `docs/data-model.md`, in one place: `failed_at` →

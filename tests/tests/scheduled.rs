@@ -130,7 +130,11 @@ impl Env {
     }
 
     async fn calls(&self) -> usize {
-        self.graph.received_requests().await.unwrap_or_default().len()
+        self.graph
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .len()
     }
 
     async fn record(&self, tenant: &str, id: &str) -> Option<HashMap<String, AttributeValue>> {
@@ -151,7 +155,9 @@ impl Env {
 
     async fn status(&self, tenant: &str, id: &str) -> Status {
         let item = self.record(tenant, id).await.expect("a record");
-        shared::table::dynamo::message_record(&item).unwrap().status()
+        shared::table::dynamo::message_record(&item)
+            .unwrap()
+            .status()
     }
 
     async fn schedules(&self) -> Vec<String> {
@@ -169,11 +175,8 @@ impl Env {
 
     async fn cancel(&self, tenant: &str, id: &str) -> Cancel {
         let aws = harness::aws().await;
-        let timer = EventBridgeTimer::new(
-            &aws,
-            &self.queue_url,
-            self.config.schedule.clone().unwrap(),
-        );
+        let timer =
+            EventBridgeTimer::new(&aws, &self.queue_url, self.config.schedule.clone().unwrap());
         let events = shared::events::publish::publisher(&self.sqs, Some(&self.events_url));
         shared::schedule::cancel(
             &self.ddb,
@@ -188,8 +191,11 @@ impl Env {
         .unwrap()
     }
 
-    /// `(message id, status)` of every `message.status_changed` published.
+    /// `(message id, status)` of every `message.status_changed` published,
+    /// once per event id (a retried or repeated publish keeps its id, and
+    /// consumers deduplicate by it).
     async fn events(&self) -> Vec<(String, String)> {
+        let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         loop {
             let got = self
@@ -208,6 +214,9 @@ impl Env {
             }
             for m in got {
                 let event: Event = serde_json::from_str(m.body().unwrap()).unwrap();
+                if !seen.insert(event.id.clone()) {
+                    continue;
+                }
                 if let Payload::StatusChanged(data) = event.payload {
                     out.push((data.message_id.unwrap_or_default(), data.status));
                 }
@@ -300,7 +309,10 @@ async fn a_far_send_at_makes_one_schedule_and_no_call_and_an_early_fire_is_held(
     let target = schedule.target().unwrap();
     assert_eq!(
         Some(target.arn()),
-        env.config.schedule.as_ref().map(|s| s.send_queue_arn.as_str())
+        env.config
+            .schedule
+            .as_ref()
+            .map(|s| s.send_queue_arn.as_str())
     );
     let input = target.input().unwrap().to_owned();
     assert_eq!(Fire::read(&input), Some(Fire::new("default", "far-1")));
@@ -319,9 +331,30 @@ async fn a_far_send_at_makes_one_schedule_and_no_call_and_an_early_fire_is_held(
     assert_eq!(env.calls().await, 0);
     assert_eq!(env.status("default", "far-1").await, Status::Scheduled);
     assert!(
-        harness::receive(&env.sqs, &env.queue_url, 1).await.is_empty(),
+        harness::receive(&env.sqs, &env.queue_url, 1)
+            .await
+            .is_empty(),
         "held for the minutes left, not visible again at once"
     );
+    // The local stand-in for Scheduler (`make dev`) fires it when its
+    // `at(...)` comes, and deletes it, as Scheduler does.
+    let (scheduler, sqs) = (&env.scheduler, &env.sqs);
+    let before = shared::schedule::SCHEDULE_LEAD_MS + 60_000;
+    assert_eq!(
+        chasqui_cli::firer::fire_due(scheduler, sqs, &env.group, expected_at - before).await,
+        Ok(0),
+        "not due yet"
+    );
+    assert_eq!(
+        chasqui_cli::firer::fire_due(scheduler, sqs, &env.group, expected_at).await,
+        Ok(1)
+    );
+    assert!(env.schedules().await.is_empty());
+    let fired = harness::receive(&env.sqs, &env.queue_url, 1).await;
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].body(), Some(input.as_str()));
+
+    // Announced once (the redelivery published it again under its id).
     let events = env.events().await;
     assert_eq!(events, vec![("far-1".to_owned(), "scheduled".to_owned())]);
 }
@@ -344,11 +377,20 @@ async fn near_fires_send_once_at_their_time_with_every_check_then() {
     }
     let r = env.deliver(4).await;
     assert!(r.batch_item_failures.is_empty(), "{r:?}");
-    assert!(env.schedules().await.is_empty(), "near sends need no schedule");
+    assert!(
+        env.schedules().await.is_empty(),
+        "near sends need no schedule"
+    );
     assert_eq!(env.calls().await, 0);
     // Before the fire: one is cancelled, one customer opts out.
-    assert_eq!(env.cancel("default", "near-cancelled").await, Cancel::Cancelled);
-    assert_eq!(env.status("default", "near-cancelled").await, Status::Cancelled);
+    assert_eq!(
+        env.cancel("default", "near-cancelled").await,
+        Cancel::Cancelled
+    );
+    assert_eq!(
+        env.status("default", "near-cancelled").await,
+        Status::Cancelled
+    );
     env.opt_out("5511988880013").await;
     // Another tenant's cancel cannot touch it.
     assert_eq!(env.cancel("acme", "near-sent").await, Cancel::Unknown);
@@ -359,7 +401,11 @@ async fn near_fires_send_once_at_their_time_with_every_check_then() {
     assert_eq!(fires.len(), 4);
     let fired_at = now_millis();
     let due = shared::time::parse_rfc3339_millis(&send_at).unwrap();
-    assert!(fired_at + 1_000 >= due, "a fire came {} ms early", due - fired_at);
+    assert!(
+        fired_at + 1_000 >= due,
+        "a fire came {} ms early",
+        due - fired_at
+    );
     // The race: the fire and a cancel at once; exactly one wins.
     let (r, race) = tokio::join!(
         chasqui_sender::handle(&env.app, harness::lambda_event(&fires)),
@@ -372,7 +418,12 @@ async fn near_fires_send_once_at_their_time_with_every_check_then() {
         .await
         .unwrap()
         .iter()
-        .map(|c| serde_json::from_slice::<Value>(&c.body).unwrap()["to"].as_str().unwrap().to_owned())
+        .map(|c| {
+            serde_json::from_slice::<Value>(&c.body).unwrap()["to"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     let race_sent = sent_to.iter().any(|t| t == "5511988880014");
     match race {
@@ -384,10 +435,19 @@ async fn near_fires_send_once_at_their_time_with_every_check_then() {
         Cancel::Unknown => panic!("the race's message is known"),
     }
     assert!(sent_to.contains(&"5511988880011".to_owned()));
-    assert!(!sent_to.contains(&"5511988880012".to_owned()), "cancelled, yet sent");
-    assert!(!sent_to.contains(&"5511988880013".to_owned()), "opted out, yet sent");
+    assert!(
+        !sent_to.contains(&"5511988880012".to_owned()),
+        "cancelled, yet sent"
+    );
+    assert!(
+        !sent_to.contains(&"5511988880013".to_owned()),
+        "opted out, yet sent"
+    );
     assert_eq!(sent_to.len(), 1 + usize::from(race_sent));
-    assert_eq!(env.status("default", "near-opted-out").await, Status::Suppressed);
+    assert_eq!(
+        env.status("default", "near-opted-out").await,
+        Status::Suppressed
+    );
     assert_eq!(env.status("default", "near-sent").await, Status::Accepted);
     // The kept request goes once sent.
     let sent = env.record("default", "near-sent").await.unwrap();
@@ -407,7 +467,8 @@ async fn near_fires_send_once_at_their_time_with_every_check_then() {
         Cancel::AlreadyGone(Status::Accepted)
     );
     // A fire for an id no one scheduled is dropped.
-    env.enqueue(&Fire::new("default", "never-scheduled").body()).await;
+    env.enqueue(&Fire::new("default", "never-scheduled").body())
+        .await;
     let r = env.deliver(1).await;
     assert!(r.batch_item_failures.is_empty(), "{r:?}");
     assert_eq!(env.calls().await, calls);
@@ -427,8 +488,12 @@ async fn near_fires_send_once_at_their_time_with_every_check_then() {
 #[tokio::test]
 async fn a_cancel_deletes_the_schedule_and_its_fire_is_dropped() {
     let env = env().await;
-    env.enqueue(&template("far-cancel", "+5511988880021", &at(3 * 3_600_000)))
-        .await;
+    env.enqueue(&template(
+        "far-cancel",
+        "+5511988880021",
+        &at(3 * 3_600_000),
+    ))
+    .await;
     env.deliver(1).await;
     assert_eq!(env.schedules().await.len(), 1);
     assert_eq!(env.cancel("default", "far-cancel").await, Cancel::Cancelled);
@@ -436,12 +501,17 @@ async fn a_cancel_deletes_the_schedule_and_its_fire_is_dropped() {
     // Again: still cancelled (idempotent), the missing schedule is fine.
     assert_eq!(env.cancel("default", "far-cancel").await, Cancel::Cancelled);
     // A fire that was already on its way is dropped.
-    env.enqueue(&Fire::new("default", "far-cancel").body()).await;
+    env.enqueue(&Fire::new("default", "far-cancel").body())
+        .await;
     let r = env.deliver(1).await;
     assert!(r.batch_item_failures.is_empty(), "{r:?}");
     // A redelivered request neither schedules nor sends it again.
-    env.enqueue(&template("far-cancel", "+5511988880021", &at(3 * 3_600_000)))
-        .await;
+    env.enqueue(&template(
+        "far-cancel",
+        "+5511988880021",
+        &at(3 * 3_600_000),
+    ))
+    .await;
     env.deliver(1).await;
     assert!(env.schedules().await.is_empty());
     assert_eq!(env.calls().await, 0);

@@ -2099,14 +2099,22 @@ fn check_scheduling(template: &Template) -> Vec<String> {
         .collect();
     let queue = named("SEND_QUEUE_ARN");
     if queue.as_ref().is_none_or(|q| !sources.contains(q))
-        || env.get("SEND_QUEUE_ARN").and_then(|v| v["Fn::GetAtt"][1].as_str()) != Some("Arn")
+        || env
+            .get("SEND_QUEUE_ARN")
+            .and_then(|v| v["Fn::GetAtt"][1].as_str())
+            != Some("Arn")
     {
         problems.push(format!(
             "{id}'s SEND_QUEUE_ARN is not the ARN of the queue it consumes"
         ));
     }
     let dlq = named("SEND_DLQ_ARN");
-    if dlq.is_none() || dlq != queue.as_deref().and_then(|q| template.dead_letter_queue_of(q)) {
+    if dlq.is_none()
+        || dlq
+            != queue
+                .as_deref()
+                .and_then(|q| template.dead_letter_queue_of(q))
+    {
         problems.push(format!(
             "{id}'s SEND_DLQ_ARN is not the send queue's dead-letter queue"
         ));
@@ -2171,15 +2179,18 @@ fn a_scheduler_role_that_reaches_further_or_trusts_anyone_is_found() {
             .unwrap()
             .push(json!({"Fn::GetAtt": ["WebhookQueue", "Arn"]}));
     });
-    assert_finds(&check_scheduling(&broader), "may only send to the send queue");
+    assert_finds(
+        &check_scheduling(&broader),
+        "may only send to the send queue",
+    );
     let anyone = edited(|t| {
         t["Resources"]["SchedulerRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
             ["Principal"] = json!({"Service": "lambda.amazonaws.com"});
     });
     assert_finds(&check_scheduling(&anyone), "scheduler.amazonaws.com only");
     let elsewhere = edited(|t| {
-        t["Resources"]["SenderFunction"]["Properties"]["Environment"]["Variables"]
-            ["SEND_QUEUE_ARN"] = json!({"Fn::GetAtt": ["WebhookQueue", "Arn"]});
+        t["Resources"]["SenderFunction"]["Properties"]["Environment"]["Variables"]["SEND_QUEUE_ARN"] =
+            json!({"Fn::GetAtt": ["WebhookQueue", "Arn"]});
     });
     assert_finds(&check_scheduling(&elsewhere), "SEND_QUEUE_ARN");
 }

@@ -660,7 +660,9 @@ async fn paused_template(tour: &mut Tour<'_>) -> Result<(), CliError> {
 /// goes (docs/scheduled-sends.md).
 async fn scheduled_sends(tour: &mut Tour<'_>) -> Result<(), CliError> {
     const AHEAD_MS: u64 = 8_000;
-    tour.say("\n▶ 7. A send scheduled 8 s ahead goes at its time; another is cancelled and never goes");
+    tour.say(
+        "\n▶ 7. A send scheduled 8 s ahead goes at its time; another is cancelled and never goes",
+    );
     let target = tour.target;
     let send_at_ms = shared::now_millis() + AHEAD_MS;
     let send_at = shared::time::rfc3339_utc(send_at_ms);
@@ -731,8 +733,10 @@ async fn scheduled_sends(tour: &mut Tour<'_>) -> Result<(), CliError> {
         after.is_some_and(|f| f.record.status() == Status::Cancelled) && calls.is_empty(),
         "the cancelled one never went (cancelled, no call to Meta)",
     );
-    tour.steps.push(json!({"step": "scheduled_sends", "id": id, "cancelled": cancelled,
+    tour.steps.push(
+        json!({"step": "scheduled_sends", "id": id, "cancelled": cancelled,
         "status": found.record.status(), "late_ms": accepted_at as i64 - send_at_ms as i64,
-        "cancelled_calls": calls.len()}));
+        "cancelled_calls": calls.len()}),
+    );
     Ok(())
 }

@@ -212,7 +212,9 @@ pub async fn cancel(target: &Target, out: Output, id: &str) -> Result<(), CliErr
         shared::now_millis(),
     )
     .await
-    .map_err(|e| CliError::new(format!("cancelling {id}: {e}")).hint("try again: cancelling is idempotent"))?;
+    .map_err(|e| {
+        CliError::new(format!("cancelling {id}: {e}")).hint("try again: cancelling is idempotent")
+    })?;
     use shared::schedule::Cancel;
     match outcome {
         Cancel::Cancelled => {

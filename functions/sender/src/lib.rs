@@ -692,10 +692,7 @@ async fn prepare_any(app: &App, received: SqsRecord) -> Job {
     let Some(fire) = Fire::read(&received.body) else {
         return prepare(app, received);
     };
-    let found = app
-        .store
-        .stored(&fire.tenant, &fire.id, now_millis())
-        .await;
+    let found = app.store.stored(&fire.tenant, &fire.id, now_millis()).await;
     let (body, found) = match found {
         Ok(Stored::Request(body)) => (body, FireFound::Due),
         Ok(other) => (String::new(), FireFound::Nothing(other)),
@@ -886,9 +883,11 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
     };
     // A valid request, and when it goes: now, or on schedule (refused
     // beyond the limit, or without an id).
-    let checked = job.request.as_ref().map_err(RequestError::clone).and_then(|request| {
-        Ok((request, request.scheduled_for(now, app.send_at_max_days)?))
-    });
+    let checked = job
+        .request
+        .as_ref()
+        .map_err(RequestError::clone)
+        .and_then(|request| Ok((request, request.scheduled_for(now, app.send_at_max_days)?)));
     let (request, send_at) = match checked {
         Ok(checked) => checked,
         Err(invalid) => {
@@ -1244,7 +1243,17 @@ async fn schedule(app: &App, job: &Job, claim: &Claim<'_>, send_at: u64, now: u6
         );
         error.details = Some("send_at".to_owned());
         return match app.store.begin(claim).await {
-            Ok(Begin::Acquired(_)) => match end(app, job, &Finish::Failed { error, called: false }, now).await {
+            Ok(Begin::Acquired(_)) => match end(
+                app,
+                job,
+                &Finish::Failed {
+                    error,
+                    called: false,
+                },
+                now,
+            )
+            .await
+            {
                 Ok(_) => Outcome::Failed {
                     reason: "scheduling_not_configured".to_owned(),
                     detail,
@@ -1260,7 +1269,11 @@ async fn schedule(app: &App, job: &Job, claim: &Claim<'_>, send_at: u64, now: u6
         expires_at: (send_at + app.message_ttl.as_millis() as u64) / 1000,
         ..claim.clone()
     };
-    let scheduled_at = match app.store.schedule(&scheduled, send_at, &job.received.body).await {
+    let scheduled_at = match app
+        .store
+        .schedule(&scheduled, send_at, &job.received.body)
+        .await
+    {
         Ok(Scheduling::Recorded { scheduled_at }) => scheduled_at,
         Ok(Scheduling::Claimed) => return Outcome::Duplicate,
         Ok(Scheduling::Cancelled) => {

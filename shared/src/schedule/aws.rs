@@ -22,9 +22,9 @@ use crate::events::{Event, StatusChanged};
 use crate::queue::QueueError;
 use crate::record::{MessageRecord, Status};
 use crate::store::StoreError;
+use crate::table;
 use crate::table::attr::message as attr;
 use crate::table::dynamo::{Item, Update, failure, key, message_record};
-use crate::table;
 
 /// Setting or clearing a fire failed; a retry may help (the calls are
 /// idempotent).
@@ -146,7 +146,12 @@ impl Timer for EventBridgeTimer {
         match result {
             Ok(_) => Ok(()),
             // The same name: an earlier attempt created it.
-            Err(e) if matches!(e.as_service_error(), Some(CreateScheduleError::ConflictException(_))) => {
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(CreateScheduleError::ConflictException(_))
+                ) =>
+            {
                 Ok(())
             }
             Err(e) => Err(Self::error("CreateSchedule", e)),
