@@ -1775,6 +1775,7 @@ mod tests {
             phone_number_id: "1122".to_owned(),
             request: SendRequest::parse(&text("order-1", "+5511988887777").to_string()),
             request_hash: "h".to_owned(),
+            fire: None,
         };
         let suppressed = Finish::Suppressed {
             reason: "opted_out".to_owned(),
@@ -1847,6 +1848,74 @@ mod tests {
             Some("dead_lettered_after_retries")
         );
         assert_eq!(record.attempts, 2);
+    }
+
+    /// Records the fires it is asked to set.
+    #[derive(Default)]
+    struct FakeTimer {
+        set: Mutex<Vec<(String, String, u64)>>,
+    }
+
+    #[async_trait]
+    impl Timer for FakeTimer {
+        async fn set(
+            &self,
+            tenant: &str,
+            id: &str,
+            send_at_ms: u64,
+            _now_ms: u64,
+        ) -> Result<(), shared::schedule::ScheduleError> {
+            self.set
+                .lock()
+                .unwrap()
+                .push((tenant.to_owned(), id.to_owned(), send_at_ms));
+            Ok(())
+        }
+        async fn clear(&self, _: &str, _: &str) -> Result<(), shared::schedule::ScheduleError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_future_send_at_is_scheduled_and_its_early_fire_held() {
+        let in_an_hour = now_millis() + 3_600_000;
+        let mut body = text("later", "+5511988887777");
+        body["send_at"] = shared::time::rfc3339_utc(in_an_hour).into();
+        // Without a timer (no SCHEDULE_GROUP): refused, naming send_at.
+        let f = fixture(Duration::ZERO, accepted);
+        handle(&f.app, event(&[("m", body.clone(), 1)])).await;
+        assert_eq!(
+            f.store.record("later").unwrap().failed_reason.as_deref(),
+            Some("scheduling_not_configured")
+        );
+        // With one: recorded with the request, one fire set, no call.
+        let f = fixture(Duration::ZERO, accepted);
+        let timer = Arc::new(FakeTimer::default());
+        let app = f.app.with_timer(timer.clone());
+        let r = handle(&app, event(&[("m", body.clone(), 1)])).await;
+        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+        let record = f.store.record("later").unwrap();
+        assert_eq!(record.request.as_deref(), Some(body.to_string().as_str()));
+        assert!(record.send_state.is_none() && record.scheduled_at.is_some());
+        let set = timer.set.lock().unwrap().clone();
+        assert_eq!(
+            set,
+            [(
+                "default".to_owned(),
+                "later".to_owned(),
+                in_an_hour / 1000 * 1000
+            )]
+        );
+        // Its fire, an hour early: held for the time left, not sent.
+        let fire: Value = serde_json::from_str(&Fire::new("default", "later").body()).unwrap();
+        let r = handle(&app, event(&[("f", fire, 1)])).await;
+        assert_eq!(r.batch_item_failures.len(), 1);
+        let (_, delay) = f.requeue.delays.lock().unwrap()[0].clone();
+        assert!(
+            delay > Duration::from_secs(3_500) && delay <= Duration::from_secs(3_600),
+            "{delay:?}"
+        );
+        assert!(f.api.calls.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -838,7 +838,7 @@ mod tests {
         // Beyond the limit, and without an id.
         let r = req(Some("a"), "2027-01-06T12:30:01Z").unwrap();
         assert_eq!(r.scheduled_for(now, 35).unwrap_err().path, "send_at");
-        assert!(r.scheduled_for(now, 36).is_ok());
+        assert!(r.scheduled_for(now, 37).is_ok());
         let r = req(None, "2026-12-01T13:30:00Z").unwrap();
         assert_eq!(r.scheduled_for(now, 35).unwrap_err().path, "id");
         // Malformed: refused at parse, naming the field.
