@@ -664,8 +664,10 @@ async fn scheduled_sends(tour: &mut Tour<'_>) -> Result<(), CliError> {
         "\n▶ 7. A send scheduled 8 s ahead goes at its time; another is cancelled and never goes",
     );
     let target = tour.target;
-    let send_at_ms = shared::now_millis() + AHEAD_MS;
-    let send_at = shared::time::rfc3339_utc(send_at_ms);
+    let send_at = shared::time::rfc3339_utc(shared::now_millis() + AHEAD_MS);
+    // The time as written (to the second), which is what the sender reads.
+    let send_at_ms = shared::time::parse_rfc3339_millis(&send_at)
+        .map_err(|e| CliError::new(format!("send_at {send_at}: {e}")))?;
     let mut later = template(DORA, &["Dora", "sexta às 9h"]);
     later["send_at"] = send_at.clone().into();
     let id = tour.send("later", later.clone()).await?;
