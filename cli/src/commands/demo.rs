@@ -691,26 +691,7 @@ async fn scheduled_sends(tour: &mut Tour<'_>) -> Result<(), CliError> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tour.check(scheduled == 2, "both recorded scheduled, before their time");
-    let timer = shared::schedule::EventBridgeTimer::new(
-        &target.aws,
-        target.send_queue()?,
-        target.schedule_settings()?,
-    );
-    let events = shared::events::publish::publisher(
-        &target.sqs(),
-        target.resources.upstream_events_queue_url.as_deref(),
-    );
-    let outcome = shared::schedule::cancel(
-        &target.dynamodb(),
-        target.table()?,
-        &timer,
-        events.as_ref(),
-        &target.tenant,
-        &cancelled,
-        shared::now_millis(),
-    )
-    .await
-    .map_err(|e| CliError::new(format!("cancelling {cancelled}: {e}")))?;
+    let outcome = send::cancel_message(target, &cancelled).await?;
     tour.say(&format!("   chasqui send cancel {cancelled}: {outcome:?}"));
     tour.check(
         outcome == shared::schedule::Cancel::Cancelled,

@@ -191,8 +191,12 @@ pub fn send_at(at: &str, now_ms: u64) -> Result<String, CliError> {
     }
 }
 
-/// `chasqui send cancel ID`: cancels the tenant's scheduled message.
-pub async fn cancel(target: &Target, out: Output, id: &str) -> Result<(), CliError> {
+/// Cancels the target tenant's message `id` (`shared::schedule::cancel`
+/// with the stack's schedule group and events queue).
+pub async fn cancel_message(
+    target: &Target,
+    id: &str,
+) -> Result<shared::schedule::Cancel, CliError> {
     let timer = shared::schedule::EventBridgeTimer::new(
         &target.aws,
         target.send_queue()?,
@@ -202,7 +206,7 @@ pub async fn cancel(target: &Target, out: Output, id: &str) -> Result<(), CliErr
         &target.sqs(),
         target.resources.upstream_events_queue_url.as_deref(),
     );
-    let outcome = shared::schedule::cancel(
+    shared::schedule::cancel(
         &target.dynamodb(),
         target.table()?,
         &timer,
@@ -214,9 +218,13 @@ pub async fn cancel(target: &Target, out: Output, id: &str) -> Result<(), CliErr
     .await
     .map_err(|e| {
         CliError::new(format!("cancelling {id}: {e}")).hint("try again: cancelling is idempotent")
-    })?;
+    })
+}
+
+/// `chasqui send cancel ID`: cancels the tenant's scheduled message.
+pub async fn cancel(target: &Target, out: Output, id: &str) -> Result<(), CliError> {
     use shared::schedule::Cancel;
-    match outcome {
+    match cancel_message(target, id).await? {
         Cancel::Cancelled => {
             out.result(
                 &format!("{id}: cancelled; it will not be sent"),
