@@ -73,6 +73,9 @@ OUTPUTS = {
     "CallbacksQueueUrl": "callbacks_queue_url",
     "CallbacksDeadLetterQueueUrl": "callbacks_dlq_url",
     "CallbackSecretName": "callback_secret_id",
+    "ScheduleGroupName": "schedule_group",
+    "SchedulerRoleArn": "scheduler_role_arn",
+    "SendQueueArn": "send_queue_arn",
 }
 NO_VALUE = object()
 
@@ -263,6 +266,23 @@ def make_table(t, ddb):
         t.made[lid] = {"Ref": name, "Arn": arn}
 
 
+def make_schedules(t, scheduler):
+    """The schedule group scheduled sends use (moto stores schedules and
+    never fires them: the CLI's local loop does, `chasqui local`), and the
+    role Scheduler would assume, by ARN only (moto checks no role)."""
+    for lid, res in t.of_type("AWS::Scheduler::ScheduleGroup"):
+        name = f"{STACK}-{lid}"
+        try:
+            arn = scheduler.create_schedule_group(Name=name)["ScheduleGroupArn"]
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ConflictException":
+                raise
+            arn = scheduler.get_schedule_group(Name=name)["Arn"]
+        t.made[lid] = {"Ref": name, "Arn": arn}
+    for lid, res in t.of_type("AWS::IAM::Role"):
+        t.made.setdefault(lid, {"Ref": f"{STACK}-{lid}", "Arn": f"arn:aws:iam::123456789012:role/{STACK}-{lid}"})
+
+
 def make_secrets(t, sm):
     whatsapp = {"app_secret": APP_SECRET, "verify_token": VERIFY_TOKEN, "access_token": ACCESS_TOKEN}
     for lid, res in t.of_type("AWS::SecretsManager::Secret"):
@@ -360,6 +380,7 @@ def up(*args):
     make_queues(t, client("sqs"))
     make_table(t, client("dynamodb"))
     make_secrets(t, client("secretsmanager"))
+    make_schedules(t, client("scheduler"))
     funcs, sources, routes = functions(t)
     resources = outputs(t)
     resources.update({

@@ -1,30 +1,7 @@
 //! Unix milliseconds as calendar time (UTC), without a date library.
 
-/// `(year, month 1-12, day, hour, minute, second, millisecond)`.
-pub fn civil(ms: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-        (ms % 1000) as u32,
-    )
-}
+/// `(year, month 1-12, day, hour, minute, second, millisecond)`, UTC.
+pub use shared::time::civil;
 
 /// `2026-11-22 12:00:00.123Z`.
 pub fn iso(ms: u64) -> String {

@@ -12,6 +12,7 @@
 pub mod clock;
 pub mod commands;
 pub mod error;
+pub mod firer;
 pub mod gateway;
 pub mod http;
 pub mod poller;

@@ -38,7 +38,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Put a send request on the send queue and print its id.
+    /// Put a send request on the send queue and print its id (`send cancel
+    /// ID`: cancel a scheduled one).
+    #[command(args_conflicts_with_subcommands = true)]
     Send(commands::send::SendArgs),
     /// A message's record, derived status and timeline.
     Status {

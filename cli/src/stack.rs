@@ -152,6 +152,14 @@ pub struct Resources {
     /// further apps' secrets and binding token secrets are named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_prefix: Option<String>,
+    /// Scheduled sends: the schedule group, the role Scheduler assumes and
+    /// the send queue's ARN (`docs/scheduled-sends.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler_role_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_queue_arn: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

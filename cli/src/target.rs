@@ -49,6 +49,9 @@ impl Target {
             media_bucket: settings.get("MEDIA_BUCKET"),
             webhook_url: None,
             secret_prefix: settings.get("WHATSAPP_SECRET_PREFIX"),
+            schedule_group: settings.get("SCHEDULE_GROUP"),
+            scheduler_role_arn: settings.get("SCHEDULER_ROLE_ARN"),
+            send_queue_arn: settings.get("SEND_QUEUE_ARN"),
         };
         let explicit = stack_file
             .map(Path::to_path_buf)
@@ -126,8 +129,41 @@ impl Target {
         })
     }
 
+    /// Scheduled sends' settings, as the sender reads them
+    /// (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`, `SEND_QUEUE_ARN`).
+    pub fn schedule_settings(&self) -> Result<shared::config::ScheduleSettings, CliError> {
+        let r = &self.resources;
+        let mut pairs = Vec::new();
+        for (name, value) in [
+            ("SCHEDULE_GROUP", &r.schedule_group),
+            ("SCHEDULER_ROLE_ARN", &r.scheduler_role_arn),
+            ("SEND_QUEUE_ARN", &r.send_queue_arn),
+        ] {
+            if let Some(v) = value {
+                pairs.push((name, v.as_str()));
+            }
+        }
+        Settings::from_pairs(pairs)
+            .schedule()
+            .map_err(|e| CliError::new(e.to_string()))?
+            .ok_or_else(|| {
+                CliError::new(format!("no schedule group in {}", self.source))
+                    .hint("set SCHEDULE_GROUP, SCHEDULER_ROLE_ARN and SEND_QUEUE_ARN (the stack's outputs ScheduleGroupName, SchedulerRoleArn, SendQueueArn), or restart `make dev`")
+            })
+    }
+
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.aws)
+    }
+
+    /// Where the CLI's own events go: the stack's upstream events queue and
+    /// callbacks queue, as the functions' do (logged when neither is known).
+    pub fn events(&self) -> std::sync::Arc<dyn shared::events::publish::EventPublisher> {
+        shared::events::publish::publisher(
+            &self.sqs(),
+            self.resources.upstream_events_queue_url.as_deref(),
+            self.resources.callbacks_queue_url.as_deref(),
+        )
     }
 
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {

@@ -230,6 +230,63 @@ impl Settings {
             .transpose()
     }
 
+    /// `SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN` and `SEND_QUEUE_ARN`: where
+    /// scheduled sends are put on schedule (`docs/scheduled-sends.md`), all
+    /// three or none; `None`: a request with a future `send_at` is refused.
+    pub fn schedule(&self) -> Result<Option<ScheduleSettings>, ConfigError> {
+        let group = self.get("SCHEDULE_GROUP");
+        let role = self.get("SCHEDULER_ROLE_ARN");
+        let queue = self.get("SEND_QUEUE_ARN");
+        let (group, role_arn, send_queue_arn) = match (group, role, queue) {
+            (None, None, None) => return Ok(None),
+            (Some(g), Some(r), Some(q)) => (g, r, q),
+            (g, r, q) => {
+                let missing = [
+                    ("SCHEDULE_GROUP", g.is_none()),
+                    ("SCHEDULER_ROLE_ARN", r.is_none()),
+                    ("SEND_QUEUE_ARN", q.is_none()),
+                ]
+                .into_iter()
+                .find_map(|(name, absent)| absent.then_some(name))
+                .unwrap_or("SCHEDULE_GROUP");
+                return Err(ConfigError::Missing {
+                    name: missing,
+                    hint: "SCHEDULE_GROUP, SCHEDULER_ROLE_ARN and SEND_QUEUE_ARN go together (scheduled sends); set all three or none",
+                });
+            }
+        };
+        let group = Self::checked("SCHEDULE_GROUP", group, schedule_group_name)?;
+        let role_arn = Self::checked("SCHEDULER_ROLE_ARN", role_arn, |v| arn(v, "iam"))?;
+        let send_queue_arn = Self::checked("SEND_QUEUE_ARN", send_queue_arn, |v| arn(v, "sqs"))?;
+        let dead_letter_arn = self
+            .get("SEND_DLQ_ARN")
+            .map(|v| Self::checked("SEND_DLQ_ARN", v, |v| arn(v, "sqs")))
+            .transpose()?;
+        Ok(Some(ScheduleSettings {
+            group,
+            role_arn,
+            send_queue_arn,
+            dead_letter_arn,
+            max_days: self.send_at_max_days()?,
+        }))
+    }
+
+    /// `SEND_AT_MAX_DAYS` (default 35, 1 to 365): how far ahead a send
+    /// request's `send_at` may be.
+    pub fn send_at_max_days(&self) -> Result<u64, ConfigError> {
+        let Some(raw) = self.get("SEND_AT_MAX_DAYS") else {
+            return Ok(crate::send_request::DEFAULT_SEND_AT_MAX_DAYS);
+        };
+        match raw.parse::<u64>() {
+            Ok(days) if (1..=365).contains(&days) => Ok(days),
+            _ => Err(ConfigError::Malformed {
+                name: "SEND_AT_MAX_DAYS",
+                value: raw,
+                reason: "expected a whole number of days from 1 to 365",
+            }),
+        }
+    }
+
     /// The Graph API endpoint, version and default business number.
     pub fn graph(&self) -> Result<GraphSettings, ConfigError> {
         let base = self.graph_base()?;
@@ -481,6 +538,52 @@ impl Settings {
             "set it to the URL of the callbacks dead-letter queue",
         )?;
         Self::checked("CALLBACKS_DLQ_URL", url, crate::check::queue_url)
+    }
+}
+
+/// Scheduled sends' settings (`docs/scheduled-sends.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleSettings {
+    /// `SCHEDULE_GROUP`: the EventBridge Scheduler schedule group the
+    /// one-time schedules are created in (the stack's).
+    pub group: String,
+    /// `SCHEDULER_ROLE_ARN`: the role Scheduler assumes to put a fire on
+    /// the send queue (it may do nothing else).
+    pub role_arn: String,
+    /// `SEND_QUEUE_ARN`: the send queue, the schedules' target.
+    pub send_queue_arn: String,
+    /// `SEND_DLQ_ARN`: where Scheduler puts a fire it could not deliver
+    /// after its retries (the send queue's dead-letter queue, redriven like
+    /// any send); unset: none.
+    pub dead_letter_arn: Option<String>,
+    /// `SEND_AT_MAX_DAYS`: how far ahead `send_at` may be.
+    pub max_days: u64,
+}
+
+/// An EventBridge Scheduler group name: 1 to 64 of `[0-9a-zA-Z-_.]`.
+pub fn schedule_group_name(value: &str) -> Result<(), &'static str> {
+    if (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        Ok(())
+    } else {
+        Err("expected a schedule group name: 1 to 64 letters, digits, '-', '_' or '.'")
+    }
+}
+
+/// An ARN of `service` (`arn:<partition>:<service>:...`).
+fn arn(value: &str, service: &str) -> Result<(), &'static str> {
+    let mut parts = value.splitn(6, ':');
+    let ok = parts.next() == Some("arn")
+        && parts.next().is_some_and(|p| !p.is_empty())
+        && parts.next() == Some(service)
+        && parts.nth(2).is_some_and(|resource| !resource.is_empty());
+    if ok {
+        Ok(())
+    } else {
+        Err("expected an ARN (arn:aws:<service>:<region>:<account>:<name>), not a name or URL")
     }
 }
 

@@ -35,6 +35,7 @@ pub mod pseudonym;
 #[cfg(feature = "aws")]
 pub mod queue;
 pub mod record;
+pub mod schedule;
 #[cfg(feature = "aws")]
 pub mod secrets;
 pub mod send_request;
@@ -47,6 +48,7 @@ pub mod table;
 pub mod telemetry;
 pub mod templates;
 pub mod tenant;
+pub mod time;
 pub mod webhook;
 
 /// Milliseconds since the Unix epoch, the one clock format Chasqui stores.

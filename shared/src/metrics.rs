@@ -174,6 +174,9 @@ pub const SEND_OUTCOME: Dimension = Dimension {
         "refused",
         "retry",
         "dead_letter",
+        "scheduled",
+        "held",
+        "dropped",
     ]),
 };
 

@@ -25,6 +25,9 @@ pub enum Status {
     /// Nothing has happened yet (or the item does not exist).
     #[default]
     Pending,
+    /// A send request with a future `send_at` was accepted and put on
+    /// schedule; it goes at its time.
+    Scheduled,
     /// Meta accepted the send call.
     Accepted,
     /// Meta reported `sent`.
@@ -35,6 +38,9 @@ pub enum Status {
     Read,
     /// Not sent: the contact had opted out. Terminal.
     Suppressed,
+    /// Cancelled before it went (`chasqui send cancel`, `DELETE
+    /// /v1/messages/{id}`). Terminal.
+    Cancelled,
     /// Terminal.
     Failed,
 }
@@ -45,29 +51,37 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",
+            Status::Scheduled => "scheduled",
             Status::Accepted => "accepted",
             Status::Sent => "sent",
             Status::Delivered => "delivered",
             Status::Read => "read",
             Status::Suppressed => "suppressed",
+            Status::Cancelled => "cancelled",
             Status::Failed => "failed",
         }
     }
 
     /// No later event moves a message out of a terminal status.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Failed | Status::Suppressed)
+        matches!(
+            self,
+            Status::Failed | Status::Suppressed | Status::Cancelled
+        )
     }
 
     /// The precedence of `docs/data-model.md`, in one place: `failed_at` →
-    /// failed, `suppressed_at` → suppressed, `read_at` → read,
-    /// `delivered_at` → delivered, `sent_at` → sent, `accepted_at` →
-    /// accepted, otherwise pending.
+    /// failed, `suppressed_at` → suppressed, `cancelled_at` → cancelled,
+    /// `read_at` → read, `delivered_at` → delivered, `sent_at` → sent,
+    /// `accepted_at` → accepted, `scheduled_at` → scheduled, otherwise
+    /// pending.
     pub fn of(times: &StatusTimes) -> Status {
         if times.failed_at.is_some() {
             Status::Failed
         } else if times.suppressed_at.is_some() {
             Status::Suppressed
+        } else if times.cancelled_at.is_some() {
+            Status::Cancelled
         } else if times.read_at.is_some() {
             Status::Read
         } else if times.delivered_at.is_some() {
@@ -76,6 +90,8 @@ impl Status {
             Status::Sent
         } else if times.accepted_at.is_some() {
             Status::Accepted
+        } else if times.scheduled_at.is_some() {
+            Status::Scheduled
         } else {
             Status::Pending
         }
@@ -105,6 +121,10 @@ pub struct StatusTimes {
     pub failed_at: Option<u64>,
     /// When the sender suppressed it because the contact had opted out.
     pub suppressed_at: Option<u64>,
+    /// When the sender put it on schedule (a future `send_at`).
+    pub scheduled_at: Option<u64>,
+    /// When it was cancelled before it went.
+    pub cancelled_at: Option<u64>,
 }
 
 impl StatusTimes {
@@ -124,6 +144,8 @@ impl StatusTimes {
             attr::PLAYED_AT => &mut self.played_at,
             attr::FAILED_AT => &mut self.failed_at,
             attr::SUPPRESSED_AT => &mut self.suppressed_at,
+            attr::SCHEDULED_AT => &mut self.scheduled_at,
+            attr::CANCELLED_AT => &mut self.cancelled_at,
             _ => return None,
         })
     }
@@ -235,6 +257,8 @@ pub struct MessageRecord {
     pub times: StatusTimes,
     /// Why the sender suppressed it (`opted_out`).
     pub suppressed_reason: Option<String>,
+    /// When a scheduled message is to go (its `send_at`), Unix milliseconds.
+    pub send_at: Option<u64>,
     /// The failure that ended the message, when it failed.
     pub error: Option<ErrorRecord>,
     /// Every entry of Meta's `errors[]` on a `failed` status.
@@ -333,6 +357,22 @@ mod tests {
         // played alone is not a status of its own: the writer also sets read_at.
         assert_eq!(t(|x| x.played_at = Some(3)), Status::Pending);
         assert!(Status::Failed.is_terminal() && Status::Suppressed.is_terminal());
+        assert_eq!(t(|x| x.scheduled_at = Some(1)), Status::Scheduled);
+        assert_eq!(
+            t(|x| {
+                x.scheduled_at = Some(1);
+                x.accepted_at = Some(2)
+            }),
+            Status::Accepted
+        );
+        assert_eq!(
+            t(|x| {
+                x.scheduled_at = Some(1);
+                x.cancelled_at = Some(2)
+            }),
+            Status::Cancelled
+        );
+        assert!(Status::Cancelled.is_terminal() && !Status::Scheduled.is_terminal());
         assert!(!Status::Read.is_terminal());
         assert!(Status::Accepted < Status::Sent && Status::Sent < Status::Delivered);
         assert!(Status::Delivered < Status::Read);

@@ -132,6 +132,20 @@ const SAMPLES: &[(&str, &str)] = &[
     ("CALLBACK_ALLOWED_NETWORKS", "10.20.0.0/16"),
     ("CALLBACK_RETENTION_DAYS", "7"),
     ("CALLBACK_ENDPOINT_CACHE_SECONDS", "30"),
+    ("SCHEDULE_GROUP", "chasqui-ScheduleGroup-1A2B3C"),
+    (
+        "SCHEDULER_ROLE_ARN",
+        "arn:aws:iam::123456789012:role/chasqui-SchedulerRole-1A2B3C",
+    ),
+    (
+        "SEND_QUEUE_ARN",
+        "arn:aws:sqs:us-east-1:123456789012:chasqui-SendQueue-1",
+    ),
+    (
+        "SEND_DLQ_ARN",
+        "arn:aws:sqs:us-east-1:123456789012:chasqui-SendDeadLetterQueue-1",
+    ),
+    ("SEND_AT_MAX_DAYS", "35"),
 ];
 
 /// Read by `shared::telemetry::init` through tracing's `EnvFilter`, not `Settings`.
@@ -370,6 +384,9 @@ enum Scope {
     /// `!Sub arn:${AWS::Partition}:s3:::${<parameter>}` (`/*` when
     /// `true`): a bucket the deployer names by parameter, or its objects.
     ParameterBucket(String, bool),
+    /// `!Sub arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${<group>}/*`:
+    /// the schedules of a schedule group of the template.
+    Schedules(String),
     /// Anything else (a wildcard, a literal ARN, a queue URL): never allowed.
     Other(String),
 }
@@ -384,6 +401,7 @@ impl std::fmt::Display for Scope {
             Scope::ParameterBucket(param, objects) => {
                 write!(f, "bucket ${{{param}}}{}", if *objects { "/*" } else { "" })
             }
+            Scope::Schedules(group) => write!(f, "schedules of {group}"),
             Scope::Other(raw) => write!(f, "{raw}"),
         }
     }
@@ -395,6 +413,11 @@ const REF_IS_ARN: &[&str] = &["AWS::SecretsManager::Secret", "AWS::IAM::ManagedP
 /// The ARN of a secret of the stack's account and region, up to its name.
 const SECRET_ARN: &str =
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:";
+
+/// The schedules of a group of the stack's account and region, up to the
+/// group's `${...}`.
+const SCHEDULE_ARN: &str =
+    "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${";
 
 /// The kinds of secret named under `WHATSAPP_SECRET_PREFIX`: a role may read
 /// one kind, never the whole prefix.
@@ -422,6 +445,15 @@ fn scope(template: &Template, value: &Value) -> Scope {
         .filter(|prefix| !prefix.contains('*'))
     {
         return Scope::SecretPrefix(prefix.to_owned());
+    }
+    // `!Sub arn:...:scheduler:...:schedule/${Group}/*`
+    if let Some(group) = value["Fn::Sub"]
+        .as_str()
+        .and_then(|sub| sub.strip_prefix(SCHEDULE_ARN))
+        .and_then(|rest| rest.strip_suffix("}/*"))
+        .filter(|group| !group.contains(['$', '{', '}', '/', '*']))
+    {
+        return Scope::Schedules(group.to_owned());
     }
     // `!Sub ${Bucket.Arn}/*`
     if let Some(id) = value["Fn::Sub"]
@@ -765,6 +797,10 @@ fn check_permissions(template: &Template, manifest: &Manifest) -> Vec<String> {
             continue;
         }
         let mut scopes = vec![Scope::Arn(target.clone())];
+        // Schedule actions are granted on the group's schedules.
+        if action.starts_with("scheduler:") {
+            scopes = vec![Scope::Schedules(target.clone())];
+        }
         // Object actions are granted on the bucket's objects.
         if action.starts_with("s3:") && *action != "s3:ListBucket" {
             scopes = vec![Scope::Objects(target.clone())];
@@ -2054,4 +2090,127 @@ fn short_form_tags_are_read_as_intrinsics() {
             "e": 300,
         })
     );
+}
+
+// ------------------------------------------------------------ scheduled sends
+
+/// Scheduled sends' resources: the sender's `SCHEDULE_GROUP` is a schedule
+/// group of the stack; `SEND_QUEUE_ARN` is the queue the sender consumes and
+/// `SEND_DLQ_ARN` its dead-letter queue; the role `SCHEDULER_ROLE_ARN`
+/// names is assumed by Scheduler only (for this account) and may only put
+/// messages on those two queues.
+fn check_scheduling(template: &Template) -> Vec<String> {
+    let Some((id, sender)) = template.function("sender") else {
+        return vec!["no function in the template builds sender".to_owned()];
+    };
+    let env = template.environment(sender);
+    let named = |name: &str| env.get(name).and_then(|v| template.target(v));
+    let mut problems = Vec::new();
+    let group = named("SCHEDULE_GROUP");
+    if group.as_deref().and_then(|g| template.type_of(g)) != Some("AWS::Scheduler::ScheduleGroup") {
+        problems.push(format!(
+            "{id}'s SCHEDULE_GROUP names no AWS::Scheduler::ScheduleGroup of the template"
+        ));
+    }
+    let sources: Vec<String> = template
+        .source_queues(sender)
+        .into_iter()
+        .map(|(q, _)| q)
+        .collect();
+    let queue = named("SEND_QUEUE_ARN");
+    if queue.as_ref().is_none_or(|q| !sources.contains(q))
+        || env
+            .get("SEND_QUEUE_ARN")
+            .and_then(|v| v["Fn::GetAtt"][1].as_str())
+            != Some("Arn")
+    {
+        problems.push(format!(
+            "{id}'s SEND_QUEUE_ARN is not the ARN of the queue it consumes"
+        ));
+    }
+    let dlq = named("SEND_DLQ_ARN");
+    if dlq.is_none()
+        || dlq
+            != queue
+                .as_deref()
+                .and_then(|q| template.dead_letter_queue_of(q))
+    {
+        problems.push(format!(
+            "{id}'s SEND_DLQ_ARN is not the send queue's dead-letter queue"
+        ));
+    }
+    let Some(role_id) = named("SCHEDULER_ROLE_ARN") else {
+        problems.push(format!("{id} sets no SCHEDULER_ROLE_ARN of the template"));
+        return problems;
+    };
+    let Some(role) = template.resource(&role_id) else {
+        problems.push(format!("{role_id} is not in the template"));
+        return problems;
+    };
+    let trust = one_or_many(&role["Properties"]["AssumeRolePolicyDocument"]["Statement"]);
+    let only_scheduler = !trust.is_empty()
+        && trust.iter().all(|t| {
+            t["Principal"]["Service"] == "scheduler.amazonaws.com"
+                && t["Condition"]["StringEquals"]["aws:SourceAccount"]["Ref"] == "AWS::AccountId"
+        });
+    if !only_scheduler {
+        problems.push(format!(
+            "{role_id} must be assumed by scheduler.amazonaws.com only, for this account (aws:SourceAccount)"
+        ));
+    }
+    let mut granted = BTreeSet::new();
+    for policy in one_or_many(&role["Properties"]["Policies"]) {
+        for statement in one_or_many(&policy["PolicyDocument"]["Statement"]) {
+            for action in one_or_many(&statement["Action"]) {
+                for resource in one_or_many(&statement["Resource"]) {
+                    granted.insert((
+                        action.as_str().unwrap_or_default().to_owned(),
+                        scope(template, resource),
+                    ));
+                }
+            }
+        }
+    }
+    let allowed: BTreeSet<(String, Scope)> = [queue, dlq]
+        .into_iter()
+        .flatten()
+        .map(|q| ("sqs:SendMessage".to_owned(), Scope::Arn(q)))
+        .collect();
+    if granted != allowed {
+        problems.push(format!(
+            "{role_id} grants {granted:?}; it may only send to the send queue and its dead-letter queue ({allowed:?})"
+        ));
+    }
+    problems
+}
+
+#[test]
+fn scheduled_sends_have_their_group_and_a_role_that_only_reaches_the_send_queue() {
+    let problems = check_scheduling(&Template::load());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn a_scheduler_role_that_reaches_further_or_trusts_anyone_is_found() {
+    let broader = edited(|t| {
+        t["Resources"]["SchedulerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            [0]["Resource"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"Fn::GetAtt": ["WebhookQueue", "Arn"]}));
+    });
+    assert_finds(
+        &check_scheduling(&broader),
+        "may only send to the send queue",
+    );
+    let anyone = edited(|t| {
+        t["Resources"]["SchedulerRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+            ["Principal"] = json!({"Service": "lambda.amazonaws.com"});
+    });
+    assert_finds(&check_scheduling(&anyone), "scheduler.amazonaws.com only");
+    let elsewhere = edited(|t| {
+        t["Resources"]["SenderFunction"]["Properties"]["Environment"]["Variables"]["SEND_QUEUE_ARN"] =
+            json!({"Fn::GetAtt": ["WebhookQueue", "Arn"]});
+    });
+    assert_finds(&check_scheduling(&elsewhere), "SEND_QUEUE_ARN");
 }

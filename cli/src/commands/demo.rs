@@ -29,6 +29,8 @@ const SHOP_APP: &str = "demo-shop";
 const SHOP_APP_SECRET: &str = "demo-shop-app-secret";
 const ACME: &str = "acme";
 const ACME_TOKEN: &str = "demo-acme-access-token";
+/// The customer of the scheduled sends (no history: no opt-out, no window).
+const DORA: &str = "+5511966665555";
 const BURST: usize = 15;
 const BURST_RATE: u32 = 5;
 
@@ -433,6 +435,7 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
 
     paused_template(&mut tour).await?;
     signed_callback(&mut tour).await?;
+    scheduled_sends(&mut tour).await?;
 
     let ok = tour.failures.is_empty();
     if out.json {
@@ -721,6 +724,75 @@ async fn signed_callback(tour: &mut Tour<'_>) -> Result<(), CliError> {
     tour.steps.push(
         json!({"step": "signed_callback", "id": id, "endpoint_id": endpoint_id,
         "received": got.len(), "verified": verified}),
+    );
+    Ok(())
+}
+
+/// Step 8: a send scheduled a few seconds ahead goes at its time
+/// (`scheduled`, then `read`); another, cancelled before its time, never
+/// goes (docs/scheduled-sends.md).
+async fn scheduled_sends(tour: &mut Tour<'_>) -> Result<(), CliError> {
+    const AHEAD_MS: u64 = 8_000;
+    tour.say(
+        "\n▶ 8. A send scheduled 8 s ahead goes at its time; another is cancelled and never goes",
+    );
+    let target = tour.target;
+    let send_at = shared::time::rfc3339_utc(shared::now_millis() + AHEAD_MS);
+    // The time as written (to the second), which is what the sender reads.
+    let send_at_ms = shared::time::parse_rfc3339_millis(&send_at)
+        .map_err(|e| CliError::new(format!("send_at {send_at}: {e}")))?;
+    let mut later = template(DORA, &["Dora", "sexta às 9h"]);
+    later["send_at"] = send_at.clone().into();
+    let id = tour.send("later", later.clone()).await?;
+    let cancelled = tour.send("cancelled", later).await?;
+    tour.say(&format!("   both for {send_at}"));
+    // Each is recorded `scheduled` before its time.
+    let mut scheduled = 0;
+    for _ in 0..40 {
+        scheduled = 0;
+        for m in [&id, &cancelled] {
+            if status::fetch(target, m)
+                .await?
+                .is_some_and(|f| f.record.status() == Status::Scheduled)
+            {
+                scheduled += 1;
+            }
+        }
+        if scheduled == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tour.check(scheduled == 2, "both recorded scheduled, before their time");
+    let outcome = send::cancel_message(target, &cancelled).await?;
+    tour.say(&format!("   chasqui send cancel {cancelled}: {outcome:?}"));
+    tour.check(
+        outcome == shared::schedule::Cancel::Cancelled,
+        "cancelled before its time",
+    );
+    let found = tour.follow(&id, Duration::from_secs(60)).await?;
+    let accepted_at = found.record.times.accepted_at.unwrap_or_default();
+    tour.check(
+        found.record.status() == Status::Read && found.record.times.scheduled_at.is_some(),
+        "the scheduled one went: scheduled, then read",
+    );
+    tour.check(
+        accepted_at + 1_000 >= send_at_ms && accepted_at < send_at_ms + 5_000,
+        &format!(
+            "at its time ({} ms after send_at)",
+            accepted_at as i64 - send_at_ms as i64
+        ),
+    );
+    let after = status::fetch(target, &cancelled).await?;
+    let (calls, _) = tour.sandbox.calls(Some(&cancelled)).await?;
+    tour.check(
+        after.is_some_and(|f| f.record.status() == Status::Cancelled) && calls.is_empty(),
+        "the cancelled one never went (cancelled, no call to Meta)",
+    );
+    tour.steps.push(
+        json!({"step": "scheduled_sends", "id": id, "cancelled": cancelled,
+        "status": found.record.status(), "late_ms": accepted_at as i64 - send_at_ms as i64,
+        "cancelled_calls": calls.len()}),
     );
     Ok(())
 }

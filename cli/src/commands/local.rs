@@ -271,6 +271,13 @@ pub async fn local(args: &LocalArgs) -> Result<(), CliError> {
     sandbox
         .set_webhook_url(&webhook_url)
         .map_err(|e| CliError::new(e.to_string()))?;
+    // moto never fires schedules: the local stand-in for EventBridge
+    // Scheduler does (cli/src/firer.rs).
+    let firer = spec
+        .resources
+        .schedule_group
+        .clone()
+        .map(|group| crate::firer::Firer::start(&aws, group));
     spec.resources.sandbox_url = Some(sandbox.url());
     spec.resources.webhook_url = Some(webhook_url.clone());
     spec.write(&args.stack)
@@ -297,6 +304,7 @@ pub async fn local(args: &LocalArgs) -> Result<(), CliError> {
   webhook (HTTP API)    {webhook_url}
   functions             {functions} ({served})
   event sources         {sources}
+  scheduled sends       {firer}
   table {table}, secret {secret}, secret prefix {prefix} (for `chasqui bindings`)
 
 Try, in another terminal (the CLI is target/debug/chasqui: alias chasqui=$PWD/target/debug/chasqui):
@@ -304,6 +312,8 @@ Try, in another terminal (the CLI is target/debug/chasqui: alias chasqui=$PWD/ta
   chasqui send --to +5511988887777 --template appointment_reminder --lang pt_BR --param Ana --param 10h --watch
   chasqui inbound --from +5511988887777 --text 'Posso remarcar?'
   chasqui send --to +5511988887777 --text 'Claro!' --watch
+  chasqui send --to +5511988887777 --template appointment_reminder --lang pt_BR --param Ana --param 10h --id later-1 --at +20
+  chasqui send cancel later-1
   chasqui contacts show +5511988887777
   chasqui dlq list
   curl '{webhook_url}?hub.mode=subscribe&hub.verify_token=chasqui-test-verify-token&hub.challenge=42'
@@ -317,12 +327,19 @@ Ctrl-C stops everything.",
             None => format!("target/debug under the local Lambda runtime; full logs: {}", args.function_log.display()),
         },
         sources = sources.join("; "),
+        firer = match &r.schedule_group {
+            Some(group) => format!("schedule group {group}, fired locally every second (moto never fires schedules)"),
+            None => "off (no schedule group in the stack)".to_owned(),
+        },
         table = r.table_name.as_deref().unwrap_or("-"),
         secret = r.secret_id.as_deref().unwrap_or("-"),
         prefix = spec.secret_prefix().as_deref().unwrap_or("- (bindings need WHATSAPP_SECRET_PREFIX)"),
     );
     shutdown_signal().await;
     eprintln!("\nstopping: pollers (finishing batches in flight), HTTP front, functions, sandbox");
+    if let Some(firer) = firer {
+        firer.stop().await;
+    }
     looped.stop().await;
     sandbox.stop().await;
     eprintln!("stopped");

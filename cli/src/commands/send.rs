@@ -58,6 +58,22 @@ pub struct SendArgs {
     /// How long --watch waits, seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Send it at this time instead of now: RFC 3339 with its offset
+    /// (2026-12-01T09:30:00-03:00), or `+SECONDS` from now. It is
+    /// scheduled; `chasqui send cancel ID` cancels it before it goes.
+    #[arg(long = "at", value_name = "TIME")]
+    pub send_at: Option<String>,
+    #[command(subcommand)]
+    pub action: Option<SendAction>,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SendAction {
+    /// Cancel a scheduled message before it goes (`shared::schedule::cancel`).
+    Cancel {
+        /// The message id.
+        id: String,
+    },
 }
 
 /// A send request that is on the queue.
@@ -140,6 +156,9 @@ pub fn build(args: &SendArgs) -> Result<Value, CliError> {
     if let Some(pn) = &args.phone_number_id {
         request["phone_number_id"] = pn.clone().into();
     }
+    if let Some(at) = &args.send_at {
+        request["send_at"] = send_at(at, shared::now_millis())?.into();
+    }
     if let Some(wamid) = &args.reply_to {
         request["message"]["context"] = json!({ "message_id": wamid });
     }
@@ -159,6 +178,67 @@ pub fn build(args: &SendArgs) -> Result<Value, CliError> {
     }
     check(&request)?;
     Ok(request)
+}
+
+/// `--at`: RFC 3339 as given, or `+SECONDS` from `now_ms` (as UTC).
+pub fn send_at(at: &str, now_ms: u64) -> Result<String, CliError> {
+    match at.strip_prefix('+') {
+        Some(secs) => secs
+            .parse::<u64>()
+            .map(|s| shared::time::rfc3339_utc(now_ms + s * 1000))
+            .map_err(|_| CliError::new(format!("--at {at:?}: expected +SECONDS")).code(2)),
+        None => Ok(at.to_owned()),
+    }
+}
+
+/// Cancels the target tenant's message `id` (`shared::schedule::cancel`
+/// with the stack's schedule group and events queue).
+pub async fn cancel_message(
+    target: &Target,
+    id: &str,
+) -> Result<shared::schedule::Cancel, CliError> {
+    let timer = shared::schedule::EventBridgeTimer::new(
+        &target.aws,
+        target.send_queue()?,
+        target.schedule_settings()?,
+    );
+    let events = target.events();
+    shared::schedule::cancel(
+        &target.dynamodb(),
+        target.table()?,
+        &timer,
+        events.as_ref(),
+        &target.tenant,
+        id,
+        shared::now_millis(),
+    )
+    .await
+    .map_err(|e| {
+        CliError::new(format!("cancelling {id}: {e}")).hint("try again: cancelling is idempotent")
+    })
+}
+
+/// `chasqui send cancel ID`: cancels the tenant's scheduled message.
+pub async fn cancel(target: &Target, out: Output, id: &str) -> Result<(), CliError> {
+    use shared::schedule::Cancel;
+    match cancel_message(target, id).await? {
+        Cancel::Cancelled => {
+            out.result(
+                &format!("{id}: cancelled; it will not be sent"),
+                &json!({"id": id, "outcome": "cancelled"}),
+            );
+            Ok(())
+        }
+        Cancel::AlreadyGone(status) => Err(CliError::new(format!(
+            "{id}: too late to cancel, the sender already took it (status {status})"
+        ))
+        .hint(format!("chasqui status {id}"))),
+        Cancel::Unknown => Err(CliError::new(format!(
+            "{id}: no message of tenant {} has this id",
+            target.tenant
+        ))
+        .hint("a request still on the send queue has no record yet; check the id and --tenant")),
+    }
 }
 
 fn texts(values: &[String]) -> Vec<Value> {
@@ -203,6 +283,9 @@ pub async fn enqueue(target: &Target, request: &Value) -> Result<Queued, CliErro
 }
 
 pub async fn run(target: &Target, out: Output, args: &SendArgs) -> Result<(), CliError> {
+    if let Some(SendAction::Cancel { id }) = &args.action {
+        return cancel(target, out, id).await;
+    }
     let mut request = build(args)?;
     // `--tenant`: the request is that tenant's (a request file's own
     // `tenant` stays).

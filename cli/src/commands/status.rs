@@ -57,6 +57,8 @@ pub fn is_final(record: &MessageRecord) -> bool {
 pub fn timeline(record: &MessageRecord) -> Vec<(&'static str, u64)> {
     let t = &record.times;
     let mut events: Vec<(&'static str, u64)> = [
+        ("scheduled", t.scheduled_at),
+        ("cancelled", t.cancelled_at),
         ("accepted", t.accepted_at),
         ("sent", t.sent_at),
         ("delivered", t.delivered_at),
@@ -76,11 +78,12 @@ pub fn timeline(record: &MessageRecord) -> Vec<(&'static str, u64)> {
 
 fn order(name: &str) -> u8 {
     match name {
-        "accepted" => 0,
-        "sent" => 1,
-        "delivered" => 2,
-        "read" => 3,
-        _ => 4,
+        "scheduled" => 0,
+        "accepted" => 1,
+        "sent" => 2,
+        "delivered" => 3,
+        "read" => 4,
+        _ => 5,
     }
 }
 
@@ -134,6 +137,9 @@ pub fn describe(id: &str, found: &Found) -> String {
     ));
     if let Some(wamid) = &r.wamid {
         lines.push(format!("  wamid      {wamid}"));
+    }
+    if let Some(send_at) = r.send_at {
+        lines.push(format!("  send_at    {}", clock::iso(send_at)));
     }
     for (name, at) in timeline(r) {
         lines.push(format!("  {name:<10} {}", clock::iso(at)));

@@ -92,11 +92,7 @@ pub async fn sync_target(
     }
     // Changes the sync finds go to the stack's upstream events queue, as
     // the scheduled sync's do.
-    let events = shared::events::publish::publisher(
-        &target.sqs(),
-        target.resources.upstream_events_queue_url.as_deref(),
-        target.resources.callbacks_queue_url.as_deref(),
-    );
+    let events = target.events();
     let report = sync::sync_all(
         &api,
         &store(target)?,

@@ -25,7 +25,9 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use shared::cloud_api::{CloudApi, CloudApiClient, ErrorClass, GraphError};
-use shared::config::{ConfigError, GraphSettings, SecretSettings, Settings, TemplateSettings};
+use shared::config::{
+    ConfigError, GraphSettings, ScheduleSettings, SecretSettings, Settings, TemplateSettings,
+};
 use shared::events::publish::{self, EventPublisher, LogPublisher};
 use shared::events::{Event, RecipientIds, StatusChanged};
 use shared::metrics::{self, Emf};
@@ -42,8 +44,10 @@ use shared::tenant::{self, BindingStore, Directory, DynamoBindings, TenantTokens
 
 use crate::pacing::{AUTH_BACKOFF_FLOOR, RateLimiter};
 use crate::store::{
-    Begin, Claim, ContactBook, DynamoLedger, Earlier, Finish, RecordedError, SendLedger, StoreError,
+    Begin, Claim, ContactBook, DynamoLedger, Earlier, Finish, RecordedError, Scheduling,
+    SendLedger, StoreError, Stored,
 };
+use shared::schedule::{EventBridgeTimer, Fire, Timer};
 
 /// The alert logged (`alert = ...`) when Meta refuses the token or account.
 pub const SENDING_HALTED: &str = "whatsapp_sending_halted";
@@ -82,6 +86,12 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     ("MEDIA_BUCKET", "s3:ListBucket"),
     ("MEDIA_ALLOWED_BUCKETS", "s3:GetObject"),
     ("MEDIA_ALLOWED_BUCKETS", "s3:ListBucket"),
+    // Scheduled sends (`docs/scheduled-sends.md`): a one-time schedule in
+    // the stack's group whose target the scheduler's role reaches, or a
+    // delayed fire on the send queue for a `send_at` within 15 minutes.
+    ("SCHEDULE_GROUP", "scheduler:CreateSchedule"),
+    ("SCHEDULER_ROLE_ARN", "iam:PassRole"),
+    ("SEND_QUEUE_URL", "sqs:SendMessage"),
 ];
 
 /// The budget of one upload of outbound media to Meta (a 100 MB document
@@ -125,6 +135,11 @@ pub struct SenderConfig {
     pub media_bucket: Option<String>,
     /// `MEDIA_ALLOWED_BUCKETS`: further buckets requests may name.
     pub media_allowed_buckets: Vec<String>,
+    /// Scheduled sends' group, role and target; `None`: a request with a
+    /// future `send_at` is refused.
+    pub schedule: Option<ScheduleSettings>,
+    /// `SEND_AT_MAX_DAYS`: how far ahead `send_at` may be.
+    pub send_at_max_days: u64,
 }
 
 /// Reads every setting this function uses.
@@ -205,6 +220,8 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
                 })
                 .collect::<Result<_, _>>()?,
         },
+        schedule: settings.schedule()?,
+        send_at_max_days: settings.send_at_max_days()?,
     })
 }
 
@@ -251,6 +268,9 @@ pub struct App {
     templates: Option<Arc<Catalogue>>,
     /// What the scheduled template sync needs; none: it cannot run here.
     sync: Option<TemplateSync>,
+    /// Sets scheduled messages' fires; none: a future `send_at` is refused.
+    timer: Option<Arc<dyn Timer>>,
+    send_at_max_days: u64,
 }
 
 /// The template sync's adapters (`shared::templates::sync`).
@@ -291,7 +311,15 @@ impl App {
             sync: None,
             media: None,
             events: Arc::new(LogPublisher),
+            timer: None,
+            send_at_max_days: config.send_at_max_days,
         }
+    }
+
+    /// This app putting scheduled messages on schedule through `timer`.
+    pub fn with_timer(mut self, timer: Arc<dyn Timer>) -> Self {
+        self.timer = Some(timer);
+        self
     }
 
     /// This app announcing the messages it ends through `events`.
@@ -375,6 +403,14 @@ impl App {
         .with_catalogue(catalogue)
         .with_sync(sync)
         .with_events(events);
+        let app = match &config.schedule {
+            Some(schedule) => app.with_timer(Arc::new(EventBridgeTimer::new(
+                aws,
+                &config.queue_url,
+                schedule.clone(),
+            ))),
+            None => app,
+        };
         let Some(bucket) = &config.media_bucket else {
             return Ok(app);
         };
@@ -412,6 +448,19 @@ struct Job {
     phone_number_id: String,
     request: Result<SendRequest, RequestError>,
     request_hash: String,
+    /// A scheduled message's fire: what its record held when it arrived.
+    fire: Option<FireFound>,
+}
+
+/// What a fire found on its message's record.
+#[derive(Debug, Clone)]
+enum FireFound {
+    /// The kept request (now in the job's `request`): send it if due.
+    Due,
+    /// Nothing to send: settled, cancelled or unknown.
+    Nothing(Stored),
+    /// The record could not be read.
+    Unreadable(String),
 }
 
 impl Job {
@@ -446,6 +495,20 @@ enum Outcome {
         reason: String,
         dead_letter: bool,
     },
+    /// Put on schedule for `send_at` (ms).
+    Scheduled {
+        send_at: u64,
+    },
+    /// A fire that came before `send_at`: back on the queue for the
+    /// seconds left.
+    Held {
+        delay: Duration,
+    },
+    /// Not sent and nothing to record: cancelled, or a fire for an
+    /// unknown message.
+    Dropped {
+        reason: &'static str,
+    },
 }
 
 impl Outcome {
@@ -459,6 +522,9 @@ impl Outcome {
             Outcome::Invalid { .. } => "invalid",
             Outcome::Refused => "refused",
             Outcome::Retry { .. } => "retry",
+            Outcome::Scheduled { .. } => "scheduled",
+            Outcome::Held { .. } => "held",
+            Outcome::Dropped { .. } => "dropped",
         }
     }
 }
@@ -497,11 +563,11 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
     let started = Instant::now();
     let batch = Batch::read(&event);
     let mut response = batch.response();
-    let jobs: Vec<Job> = batch
-        .records
-        .into_iter()
-        .map(|record| prepare(app, record))
-        .collect();
+    let jobs: Vec<Job> = futures_util::stream::iter(batch.records)
+        .map(|record| prepare_any(app, record))
+        .buffered(app.concurrency.max(1))
+        .collect()
+        .await;
     // Each template name of the batch read once (or taken from the cache)
     // before any record is processed.
     if let Some(catalogue) = &app.templates {
@@ -556,7 +622,7 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
     let mut emf = Emf::new();
     for (job, outcome, call) in outcomes.iter().flatten() {
         *counts.entry(outcome.name()).or_default() += 1;
-        if matches!(outcome, Outcome::Retry { .. }) {
+        if matches!(outcome, Outcome::Retry { .. } | Outcome::Held { .. }) {
             response.retry(&job.received);
         }
         record_metrics(&mut emf, job, outcome, call.as_ref());
@@ -574,6 +640,9 @@ pub async fn handle(app: &App, event: Value) -> BatchResponse {
         invalid = count("invalid"),
         refused = count("refused"),
         retry = count("retry"),
+        scheduled = count("scheduled"),
+        held = count("held"),
+        dropped = count("dropped"),
         halted = halt.0.get().map(String::as_str),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         "send batch"
@@ -624,6 +693,39 @@ fn record_metrics(emf: &mut Emf, job: &Job, outcome: &Outcome, call: Option<&Cal
 /// Meta's code for a template name the account does not have.
 const TEMPLATE_DOES_NOT_EXIST: i64 = 132001;
 
+/// A record ready to process: a send request, or a scheduled message's
+/// fire with the request its record kept.
+async fn prepare_any(app: &App, received: SqsRecord) -> Job {
+    let Some(fire) = Fire::read(&received.body) else {
+        return prepare(app, received);
+    };
+    let found = app.store.stored(&fire.tenant, &fire.id, now_millis()).await;
+    let (body, found) = match found {
+        Ok(Stored::Request(body)) => (body, FireFound::Due),
+        Ok(other) => (String::new(), FireFound::Nothing(other)),
+        Err(e) => (String::new(), FireFound::Unreadable(e.to_string())),
+    };
+    if !matches!(found, FireFound::Due) {
+        return Job {
+            tenant: fire.tenant,
+            message_id: fire.id,
+            phone_number_id: app.default_phone_number_id.clone(),
+            request: Err(RequestError {
+                path: "body".to_owned(),
+                reason: "a scheduled message's fire".to_owned(),
+            }),
+            request_hash: String::new(),
+            fire: Some(found),
+            received,
+        };
+    }
+    let mut kept = received;
+    kept.body = body;
+    let mut job = prepare(app, kept);
+    job.fire = Some(FireFound::Due);
+    job
+}
+
 fn prepare(app: &App, received: SqsRecord) -> Job {
     let request = SendRequest::parse(&received.body);
     let (tenant, message_id, phone_number_id, request_hash) = match &request {
@@ -669,6 +771,7 @@ fn prepare(app: &App, received: SqsRecord) -> Job {
         phone_number_id,
         request,
         request_hash,
+        fire: None,
     }
 }
 
@@ -743,6 +846,23 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
         reason,
         dead_letter: last_receive,
     };
+    match &job.fire {
+        None | Some(FireFound::Due) => {}
+        Some(FireFound::Nothing(Stored::Claimed)) => return Outcome::Duplicate,
+        Some(FireFound::Nothing(Stored::Cancelled)) => {
+            return Outcome::Dropped {
+                reason: "cancelled",
+            };
+        }
+        Some(FireFound::Nothing(_)) => {
+            return Outcome::Dropped {
+                reason: "unknown_message",
+            };
+        }
+        Some(FireFound::Unreadable(e)) => {
+            return retry(format!("could not read the scheduled message: {e}"), None);
+        }
+    }
     let claim = claim(app, job, now);
     // Refusals before any call are recorded under the lock too, so a refused
     // copy never overwrites the record of a valid request with the same id.
@@ -768,8 +888,15 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
             Err(e) => retry(format!("could not record the refusal: {e}"), None),
         }
     };
-    let request = match &job.request {
-        Ok(request) => request,
+    // A valid request, and when it goes: now, or on schedule (refused
+    // beyond the limit, or without an id).
+    let checked = job
+        .request
+        .as_ref()
+        .map_err(RequestError::clone)
+        .and_then(|request| Ok((request, request.scheduled_for(now, app.send_at_max_days)?)));
+    let (request, send_at) = match checked {
+        Ok(checked) => checked,
         Err(invalid) => {
             let mut error = sender_error(
                 "invalid_request",
@@ -794,6 +921,19 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
                 return refuse(error, Outcome::Failed { reason, detail }).await;
             }
         }
+    }
+
+    if let Some(send_at) = send_at {
+        if job.fire.is_some() {
+            // Scheduler fires within the minute before `send_at`: held
+            // back for the seconds left (whole seconds, rounded up).
+            let left = Duration::from_millis(send_at.saturating_sub(now));
+            return Outcome::Held {
+                delay: Duration::from_secs(left.as_millis().div_ceil(1000) as u64)
+                    .min(requeue::MAX_VISIBILITY),
+            };
+        }
+        return schedule(app, job, claim, send_at, now).await;
     }
 
     // The template must fit the catalogue's entry, when it has a trusted one.
@@ -832,6 +972,11 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
     let earlier = match app.store.begin(claim).await {
         Ok(Begin::Acquired(earlier)) => earlier,
         Ok(Begin::Done) => return Outcome::Duplicate,
+        Ok(Begin::Cancelled) => {
+            return Outcome::Dropped {
+                reason: "cancelled",
+            };
+        }
         Ok(Begin::Conflict) => return Outcome::Refused,
         Ok(Begin::Busy { lock_expires_at }) => {
             let wait = Duration::from_millis(lock_expires_at.saturating_sub(now));
@@ -1087,6 +1232,90 @@ async fn process(app: &App, job: &Job, halt: &Halt, call: &mut Option<Call>) -> 
     }
 }
 
+/// Puts a request with a future `send_at` on schedule: records it
+/// `scheduled` (with the request, for the fire), sets its fire and
+/// announces it. Each step is idempotent, so a failure retries them all.
+async fn schedule(app: &App, job: &Job, claim: &Claim<'_>, send_at: u64, now: u64) -> Outcome {
+    let retry = |reason: String| Outcome::Retry {
+        delay: backoff(job.received.receive_count, None),
+        reason,
+        dead_letter: job.received.receive_count >= app.max_receive_count,
+    };
+    let Some(timer) = &app.timer else {
+        let detail = "send_at is in the future, but this deployment has no SCHEDULE_GROUP: scheduled sends are off".to_owned();
+        let mut error = sender_error(
+            "scheduling_not_configured",
+            ErrorClass::Permanent,
+            detail.clone(),
+        );
+        error.details = Some("send_at".to_owned());
+        return match app.store.begin(claim).await {
+            Ok(Begin::Acquired(_)) => match end(
+                app,
+                job,
+                &Finish::Failed {
+                    error,
+                    called: false,
+                },
+                now,
+            )
+            .await
+            {
+                Ok(_) => Outcome::Failed {
+                    reason: "scheduling_not_configured".to_owned(),
+                    detail,
+                },
+                Err(e) => retry(format!("could not record the refusal: {e}")),
+            },
+            Ok(_) => Outcome::Duplicate,
+            Err(e) => retry(format!("could not record the refusal: {e}")),
+        };
+    };
+    let scheduled = Claim {
+        // The record lives its TTL after the message goes.
+        expires_at: (send_at + app.message_ttl.as_millis() as u64) / 1000,
+        ..claim.clone()
+    };
+    let scheduled_at = match app
+        .store
+        .schedule(&scheduled, send_at, &job.received.body)
+        .await
+    {
+        Ok(Scheduling::Recorded { scheduled_at }) => scheduled_at,
+        Ok(Scheduling::Claimed) => return Outcome::Duplicate,
+        Ok(Scheduling::Cancelled) => {
+            return Outcome::Dropped {
+                reason: "cancelled",
+            };
+        }
+        Ok(Scheduling::Conflict) => return Outcome::Refused,
+        Err(e) => return retry(format!("could not record the schedule: {e}")),
+    };
+    if let Err(e) = timer.set(job.tenant(), &job.message_id, send_at, now).await {
+        return retry(format!("could not set the schedule: {e}"));
+    }
+    let request = job.request.as_ref().ok();
+    let data = StatusChanged {
+        message_id: Some(job.message_id.clone()),
+        phone_number_id: Some(job.phone_number_id.clone()),
+        recipient: request.and_then(|r| r.to.clone()),
+        recipient_ids: RecipientIds {
+            recipient_user_id: request.and_then(|r| r.recipient.clone()),
+            ..RecipientIds::default()
+        },
+        status: Status::Scheduled.as_str().to_owned(),
+        old_status: Status::Pending,
+        new_status: Status::Scheduled,
+        metadata: request.and_then(|r| r.metadata.clone()),
+        ..StatusChanged::default()
+    };
+    let event = Event::ended_by_sender(job.tenant(), scheduled_at, data);
+    if let Err(e) = app.events.publish(std::slice::from_ref(&event)).await {
+        return retry(format!("the scheduled event was not published: {e}"));
+    }
+    Outcome::Scheduled { send_at }
+}
+
 /// Runs the template sync (`shared::templates::sync`) for every account:
 /// the default tenant's and each binding's. One account failing does not
 /// stop the others; the answer lists each account's report or error.
@@ -1217,7 +1446,7 @@ async fn settle(app: &App, job: &Job, outcome: &Outcome, started: Instant) {
         tracing::Level::WARN => emit!(warn),
         _ => emit!(info),
     }
-    if let Outcome::Retry { delay, .. } = outcome {
+    if let Outcome::Retry { delay, .. } | Outcome::Held { delay } = outcome {
         match &job.received.receipt_handle {
             Some(handle) => {
                 if let Err(e) = app.requeue.retry_in(handle, *delay).await {
@@ -1306,6 +1535,27 @@ impl<'a> LogLine<'a> {
                 delay_s: Some(delay.as_secs()),
                 ..line(Level::WARN, Some(reason), None)
             },
+            Outcome::Scheduled { .. } => line(
+                Level::INFO,
+                Some("send_at is ahead: recorded scheduled, its fire set"),
+                None,
+            ),
+            Outcome::Held { delay } => Self {
+                delay_s: Some(delay.as_secs()),
+                ..line(
+                    Level::INFO,
+                    Some("the fire came before send_at: back on the queue for the seconds left"),
+                    None,
+                )
+            },
+            Outcome::Dropped { reason } => line(
+                Level::INFO,
+                Some(reason),
+                Some(match *reason {
+                    "cancelled" => "cancelled before it went: not sent",
+                    _ => "a fire for a message with no record (or an expired one): nothing to send",
+                }),
+            ),
         }
     }
 }
@@ -1532,6 +1782,7 @@ mod tests {
             phone_number_id: "1122".to_owned(),
             request: SendRequest::parse(&text("order-1", "+5511988887777").to_string()),
             request_hash: "h".to_owned(),
+            fire: None,
         };
         let suppressed = Finish::Suppressed {
             reason: "opted_out".to_owned(),
@@ -1604,6 +1855,74 @@ mod tests {
             Some("dead_lettered_after_retries")
         );
         assert_eq!(record.attempts, 2);
+    }
+
+    /// Records the fires it is asked to set.
+    #[derive(Default)]
+    struct FakeTimer {
+        set: Mutex<Vec<(String, String, u64)>>,
+    }
+
+    #[async_trait]
+    impl Timer for FakeTimer {
+        async fn set(
+            &self,
+            tenant: &str,
+            id: &str,
+            send_at_ms: u64,
+            _now_ms: u64,
+        ) -> Result<(), shared::schedule::ScheduleError> {
+            self.set
+                .lock()
+                .unwrap()
+                .push((tenant.to_owned(), id.to_owned(), send_at_ms));
+            Ok(())
+        }
+        async fn clear(&self, _: &str, _: &str) -> Result<(), shared::schedule::ScheduleError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_future_send_at_is_scheduled_and_its_early_fire_held() {
+        let in_an_hour = now_millis() + 3_600_000;
+        let mut body = text("later", "+5511988887777");
+        body["send_at"] = shared::time::rfc3339_utc(in_an_hour).into();
+        // Without a timer (no SCHEDULE_GROUP): refused, naming send_at.
+        let f = fixture(Duration::ZERO, accepted);
+        handle(&f.app, event(&[("m", body.clone(), 1)])).await;
+        assert_eq!(
+            f.store.record("later").unwrap().failed_reason.as_deref(),
+            Some("scheduling_not_configured")
+        );
+        // With one: recorded with the request, one fire set, no call.
+        let f = fixture(Duration::ZERO, accepted);
+        let timer = Arc::new(FakeTimer::default());
+        let app = f.app.with_timer(timer.clone());
+        let r = handle(&app, event(&[("m", body.clone(), 1)])).await;
+        assert!(r.batch_item_failures.is_empty(), "{r:?}");
+        let record = f.store.record("later").unwrap();
+        assert_eq!(record.request.as_deref(), Some(body.to_string().as_str()));
+        assert!(record.send_state.is_none() && record.scheduled_at.is_some());
+        let set = timer.set.lock().unwrap().clone();
+        assert_eq!(
+            set,
+            [(
+                "default".to_owned(),
+                "later".to_owned(),
+                in_an_hour / 1000 * 1000
+            )]
+        );
+        // Its fire, an hour early: held for the time left, not sent.
+        let fire: Value = serde_json::from_str(&Fire::new("default", "later").body()).unwrap();
+        let r = handle(&app, event(&[("f", fire, 1)])).await;
+        assert_eq!(r.batch_item_failures.len(), 1);
+        let (_, delay) = f.requeue.delays.lock().unwrap()[0].clone();
+        assert!(
+            delay > Duration::from_secs(3_500) && delay <= Duration::from_secs(3_600),
+            "{delay:?}"
+        );
+        assert!(f.api.calls.lock().unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -11,7 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::store::{
-    Begin, Claim, ContactBook, ContactState, Earlier, Finish, SendLedger, StoreError, state,
+    Begin, Claim, ContactBook, ContactState, Earlier, Finish, Scheduling, SendLedger, StoreError,
+    Stored, state,
 };
 use shared::sqs::requeue::{Requeue, RequeueError};
 
@@ -30,6 +31,10 @@ pub struct MemoryRecord {
     /// A status webhook was recorded (what the status function writes:
     /// the wamid and a status time).
     pub status_seen: bool,
+    /// The request kept for a scheduled message's fire.
+    pub request: Option<String>,
+    pub scheduled_at: Option<u64>,
+    pub cancelled: bool,
 }
 
 #[derive(Default)]
@@ -62,6 +67,9 @@ impl SendLedger for MemoryLedger {
         if !record.request_hash.is_empty() && record.request_hash != claim.request_hash {
             return Ok(Begin::Conflict);
         }
+        if record.cancelled {
+            return Ok(Begin::Cancelled);
+        }
         let free = match record.send_state.as_deref() {
             None | Some(state::DEAD_LETTERED) => true,
             Some(state::IN_PROGRESS) => record.lock_expires_at < claim.now_ms,
@@ -89,6 +97,46 @@ impl SendLedger for MemoryLedger {
         record.lock_expires_at = claim.lock_expires_at;
         record.failed_reason = None;
         Ok(Begin::Acquired(earlier))
+    }
+
+    async fn schedule(
+        &self,
+        claim: &Claim<'_>,
+        _send_at_ms: u64,
+        body: &str,
+    ) -> Result<Scheduling, StoreError> {
+        let mut messages = self.messages.lock().map_err(|_| poisoned())?;
+        let key = shared::table::message_pk(claim.tenant, claim.message_id);
+        let record = messages.entry(key).or_default();
+        if !record.request_hash.is_empty() && record.request_hash != claim.request_hash {
+            return Ok(Scheduling::Conflict);
+        }
+        if record.cancelled {
+            return Ok(Scheduling::Cancelled);
+        }
+        if record.send_state.is_some() {
+            return Ok(Scheduling::Claimed);
+        }
+        record.request_hash = claim.request_hash.to_owned();
+        record.request = Some(body.to_owned());
+        let scheduled_at = *record.scheduled_at.get_or_insert(claim.now_ms);
+        Ok(Scheduling::Recorded { scheduled_at })
+    }
+
+    async fn stored(
+        &self,
+        tenant: &str,
+        message_id: &str,
+        _now_ms: u64,
+    ) -> Result<Stored, StoreError> {
+        let messages = self.messages.lock().map_err(|_| poisoned())?;
+        let key = shared::table::message_pk(tenant, message_id);
+        Ok(match messages.get(&key) {
+            None => Stored::Unknown,
+            Some(r) if r.cancelled => Stored::Cancelled,
+            Some(r) if r.send_state.as_deref() == Some(state::DONE) => Stored::Claimed,
+            Some(r) => r.request.clone().map_or(Stored::Claimed, Stored::Request),
+        })
     }
 
     async fn finish(

@@ -76,6 +76,34 @@ pub enum Begin {
     Busy { lock_expires_at: u64 },
     /// The id was used for a different request.
     Conflict,
+    /// The message was cancelled before it went: never send it.
+    Cancelled,
+}
+
+/// The answer to recording a message `scheduled`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheduling {
+    /// Recorded (now, or by an earlier copy): `scheduled_at` (ms).
+    Recorded { scheduled_at: u64 },
+    /// The sender already claimed it (it went, or is going).
+    Claimed,
+    /// It was cancelled before the sender read it.
+    Cancelled,
+    /// The id was used for a different request.
+    Conflict,
+}
+
+/// What a scheduled message's record says when its fire arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    /// The request kept for the fire (`request`), not yet sent.
+    Request(String),
+    /// Settled: sent, failed or suppressed (or no request kept).
+    Claimed,
+    /// Cancelled before it went.
+    Cancelled,
+    /// No record (or an expired one).
+    Unknown,
 }
 
 /// An error as recorded in `error` / `last_error`.
@@ -133,6 +161,22 @@ pub use shared::store::StoreError;
 pub trait SendLedger: Send + Sync {
     /// Takes the lock for this request, or says why not.
     async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError>;
+    /// Records a request with a future `send_at` as `scheduled`, keeping
+    /// `body` (the request as received) for its fire; the record lives
+    /// until `claim.expires_at` (computed from `send_at`).
+    async fn schedule(
+        &self,
+        claim: &Claim<'_>,
+        send_at_ms: u64,
+        body: &str,
+    ) -> Result<Scheduling, StoreError>;
+    /// What a fire finds: the kept request, or why there is nothing to send.
+    async fn stored(
+        &self,
+        tenant: &str,
+        message_id: &str,
+        now_ms: u64,
+    ) -> Result<Stored, StoreError>;
     /// Ends the attempt that holds the lock. `Ok(false)`: the lock was no
     /// longer ours (it expired and another attempt took it), nothing written.
     async fn finish(

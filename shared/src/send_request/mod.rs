@@ -143,7 +143,22 @@ pub struct SendRequest {
     /// Opaque to Chasqui: stored on the message record and echoed in events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// When to send it: an RFC 3339 date-time with its offset
+    /// (`2026-12-01T09:30:00-03:00`), at most `SEND_AT_MAX_DAYS` (default
+    /// 35) ahead. A time in the past or within a few seconds means now. A
+    /// scheduled send needs an explicit `id` (to cancel it, and so a
+    /// producer's retry cannot schedule it twice); every check (opt-out,
+    /// window, template status) runs when it goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("format" = "date-time"))]
+    pub send_at: Option<String>,
 }
+
+/// A `send_at` this close to now (or past) means now: the send goes
+/// through at once rather than being scheduled.
+pub const DUE_WITHIN_MS: u64 = 5_000;
+/// `SEND_AT_MAX_DAYS` when unset: how far ahead `send_at` may be.
+pub const DEFAULT_SEND_AT_MAX_DAYS: u64 = 35;
 
 /// Why a request was refused: the field's path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,7 +258,49 @@ impl SendRequest {
         if let Some(metadata) = &self.metadata {
             check_metadata(metadata)?;
         }
+        if let Some(send_at) = &self.send_at {
+            crate::time::parse_rfc3339_millis(send_at)
+                .map_err(|reason| RequestError::new("send_at", format!("{send_at:?} {reason}")))?;
+        }
         self.message.validate()
+    }
+
+    /// `send_at` as Unix milliseconds (`parse` checked its form).
+    pub fn send_at_millis(&self) -> Option<u64> {
+        self.send_at
+            .as_deref()
+            .and_then(|t| crate::time::parse_rfc3339_millis(t).ok())
+    }
+
+    /// When the request is to go, checked against `now_ms` and the
+    /// deployment's limit (`SEND_AT_MAX_DAYS`): `None` to send now (no
+    /// `send_at`, or one past or within [`DUE_WITHIN_MS`]), the time
+    /// otherwise. Beyond the limit is refused, and so is a scheduled send
+    /// without an explicit `id` (cancelling needs it, and the SQS message
+    /// id a producer's retried `SendMessage` gets is new: it would schedule
+    /// the message twice). The sender and the HTTP API both call this.
+    pub fn scheduled_for(&self, now_ms: u64, max_days: u64) -> Result<Option<u64>, RequestError> {
+        let Some(at) = self.send_at_millis() else {
+            return Ok(None);
+        };
+        if at <= now_ms + DUE_WITHIN_MS {
+            return Ok(None);
+        }
+        if at > now_ms + max_days * 86_400_000 {
+            return Err(RequestError::new(
+                "send_at",
+                format!(
+                    "is more than {max_days} days ahead (SEND_AT_MAX_DAYS); schedule it closer to its time"
+                ),
+            ));
+        }
+        if self.id.is_none() {
+            return Err(RequestError::new(
+                "id",
+                "is required with a future send_at: the message is cancelled by its id, and without one a retried SendMessage would schedule it twice",
+            ));
+        }
+        Ok(Some(at))
     }
 
     /// The customer the message is addressed to, by every id given.
@@ -319,6 +376,10 @@ impl SendRequest {
         // (a redelivery across a deploy is still the same request).
         if let (Some(recipient), Value::Object(map)) = (&self.recipient, &mut canonical) {
             map.insert("recipient".into(), recipient.clone().into());
+        }
+        // The instant, not its spelling: `Z` and `+00:00` are one request.
+        if let (Some(at), Value::Object(map)) = (self.send_at_millis(), &mut canonical) {
+            map.insert("send_at".into(), at.into());
         }
         hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
     }
@@ -754,6 +815,46 @@ mod tests {
         assert_eq!(id_hint(r#"{"id":""}"#), None);
         assert_eq!(id_hint(r#"{"id":7}"#), None);
         assert_eq!(id_hint("nope"), None);
+    }
+
+    #[test]
+    fn send_at_is_rfc3339_within_the_limit_and_needs_an_id() {
+        let text = json!({"type": "text", "text": {"body": "x"}});
+        let now = 1_796_128_200_000; // 2026-12-01T12:30:00Z
+        let req = |id: Option<&str>, at: &str| {
+            let mut v = json!({"to": "+5511988887777", "send_at": at, "message": text});
+            if let Some(id) = id {
+                v["id"] = json!(id);
+            }
+            parse(v)
+        };
+        let r = req(Some("a"), "2026-12-01T10:30:00-03:00").unwrap();
+        assert_eq!(r.scheduled_for(now, 35), Ok(Some(now + 3_600_000)));
+        // Past, or within DUE_WITHIN_MS: now.
+        let r = req(Some("a"), "2026-12-01T12:30:04Z").unwrap();
+        assert_eq!(r.scheduled_for(now, 35), Ok(None));
+        let r = req(Some("a"), "2020-01-01T00:00:00Z").unwrap();
+        assert_eq!(r.scheduled_for(now, 35), Ok(None));
+        // Beyond the limit, and without an id.
+        let r = req(Some("a"), "2027-01-06T12:30:01Z").unwrap();
+        assert_eq!(r.scheduled_for(now, 35).unwrap_err().path, "send_at");
+        assert!(r.scheduled_for(now, 37).is_ok());
+        let r = req(None, "2026-12-01T13:30:00Z").unwrap();
+        assert_eq!(r.scheduled_for(now, 35).unwrap_err().path, "id");
+        // Malformed: refused at parse, naming the field.
+        for bad in ["2026-12-01T13:30:00", "tomorrow", "2026-12-01 13:30:00Z"] {
+            let err = req(Some("a"), bad).unwrap_err();
+            assert_eq!(err.path, "send_at", "{bad}: {err}");
+        }
+        // The instant counts, not its spelling; without send_at the hash
+        // is the one it always was.
+        let z = req(Some("a"), "2026-12-01T13:30:00Z").unwrap();
+        let offset = req(Some("a"), "2026-12-01T10:30:00-03:00").unwrap();
+        let other = req(Some("a"), "2026-12-01T13:31:00Z").unwrap();
+        assert_eq!(z.request_hash("1"), offset.request_hash("1"));
+        assert_ne!(z.request_hash("1"), other.request_hash("1"));
+        let plain = parse(json!({"to": "+5511988887777", "message": text})).unwrap();
+        assert_ne!(plain.request_hash("1"), z.request_hash("1"));
     }
 
     #[test]

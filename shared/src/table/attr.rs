@@ -70,6 +70,17 @@ pub mod message {
     pub const SUPPRESSED_AT: &str = "suppressed_at";
     /// S: why the sender suppressed it (`opted_out`).
     pub const SUPPRESSED_REASON: &str = "suppressed_reason";
+    /// N: when the sender put the message on schedule, a future `send_at`
+    /// (ms).
+    pub const SCHEDULED_AT: &str = "scheduled_at";
+    /// N: when a scheduled message is to go, its `send_at` (ms).
+    pub const SEND_AT: &str = "send_at";
+    /// S: the send request as received, kept on a scheduled message so its
+    /// fire can send it; removed when the sender claims it.
+    pub const REQUEST: &str = "request";
+    /// N: when the message was cancelled before it went (ms); the sender's
+    /// claim refuses a cancelled message.
+    pub const CANCELLED_AT: &str = "cancelled_at";
     /// M: the failure that ended the message (`code`, `title`, `message`,
     /// `details`, `class`, `source`, `reason`; the sender adds [`error`]'s).
     pub const ERROR: &str = "error";

@@ -14,8 +14,8 @@ use shared::table::attr::message as attr;
 use shared::table::dynamo::{Update, error_attribute, failure, from_json, is_condition_failure};
 
 use super::{
-    Begin, Claim, ContactBook, ContactState, Earlier, Finish, RecordedError, SendLedger,
-    StoreError, state,
+    Begin, Claim, ContactBook, ContactState, Earlier, Finish, RecordedError, Scheduling,
+    SendLedger, StoreError, Stored, state,
 };
 
 /// Adapter: the Chasqui table.
@@ -61,6 +61,10 @@ const STALE_ON_EXPIRY: &[&str] = &[
     attr::SUPPRESSED_REASON,
     attr::ATTEMPTS,
     attr::LAST_ERROR,
+    attr::SCHEDULED_AT,
+    attr::SEND_AT,
+    attr::REQUEST,
+    attr::CANCELLED_AT,
 ];
 
 impl DynamoLedger {
@@ -158,6 +162,34 @@ impl DynamoLedger {
     }
 }
 
+/// An update writing what the request asks (id, tenant, number, type,
+/// hash, recipient, template, metadata) and the bookkeeping times.
+fn described(claim: &Claim<'_>) -> Update {
+    let mut u = Update::default();
+    u.set(attr::MESSAGE_ID, s(claim.message_id))
+        .set(attr::TENANT, s(claim.tenant))
+        .set(attr::PHONE_NUMBER_ID, s(claim.phone_number_id))
+        .set(attr::TYPE, s(claim.kind))
+        .set(attr::REQUEST_HASH, s(claim.request_hash))
+        .set_if_absent(attr::CREATED_AT, n(claim.now_ms))
+        .set(attr::UPDATED_AT, n(claim.now_ms))
+        .set(attr::EXPIRES_AT, n(claim.expires_at));
+    if let Some(to) = claim.recipient {
+        u.set(attr::RECIPIENT, s(to));
+    }
+    if let Some(user_id) = claim.recipient_user_id {
+        u.set(attr::RECIPIENT_USER_ID, s(user_id));
+    }
+    if let Some((name, language)) = claim.template {
+        u.set(attr::TEMPLATE_NAME, s(name))
+            .set(attr::TEMPLATE_LANGUAGE, s(language));
+    }
+    if let Some(metadata) = claim.metadata {
+        u.set(attr::METADATA, from_json(&Value::Object(metadata.clone())));
+    }
+    u
+}
+
 /// Attributes only a status webhook writes on a message record before the
 /// sender records Meta's answer.
 const SIGNS_OF_ACCEPTANCE: &[&str] = &[
@@ -187,6 +219,9 @@ fn classify_existing(item: &HashMap<String, AttributeValue>, claim: &Claim<'_>) 
     if text(item, attr::REQUEST_HASH).is_some_and(|h| h != claim.request_hash) {
         return Begin::Conflict;
     }
+    if item.contains_key(attr::CANCELLED_AT) {
+        return Begin::Cancelled;
+    }
     match text(item, attr::SEND_STATE) {
         Some(state::IN_PROGRESS) => Begin::Busy {
             lock_expires_at: number(item, attr::LOCK_EXPIRES_AT).unwrap_or(claim.now_ms),
@@ -198,35 +233,15 @@ fn classify_existing(item: &HashMap<String, AttributeValue>, claim: &Claim<'_>) 
 #[async_trait]
 impl SendLedger for DynamoLedger {
     async fn begin(&self, claim: &Claim<'_>) -> Result<Begin, StoreError> {
-        let mut u = Update::default();
-        u.set(attr::MESSAGE_ID, s(claim.message_id))
-            .set(attr::TENANT, s(claim.tenant))
-            .set(attr::PHONE_NUMBER_ID, s(claim.phone_number_id))
-            .set(attr::TYPE, s(claim.kind))
-            .set(attr::SEND_STATE, s(state::IN_PROGRESS))
-            .set(attr::LOCK_EXPIRES_AT, n(claim.lock_expires_at))
-            .set(attr::REQUEST_HASH, s(claim.request_hash))
-            .set_if_absent(attr::CREATED_AT, n(claim.now_ms))
-            .set(attr::UPDATED_AT, n(claim.now_ms))
-            .set(attr::EXPIRES_AT, n(claim.expires_at));
-        if let Some(to) = claim.recipient {
-            u.set(attr::RECIPIENT, s(to));
-        }
-        if let Some(user_id) = claim.recipient_user_id {
-            u.set(attr::RECIPIENT_USER_ID, s(user_id));
-        }
-        if let Some((name, language)) = claim.template {
-            u.set(attr::TEMPLATE_NAME, s(name))
-                .set(attr::TEMPLATE_LANGUAGE, s(language));
-        }
-        if let Some(metadata) = claim.metadata {
-            u.set(attr::METADATA, from_json(&Value::Object(metadata.clone())));
-        }
-        let (rh, st, lock, exp) = (
+        let mut u = described(claim);
+        u.set(attr::SEND_STATE, s(state::IN_PROGRESS))
+            .set(attr::LOCK_EXPIRES_AT, n(claim.lock_expires_at));
+        let (rh, st, lock, exp, cancelled) = (
             u.name(attr::REQUEST_HASH),
             u.name(attr::SEND_STATE),
             u.name(attr::LOCK_EXPIRES_AT),
             u.name(attr::EXPIRES_AT),
+            u.name(attr::CANCELLED_AT),
         );
         let (h, ip, dl, now, now_s) = (
             u.value(s(claim.request_hash)),
@@ -236,9 +251,10 @@ impl SendLedger for DynamoLedger {
             u.value(n(claim.now_ms / 1000)),
         );
         // Free, released, dead-lettered or crashed (expired lock) with the
-        // same request; or an expired record, which counts as absent.
+        // same request, and not cancelled; or an expired record, which
+        // counts as absent.
         let condition = format!(
-            "((attribute_not_exists({rh}) OR {rh} = {h}) AND (attribute_not_exists({st}) OR {st} = {dl} OR ({st} = {ip} AND {lock} < {now}))) OR {exp} < {now_s}"
+            "((attribute_not_exists({rh}) OR {rh} = {h}) AND attribute_not_exists({cancelled}) AND (attribute_not_exists({st}) OR {st} = {dl} OR ({st} = {ip} AND {lock} < {now}))) OR {exp} < {now_s}"
         );
         let [(pk, pkv), (sk, skv)] = Self::key(claim.tenant, claim.message_id);
         let result = self
@@ -305,6 +321,104 @@ impl SendLedger for DynamoLedger {
                 Err(failure("UpdateItem", err))
             }
         }
+    }
+
+    async fn schedule(
+        &self,
+        claim: &Claim<'_>,
+        send_at_ms: u64,
+        body: &str,
+    ) -> Result<Scheduling, StoreError> {
+        let mut u = described(claim);
+        u.set_if_absent(attr::SCHEDULED_AT, n(claim.now_ms))
+            .set(attr::SEND_AT, n(send_at_ms))
+            .set(attr::REQUEST, s(body));
+        let (rh, st, cancelled, accepted, exp) = (
+            u.name(attr::REQUEST_HASH),
+            u.name(attr::SEND_STATE),
+            u.name(attr::CANCELLED_AT),
+            u.name(attr::ACCEPTED_AT),
+            u.name(attr::EXPIRES_AT),
+        );
+        let (h, now_s) = (
+            u.value(s(claim.request_hash)),
+            u.value(n(claim.now_ms / 1000)),
+        );
+        // Unclaimed and not cancelled, with this request (an API-accepted
+        // message carries its hash already); or an expired record.
+        let condition = format!(
+            "((attribute_not_exists({rh}) OR {rh} = {h}) AND attribute_not_exists({st}) AND attribute_not_exists({cancelled}) AND attribute_not_exists({accepted})) OR {exp} < {now_s}"
+        );
+        let [(pk, pkv), (sk, skv)] = Self::key(claim.tenant, claim.message_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(pk, pkv)
+            .key(sk, skv)
+            .update_expression(u.expression())
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let new = out.attributes.unwrap_or_default();
+                Ok(Scheduling::Recorded {
+                    scheduled_at: number(&new, attr::SCHEDULED_AT).unwrap_or(claim.now_ms),
+                })
+            }
+            Err(err) => {
+                if let Some(UpdateItemError::ConditionalCheckFailedException(e)) =
+                    err.as_service_error()
+                {
+                    let old = match e.item() {
+                        Some(item) => Some(item.clone()),
+                        None => self.read_message(claim.tenant, claim.message_id).await?,
+                    };
+                    let Some(old) = old else {
+                        return Err(StoreError::Unavailable {
+                            operation: "UpdateItem",
+                            source: "the record changed while it was scheduled; try again".into(),
+                        });
+                    };
+                    return Ok(
+                        if text(&old, attr::REQUEST_HASH).is_some_and(|h| h != claim.request_hash) {
+                            Scheduling::Conflict
+                        } else if old.contains_key(attr::CANCELLED_AT) {
+                            Scheduling::Cancelled
+                        } else {
+                            Scheduling::Claimed
+                        },
+                    );
+                }
+                Err(failure("UpdateItem", err))
+            }
+        }
+    }
+
+    async fn stored(
+        &self,
+        tenant: &str,
+        message_id: &str,
+        now_ms: u64,
+    ) -> Result<Stored, StoreError> {
+        let Some(item) = self.read_message(tenant, message_id).await? else {
+            return Ok(Stored::Unknown);
+        };
+        if number(&item, table::EXPIRES_AT).is_some_and(|e| table::has_expired(e, now_ms / 1000)) {
+            return Ok(Stored::Unknown);
+        }
+        if item.contains_key(attr::CANCELLED_AT) {
+            return Ok(Stored::Cancelled);
+        }
+        if text(&item, attr::SEND_STATE) == Some(state::DONE) {
+            return Ok(Stored::Claimed);
+        }
+        Ok(text(&item, attr::REQUEST).map_or(Stored::Claimed, |r| Stored::Request(r.to_owned())))
     }
 
     async fn finish(
@@ -375,6 +489,17 @@ impl SendLedger for DynamoLedger {
         };
         if called {
             u.add(attr::ATTEMPTS, n(1));
+        }
+        // A scheduled message's kept request is no longer needed once it
+        // is settled (a dead-lettered one keeps it for a redrive).
+        if matches!(
+            finish,
+            Finish::Accepted { .. }
+                | Finish::Failed { .. }
+                | Finish::Confirmed
+                | Finish::Suppressed { .. }
+        ) {
+            u.remove(attr::REQUEST);
         }
         self.update_if_held(tenant, message_id, request_hash, u)
             .await
