@@ -1,9 +1,9 @@
-"""moto's server for DynamoDB under load: `python moto_atomic_server.py PORT`.
+"""moto's server under load, DynamoDB atomic: `python moto_atomic_server.py PORT`.
 
 Three changes to moto, all about the emulator's cost, none about
 DynamoDB's behaviour:
 
-1. One request at a time. moto serves each request on its own thread and
+1. One DynamoDB request at a time. moto serves each request on its own thread and
    takes no lock around a DynamoDB conditional write: two `UpdateItem`s with
    the same condition can both read the old item before either writes, and
    both succeed. DynamoDB never allows that (a conditional write is atomic
@@ -227,9 +227,13 @@ def main() -> None:
     stats = Stats(float(os.environ.get("MOTO_STATS_SECONDS", "30")))
 
     def atomic(environ, start_response):
-        op = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] or environ.get(
-            "PATH_INFO", ""
-        )
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_"):
+            # Any other service (when this server serves them all, as under
+            # `make test`) runs as in moto_server: SQS long polls must not
+            # hold the lock.
+            return app(environ, start_response)
+        op = target.rpartition(".")[2] or environ.get("PATH_INFO", "")
         if op == "Query":
             # Queries of an index apart from those of the table.
             length = int(environ.get("CONTENT_LENGTH") or 0)
