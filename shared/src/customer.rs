@@ -54,6 +54,19 @@ impl CustomerIds {
     }
 }
 
+/// A customer named by one id, as a person writes it: a BSUID as given, a
+/// phone in international format as E.164 digits. The error says what is
+/// wrong without repeating the id.
+pub fn parse(customer: &str) -> Result<CustomerIds, String> {
+    let customer = customer.trim();
+    if customer.contains('.') && customer.bytes().any(|b| b.is_ascii_alphabetic()) {
+        check_user_id(customer)?;
+        return Ok(CustomerIds::new(None, Some(customer)));
+    }
+    let wa_id = crate::phone::normalise(customer).map_err(|e| e.to_string())?;
+    Ok(CustomerIds::new(Some(&wa_id), None))
+}
+
 /// Whether `id` has the shape of a BSUID or parent BSUID: two uppercase
 /// letters (a country), a dot, an optional `ENT.` (parent ids of linked
 /// portfolios), then 1 to 128 letters or digits. Phones are digits only, so

@@ -259,6 +259,35 @@ impl MessageRecord {
         self.times.status()
     }
 
+    /// `(status, at)` of each step the message took, in the order of the
+    /// steps (Meta's times have whole seconds, so `sent` can read earlier
+    /// than `accepted`; the order of the steps is the one that means
+    /// something).
+    pub fn timeline(&self) -> Vec<(&'static str, u64)> {
+        let t = &self.times;
+        let mut steps: Vec<(&'static str, u64)> = [
+            ("accepted", t.accepted_at),
+            ("sent", t.sent_at),
+            ("delivered", t.delivered_at),
+            ("read", t.read_at),
+            ("played", t.played_at),
+            ("failed", t.failed_at),
+            ("suppressed", t.suppressed_at),
+        ]
+        .into_iter()
+        .filter_map(|(name, at)| at.map(|at| (name, at)))
+        .collect();
+        let order = |name: &str| match name {
+            "accepted" => 0,
+            "sent" => 1,
+            "delivered" => 2,
+            "read" => 3,
+            _ => 4,
+        };
+        steps.sort_by_key(|(name, at)| (order(name), *at));
+        steps
+    }
+
     /// DynamoDB deletes expired items late: a reader treats one whose TTL
     /// has passed as absent.
     pub fn is_expired(&self, now_secs: u64) -> bool {

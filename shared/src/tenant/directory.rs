@@ -207,20 +207,39 @@ impl Directory {
         self.find(|b| b.phone_number_id == phone_number_id).await
     }
 
+    /// Every binding of `tenant` (its business numbers).
+    pub async fn bindings_of_tenant(&self, tenant: &str) -> Result<Vec<Binding>, DirectoryError> {
+        self.select(|b| b.tenant == tenant).await
+    }
+
     async fn find(
         &self,
         matches: impl Fn(&Binding) -> bool,
     ) -> Result<Option<Binding>, DirectoryError> {
+        Ok(self.select(matches).await?.into_iter().next())
+    }
+
+    async fn select(
+        &self,
+        matches: impl Fn(&Binding) -> bool,
+    ) -> Result<Vec<Binding>, DirectoryError> {
         let mut state = self.state.lock().await;
         let now = Instant::now();
         let stale = |loaded: &Loaded, found: bool| {
             let age = now.duration_since(loaded.at);
             age >= self.ttl || (!found && age >= RELOAD_ON_MISS_AFTER)
         };
-        let lookup = |loaded: &Loaded| loaded.bindings.iter().find(|b| matches(b)).cloned();
+        let lookup = |loaded: &Loaded| -> Vec<Binding> {
+            loaded
+                .bindings
+                .iter()
+                .filter(|b| matches(b))
+                .cloned()
+                .collect()
+        };
         if let Some(loaded) = state.as_ref() {
             let found = lookup(loaded);
-            if !stale(loaded, found.is_some()) {
+            if !stale(loaded, !found.is_empty()) {
                 return Ok(found);
             }
         }
