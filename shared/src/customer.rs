@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_USER_ID_BODY: usize = 128;
 
 /// The ids a webhook or a send request names a customer by.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CustomerIds {
     /// Phone number, E.164 digits (Meta's `wa_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -137,7 +137,7 @@ impl StatusTimes {
 }
 
 /// One failure entry: the `error` attribute, or one of `errors`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorRecord {
     /// Meta's numeric error code (`131026`), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -166,7 +166,7 @@ pub struct ErrorRecord {
 }
 
 /// Meta's conversation of a sent message.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConversationRecord {
     /// Meta's conversation id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,7 +180,7 @@ pub struct ConversationRecord {
 }
 
 /// Meta's pricing of a sent message.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PricingRecord {
     /// Whether Meta charges for the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
