@@ -49,6 +49,7 @@ fn manifests() -> Vec<Manifest> {
         manifest!(sender: chasqui_sender),
         manifest!(status: chasqui_status),
         manifest!(media: chasqui_media),
+        manifest!(api: chasqui_api),
     ]
 }
 
@@ -112,6 +113,8 @@ const SAMPLES: &[(&str, &str)] = &[
     ("MEDIA_MAX_RECEIVE_COUNT", "10"),
     ("MEDIA_MAX_BYTES", "104857600"),
     ("MEDIA_TIMEOUT_SECONDS", "60"),
+    ("API_RATE_PER_MINUTE", "600"),
+    ("API_KEY_CACHE_SECONDS", "30"),
 ];
 
 /// Read by `shared::telemetry::init` through tracing's `EnvFilter`, not `Settings`.
@@ -1500,7 +1503,7 @@ fn every_function_is_a_cargo_lambda_build_of_a_workspace_binary() {
         );
         binaries.insert(binary.to_owned());
     }
-    let expected: BTreeSet<String> = ["webhook", "sender", "status", "media"]
+    let expected: BTreeSet<String> = ["webhook", "sender", "status", "media", "api"]
         .map(String::from)
         .into();
     assert_eq!(binaries, expected);
@@ -1555,6 +1558,55 @@ fn the_webhook_answers_get_and_post_on_the_http_api() {
         template.0["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
             .as_str()
             .is_some_and(|url| url.ends_with("/webhook"))
+    );
+}
+
+#[test]
+fn the_api_answers_exactly_its_routes_on_the_http_api() {
+    let template = Template::load();
+    let (_, function) = template.function("api").expect("api function");
+    let mut routes: Vec<(String, String)> = function["Properties"]["Events"]
+        .as_object()
+        .expect("api events")
+        .values()
+        .filter(|e| e["Type"] == "HttpApi")
+        .map(|e| {
+            let api = resource_of(&e["Properties"]["ApiId"]).unwrap_or_default();
+            assert_eq!(template.type_of(&api), Some("AWS::Serverless::HttpApi"));
+            (
+                e["Properties"]["Method"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                e["Properties"]["Path"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    routes.sort();
+    // Every route and method the function answers, and no other.
+    let mut expected: Vec<(String, String)> = chasqui_api::Route::all()
+        .into_iter()
+        .flat_map(|(path, methods)| {
+            methods
+                .iter()
+                .map(move |m| (m.as_str().to_owned(), path.to_owned()))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(routes, expected);
+    for (_, path) in &routes {
+        assert!(
+            chasqui_api::route_of(&path.replace("{id}", "x")).is_some(),
+            "{path}"
+        );
+    }
+    assert!(
+        template.0["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"]
+            .as_str()
+            .is_some_and(|url| url.ends_with("/v1"))
     );
 }
 

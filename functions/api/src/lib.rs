@@ -94,6 +94,8 @@ pub struct ApiConfig {
     pub api: ApiSettings,
     /// `UPSTREAM_EVENTS_QUEUE_URL`; `None`: opt events are logged.
     pub upstream_events_queue_url: Option<String>,
+    /// `METRICS_NAMESPACE`: the namespace of the shared code's metrics.
+    pub metrics_namespace: String,
 }
 
 /// Reads every setting this function uses.
@@ -105,6 +107,7 @@ pub fn configure(settings: &Settings) -> Result<ApiConfig, ConfigError> {
         message_ttl: settings.message_ttl()?,
         api: settings.api()?,
         upstream_events_queue_url: settings.upstream_events_queue_url()?,
+        metrics_namespace: settings.metrics_namespace()?,
     })
 }
 
@@ -147,6 +150,7 @@ impl App {
     /// call (the first request's calls open the connections).
     pub async fn from_env() -> Result<Self, lambda_http::Error> {
         let config = configure(&Settings::from_env())?;
+        shared::metrics::install(&config.metrics_namespace);
         let aws = shared::aws_config().await;
         Ok(Self::new(
             config,
