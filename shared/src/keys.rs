@@ -234,37 +234,25 @@ mod dynamo {
 
         /// Every key (of every tenant), oldest first.
         pub async fn list(&self) -> Result<Vec<ApiKey>, StoreError> {
-            let mut out = Vec::new();
-            let mut start = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("#pk = :pk")
-                    .expression_attribute_names("#pk", table::PK)
-                    .expression_attribute_values(":pk", AttributeValue::S(table::API_KEY_PK.into()))
-                    .set_exclusive_start_key(start)
-                    .send()
+            let items =
+                table::dynamo::query_partition(&self.client, &self.table, table::API_KEY_PK)
                     .await
                     .map_err(|e| failure("Query api keys", e))?;
-                for item in page.items() {
-                    out.push(read(item)?);
-                }
-                start = page.last_evaluated_key().cloned();
-                if start.is_none() {
-                    break;
-                }
-            }
+            let mut out = items.iter().map(read).collect::<Result<Vec<_>, _>>()?;
             out.sort_by_key(|k| k.created_at);
             Ok(out)
         }
 
-        /// Refuses the key from `at_ms` on; the key as it now is, or `None`
-        /// for an unknown id.
-        pub async fn revoke(&self, key_id: &str, at_ms: u64) -> Result<Option<ApiKey>, StoreError> {
+        /// Sets `attribute` of an existing key; the key as it now is, or
+        /// `None` for an unknown id.
+        async fn set(
+            &self,
+            key_id: &str,
+            attribute: &str,
+            ms: u64,
+        ) -> Result<Option<ApiKey>, StoreError> {
             let mut u = Update::default();
-            u.set(attr::REVOKED_AT, AttributeValue::N(at_ms.to_string()));
+            u.set(attribute, AttributeValue::N(ms.to_string()));
             let pk = u.name(table::PK);
             let result = u
                 .update_item(
@@ -283,29 +271,18 @@ mod dynamo {
             }
         }
 
+        /// Refuses the key from `at_ms` on; the key as it now is, or `None`
+        /// for an unknown id.
+        pub async fn revoke(&self, key_id: &str, at_ms: u64) -> Result<Option<ApiKey>, StoreError> {
+            self.set(key_id, attr::REVOKED_AT, at_ms).await
+        }
+
         /// Records that the key was just loaded to authenticate a call.
         pub async fn touch(&self, key_id: &str, now_ms: u64) -> Result<(), StoreError> {
-            let mut u = Update::default();
-            u.set(attr::LAST_USED_AT, AttributeValue::N(now_ms.to_string()));
-            let pk = u.name(table::PK);
-            let result = u
-                .update_item(
-                    &self.client,
-                    &self.table,
-                    key(table::API_KEY_PK.to_owned(), key_id),
-                    Some(format!("attribute_exists({pk})")),
-                )
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(()),
-                Err(e) if is_condition_failure(&e) => Ok(()),
-                Err(e) => Err(failure("UpdateItem api key", e)),
-            }
+            self.set(key_id, attr::LAST_USED_AT, now_ms).await.map(drop)
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1512,31 +1512,30 @@ fn every_function_is_a_cargo_lambda_build_of_a_workspace_binary() {
     }
 }
 
-#[test]
-fn the_webhook_answers_get_and_post_on_the_http_api() {
-    let template = Template::load();
-    let (_, function) = template.function("webhook").expect("webhook function");
+/// The `(method, path)` of each HTTP API route of the function building
+/// `binary`, sorted; each on the stack's HTTP API.
+fn http_routes(template: &Template, binary: &str) -> Vec<(String, String)> {
+    let (_, function) = template.function(binary).expect("the function");
     let mut routes: Vec<(String, String)> = function["Properties"]["Events"]
         .as_object()
-        .expect("webhook events")
+        .expect("its events")
         .values()
         .filter(|e| e["Type"] == "HttpApi")
         .map(|e| {
             let api = resource_of(&e["Properties"]["ApiId"]).unwrap_or_default();
             assert_eq!(template.type_of(&api), Some("AWS::Serverless::HttpApi"));
-            (
-                e["Properties"]["Method"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                e["Properties"]["Path"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
+            let text = |k: &str| e["Properties"][k].as_str().unwrap_or_default().to_owned();
+            (text("Method"), text("Path"))
         })
         .collect();
     routes.sort();
+    routes
+}
+
+#[test]
+fn the_webhook_answers_get_and_post_on_the_http_api() {
+    let template = Template::load();
+    let routes = http_routes(&template, "webhook");
     assert_eq!(
         routes,
         [
@@ -1564,28 +1563,7 @@ fn the_webhook_answers_get_and_post_on_the_http_api() {
 #[test]
 fn the_api_answers_exactly_its_routes_on_the_http_api() {
     let template = Template::load();
-    let (_, function) = template.function("api").expect("api function");
-    let mut routes: Vec<(String, String)> = function["Properties"]["Events"]
-        .as_object()
-        .expect("api events")
-        .values()
-        .filter(|e| e["Type"] == "HttpApi")
-        .map(|e| {
-            let api = resource_of(&e["Properties"]["ApiId"]).unwrap_or_default();
-            assert_eq!(template.type_of(&api), Some("AWS::Serverless::HttpApi"));
-            (
-                e["Properties"]["Method"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                e["Properties"]["Path"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        })
-        .collect();
-    routes.sort();
+    let routes = http_routes(&template, "api");
     // Every route and method the function answers, and no other.
     let mut expected: Vec<(String, String)> = chasqui_api::Route::all()
         .into_iter()

@@ -333,6 +333,34 @@ where
     }
 }
 
+/// Every item of the partition `pk`, page by page, read consistently (the
+/// bindings', the API keys').
+pub async fn query_partition(
+    client: &aws_sdk_dynamodb::Client,
+    table_name: &str,
+    pk: &str,
+) -> Result<Vec<Item>, SdkError<aws_sdk_dynamodb::operation::query::QueryError>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table_name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", super::PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.extend(page.items().iter().cloned());
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
 /// Whether a conditional write's condition did not hold.
 pub fn is_condition_failure<E, R>(err: &SdkError<E, R>) -> bool
 where

@@ -100,29 +100,12 @@ fn binding(item: &Item) -> Result<Binding, DirectoryError> {
 #[async_trait]
 impl BindingStore for DynamoBindings {
     async fn list(&self) -> Result<Vec<Binding>, DirectoryError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", table::PK)
-                .expression_attribute_values(":pk", AttributeValue::S(table::BINDING_PK.into()))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items() {
-                out.push(binding(item)?);
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        table::dynamo::query_partition(&self.client, &self.table, table::BINDING_PK)
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(binding)
+            .collect()
     }
 
     async fn put(&self, binding: &Binding) -> Result<bool, DirectoryError> {
