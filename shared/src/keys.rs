@@ -203,20 +203,9 @@ mod dynamo {
                 table::API_KEY_PK.to_owned(),
                 key.key_id.clone(),
             ));
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", table::PK)
-                .send()
-                .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(e) if is_condition_failure(&e) => Ok(false),
-                Err(e) => Err(failure("PutItem api key", e)),
-            }
+            table::dynamo::put_new(&self.client, &self.table, item)
+                .await
+                .map_err(|e| failure("PutItem api key", e))
         }
 
         /// The key `key_id`, if it exists.

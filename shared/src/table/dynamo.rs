@@ -333,8 +333,29 @@ where
     }
 }
 
+/// Writes `item` only if its key is new: `false` when it was already there.
+pub async fn put_new(
+    client: &aws_sdk_dynamodb::Client,
+    table_name: &str,
+    item: Item,
+) -> Result<bool, SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>> {
+    let result = client
+        .put_item()
+        .table_name(table_name)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", super::PK)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Every item of the partition `pk`, page by page, read consistently (the
-/// bindings', the API keys').
+/// bindings', the API keys', a tenant's health items).
 pub async fn query_partition(
     client: &aws_sdk_dynamodb::Client,
     table_name: &str,

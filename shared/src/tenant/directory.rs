@@ -109,25 +109,9 @@ impl BindingStore for DynamoBindings {
     }
 
     async fn put(&self, binding: &Binding) -> Result<bool, DirectoryError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item(binding)?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", table::PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        table::dynamo::put_new(&self.client, &self.table, item(binding)?)
+            .await
+            .map_err(unavailable)
     }
 
     async fn remove(&self, phone_number_id: &str) -> Result<Option<Binding>, DirectoryError> {
