@@ -11,7 +11,7 @@ SAM_TOOLS := $(SAM_VENV)/.sam-$(SAM_CLI_VERSION)-cfn-lint-$(CFN_LINT_VERSION)
 
 # Lambda runs the functions on Graviton (template: Architectures arm64).
 LAMBDA_TARGET := aarch64-unknown-linux-gnu
-LAMBDA_BINARIES := webhook sender status media callbacks
+LAMBDA_BINARIES := webhook sender status media callbacks api
 
 # No prompts, no telemetry, no colour codes in CI logs. Every sam command runs
 # from infra/: SAM reads samconfig.toml beside the template, resolves
@@ -56,12 +56,13 @@ sam-build-check: $(SAM_TOOLS) $(CARGO_LAMBDA) rust-target
 	$(SAM) build --build-dir $(SAM_CHECK_DIR)
 
 ## build: the release arm64 binaries, in target/lambda/<name>/bootstrap
-# The webhook on its own: built with the others, cargo would unify features
-# and compile shared's `media` (the S3 SDK) into it too (SAM builds each
-# function on its own already).
+# The webhook and the API on their own: built with the others, cargo would
+# unify features and compile shared's `media` (the S3 SDK) into them too
+# (SAM builds each function on its own already).
+SMALL_BINARIES := webhook api
 build: $(CARGO_LAMBDA) rust-target
-	cargo lambda build --release --arm64 --bin webhook
-	cargo lambda build --release --arm64 $(addprefix --bin ,$(filter-out webhook,$(LAMBDA_BINARIES)))
+	cargo lambda build --release --arm64 $(addprefix --bin ,$(SMALL_BINARIES))
+	cargo lambda build --release --arm64 $(addprefix --bin ,$(filter-out $(SMALL_BINARIES),$(LAMBDA_BINARIES)))
 
 ## deploy: sam build and sam deploy (guided the first time, or with GUIDED=1)
 deploy: sam-build

@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         action: BindingsAction,
     },
+    /// The HTTP API's keys: create (printed once), list, revoke.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Inbound media kept in the media bucket.
     Media {
         #[command(subcommand)]
@@ -212,6 +217,28 @@ enum CallbacksAction {
         /// endpoints' (repeatable).
         #[arg(long)]
         secret: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a key for --tenant; it is printed once and stored as a hash.
+    Create {
+        /// What the key is for (shown by `list`).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// The tenant's keys: id, name, created, last used, revoked.
+    List,
+    /// Refuse a key: now, at a time, or after a while (a rotation overlap).
+    Revoke {
+        key_id: String,
+        /// From this UTC time (2026-12-01T09:00:00Z).
+        #[arg(long, conflicts_with = "in_")]
+        at: Option<String>,
+        /// After this long (90s, 30m, 24h, 7d).
+        #[arg(long = "in", id = "in_")]
+        in_: Option<String>,
     },
 }
 
@@ -396,6 +423,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             TemplatesAction::List => commands::templates::run_list(&target, out).await,
             TemplatesAction::Show { name, lang } => {
                 commands::templates::run_show(&target, out, &name, lang.as_deref()).await
+            }
+        },
+        Command::Keys { action } => match action {
+            KeysAction::Create { name } => {
+                commands::keys::create(&target, out, name.as_deref()).await
+            }
+            KeysAction::List => commands::keys::list(&target, out).await,
+            KeysAction::Revoke { key_id, at, in_ } => {
+                commands::keys::revoke(&target, out, &key_id, at.as_deref(), in_.as_deref()).await
             }
         },
         Command::Bindings { action } => match action {

@@ -290,7 +290,17 @@ impl Settings {
     /// The Graph API endpoint, version and default business number.
     pub fn graph(&self) -> Result<GraphSettings, ConfigError> {
         let base = self.graph_base()?;
-        let phone_number_id = Self::checked(
+        let phone_number_id = self.default_phone_number_id()?;
+        Ok(GraphSettings {
+            phone_number_id,
+            ..base
+        })
+    }
+
+    /// `WHATSAPP_PHONE_NUMBER_ID`: the default tenant's business number, a
+    /// send request's when it names none.
+    pub fn default_phone_number_id(&self) -> Result<String, ConfigError> {
+        Self::checked(
             "WHATSAPP_PHONE_NUMBER_ID",
             self.required(
                 "WHATSAPP_PHONE_NUMBER_ID",
@@ -303,11 +313,70 @@ impl Settings {
                     Err("expected the numeric phone number id, not the phone number")
                 }
             },
-        )?;
-        Ok(GraphSettings {
-            phone_number_id,
-            ..base
+        )
+    }
+
+    /// `SEND_QUEUE_URL`: the send queue (the sender consumes it; the API
+    /// function puts accepted requests on it).
+    pub fn send_queue_url(&self) -> Result<String, ConfigError> {
+        Self::checked(
+            "SEND_QUEUE_URL",
+            self.required(
+                "SEND_QUEUE_URL",
+                "set it to the URL of the send queue the sender function consumes",
+            )?,
+            |v| {
+                crate::check::http_url(v).map_err(|_| {
+                    "expected the queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), not its ARN or name"
+                })
+            },
+        )
+    }
+
+    /// `MESSAGE_TTL_DAYS` (default 90, 1 to 3650): how long message records
+    /// are kept.
+    pub fn message_ttl(&self) -> Result<Duration, ConfigError> {
+        let days = self.whole_number("MESSAGE_TTL_DAYS", DEFAULT_MESSAGE_TTL_DAYS, 1, 3650)?;
+        Ok(Duration::from_secs(days * 86_400))
+    }
+
+    /// The HTTP API's settings (`docs/api.md`).
+    pub fn api(&self) -> Result<ApiSettings, ConfigError> {
+        Ok(ApiSettings {
+            rate_per_minute: self.whole_number(
+                "API_RATE_PER_MINUTE",
+                DEFAULT_API_RATE_PER_MINUTE,
+                1,
+                1_000_000,
+            )?,
+            key_cache: Duration::from_secs(self.whole_number(
+                "API_KEY_CACHE_SECONDS",
+                DEFAULT_API_KEY_CACHE.as_secs(),
+                0,
+                300,
+            )?),
         })
+    }
+
+    /// An optional whole number from `min` to `max`; `default` when unset.
+    fn whole_number(
+        &self,
+        name: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        match raw.parse::<u64>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(ConfigError::Malformed {
+                name,
+                value: raw,
+                reason: "expected a whole number within its documented range (see README)",
+            }),
+        }
     }
 
     fn graph_base(&self) -> Result<GraphSettings, ConfigError> {
@@ -585,6 +654,25 @@ fn arn(value: &str, service: &str) -> Result<(), &'static str> {
     } else {
         Err("expected an ARN (arn:aws:<service>:<region>:<account>:<name>), not a name or URL")
     }
+}
+
+/// `MESSAGE_TTL_DAYS` when unset.
+pub const DEFAULT_MESSAGE_TTL_DAYS: u64 = 90;
+/// `API_RATE_PER_MINUTE` when unset: requests per key per minute.
+pub const DEFAULT_API_RATE_PER_MINUTE: u64 = 600;
+/// `API_KEY_CACHE_SECONDS` when unset: how long an instance trusts a key it
+/// loaded, so how long a revoked key may still pass.
+pub const DEFAULT_API_KEY_CACHE: Duration = Duration::from_secs(30);
+
+/// The HTTP API's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// `API_RATE_PER_MINUTE`: requests each key may make per minute, counted
+    /// across every instance.
+    pub rate_per_minute: u64,
+    /// `API_KEY_CACHE_SECONDS`: how long an instance keeps a key it loaded
+    /// (0: every call reads it); a revocation takes effect within it.
+    pub key_cache: Duration,
 }
 
 /// Where the secrets are and how long a fetched one is cached.
@@ -981,6 +1069,33 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn api_settings_default_and_are_checked() {
+        let a = settings(&[]).api().unwrap();
+        assert_eq!(a.rate_per_minute, DEFAULT_API_RATE_PER_MINUTE);
+        assert_eq!(a.key_cache, DEFAULT_API_KEY_CACHE);
+        let a = settings(&[("API_RATE_PER_MINUTE", "5"), ("API_KEY_CACHE_SECONDS", "0")])
+            .api()
+            .unwrap();
+        assert_eq!((a.rate_per_minute, a.key_cache), (5, Duration::ZERO));
+        for (name, value) in [
+            ("API_RATE_PER_MINUTE", "0"),
+            ("API_KEY_CACHE_SECONDS", "301"),
+            ("API_KEY_CACHE_SECONDS", "1m"),
+        ] {
+            match settings(&[(name, value)]).api() {
+                Err(ConfigError::Malformed { name: got, .. }) => assert_eq!(got, name),
+                other => panic!("{name}={value}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            settings(&[("MESSAGE_TTL_DAYS", "7")])
+                .message_ttl()
+                .unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_USER_ID_BODY: usize = 128;
 
 /// The ids a webhook or a send request names a customer by.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CustomerIds {
     /// Phone number, E.164 digits (Meta's `wa_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +52,19 @@ impl CustomerIds {
         out.extend(self.wa_id.as_deref());
         out
     }
+}
+
+/// A customer named by one id, as a person writes it: a BSUID as given, a
+/// phone in international format as E.164 digits. The error says what is
+/// wrong without repeating the id.
+pub fn parse(customer: &str) -> Result<CustomerIds, String> {
+    let customer = customer.trim();
+    if customer.contains('.') && customer.bytes().any(|b| b.is_ascii_alphabetic()) {
+        check_user_id(customer)?;
+        return Ok(CustomerIds::new(None, Some(customer)));
+    }
+    let wa_id = crate::phone::normalise(customer).map_err(|e| e.to_string())?;
+    Ok(CustomerIds::new(Some(&wa_id), None))
 }
 
 /// Whether `id` has the shape of a BSUID or parent BSUID: two uppercase

@@ -28,6 +28,7 @@ pub mod health;
 #[cfg(feature = "aws")]
 pub mod https;
 pub mod intake;
+pub mod keys;
 pub mod media;
 pub mod metrics;
 pub mod phone;

@@ -159,7 +159,7 @@ impl StatusTimes {
 }
 
 /// One failure entry: the `error` attribute, or one of `errors`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorRecord {
     /// Meta's numeric error code (`131026`), when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,7 +188,7 @@ pub struct ErrorRecord {
 }
 
 /// Meta's conversation of a sent message.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConversationRecord {
     /// Meta's conversation id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,7 +202,7 @@ pub struct ConversationRecord {
 }
 
 /// Meta's pricing of a sent message.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PricingRecord {
     /// Whether Meta charges for the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -281,6 +281,38 @@ impl MessageRecord {
     /// The message's status ([`Status::of`] its timestamps).
     pub fn status(&self) -> Status {
         self.times.status()
+    }
+
+    /// `(status, at)` of each step the message took, in the order of the
+    /// steps (Meta's times have whole seconds, so `sent` can read earlier
+    /// than `accepted`; the order of the steps is the one that means
+    /// something).
+    pub fn timeline(&self) -> Vec<(&'static str, u64)> {
+        let t = &self.times;
+        let mut steps: Vec<(&'static str, u64)> = [
+            ("scheduled", t.scheduled_at),
+            ("cancelled", t.cancelled_at),
+            ("accepted", t.accepted_at),
+            ("sent", t.sent_at),
+            ("delivered", t.delivered_at),
+            ("read", t.read_at),
+            ("played", t.played_at),
+            ("failed", t.failed_at),
+            ("suppressed", t.suppressed_at),
+        ]
+        .into_iter()
+        .filter_map(|(name, at)| at.map(|at| (name, at)))
+        .collect();
+        let order = |name: &str| match name {
+            "scheduled" => 0,
+            "accepted" => 1,
+            "sent" => 2,
+            "delivered" => 3,
+            "read" => 4,
+            _ => 5,
+        };
+        steps.sort_by_key(|(name, at)| (order(name), *at));
+        steps
     }
 
     /// DynamoDB deletes expired items late: a reader treats one whose TTL

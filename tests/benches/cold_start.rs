@@ -277,6 +277,66 @@ fn post_event(body: &[u8]) -> Value {
     event
 }
 
+fn answers_202(_: &Value, response: &Value) -> Result<(), String> {
+    status_is(202)(response)
+}
+
+/// An API Gateway HTTP API request to the `api` function, from the
+/// repository's webhook event (the same envelope, another route).
+fn api_event(method: &str, path: &str, key: Option<&str>, body: Option<&Value>) -> Value {
+    let mut event: Value = serde_json::from_str(&harness::event("webhook-post-status.json"))
+        .expect("events/webhook-post-status.json is JSON");
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["requestContext"]["http"]["method"] = json!(method);
+    event["routeKey"] = json!(format!("{method} {path}"));
+    event["headers"] = json!({"content-type": "application/json"});
+    if let Some(key) = key {
+        event["headers"]["authorization"] = json!(format!("Bearer {key}"));
+    }
+    match body {
+        Some(body) => event["body"] = json!(body.to_string()),
+        None => {
+            if let Value::Object(map) = &mut event {
+                map.remove("body");
+            }
+        }
+    }
+    event["isBase64Encoded"] = json!(false);
+    event
+}
+
+/// Warm latency: one instance, `n` events after a first (cold) one, each
+/// timed from the invocation to its response through the same local
+/// runtime; (median, p90).
+async fn warm(
+    spec: &FunctionSpec,
+    event: &Value,
+    unique: &[&str],
+    n: usize,
+) -> (Duration, Duration) {
+    let function = LocalFunction::new(spec.clone());
+    let mut times = Vec::with_capacity(n);
+    for i in 0..=n {
+        let mut text = event.to_string();
+        for u in unique {
+            text = text.replace(u, &format!("{u}-warm-{i}-{}", harness::unique("w")));
+        }
+        let event: Value = serde_json::from_str(&text).expect("the event stays JSON");
+        let started = Instant::now();
+        function
+            .invoke(event)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        if i > 0 {
+            times.push(started.elapsed());
+        }
+    }
+    function.shutdown().await;
+    let stats = Stats::of(times);
+    (stats.median, stats.p90)
+}
+
 fn event_file(name: &str) -> Value {
     serde_json::from_str(&harness::event(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
@@ -341,6 +401,7 @@ fn criterion_median_ns(target: &Path, group: &str, bench: &str) -> Option<f64> {
 }
 
 const WEBHOOK_POST: &str = "webhook POST 2 KB";
+const API_POST: &str = "api POST /v1/messages";
 const SENDER: &str = "sender, one template";
 const STATUS: &str = "status, one delivered";
 const HELLO: &str = "hello-world Rust";
@@ -482,6 +543,33 @@ async fn main() {
         }
     }
 
+    // The HTTP API: a key of the default tenant, a send and the health check.
+    let api_key = {
+        let new =
+            shared::keys::generate("default", Some("bench"), shared::now_millis()).expect("a key");
+        shared::keys::DynamoKeys::new(ddb.clone(), &table)
+            .create(&new.item)
+            .await
+            .expect("the key is stored");
+        shared::secrets::ExposeSecret::expose_secret(&new.key).to_owned()
+    };
+    let api_send_queue = harness::create_queue(&sqs, "cold-start-api").await;
+    let api = FunctionSpec::new("api", bin_dir.join("api"))
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("TABLE_NAME", table.as_str())
+        .env("SEND_QUEUE_URL", api_send_queue.as_str())
+        .env("WHATSAPP_PHONE_NUMBER_ID", harness::local::PHONE_NUMBER_ID)
+        // The bench calls far above the default limit.
+        .env("API_RATE_PER_MINUTE", "1000000");
+    let api_post = api_event(
+        "POST",
+        "/v1/messages",
+        Some(&api_key),
+        Some(&json!({"id": "api-bench-1", "to": "+5511988887777",
+            "message": {"type": "text", "text": {"body": "Olá"}}})),
+    );
+    let api_health = api_event("GET", "/v1/health", None, None);
+    let api_ids: &[&str] = &["api-bench-1"];
     let sender_ids: &[&str] = &["local-template-1"];
     let status_ids: &[&str] = &["wamid.HBgNOUT1", "order-1234-shipped"];
     let mut subjects = vec![
@@ -498,6 +586,8 @@ async fn main() {
             answers_200,
         ),
         Subject::new("python GET handshake", baseline, handshake, answers_200),
+        Subject::new(API_POST, api.clone(), api_post.clone(), answers_202).unique(api_ids),
+        Subject::new("api GET /v1/health", api.clone(), api_health, answers_200),
     ];
     let mut queues = vec![
         ("webhook".to_owned(), rust_queue),
@@ -600,6 +690,13 @@ async fn main() {
     let (direct, proxied) = (Stats::of(direct).median, Stats::of(proxied).median);
     moto.take();
 
+    // Warm: one instance each, the webhook's POST beside the API's.
+    let warm_n = n.max(20);
+    let warm_rows = [
+        (WEBHOOK_POST, warm(&webhook_now, &post, &[], warm_n).await),
+        (API_POST, warm(&api, &api_post, api_ids, warm_n).await),
+    ];
+
     let hello = find(&subjects, HELLO);
     println!();
     println!(
@@ -658,6 +755,18 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+
+    println!();
+    println!(
+        "Warm latency: one instance per row, {warm_n} invocations after its cold one, invocation → response through the local runtime (round trips to moto included)"
+    );
+    for (label, (median, p90)) in &warm_rows {
+        println!(
+            "{label:<26} median {:>6.2} ms   p90 {:>6.2} ms",
+            ms(*median),
+            ms(*p90)
+        );
+    }
 
     let (webhook_post, python_post) = (find(&subjects, WEBHOOK_POST), find(&subjects, PYTHON_POST));
     let t = |s: &Subject| ms(s.stats(|x| x.to_response).median);

@@ -93,6 +93,7 @@ fn build_function_binaries() -> PathBuf {
         .package("chasqui-webhook")
         .package("chasqui-sender")
         .package("chasqui-status")
+        .package("chasqui-api")
         .package("chasqui-cli")
         .current_release()
         .arg("--quiet");
@@ -142,7 +143,7 @@ fn build_function_binaries() -> PathBuf {
         exe.parent().map(PathBuf::from).unwrap_or_default()
     };
     let bin_dir = dir("webhook");
-    for name in ["sender", "status", "chasqui"] {
+    for name in ["sender", "status", "api", "chasqui"] {
         assert_eq!(dir(name), bin_dir, "the binaries are side by side");
     }
     bin_dir
@@ -199,6 +200,15 @@ impl LocalStack {
                     ]),
                 ),
                 (
+                    "api".to_owned(),
+                    FunctionConfig::new([
+                        ("TABLE_NAME", table.as_str()),
+                        ("SEND_QUEUE_URL", send_queue.as_str()),
+                        ("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID),
+                        ("RUST_LOG", "info"),
+                    ]),
+                ),
+                (
                     "status".to_owned(),
                     FunctionConfig::new([
                         ("TABLE_NAME", table.as_str()),
@@ -230,13 +240,22 @@ impl LocalStack {
                 },
             ],
             // The template's routes: the default app's, then one per
-            // further app.
+            // further app, then the HTTP API's.
             http_routes: ["/webhook", "/webhook/{app}"]
                 .map(|path| HttpRoute {
                     path: path.into(),
                     function: "webhook".into(),
                 })
-                .into(),
+                .into_iter()
+                .chain(
+                    chasqui_api::Route::all()
+                        .into_iter()
+                        .map(|(path, _)| HttpRoute {
+                            path: path.into(),
+                            function: "api".into(),
+                        }),
+                )
+                .collect(),
             ..StackSpec::default()
         };
         for (function, name, value) in &options.env {

@@ -50,6 +50,7 @@ fn manifests() -> Vec<Manifest> {
         manifest!(status: chasqui_status),
         manifest!(media: chasqui_media),
         manifest!(callbacks: chasqui_callbacks),
+        manifest!(api: chasqui_api),
     ]
 }
 
@@ -146,6 +147,8 @@ const SAMPLES: &[(&str, &str)] = &[
         "arn:aws:sqs:us-east-1:123456789012:chasqui-SendDeadLetterQueue-1",
     ),
     ("SEND_AT_MAX_DAYS", "35"),
+    ("API_RATE_PER_MINUTE", "600"),
+    ("API_KEY_CACHE_SECONDS", "30"),
 ];
 
 /// Read by `shared::telemetry::init` through tracing's `EnvFilter`, not `Settings`.
@@ -1556,7 +1559,7 @@ fn every_function_is_a_cargo_lambda_build_of_a_workspace_binary() {
         );
         binaries.insert(binary.to_owned());
     }
-    let expected: BTreeSet<String> = ["webhook", "sender", "status", "media", "callbacks"]
+    let expected: BTreeSet<String> = ["webhook", "sender", "status", "media", "callbacks", "api"]
         .map(String::from)
         .into();
     assert_eq!(binaries, expected);
@@ -1565,31 +1568,30 @@ fn every_function_is_a_cargo_lambda_build_of_a_workspace_binary() {
     }
 }
 
-#[test]
-fn the_webhook_answers_get_and_post_on_the_http_api() {
-    let template = Template::load();
-    let (_, function) = template.function("webhook").expect("webhook function");
+/// The `(method, path)` of each HTTP API route of the function building
+/// `binary`, sorted; each on the stack's HTTP API.
+fn http_routes(template: &Template, binary: &str) -> Vec<(String, String)> {
+    let (_, function) = template.function(binary).expect("the function");
     let mut routes: Vec<(String, String)> = function["Properties"]["Events"]
         .as_object()
-        .expect("webhook events")
+        .expect("its events")
         .values()
         .filter(|e| e["Type"] == "HttpApi")
         .map(|e| {
             let api = resource_of(&e["Properties"]["ApiId"]).unwrap_or_default();
             assert_eq!(template.type_of(&api), Some("AWS::Serverless::HttpApi"));
-            (
-                e["Properties"]["Method"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                e["Properties"]["Path"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
+            let text = |k: &str| e["Properties"][k].as_str().unwrap_or_default().to_owned();
+            (text("Method"), text("Path"))
         })
         .collect();
     routes.sort();
+    routes
+}
+
+#[test]
+fn the_webhook_answers_get_and_post_on_the_http_api() {
+    let template = Template::load();
+    let routes = http_routes(&template, "webhook");
     assert_eq!(
         routes,
         [
@@ -1611,6 +1613,34 @@ fn the_webhook_answers_get_and_post_on_the_http_api() {
         template.0["Outputs"]["WebhookUrl"]["Value"]["Fn::Sub"]
             .as_str()
             .is_some_and(|url| url.ends_with("/webhook"))
+    );
+}
+
+#[test]
+fn the_api_answers_exactly_its_routes_on_the_http_api() {
+    let template = Template::load();
+    let routes = http_routes(&template, "api");
+    // Every route and method the function answers, and no other.
+    let mut expected: Vec<(String, String)> = chasqui_api::Route::all()
+        .into_iter()
+        .flat_map(|(path, methods)| {
+            methods
+                .iter()
+                .map(move |m| (m.as_str().to_owned(), path.to_owned()))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(routes, expected);
+    for (_, path) in &routes {
+        assert!(
+            chasqui_api::route_of(&path.replace("{id}", "x")).is_some(),
+            "{path}"
+        );
+    }
+    assert!(
+        template.0["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"]
+            .as_str()
+            .is_some_and(|url| url.ends_with("/v1"))
     );
 }
 

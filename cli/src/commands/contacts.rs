@@ -21,15 +21,10 @@ pub fn wa_id(number: &str) -> Result<String, CliError> {
 }
 
 /// A customer as the table keys them: a BSUID as given, a phone as E.164
-/// digits.
+/// digits (`shared::customer::parse`).
 pub fn customer_ids(customer: &str) -> Result<CustomerIds, CliError> {
-    let customer = customer.trim();
-    if customer.contains('.') && customer.bytes().any(|b| b.is_ascii_alphabetic()) {
-        customer::check_user_id(customer)
-            .map_err(|e| CliError::new(format!("{customer:?} {e}")).code(2))?;
-        return Ok(CustomerIds::new(None, Some(customer)));
-    }
-    Ok(CustomerIds::new(Some(&wa_id(customer)?), None))
+    customer::parse(customer)
+        .map_err(|e| CliError::new(format!("{:?} {e}", customer.trim())).code(2))
 }
 
 pub async fn show(

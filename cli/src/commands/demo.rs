@@ -436,6 +436,7 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     paused_template(&mut tour).await?;
     signed_callback(&mut tour).await?;
     scheduled_sends(&mut tour).await?;
+    api_send(&mut tour).await?;
 
     let ok = tour.failures.is_empty();
     if out.json {
@@ -575,6 +576,86 @@ async fn second_business(tour: &mut Tour<'_>) -> Result<(), CliError> {
     tour.steps
         .push(json!({"step": "two_businesses", "id": acme_id,
         "acme": acme_found.record.status(), "default": default_found.record.status()}));
+    Ok(())
+}
+
+/// Step 9: the HTTP API (`docs/api.md`). A key is made as `chasqui keys
+/// create` makes it, a template is sent with `POST /v1/messages` and
+/// followed with `GET /v1/messages/{id}` to `read`.
+async fn api_send(tour: &mut Tour<'_>) -> Result<(), CliError> {
+    tour.say(
+        "\n▶ 9. An upstream system sends over the HTTP API with a key and follows it to `read`",
+    );
+    let target = tour.target;
+    let Some(base) = target
+        .resources
+        .webhook_url
+        .as_deref()
+        .and_then(|w| w.strip_suffix("/webhook"))
+        .map(|b| format!("{b}/v1"))
+    else {
+        tour.check(
+            false,
+            "the local stack serves the HTTP API (restart `make dev`)",
+        );
+        return Ok(());
+    };
+    use shared::secrets::ExposeSecret;
+    let new = shared::keys::generate(&target.tenant, Some("demo"), shared::now_millis())
+        .map_err(|e| CliError::new(format!("making a key: {e}")))?;
+    shared::keys::DynamoKeys::new(target.dynamodb(), target.table()?)
+        .create(&new.item)
+        .await
+        .map_err(|e| CliError::new(format!("storing the key: {e}")))?;
+    tour.say(&format!(
+        "   key {} made (chasqui keys create)",
+        new.item.key_id
+    ));
+    let http = reqwest::Client::new();
+    let id = format!("demo-{}-api", tour.run);
+    let request = json!({"id": id, "to": ANA, "message": {"type": "template", "template": {
+        "name": "appointment_reminder", "language": {"code": "pt_BR"},
+        "components": [{"type": "body", "parameters": [
+            {"type": "text", "text": "Ana"}, {"type": "text", "text": "15h"}]}]}}});
+    let failed = |e: reqwest::Error| CliError::new(format!("the HTTP API: {e}"));
+    let posted = http
+        .post(format!("{base}/messages"))
+        .bearer_auth(new.key.expose_secret())
+        .json(&request)
+        .send()
+        .await
+        .map_err(failed)?;
+    let status = posted.status().as_u16();
+    tour.say(&format!("   → POST {base}/messages: {status}"));
+    tour.check(status == 202, "accepted (202) and queued");
+    let mut last = Value::Null;
+    for _ in 0..240 {
+        last = http
+            .get(format!("{base}/messages/{id}"))
+            .bearer_auth(new.key.expose_secret())
+            .send()
+            .await
+            .map_err(failed)?
+            .json()
+            .await
+            .map_err(failed)?;
+        if last["status"] == "read" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let steps: Vec<&str> = last["timeline"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|s| s["status"].as_str()).collect())
+        .unwrap_or_default();
+    tour.say(&format!(
+        "   ← GET {base}/messages/{id}: {}",
+        steps.join(" → ")
+    ));
+    tour.check(last["status"] == "read", "followed to `read` over the API");
+    tour.steps.push(
+        json!({"step": "api_send", "id": id, "status": last["status"], "key_id": new.item.key_id}),
+    );
     Ok(())
 }
 

@@ -302,6 +302,7 @@ pub async fn local(args: &LocalArgs) -> Result<(), CliError> {
   AWS emulator (moto)   {endpoint}
   Cloud API sandbox     {sandbox}   (plays Meta; GET {sandbox}/_sandbox/calls)
   webhook (HTTP API)    {webhook_url}
+  upstream API          {gateway}/v1   (docs/api.md; keys: chasqui keys create)
   functions             {functions} ({served})
   event sources         {sources}
   scheduled sends       {firer}
@@ -317,10 +318,12 @@ Try, in another terminal (the CLI is target/debug/chasqui: alias chasqui=$PWD/ta
   chasqui contacts show +5511988887777
   chasqui dlq list
   curl '{webhook_url}?hub.mode=subscribe&hub.verify_token=chasqui-test-verify-token&hub.challenge=42'
+  curl {gateway}/v1/health
 
 Ctrl-C stops everything.",
         endpoint = r.aws_endpoint_url.as_deref().unwrap_or("(AWS_ENDPOINT_URL)"),
         sandbox = sandbox.url(),
+        gateway = looped.gateway_url(),
         functions = functions.join(", "),
         served = match &args.invoke_api {
             Some(api) => format!("served by `cargo lambda watch` at {api}, rebuilt on change"),

@@ -7,6 +7,7 @@ pub mod contacts;
 pub mod demo;
 pub mod dlq;
 pub mod inbound;
+pub mod keys;
 pub mod local;
 pub mod media;
 pub mod numbers;

@@ -53,38 +53,10 @@ pub fn is_final(record: &MessageRecord) -> bool {
         || (record.kind.as_deref() == Some("read") && status == Status::Accepted)
 }
 
-/// `(status, at)` pairs in time order.
+/// `(status, at)` pairs in the order of the steps
+/// (`MessageRecord::timeline`).
 pub fn timeline(record: &MessageRecord) -> Vec<(&'static str, u64)> {
-    let t = &record.times;
-    let mut events: Vec<(&'static str, u64)> = [
-        ("scheduled", t.scheduled_at),
-        ("cancelled", t.cancelled_at),
-        ("accepted", t.accepted_at),
-        ("sent", t.sent_at),
-        ("delivered", t.delivered_at),
-        ("read", t.read_at),
-        ("played", t.played_at),
-        ("failed", t.failed_at),
-        ("suppressed", t.suppressed_at),
-    ]
-    .into_iter()
-    .filter_map(|(name, at)| at.map(|at| (name, at)))
-    .collect();
-    // Meta's times have whole seconds, so `sent` can read earlier than
-    // `accepted`; the order of the steps is the one that means something.
-    events.sort_by_key(|(name, at)| (order(name), *at));
-    events
-}
-
-fn order(name: &str) -> u8 {
-    match name {
-        "scheduled" => 0,
-        "accepted" => 1,
-        "sent" => 2,
-        "delivered" => 3,
-        "read" => 4,
-        _ => 5,
-    }
+    record.timeline()
 }
 
 /// Why a message failed, in one line (`131026 Message undeliverable: ...`).

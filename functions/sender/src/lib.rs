@@ -107,7 +107,6 @@ pub const DEFAULT_GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
 /// (Meta's `sent` usually follows acceptance within seconds) before it
 /// concludes the call did not reach Meta and sends again.
 pub const DEFAULT_CONFIRM_GRACE: Duration = Duration::from_secs(60);
-pub const DEFAULT_MESSAGE_TTL_DAYS: u64 = 90;
 
 /// Everything the sender reads at cold start.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,18 +143,7 @@ pub struct SenderConfig {
 
 /// Reads every setting this function uses.
 pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
-    let queue_url = Settings::checked(
-        "SEND_QUEUE_URL",
-        settings.required(
-            "SEND_QUEUE_URL",
-            "set it to the URL of the send queue this function consumes (for ChangeMessageVisibility)",
-        )?,
-        |v| {
-            shared::check::http_url(v).map_err(|_| {
-                "expected the queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>), not its ARN or name"
-            })
-        },
-    )?;
+    let queue_url = settings.send_queue_url()?;
     Ok(SenderConfig {
         secret: settings.secret()?,
         graph: settings.graph()?,
@@ -197,9 +185,7 @@ pub fn configure(settings: &Settings) -> Result<SenderConfig, ConfigError> {
             DEFAULT_CONFIRM_GRACE.as_secs(),
             43_200,
         )?),
-        message_ttl: Duration::from_secs(
-            positive(settings, "MESSAGE_TTL_DAYS", DEFAULT_MESSAGE_TTL_DAYS, 3650)? * 86_400,
-        ),
+        message_ttl: settings.message_ttl()?,
         metrics_namespace: settings.metrics_namespace()?,
         templates: settings.templates()?,
         upstream_events_queue_url: settings.upstream_events_queue_url()?,

@@ -176,6 +176,34 @@ pub mod contact {
     pub const UPDATED_AT: &str = "updated_at";
 }
 
+/// An HTTP API key (`APIKEY`, `sk = <key id>`), written by `chasqui keys`
+/// (`shared::keys::ApiKey` names its fields the same).
+pub mod api_key {
+    /// S: the key id (also the sort key).
+    pub const KEY_ID: &str = "key_id";
+    /// S: the tenant the key acts for.
+    pub const TENANT: &str = "tenant";
+    /// S: the name its creator gave it.
+    pub const NAME: &str = "name";
+    /// S: SHA-256 (hex) of the key's secret; the secret is stored nowhere.
+    pub const SECRET_HASH: &str = "secret_hash";
+    /// N: when it was created (ms).
+    pub const CREATED_AT: &str = "created_at";
+    /// N: from when it is refused (ms).
+    pub const REVOKED_AT: &str = "revoked_at";
+    /// N: when the API last loaded it for a call (ms).
+    pub const LAST_USED_AT: &str = "last_used_at";
+}
+
+/// One API key's request counter in one rate window (`RATE#<key id>#<window>`,
+/// `sk = RATE`), written by the API function.
+pub mod rate {
+    /// N: requests counted in the window.
+    pub const COUNT: &str = "count";
+    /// N: TTL, Unix seconds: a while after the window ends.
+    pub const EXPIRES_AT: &str = crate::table::EXPIRES_AT;
+}
+
 /// One inbound message in a contact's partition (`sk = IN#...`).
 pub mod inbound {
     /// S: the business phone number id the message was sent to.

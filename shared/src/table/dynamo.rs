@@ -339,6 +339,55 @@ where
     }
 }
 
+/// Writes `item` only if its key is new: `false` when it was already there.
+pub async fn put_new(
+    client: &aws_sdk_dynamodb::Client,
+    table_name: &str,
+    item: Item,
+) -> Result<bool, SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>> {
+    let result = client
+        .put_item()
+        .table_name(table_name)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", super::PK)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every item of the partition `pk`, page by page, read consistently (the
+/// bindings', the API keys', a tenant's health items).
+pub async fn query_partition(
+    client: &aws_sdk_dynamodb::Client,
+    table_name: &str,
+    pk: &str,
+) -> Result<Vec<Item>, SdkError<aws_sdk_dynamodb::operation::query::QueryError>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .query()
+            .table_name(table_name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", super::PK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .set_exclusive_start_key(start)
+            .consistent_read(true)
+            .send()
+            .await?;
+        out.extend(page.items().iter().cloned());
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
 /// Whether a conditional write's condition did not hold.
 pub fn is_condition_failure<E, R>(err: &SdkError<E, R>) -> bool
 where

@@ -167,6 +167,21 @@ pub fn callback_day_sk(kept_at_ms: u64, event_id: &str) -> String {
 /// key is the phone number id, so a number has at most one binding.
 pub const BINDING_PK: &str = "BINDING";
 
+/// Partition of the HTTP API's keys (`shared::keys`); the sort key is the
+/// key id, so a call's key is one `GetItem` away. Not tenant-scoped, like
+/// the bindings: each item holds its tenant.
+pub const API_KEY_PK: &str = "APIKEY";
+
+/// Partition of one API key's request counter for one rate window
+/// (`window` is the window's first second, Unix seconds); the key names the
+/// window, so a reader never meets an earlier one, and the TTL removes it.
+pub fn rate_pk(key_id: &str, window: u64) -> String {
+    format!("RATE#{key_id}#{window}")
+}
+
+/// Sort key of the rate counter item.
+pub const RATE_SK: &str = "RATE";
+
 /// Partition of a fragment group; one item per fragment ([`fragment_sk`]).
 pub fn fragment_pk(group: &str) -> String {
     format!("FRAG#{group}")

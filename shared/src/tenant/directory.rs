@@ -101,51 +101,18 @@ fn binding(item: &Item) -> Result<Binding, DirectoryError> {
 #[async_trait]
 impl BindingStore for DynamoBindings {
     async fn list(&self) -> Result<Vec<Binding>, DirectoryError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", table::PK)
-                .expression_attribute_values(":pk", AttributeValue::S(table::BINDING_PK.into()))
-                .set_exclusive_start_key(start)
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items() {
-                out.push(binding(item)?);
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        table::dynamo::query_partition(&self.client, &self.table, table::BINDING_PK)
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(binding)
+            .collect()
     }
 
     async fn put(&self, binding: &Binding) -> Result<bool, DirectoryError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item(binding)?))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", table::PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(e)),
-        }
+        table::dynamo::put_new(&self.client, &self.table, item(binding)?)
+            .await
+            .map_err(unavailable)
     }
 
     async fn remove(&self, phone_number_id: &str) -> Result<Option<Binding>, DirectoryError> {
@@ -231,14 +198,38 @@ impl Directory {
         .await
     }
 
+    /// Every binding of `tenant` (its business numbers).
+    pub async fn bindings_of_tenant(&self, tenant: &str) -> Result<Vec<Binding>, DirectoryError> {
+        self.select(&format!("tenant:{tenant}"), |b| b.tenant == tenant)
+            .await
+    }
+
     async fn find(
         &self,
         key: &str,
         matches: impl Fn(&Binding) -> bool,
     ) -> Result<Option<Binding>, DirectoryError> {
+        Ok(self.select(key, matches).await?.into_iter().next())
+    }
+
+    /// The bindings `matches` keeps; `key` names the lookup, so one that a
+    /// reload of its own found nothing for is answered from memory for a
+    /// while (`CONFIRMED_UNBOUND_FOR`).
+    async fn select(
+        &self,
+        key: &str,
+        matches: impl Fn(&Binding) -> bool,
+    ) -> Result<Vec<Binding>, DirectoryError> {
         let mut state = self.state.lock().await;
         let now = Instant::now();
-        let lookup = |loaded: &Loaded| loaded.bindings.iter().find(|b| matches(b)).cloned();
+        let lookup = |loaded: &Loaded| -> Vec<Binding> {
+            loaded
+                .bindings
+                .iter()
+                .filter(|b| matches(b))
+                .cloned()
+                .collect()
+        };
         if let Some(loaded) = state.loaded.as_ref() {
             let age = now.duration_since(loaded.at);
             let found = lookup(loaded);
@@ -249,7 +240,7 @@ impl Directory {
                     .is_some_and(|at| now.duration_since(*at) < CONFIRMED_UNBOUND_FOR)
             };
             let fresh = age < self.ttl
-                && (found.is_some() || age < RELOAD_ON_MISS_AFTER || confirmed_unbound());
+                && (!found.is_empty() || age < RELOAD_ON_MISS_AFTER || confirmed_unbound());
             if fresh {
                 return Ok(found);
             }
@@ -259,7 +250,7 @@ impl Directory {
                 let loaded = Loaded { bindings, at: now };
                 let found = lookup(&loaded);
                 state.loaded = Some(loaded);
-                if found.is_some() {
+                if !found.is_empty() {
                     state.unbound.remove(key);
                 } else {
                     if state.unbound.len() >= CONFIRMED_UNBOUND_MAX {
