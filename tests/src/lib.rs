@@ -263,6 +263,30 @@ pub async fn create_secret(sm: &aws_sdk_secretsmanager::Client) -> String {
     put_secret(sm, "chasqui-whatsapp", &value).await
 }
 
+/// A callbacks master key secret (`CALLBACK_SECRET_ID`) as the template's
+/// generated one is shaped.
+pub async fn create_callback_secret(sm: &aws_sdk_secretsmanager::Client) -> String {
+    let value = serde_json::json!({ "master_key": "local-callbacks-master-key" });
+    put_secret(sm, "chasqui-callbacks", &value).await
+}
+
+/// A fresh EventBridge Scheduler schedule group (`SCHEDULE_GROUP`).
+pub async fn create_schedule_group() -> String {
+    let group = unique("sends");
+    aws_sdk_scheduler::Client::new(&aws().await)
+        .create_schedule_group()
+        .name(&group)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "create_schedule_group: {}",
+                aws_sdk_scheduler::error::DisplayErrorContext(e)
+            )
+        });
+    group
+}
+
 /// The key of the customer references in the status function's log lines
 /// in local stacks (`shared::pseudonym`); a real stack generates its own.
 pub const LOG_KEY: &str = "local-log-key-not-a-secret";

@@ -157,6 +157,9 @@ impl LocalStack {
         let table = crate::create_table(&ddb).await;
         let secret_id = crate::create_secret(&crate::secrets_manager().await).await;
         let log_key_secret_id = crate::create_log_key_secret(&crate::secrets_manager().await).await;
+        let callback_secret_id =
+            crate::create_callback_secret(&crate::secrets_manager().await).await;
+        let schedule_group = crate::create_schedule_group().await;
         let (send_queue, send_dlq) = crate::create_queue_with_dlq(
             &sqs,
             "send",
@@ -205,6 +208,16 @@ impl LocalStack {
                         ("TABLE_NAME", table.as_str()),
                         ("SEND_QUEUE_URL", send_queue.as_str()),
                         ("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID),
+                        ("CALLBACK_SECRET_ID", callback_secret_id.as_str()),
+                        ("SCHEDULE_GROUP", schedule_group.as_str()),
+                        (
+                            "SCHEDULER_ROLE_ARN",
+                            "arn:aws:iam::123456789012:role/e2e-scheduler",
+                        ),
+                        (
+                            "SEND_QUEUE_ARN",
+                            "arn:aws:sqs:us-east-1:123456789012:e2e-send",
+                        ),
                         ("RUST_LOG", "info"),
                     ]),
                 ),

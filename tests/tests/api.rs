@@ -12,7 +12,7 @@ use chasqui_api::{ApiConfig, App};
 use harness::local::{LocalStack, PHONE_NUMBER_ID, StackOptions};
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
-use shared::config::ApiSettings;
+use shared::config::{ApiSettings, Settings};
 use shared::keys::{self, DynamoKeys};
 use shared::secrets::ExposeSecret;
 use shared::send_request::SendRequest;
@@ -31,9 +31,25 @@ struct Fixture {
     /// The default tenant's key and acme's.
     default_key: String,
     acme_key: String,
+    extras: Extras,
 }
 
-fn config(table: &str, queue: &str, events: Option<&str>, rate: u64) -> ApiConfig {
+/// Where callback secrets come from and schedules are deleted (moto's).
+struct Extras {
+    secret: String,
+    group: String,
+}
+
+fn config(table: &str, queue: &str, events: Option<&str>, rate: u64, x: &Extras) -> ApiConfig {
+    let settings = Settings::from_pairs([
+        ("CALLBACK_SECRET_ID", x.secret.as_str()),
+        ("SCHEDULE_GROUP", x.group.as_str()),
+        (
+            "SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/scheduler",
+        ),
+        ("SEND_QUEUE_ARN", "arn:aws:sqs:us-east-1:123456789012:send"),
+    ]);
     ApiConfig {
         table_name: table.to_owned(),
         send_queue_url: queue.to_owned(),
@@ -45,6 +61,9 @@ fn config(table: &str, queue: &str, events: Option<&str>, rate: u64) -> ApiConfi
         },
         upstream_events_queue_url: events.map(str::to_owned),
         callbacks_queue_url: None,
+        callbacks: settings.callbacks().unwrap(),
+        schedule: settings.schedule().unwrap().unwrap(),
+        send_at_max_days: 35,
         metrics_namespace: "Chasqui".to_owned(),
     }
 }
@@ -80,13 +99,14 @@ async fn setup_with(rate: u64) -> Fixture {
         .unwrap();
     let default_key = key(&ddb, &table, "default").await;
     let acme_key = key(&ddb, &table, "acme").await;
-    let app = App::new(
-        config(&table, &queue, Some(&events), rate),
-        ddb.clone(),
-        sqs.clone(),
-    );
+    let aws = harness::aws().await;
+    let secret = harness::create_callback_secret(&harness::secrets_manager().await).await;
+    let group = harness::create_schedule_group().await;
+    let extras = Extras { secret, group };
+    let app = App::new(config(&table, &queue, Some(&events), rate, &extras), &aws).unwrap();
     Fixture {
         app,
+        extras,
         ddb,
         sqs,
         table,
@@ -514,10 +534,10 @@ async fn the_rate_limit_is_per_key_and_says_when_to_retry() {
     );
     // The counter is shared: a second instance on the same table agrees.
     let other = App::new(
-        config(&f.table, &f.queue, None, 3),
-        f.ddb.clone(),
-        f.sqs.clone(),
-    );
+        config(&f.table, &f.queue, None, 3, &f.extras),
+        &harness::aws().await,
+    )
+    .unwrap();
     assert_eq!(
         call(
             &other,
@@ -535,6 +555,171 @@ async fn the_rate_limit_is_per_key_and_says_when_to_retry() {
     );
 }
 
+async fn delete(f: &Fixture, key: &str, path: &str) -> Answer {
+    call(
+        &f.app,
+        request("DELETE", path, "", Some(&bearer(key)), None),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_message_not_yet_sent_is_cancelled_by_its_own_tenant_only() {
+    let f = setup().await;
+    let in_an_hour = shared::time::rfc3339_utc(shared::now_millis() + 3_600_000);
+    let mut later = text("later-1", "+5511988887777");
+    later["send_at"] = in_an_hour.into();
+    assert_eq!(post(&f, &f.default_key, &later).await.status, 202);
+    // Beyond SEND_AT_MAX_DAYS: the sender's own refusal, at its path.
+    let mut too_far = text("later-2", "+5511988887777");
+    too_far["send_at"] = shared::time::rfc3339_utc(shared::now_millis() + 40 * 86_400_000).into();
+    assert_problem(
+        &post(&f, &f.default_key, &too_far).await,
+        400,
+        "invalid_request",
+        Some("send_at"),
+    );
+    // Another tenant's key cannot tell it exists, nor cancel it.
+    assert_problem(
+        &delete(&f, &f.acme_key, "/v1/messages/later-1").await,
+        404,
+        "message_not_found",
+        None,
+    );
+    let cancelled = delete(&f, &f.default_key, "/v1/messages/later-1").await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(
+        cancelled.body,
+        json!({"id": "later-1", "status": "cancelled"})
+    );
+    let read = get(&f, &f.default_key, "/v1/messages/later-1", "").await;
+    assert_eq!(read.body["status"], "cancelled");
+    assert_eq!(read.body["timeline"][0]["status"], "cancelled");
+    // Again: the same answer (a retried DELETE is safe).
+    assert_eq!(
+        delete(&f, &f.default_key, "/v1/messages/later-1")
+            .await
+            .status,
+        200
+    );
+    assert_problem(
+        &delete(&f, &f.default_key, "/v1/messages/nobody-sent-this").await,
+        404,
+        "message_not_found",
+        None,
+    );
+    // A message the sender has taken can no longer be cancelled.
+    assert_eq!(
+        post(&f, &f.default_key, &text("now-1", "+5511988887777"))
+            .await
+            .status,
+        202
+    );
+    f.ddb
+        .update_item()
+        .table_name(&f.table)
+        .key(
+            table::PK,
+            AttributeValue::S(table::message_pk("default", "now-1")),
+        )
+        .key(table::SK, AttributeValue::S(table::MESSAGE_SK.into()))
+        .update_expression("SET accepted_at = :t")
+        .expression_attribute_values(":t", AttributeValue::N(shared::now_millis().to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(
+        &delete(&f, &f.default_key, "/v1/messages/now-1").await,
+        409,
+        "not_cancellable",
+        None,
+    );
+    assert_eq!(
+        get(&f, &f.default_key, "/v1/messages/now-1", "").await.body["status"],
+        "accepted"
+    );
+}
+
+#[tokio::test]
+async fn callback_endpoints_are_registered_listed_and_removed_per_tenant() {
+    let f = setup().await;
+    let body = |v: Value| v.to_string();
+    let post_callback = |key: &str, v: Value| {
+        let bytes = body(v);
+        let req = request(
+            "POST",
+            "/v1/callbacks",
+            "",
+            Some(&bearer(key)),
+            Some(bytes.as_bytes()),
+        );
+        call(&f.app, req)
+    };
+    // A public address literal (no DNS needed here).
+    let added = post_callback(
+        &f.default_key,
+        json!({"url": "https://203.0.114.10/hooks/chasqui", "events": ["message.status_changed"]}),
+    )
+    .await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    assert_eq!(added.headers["cache-control"], "no-store");
+    let id = added.body["endpoint"]["endpoint_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(id.starts_with("ep_"), "{id}");
+    assert!(
+        added.body["secret"].as_str().unwrap().starts_with("whsec_"),
+        "{}",
+        added.body
+    );
+    // SSRF targets, a plain http URL and an unknown event type are refused
+    // with the field at fault.
+    for (url, events, path) in [
+        ("https://169.254.169.254/latest", json!([]), "url"),
+        ("https://10.1.2.3/hook", json!([]), "url"),
+        ("http://203.0.114.10/hook", json!([]), "url"),
+        (
+            "https://203.0.114.10/hook",
+            json!(["message.teleported"]),
+            "events",
+        ),
+    ] {
+        let refused = post_callback(&f.default_key, json!({"url": url, "events": events})).await;
+        assert_problem(&refused, 400, "invalid_callback", Some(path));
+    }
+    assert_problem(
+        &post_callback(&f.default_key, json!({"uri": "https://203.0.114.10/"})).await,
+        400,
+        "invalid_request",
+        Some("body"),
+    );
+    // Each tenant sees its own endpoints only.
+    let mine = get(&f, &f.default_key, "/v1/callbacks", "").await;
+    assert_eq!(mine.status, 200);
+    assert_eq!(mine.body["endpoints"].as_array().unwrap().len(), 1);
+    assert_eq!(mine.body["endpoints"][0]["endpoint_id"], id.as_str());
+    assert_eq!(
+        mine.body["endpoints"][0]["events"],
+        json!(["message.status_changed"])
+    );
+    assert!(mine.body["endpoints"][0].get("secret").is_none());
+    let theirs = get(&f, &f.acme_key, "/v1/callbacks", "").await;
+    assert_eq!(theirs.body, json!({"endpoints": []}));
+    let path = format!("/v1/callbacks/{id}");
+    assert_problem(
+        &delete(&f, &f.acme_key, &path).await,
+        404,
+        "callback_not_found",
+        None,
+    );
+    assert_eq!(delete(&f, &f.default_key, &path).await.status, 200);
+    assert_eq!(
+        get(&f, &f.default_key, "/v1/callbacks", "").await.body,
+        json!({"endpoints": []})
+    );
+}
+
 #[tokio::test]
 async fn health_names_the_part_that_failed_and_nothing_else() {
     let f = setup().await;
@@ -546,10 +731,10 @@ async fn health_names_the_part_that_failed_and_nothing_else() {
     );
     let missing_queue = format!("{}-gone", f.queue);
     let broken = App::new(
-        config("no-such-table", &missing_queue, None, 10),
-        f.ddb.clone(),
-        f.sqs.clone(),
-    );
+        config("no-such-table", &missing_queue, None, 10, &f.extras),
+        &harness::aws().await,
+    )
+    .unwrap();
     let a = call(&broken, request("GET", "/v1/health", "", None, None)).await;
     assert_eq!(a.status, 503);
     assert_eq!(

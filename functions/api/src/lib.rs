@@ -3,8 +3,9 @@
 //! through the same validation, table and send queue as the SQS path.
 //!
 //! Routes (API Gateway HTTP API, payload 2.0): `POST /v1/messages`,
-//! `GET /v1/messages/{id}`, `GET /v1/contacts/{id}`,
-//! `PUT|DELETE /v1/contacts/{id}/opt-out` (with a key) and
+//! `GET|DELETE /v1/messages/{id}` (`DELETE` cancels a message not yet
+//! sent), `GET /v1/contacts/{id}`, `PUT|DELETE /v1/contacts/{id}/opt-out`,
+//! `GET|POST /v1/callbacks`, `DELETE /v1/callbacks/{id}` (with a key) and
 //! `GET /v1/health` (without). Every call is scoped to its key's tenant;
 //! every refusal is a problem (`application/problem+json`); every call
 //! logs one line with ids and the outcome, never a key, phone number,
@@ -27,9 +28,12 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use lambda_http::http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::Value;
-use shared::config::{ApiSettings, ConfigError, Settings};
+use shared::callbacks::ssrf::Guard;
+use shared::callbacks::store::{CallbackStore, Registry, RegistryError};
+use shared::config::{ApiSettings, CallbackSettings, ConfigError, ScheduleSettings, Settings};
 use shared::contact::{self, DynamoContacts, OptOutcome, OptStore, OptWrite};
 use shared::customer::{self, CustomerIds};
 use shared::events::publish::{EventPublisher, publisher};
@@ -37,6 +41,8 @@ use shared::events::{Event, OptChange, OptSource};
 use shared::intake::MAX_SQS_MESSAGE_BYTES;
 use shared::keys::DynamoKeys;
 use shared::queue::{Outgoing, SqsQueue};
+use shared::schedule::{Cancel, EventBridgeTimer};
+use shared::secrets::{SecretCache, SecretsManagerSource};
 use shared::send_request::SendRequest;
 use shared::table;
 use shared::table::attr::message as attr;
@@ -47,7 +53,10 @@ use tokio::sync::Mutex;
 use crate::auth::{Caller, Keys, Refused};
 use crate::problem::Problem;
 use crate::rate::{Decision, RateLimit};
-use crate::views::{Accepted, ContactView, Health, MessageView, OptResult};
+use crate::views::{
+    Accepted, CallbackList, CallbackView, ContactView, Health, MessageView, NewCallback, OptResult,
+    RegisteredCallback,
+};
 
 /// Alerts this function logs: none (its failures show as 5xx answers and
 /// Lambda errors, which have their alarm).
@@ -72,6 +81,13 @@ pub const AWS_PERMISSIONS: &[(&str, &str)] = &[
     // A manual opt decision is announced upstream (`docs/events.md`).
     ("UPSTREAM_EVENTS_QUEUE_URL", "sqs:SendMessage"),
     ("CALLBACKS_QUEUE_URL", "sqs:SendMessage"),
+    // Callback endpoints (`docs/callbacks.md`): registered, listed,
+    // removed; each one's secret is derived from the master key.
+    ("TABLE_NAME", "dynamodb:PutItem"),
+    ("TABLE_NAME", "dynamodb:DeleteItem"),
+    ("CALLBACK_SECRET_ID", "secretsmanager:GetSecretValue"),
+    // A cancelled message's schedule (`docs/scheduled-sends.md`).
+    ("SCHEDULE_GROUP", "scheduler:DeleteSchedule"),
 ];
 
 /// How long a health answer is reused.
@@ -80,7 +96,7 @@ pub const HEALTH_CACHE: Duration = Duration::from_secs(5);
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything the function reads at cold start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiConfig {
     /// `TABLE_NAME`.
     pub table_name: String,
@@ -97,6 +113,14 @@ pub struct ApiConfig {
     pub upstream_events_queue_url: Option<String>,
     /// `CALLBACKS_QUEUE_URL`: events also go there for signed callbacks.
     pub callbacks_queue_url: Option<String>,
+    /// `CALLBACK_SECRET_ID`, `CALLBACK_ALLOWED_NETWORKS`, ...: registering
+    /// callback endpoints (`POST /v1/callbacks`).
+    pub callbacks: CallbackSettings,
+    /// `SCHEDULE_GROUP`, ...: where a cancelled message's schedule is
+    /// deleted.
+    pub schedule: ScheduleSettings,
+    /// `SEND_AT_MAX_DAYS`: how far ahead `send_at` may be.
+    pub send_at_max_days: u64,
     /// `METRICS_NAMESPACE`: the namespace of the shared code's metrics.
     pub metrics_namespace: String,
 }
@@ -111,6 +135,12 @@ pub fn configure(settings: &Settings) -> Result<ApiConfig, ConfigError> {
         api: settings.api()?,
         upstream_events_queue_url: settings.upstream_events_queue_url()?,
         callbacks_queue_url: settings.callbacks_queue_url()?,
+        callbacks: settings.callbacks()?,
+        schedule: settings.schedule()?.ok_or(ConfigError::Missing {
+            name: "SCHEDULE_GROUP",
+            hint: "the API cancels scheduled sends: set SCHEDULE_GROUP, SCHEDULER_ROLE_ARN and SEND_QUEUE_ARN (the stack's)",
+        })?,
+        send_at_max_days: settings.send_at_max_days()?,
         metrics_namespace: settings.metrics_namespace()?,
     })
 }
@@ -126,14 +156,39 @@ pub struct App {
     directory: Directory,
     contacts: DynamoContacts,
     events: Arc<dyn EventPublisher>,
+    registry: Registry,
+    timer: EventBridgeTimer,
     health: Mutex<Option<(Instant, Health)>>,
 }
 
 impl App {
-    /// The function on these clients (no call is made).
-    pub fn new(config: ApiConfig, ddb: aws_sdk_dynamodb::Client, sqs: aws_sdk_sqs::Client) -> Self {
+    /// The function on `aws`'s clients (no call is made).
+    pub fn new(config: ApiConfig, aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let ddb = aws_sdk_dynamodb::Client::new(aws);
+        let sqs = aws_sdk_sqs::Client::new(aws);
         let table = config.table_name.clone();
-        Self {
+        let guard = Guard::new(
+            Guard::parse_networks(&config.callbacks.allowed_networks).map_err(|reason| {
+                ConfigError::Malformed {
+                    name: "CALLBACK_ALLOWED_NETWORKS",
+                    value: config.callbacks.allowed_networks.clone(),
+                    reason,
+                }
+            })?,
+        );
+        let registry = Registry::new(
+            CallbackStore::new(ddb.clone(), &table),
+            guard,
+            Arc::new(SecretCache::new(
+                Arc::new(SecretsManagerSource::new(
+                    aws_sdk_secretsmanager::Client::new(aws),
+                )),
+                config.callbacks.secret_ttl,
+            )),
+            config.callbacks.secret_id.clone(),
+        );
+        let timer = EventBridgeTimer::new(aws, &config.send_queue_url, config.schedule.clone());
+        Ok(Self {
             queue: SqsQueue::new(sqs.clone(), &config.send_queue_url),
             keys: Keys::new(DynamoKeys::new(ddb.clone(), &table), config.api.key_cache),
             rate: RateLimit::new(ddb.clone(), &table, config.api.rate_per_minute),
@@ -147,11 +202,13 @@ impl App {
                 config.upstream_events_queue_url.as_deref(),
                 config.callbacks_queue_url.as_deref(),
             ),
+            registry,
+            timer,
             health: Mutex::new(None),
             config,
             ddb,
             sqs,
-        }
+        })
     }
 
     /// Cold start: the configuration and the clients; no secret and no
@@ -160,11 +217,7 @@ impl App {
         let config = configure(&Settings::from_env())?;
         shared::metrics::install(&config.metrics_namespace);
         let aws = shared::aws_config().await;
-        Ok(Self::new(
-            config,
-            aws_sdk_dynamodb::Client::new(&aws),
-            aws_sdk_sqs::Client::new(&aws),
-        ))
+        Ok(Self::new(config, &aws)?)
     }
 }
 
@@ -182,6 +235,10 @@ pub enum Route {
     Contact(Option<String>),
     /// `/v1/contacts/{id}/opt-out`.
     OptOut(Option<String>),
+    /// `/v1/callbacks`.
+    Callbacks,
+    /// `/v1/callbacks/{id}`.
+    Callback(Option<String>),
 }
 
 impl Route {
@@ -193,6 +250,8 @@ impl Route {
             Route::Health => "/v1/health",
             Route::Contact(_) => "/v1/contacts/{id}",
             Route::OptOut(_) => "/v1/contacts/{id}/opt-out",
+            Route::Callbacks => "/v1/callbacks",
+            Route::Callback(_) => "/v1/callbacks/{id}",
         }
     }
 
@@ -200,8 +259,11 @@ impl Route {
     pub fn methods(&self) -> &'static [Method] {
         match self {
             Route::Messages => &[Method::POST],
+            Route::Message(_) => &[Method::GET, Method::DELETE],
             Route::OptOut(_) => &[Method::PUT, Method::DELETE],
-            _ => &[Method::GET],
+            Route::Callbacks => &[Method::GET, Method::POST],
+            Route::Callback(_) => &[Method::DELETE],
+            Route::Health | Route::Contact(_) => &[Method::GET],
         }
     }
 
@@ -214,7 +276,9 @@ impl Route {
             Route::Message(p.clone()),
             Route::Health,
             Route::Contact(p.clone()),
-            Route::OptOut(p),
+            Route::OptOut(p.clone()),
+            Route::Callbacks,
+            Route::Callback(p),
         ]
         .iter()
         .map(|r| (r.template(), r.methods()))
@@ -240,6 +304,8 @@ pub fn route_of(path: &str) -> Option<Route> {
         ["health"] => Some(Route::Health),
         ["contacts", id] => Some(Route::Contact(decode(id))),
         ["contacts", id, "opt-out"] => Some(Route::OptOut(decode(id))),
+        ["callbacks"] => Some(Route::Callbacks),
+        ["callbacks", id] => Some(Route::Callback(decode(id))),
         _ => None,
     }
 }
@@ -412,9 +478,15 @@ async fn dispatch(
 ) -> Reply {
     match route {
         Route::Messages => post_message(app, caller, req.body()).await,
+        Route::Message(id) if *method == Method::DELETE => {
+            cancel_message(app, caller, id.as_deref()).await
+        }
         Route::Message(id) => get_message(app, caller, id.as_deref()).await,
         Route::Contact(id) => get_contact(app, caller, id.as_deref(), req).await,
         Route::OptOut(id) => opt(app, caller, id.as_deref(), req, *method == Method::PUT).await,
+        Route::Callbacks if *method == Method::POST => add_callback(app, caller, req.body()).await,
+        Route::Callbacks => list_callbacks(app, caller).await,
+        Route::Callback(id) => remove_callback(app, caller, id.as_deref()).await,
         Route::Health => health(app).await,
     }
 }
@@ -498,6 +570,10 @@ async fn post_message(app: &App, caller: &Caller, body: &Body) -> Reply {
     let Some(id) = request.id.clone() else {
         return Problem::invalid("id", "is required").into();
     };
+    // A `send_at` the sender would refuse (too far ahead).
+    if let Err(e) = request.scheduled_for(shared::now_millis(), app.config.send_at_max_days) {
+        return Problem::invalid(e.path, e.reason).into();
+    }
     let phone_number_id = request
         .phone_number_id
         .clone()
@@ -633,6 +709,138 @@ async fn accept(
         Ok(out) => Ok(Some(out.attributes.unwrap_or_default())),
         Err(e) if is_condition_failure(&e) => Ok(None),
         Err(e) => Err(failure("UpdateItem message", e)),
+    }
+}
+
+/// `DELETE /v1/messages/{id}`: cancels a message the sender has not taken
+/// (a scheduled one, or one still waiting on the queue), with
+/// `shared::schedule::cancel`, as `chasqui send cancel` does.
+async fn cancel_message(app: &App, caller: &Caller, id: Option<&str>) -> Reply {
+    let Some(id) = id else {
+        return Problem::not_found("message_not_found", "message").into();
+    };
+    let cancelled = shared::schedule::cancel(
+        &app.ddb,
+        &app.config.table_name,
+        &app.timer,
+        app.events.as_ref(),
+        &caller.tenant,
+        id,
+        shared::now_millis(),
+    )
+    .await;
+    match cancelled {
+        Ok(Cancel::Cancelled) => Reply::json(
+            StatusCode::OK,
+            "cancelled",
+            &Accepted {
+                id: id.to_owned(),
+                status: shared::record::Status::Cancelled.as_str().to_owned(),
+            },
+        ),
+        Ok(Cancel::AlreadyGone(status)) => Problem::new(
+            StatusCode::CONFLICT,
+            "not_cancellable",
+            format!(
+                "the message is {status} and the sender has taken it: it can no longer be cancelled"
+            ),
+        )
+        .into(),
+        Ok(Cancel::Unknown) => Problem::not_found("message_not_found", "message").into(),
+        Err(e) => Reply::failed(
+            Problem::unavailable("the message could not be cancelled; cancelling again is safe"),
+            e,
+        ),
+    }
+    .with_message(id)
+}
+
+/// `POST /v1/callbacks`: registers an endpoint for the key's tenant and
+/// answers its signing secret, once.
+async fn add_callback(app: &App, caller: &Caller, body: &Body) -> Reply {
+    let new: NewCallback = match serde_json::from_slice(body_bytes(body)) {
+        Ok(new) => new,
+        Err(e) => {
+            return Problem::invalid(
+                "body",
+                format!("expected {{\"url\": \"https://...\", \"events\": [...]}} ({e})"),
+            )
+            .into();
+        }
+    };
+    match app
+        .registry
+        .register(&caller.tenant, &new.url, &new.events.unwrap_or_default())
+        .await
+    {
+        Ok(registered) => {
+            let view = RegisteredCallback {
+                endpoint: CallbackView::of(&registered.endpoint),
+                secret: registered.secret.expose_secret().to_owned(),
+            };
+            let mut reply = Reply::json(StatusCode::CREATED, "registered", &view);
+            reply
+                .headers
+                .push((header::CACHE_CONTROL, "no-store".to_owned()));
+            reply
+        }
+        Err(e) => match e.field() {
+            Some(field) => {
+                let status = if matches!(e, RegistryError::TooMany) {
+                    StatusCode::CONFLICT
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                let problem = Problem::new(status, "invalid_callback", e.to_string());
+                if field.is_empty() {
+                    problem
+                } else {
+                    problem.at(field)
+                }
+                .into()
+            }
+            None => Reply::failed(
+                Problem::unavailable("the endpoint could not be registered; try again"),
+                e,
+            ),
+        },
+    }
+}
+
+/// `GET /v1/callbacks`: the key's tenant's endpoints.
+async fn list_callbacks(app: &App, caller: &Caller) -> Reply {
+    match app.registry.list(&caller.tenant).await {
+        Ok(endpoints) => Reply::json(
+            StatusCode::OK,
+            "listed",
+            &CallbackList {
+                endpoints: endpoints.iter().map(CallbackView::of).collect(),
+            },
+        ),
+        Err(e) => Reply::failed(
+            Problem::unavailable("the endpoints could not be read; try again"),
+            e,
+        ),
+    }
+}
+
+/// `DELETE /v1/callbacks/{id}`: removes one of the tenant's endpoints.
+async fn remove_callback(app: &App, caller: &Caller, id: Option<&str>) -> Reply {
+    let not_found = || Problem::not_found("callback_not_found", "callback endpoint").into();
+    let Some(id) = id else {
+        return not_found();
+    };
+    match app.registry.remove(&caller.tenant, id).await {
+        Ok(true) => Reply::json(
+            StatusCode::OK,
+            "removed",
+            &serde_json::json!({"endpoint_id": id, "removed": true}),
+        ),
+        Ok(false) => not_found(),
+        Err(e) => Reply::failed(
+            Problem::unavailable("the endpoint could not be removed; try again"),
+            e,
+        ),
     }
 }
 

@@ -11,7 +11,10 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::problem::Problem;
-use crate::views::{Accepted, ContactView, Health, MessageView, OptResult};
+use crate::views::{
+    Accepted, CallbackList, ContactView, Health, MessageView, NewCallback, OptResult,
+    RegisteredCallback,
+};
 
 /// `$ref`s of the send request's schema point into its own `$defs`.
 const SEND_REQUEST_DEFS: &str = "#/$defs/";
@@ -84,6 +87,9 @@ pub fn document() -> Value {
     let contact = schema::<ContactView>(&mut generator, &mut schemas);
     let opt = schema::<OptResult>(&mut generator, &mut schemas);
     let health = schema::<Health>(&mut generator, &mut schemas);
+    let new_callback = schema::<NewCallback>(&mut generator, &mut schemas);
+    let registered = schema::<RegisteredCallback>(&mut generator, &mut schemas);
+    let callbacks = schema::<CallbackList>(&mut generator, &mut schemas);
     let problem = schema::<Problem>(&mut generator, &mut schemas);
     schemas.extend(generator.take_definitions(true));
 
@@ -156,6 +162,42 @@ pub fn document() -> Value {
                     "responses": with_auth(json!({
                         "200": { "description": "The message.", "content": json_body(&message) },
                         "404": refusal("No such message for this key's tenant."),
+                    })),
+                },
+                "delete": {
+                    "summary": "Cancel a message the sender has not taken yet (a scheduled send, docs/scheduled-sends.md); cancelling again answers the same.",
+                    "parameters": [id_param("The message id.")],
+                    "responses": with_auth(json!({
+                        "200": { "description": "Cancelled: it never goes.", "content": json_body(&accepted) },
+                        "404": refusal("No such message for this key's tenant."),
+                        "409": refusal("The sender has taken it (`not_cancellable`): it went, or is going."),
+                    })),
+                }
+            },
+            "/v1/callbacks": {
+                "get": {
+                    "summary": "The tenant's callback endpoints (docs/callbacks.md).",
+                    "responses": with_auth(json!({
+                        "200": { "description": "The endpoints.", "content": json_body(&callbacks) },
+                    })),
+                },
+                "post": {
+                    "summary": "Register an https endpoint for the tenant's events; its signing secret is answered once.",
+                    "requestBody": { "required": true, "content": json_body(&new_callback) },
+                    "responses": with_auth(json!({
+                        "201": { "description": "Registered; `secret` verifies the Standard Webhooks signature and is not shown again.", "content": json_body(&registered) },
+                        "400": refusal("The URL is not https on a public address, or an event type is unknown (`invalid_callback`, with `path`)."),
+                        "409": refusal("The tenant has its maximum of endpoints."),
+                    })),
+                }
+            },
+            "/v1/callbacks/{id}": {
+                "delete": {
+                    "summary": "Remove one of the tenant's endpoints.",
+                    "parameters": [id_param("The endpoint id (`ep_...`).")],
+                    "responses": with_auth(json!({
+                        "200": { "description": "Removed." },
+                        "404": refusal("No such endpoint for this key's tenant."),
                     })),
                 }
             },

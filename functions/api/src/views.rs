@@ -21,8 +21,8 @@ pub struct Accepted {
 /// One step of a message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Step {
-    /// `accepted`, `sent`, `delivered`, `read`, `played`, `failed` or
-    /// `suppressed`.
+    /// `scheduled`, `cancelled`, `accepted`, `sent`, `delivered`, `read`,
+    /// `played`, `failed` or `suppressed`.
     pub status: String,
     /// When, Unix milliseconds.
     pub at: u64,
@@ -43,8 +43,9 @@ pub struct TemplateRef {
 pub struct MessageView {
     /// The message id.
     pub id: String,
-    /// The current status: `pending`, `accepted`, `sent`, `delivered`,
-    /// `read`, `suppressed` or `failed` (`docs/data-model.md`).
+    /// The current status: `pending`, `scheduled`, `cancelled`,
+    /// `accepted`, `sent`, `delivered`, `read`, `suppressed` or `failed`
+    /// (`docs/data-model.md`).
     pub status: String,
     /// The tenant it belongs to (the key's).
     pub tenant: String,
@@ -81,6 +82,10 @@ pub struct MessageView {
     /// The request's `metadata`, as stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// When a scheduled message is to go (its `send_at`), Unix
+    /// milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<u64>,
     /// When the message was accepted by Chasqui, Unix milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<u64>,
@@ -120,6 +125,7 @@ impl MessageView {
             pricing: r.pricing.clone(),
             conversation: r.conversation.clone(),
             metadata: r.metadata.clone(),
+            send_at: r.send_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -192,4 +198,61 @@ pub struct Health {
     pub status: String,
     /// Each part (`table`, `send_queue`) and `ok` or `unavailable`.
     pub checks: BTreeMap<String, String>,
+}
+
+/// The body of `POST /v1/callbacks`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCallback {
+    /// Where events are POSTed: an `https` URL on a public address.
+    pub url: String,
+    /// The event types wanted (`docs/events.md`); absent or empty: every
+    /// type.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// A callback endpoint of the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct CallbackView {
+    /// `ep_` and 16 hex digits.
+    pub endpoint_id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// The event types it receives; empty: every type.
+    pub events: Vec<String>,
+    /// When it was registered, Unix milliseconds.
+    pub created_at: u64,
+    /// A disabled endpoint receives nothing.
+    pub disabled: bool,
+}
+
+impl CallbackView {
+    /// The view of an endpoint.
+    pub fn of(e: &shared::callbacks::Endpoint) -> Self {
+        Self {
+            endpoint_id: e.endpoint_id.clone(),
+            url: e.url.clone(),
+            events: e.events.clone(),
+            created_at: e.created_at,
+            disabled: e.disabled,
+        }
+    }
+}
+
+/// `201`: the endpoint and its signing secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct RegisteredCallback {
+    /// The endpoint.
+    pub endpoint: CallbackView,
+    /// `whsec_...`: verifies the `webhook-signature` header (Standard
+    /// Webhooks, `docs/callbacks.md`). Not shown again.
+    pub secret: String,
+}
+
+/// `GET /v1/callbacks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct CallbackList {
+    /// The tenant's endpoints.
+    pub endpoints: Vec<CallbackView>,
 }
