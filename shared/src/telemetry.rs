@@ -17,3 +17,20 @@ pub fn init() {
         .flatten_event(true)
         .try_init();
 }
+
+/// A function's cold start: the log subscriber, then its state from the
+/// environment (`from_env`), shared by every invocation; a failure is
+/// logged before the runtime reports it, so the reason is in the function's
+/// log group.
+pub async fn cold_start<A, E: std::fmt::Display>(
+    from_env: impl std::future::Future<Output = Result<A, E>>,
+) -> Result<std::sync::Arc<A>, E> {
+    init();
+    match from_env.await {
+        Ok(app) => Ok(std::sync::Arc::new(app)),
+        Err(err) => {
+            tracing::error!(error = %err, "cold start failed");
+            Err(err)
+        }
+    }
+}

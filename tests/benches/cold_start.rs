@@ -554,11 +554,25 @@ async fn main() {
         shared::secrets::ExposeSecret::expose_secret(&new.key).to_owned()
     };
     let api_send_queue = harness::create_queue(&sqs, "cold-start-api").await;
+    let callback_secret = harness::create_callback_secret(&sm).await;
+    let schedule_group = harness::create_schedule_group().await;
     let api = FunctionSpec::new("api", bin_dir.join("api"))
         .env("AWS_ENDPOINT_URL", moto.url())
         .env("TABLE_NAME", table.as_str())
         .env("SEND_QUEUE_URL", api_send_queue.as_str())
         .env("WHATSAPP_PHONE_NUMBER_ID", harness::local::PHONE_NUMBER_ID)
+        // Read at init (callback registration and cancels); a send or the
+        // health check calls neither.
+        .env("CALLBACK_SECRET_ID", callback_secret.as_str())
+        .env("SCHEDULE_GROUP", schedule_group.as_str())
+        .env(
+            "SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/bench-scheduler",
+        )
+        .env(
+            "SEND_QUEUE_ARN",
+            "arn:aws:sqs:us-east-1:123456789012:cold-start-api",
+        )
         // The bench calls far above the default limit.
         .env("API_RATE_PER_MINUTE", "1000000");
     let api_post = api_event(

@@ -1,8 +1,6 @@
 // Input from outside (SQS, endpoints, settings) is never unwrapped: every
 // failure is an error with its cause (tests may unwrap; clippy.toml).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
-use std::sync::Arc;
-
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -10,14 +8,7 @@ use serde_json::Value;
 // of a batch stay concurrent on it.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    let app = match chasqui_callbacks::App::from_env().await {
-        Ok(app) => Arc::new(app),
-        Err(err) => {
-            tracing::error!(error = %err, "cold start failed");
-            return Err(err);
-        }
-    };
+    let app = shared::telemetry::cold_start(chasqui_callbacks::App::from_env()).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
         async move {

@@ -2,8 +2,6 @@
 // unwrapped: every failure is an error with its cause (tests may unwrap;
 // clippy.toml).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
-use std::sync::Arc;
-
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -12,14 +10,7 @@ use serde_json::Value;
 // each) without adding parallelism; the I/O stays concurrent.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    let app = match chasqui_status::App::from_env().await {
-        Ok(app) => Arc::new(app),
-        Err(err) => {
-            tracing::error!(error = %err, "cold start failed");
-            return Err(err);
-        }
-    };
+    let app = shared::telemetry::cold_start(chasqui_status::App::from_env()).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let app = app.clone();
         async move {

@@ -2,8 +2,6 @@
 // unwrapped: every failure is an error with its cause (tests may unwrap;
 // clippy.toml).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
-use std::sync::Arc;
-
 use lambda_http::{Error, service_fn};
 
 // One thread: Lambda gives a 256 MB function a fraction of one vCPU, so
@@ -11,14 +9,7 @@ use lambda_http::{Error, service_fn};
 // each) without adding parallelism; the I/O stays concurrent.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    let app = match chasqui_webhook::App::from_env().await {
-        Ok(app) => Arc::new(app),
-        Err(err) => {
-            tracing::error!(error = %err, "cold start failed");
-            return Err(err);
-        }
-    };
+    let app = shared::telemetry::cold_start(chasqui_webhook::App::from_env()).await?;
     lambda_http::run(service_fn(move |req| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(chasqui_webhook::handle(&app, req).await) }
