@@ -497,6 +497,21 @@ pub struct CallbackSettings {
     pub endpoint_cache: Duration,
 }
 
+/// What registering callback endpoints needs (`chasqui callbacks add`, the
+/// API's `POST /v1/callbacks`): the master key's secret and the ranges the
+/// SSRF guard lets through. A part of [`CallbackSettings`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackRegistrySettings {
+    /// `CALLBACK_SECRET_ID`: the secret whose `master_key` every endpoint's
+    /// signing secret is derived from.
+    pub secret_id: String,
+    /// `SECRET_CACHE_TTL_SECONDS`: how long the master key is cached.
+    pub secret_ttl: Duration,
+    /// `CALLBACK_ALLOWED_NETWORKS` as written (CIDRs the SSRF guard lets
+    /// through; empty: none), checked.
+    pub allowed_networks: String,
+}
+
 impl Settings {
     /// `SECRET_CACHE_TTL_SECONDS`: how long a fetched secret is used.
     pub fn secret_ttl(&self) -> Result<Duration, ConfigError> {
@@ -511,6 +526,25 @@ impl Settings {
                 }),
             },
         }
+    }
+
+    /// What registering endpoints needs; `CALLBACK_SECRET_ID` is required.
+    #[cfg(feature = "aws")]
+    pub fn callback_registry(&self) -> Result<CallbackRegistrySettings, ConfigError> {
+        let secret_id = self.required(
+            "CALLBACK_SECRET_ID",
+            "set it to the Secrets Manager id of the JSON secret {master_key} callback secrets are derived from",
+        )?;
+        let allowed_networks = Self::checked(
+            "CALLBACK_ALLOWED_NETWORKS",
+            self.get("CALLBACK_ALLOWED_NETWORKS").unwrap_or_default(),
+            |v| crate::callbacks::ssrf::Guard::parse_networks(v).map(drop),
+        )?;
+        Ok(CallbackRegistrySettings {
+            secret_id,
+            secret_ttl: self.secret_ttl()?,
+            allowed_networks,
+        })
     }
 
     /// The callbacks' settings; `CALLBACK_SECRET_ID` is required.
@@ -530,10 +564,7 @@ impl Settings {
                     }),
                 },
             };
-        let secret_id = self.required(
-            "CALLBACK_SECRET_ID",
-            "set it to the Secrets Manager id of the JSON secret {master_key} callback secrets are derived from",
-        )?;
+        let registry = self.callback_registry()?;
         let timeout = number(
             "CALLBACK_TIMEOUT_MS",
             5000,
@@ -568,11 +599,6 @@ impl Settings {
             43_200,
             "expected a whole number of seconds from 1 to 43200 (SQS's 12 hours)",
         )?;
-        let allowed_networks = Self::checked(
-            "CALLBACK_ALLOWED_NETWORKS",
-            self.get("CALLBACK_ALLOWED_NETWORKS").unwrap_or_default(),
-            |v| crate::callbacks::ssrf::Guard::parse_networks(v).map(drop),
-        )?;
         let retention = number(
             "CALLBACK_RETENTION_DAYS",
             7,
@@ -588,13 +614,13 @@ impl Settings {
             "expected a whole number of seconds from 0 to 3600",
         )?;
         Ok(CallbackSettings {
-            secret_id,
-            secret_ttl: self.secret_ttl()?,
+            secret_id: registry.secret_id,
+            secret_ttl: registry.secret_ttl,
             timeout: Duration::from_millis(timeout),
             retry_for,
             backoff_base: Duration::from_secs(base),
             backoff_cap: Duration::from_secs(cap.max(base)),
-            allowed_networks,
+            allowed_networks: registry.allowed_networks,
             retention: Duration::from_secs(retention * 86_400),
             endpoint_cache: Duration::from_secs(cache),
         })

@@ -61,7 +61,7 @@ fn config(table: &str, queue: &str, events: Option<&str>, rate: u64, x: &Extras)
         },
         upstream_events_queue_url: events.map(str::to_owned),
         callbacks_queue_url: None,
-        callbacks: settings.callbacks().unwrap(),
+        callbacks: settings.callback_registry().unwrap(),
         schedule: settings.schedule().unwrap().unwrap(),
         send_at_max_days: 35,
         metrics_namespace: "Chasqui".to_owned(),

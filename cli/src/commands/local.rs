@@ -131,6 +131,11 @@ pub struct LocalArgs {
     pub port: u16,
     #[arg(long, default_value_t = 9100)]
     pub sandbox_port: u16,
+    /// A callback receiver that verifies every signature with the default
+    /// tenant's endpoints (`chasqui callbacks add --url
+    /// http://127.0.0.1:<port>/hook`); 0: none.
+    #[arg(long, default_value_t = 9300)]
+    pub callback_port: u16,
     /// Sandbox configuration file (JSON).
     #[arg(long)]
     pub sandbox_config: Option<PathBuf>,
@@ -283,6 +288,19 @@ pub async fn local(args: &LocalArgs) -> Result<(), CliError> {
     spec.write(&args.stack)
         .map_err(|e| CliError::new(format!("writing {}: {e}", args.stack.display())))?;
 
+    // A receiver for signed callbacks (docs/callbacks.md): it checks each
+    // delivery against the default tenant's endpoints and prints it. Not
+    // fatal when its port is taken: the rest of the stack works without it.
+    let receiver = match args.callback_port {
+        0 => None,
+        port => match callback_receiver(&args.stack, port).await {
+            Ok(receiver) => Some(receiver),
+            Err(e) => {
+                eprintln!("no callback receiver on :{port}: {}", e.message);
+                None
+            }
+        },
+    };
     let r = &spec.resources;
     let sources: Vec<String> = spec
         .event_sources
@@ -306,6 +324,7 @@ pub async fn local(args: &LocalArgs) -> Result<(), CliError> {
   functions             {functions} ({served})
   event sources         {sources}
   scheduled sends       {firer}
+  callback receiver     {receiver}
   table {table}, secret {secret}, secret prefix {prefix} (for `chasqui bindings`)
 
 Try, in another terminal (the CLI is target/debug/chasqui: alias chasqui=$PWD/target/debug/chasqui):
@@ -315,6 +334,7 @@ Try, in another terminal (the CLI is target/debug/chasqui: alias chasqui=$PWD/ta
   chasqui send --to +5511988887777 --text 'Claro!' --watch
   chasqui send --to +5511988887777 --template appointment_reminder --lang pt_BR --param Ana --param 10h --id later-1 --at +20
   chasqui send cancel later-1
+  chasqui callbacks add --url {receiver_url}/hook --events message.status_changed
   chasqui contacts show +5511988887777
   chasqui dlq list
   curl '{webhook_url}?hub.mode=subscribe&hub.verify_token=chasqui-test-verify-token&hub.challenge=42'
@@ -330,6 +350,11 @@ Ctrl-C stops everything.",
             None => format!("target/debug under the local Lambda runtime; full logs: {}", args.function_log.display()),
         },
         sources = sources.join("; "),
+        receiver_url = receiver.as_ref().map_or_else(|| "http://127.0.0.1:9300".to_owned(), |r| r.server.url()),
+        receiver = match &receiver {
+            Some(r) => format!("{}/ (verifies every signature with the default tenant's endpoints; prints what it gets)", r.server.url()),
+            None => "off".to_owned(),
+        },
         firer = match &r.schedule_group {
             Some(group) => format!("schedule group {group}, fired locally every second (moto never fires schedules)"),
             None => "off (no schedule group in the stack)".to_owned(),
@@ -343,6 +368,9 @@ Ctrl-C stops everything.",
     if let Some(firer) = firer {
         firer.stop().await;
     }
+    if let Some(receiver) = receiver {
+        receiver.server.stop().await;
+    }
     looped.stop().await;
     sandbox.stop().await;
     eprintln!("stopped");
@@ -351,6 +379,21 @@ Ctrl-C stops everything.",
 
 fn short(queue_url: &str) -> &str {
     queue_url.rsplit('/').next().unwrap_or(queue_url)
+}
+
+/// The local callback receiver, on the stack just described in `stack`.
+async fn callback_receiver(
+    stack: &std::path::Path,
+    port: u16,
+) -> Result<super::callbacks::Receiver, CliError> {
+    let target = crate::target::Target::resolve(Some(stack)).await?;
+    let registry = super::callbacks::registry(&target)?;
+    super::callbacks::Receiver::start(
+        ([127, 0, 0, 1], port).into(),
+        super::callbacks::Keys::Registry(registry, target.tenant.clone()),
+        Some(super::Output { json: false }),
+    )
+    .await
 }
 
 #[cfg(test)]

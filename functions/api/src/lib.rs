@@ -33,7 +33,9 @@ use serde::Serialize;
 use serde_json::Value;
 use shared::callbacks::ssrf::Guard;
 use shared::callbacks::store::{CallbackStore, Registry, RegistryError};
-use shared::config::{ApiSettings, CallbackSettings, ConfigError, ScheduleSettings, Settings};
+use shared::config::{
+    ApiSettings, CallbackRegistrySettings, ConfigError, ScheduleSettings, Settings,
+};
 use shared::contact::{self, DynamoContacts, OptOutcome, OptStore, OptWrite};
 use shared::customer::{self, CustomerIds};
 use shared::events::publish::{EventPublisher, publisher};
@@ -96,7 +98,7 @@ pub const HEALTH_CACHE: Duration = Duration::from_secs(5);
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Everything the function reads at cold start.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
     /// `TABLE_NAME`.
     pub table_name: String,
@@ -115,7 +117,7 @@ pub struct ApiConfig {
     pub callbacks_queue_url: Option<String>,
     /// `CALLBACK_SECRET_ID`, `CALLBACK_ALLOWED_NETWORKS`, ...: registering
     /// callback endpoints (`POST /v1/callbacks`).
-    pub callbacks: CallbackSettings,
+    pub callbacks: CallbackRegistrySettings,
     /// `SCHEDULE_GROUP`, ...: where a cancelled message's schedule is
     /// deleted.
     pub schedule: ScheduleSettings,
@@ -135,7 +137,7 @@ pub fn configure(settings: &Settings) -> Result<ApiConfig, ConfigError> {
         api: settings.api()?,
         upstream_events_queue_url: settings.upstream_events_queue_url()?,
         callbacks_queue_url: settings.callbacks_queue_url()?,
-        callbacks: settings.callbacks()?,
+        callbacks: settings.callback_registry()?,
         schedule: settings.schedule()?.ok_or(ConfigError::Missing {
             name: "SCHEDULE_GROUP",
             hint: "the API cancels scheduled sends: set SCHEDULE_GROUP, SCHEDULER_ROLE_ARN and SEND_QUEUE_ARN (the stack's)",
