@@ -405,23 +405,26 @@ async fn a_slow_endpoint_does_not_hold_up_another_tenants_delivery() {
     let handling = chasqui_callbacks::handle(&env.app, event);
     tokio::pin!(handling);
     // The fast tenant's endpoint is called while the slow one still holds
-    // its request open: the batch's deliveries run at once.
-    let fast_first = async {
+    // its request open (it answers after 4 s, so the batch cannot end
+    // before): the batch's deliveries run at once.
+    let both_called = async {
         loop {
-            if !fast.received_requests().await.unwrap().is_empty() {
+            if !fast.received_requests().await.unwrap().is_empty()
+                && !slow.received_requests().await.unwrap().is_empty()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     };
     tokio::select! {
-        response = &mut handling => panic!("the batch ended before the fast endpoint was called: {response:?}"),
-        () = fast_first => {}
+        response = &mut handling => panic!("the batch ended before both endpoints were called: {response:?}"),
+        () = both_called => {}
     }
     assert_eq!(
-        slow.received_requests().await.unwrap().len(),
+        fast.received_requests().await.unwrap().len(),
         1,
-        "the slow request is open"
+        "the fast endpoint was delivered while the slow request is open"
     );
     let response = handling.await;
     assert!(response.batch_item_failures.is_empty());
