@@ -250,7 +250,19 @@ pub async fn run(target: &Target, out: Output) -> Result<(), CliError> {
     let id = tour
         .send("reminder", template(ANA, &["Ana", "amanhã às 10h"]))
         .await?;
-    let found = tour.follow(&id, timeout).await?;
+    let mut found = tour.follow(&id, timeout).await?;
+    // Meta's `delivered` and `read` may be applied in either order (the
+    // status function takes them in separate batches): `read` can be on
+    // the record a moment before `delivered`.
+    for _ in 0..40 {
+        if found.record.times.delivered_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Some(again) = status::fetch(tour.target, &id).await? {
+            found = again;
+        }
+    }
     let all = status::timeline(&found.record)
         .iter()
         .map(|(n, _)| *n)
