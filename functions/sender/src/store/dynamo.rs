@@ -75,14 +75,8 @@ impl DynamoLedger {
         }
     }
 
-    fn key(tenant: &str, message_id: &str) -> [(String, AttributeValue); 2] {
-        [
-            (
-                table::PK.to_owned(),
-                s(&table::message_pk(tenant, message_id)),
-            ),
-            (table::SK.to_owned(), s(table::MESSAGE_SK)),
-        ]
+    fn key(tenant: &str, message_id: &str) -> HashMap<String, AttributeValue> {
+        table::dynamo::key(table::message_pk(tenant, message_id), table::MESSAGE_SK)
     }
 
     async fn read_message(
@@ -90,13 +84,11 @@ impl DynamoLedger {
         tenant: &str,
         message_id: &str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let [(pk, pkv), (sk, skv)] = Self::key(tenant, message_id);
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key(pk, pkv)
-            .key(sk, skv)
+            .set_key(Some(Self::key(tenant, message_id)))
             .consistent_read(true)
             .send()
             .await
@@ -115,17 +107,14 @@ impl DynamoLedger {
     ) -> Result<bool, StoreError> {
         let (st, rh) = (u.name(attr::SEND_STATE), u.name(attr::REQUEST_HASH));
         let (ip, h) = (u.value(s(state::IN_PROGRESS)), u.value(s(request_hash)));
-        let [(pk, pkv), (sk, skv)] = Self::key(tenant, message_id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(pk, pkv)
-            .key(sk, skv)
-            .update_expression(u.expression())
-            .condition_expression(format!("{st} = {ip} AND {rh} = {h}"))
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
+        let condition = format!("{st} = {ip} AND {rh} = {h}");
+        let result = u
+            .update_item(
+                &self.client,
+                &self.table,
+                Self::key(tenant, message_id),
+                Some(condition),
+            )
             .send()
             .await;
         match result {
@@ -256,17 +245,13 @@ impl SendLedger for DynamoLedger {
         let condition = format!(
             "((attribute_not_exists({rh}) OR {rh} = {h}) AND attribute_not_exists({cancelled}) AND (attribute_not_exists({st}) OR {st} = {dl} OR ({st} = {ip} AND {lock} < {now}))) OR {exp} < {now_s}"
         );
-        let [(pk, pkv), (sk, skv)] = Self::key(claim.tenant, claim.message_id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(pk, pkv)
-            .key(sk, skv)
-            .update_expression(u.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
+        let result = u
+            .update_item(
+                &self.client,
+                &self.table,
+                Self::key(claim.tenant, claim.message_id),
+                Some(condition),
+            )
             .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
@@ -349,17 +334,13 @@ impl SendLedger for DynamoLedger {
         let condition = format!(
             "((attribute_not_exists({rh}) OR {rh} = {h}) AND attribute_not_exists({st}) AND attribute_not_exists({cancelled}) AND attribute_not_exists({accepted})) OR {exp} < {now_s}"
         );
-        let [(pk, pkv), (sk, skv)] = Self::key(claim.tenant, claim.message_id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(pk, pkv)
-            .key(sk, skv)
-            .update_expression(u.expression())
-            .condition_expression(condition)
-            .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values))
+        let result = u
+            .update_item(
+                &self.client,
+                &self.table,
+                Self::key(claim.tenant, claim.message_id),
+                Some(condition),
+            )
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
