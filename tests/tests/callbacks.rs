@@ -10,8 +10,6 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
-use harness::unique;
-use serde_json::json;
 use shared::callbacks::store::{CallbackStore, Registry, RegistryError, state};
 use shared::callbacks::{DeliveryJob, Endpoint, JOB_KIND};
 use shared::config::Settings;
@@ -39,13 +37,7 @@ async fn env(extra: &[(&str, &str)]) -> Env {
     let queue = harness::create_queue(&sqs, "callbacks").await;
     let dlq = harness::create_queue(&sqs, "callbacks-dlq").await;
     let upstream = harness::create_queue(&sqs, "events").await;
-    let secret = unique("chasqui-callbacks");
-    sm.create_secret()
-        .name(&secret)
-        .secret_string(json!({"master_key": "test-master-key"}).to_string())
-        .send()
-        .await
-        .unwrap();
+    let secret = harness::create_callback_secret(&sm).await;
     let mut pairs = vec![
         ("TABLE_NAME", table.as_str()),
         ("CALLBACKS_QUEUE_URL", queue.as_str()),

@@ -66,13 +66,7 @@ async fn env() -> Env {
     };
     let (queue_arn, dlq_arn) = (arn(queue_url.clone()).await, arn(dlq_url).await);
     let scheduler = aws_sdk_scheduler::Client::new(&aws);
-    let group = harness::unique("sends");
-    scheduler
-        .create_schedule_group()
-        .name(&group)
-        .send()
-        .await
-        .unwrap();
+    let group = harness::create_schedule_group().await;
     let secret = harness::create_secret(&harness::secrets_manager().await).await;
     let uri = graph.uri();
     let config = chasqui_sender::configure(&Settings::from_pairs([
