@@ -16,6 +16,8 @@
 pub mod callbacks;
 pub mod check;
 #[cfg(feature = "aws")]
+pub mod clients;
+#[cfg(feature = "aws")]
 pub mod cloud_api;
 pub mod config;
 #[cfg(feature = "aws")]

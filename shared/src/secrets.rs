@@ -240,6 +240,12 @@ impl SecretCache {
         }
     }
 
+    /// A cache of Secrets Manager's secrets through `client`, each refreshed
+    /// after `ttl`: the one every function and the CLI read through.
+    pub fn secrets_manager(client: aws_sdk_secretsmanager::Client, ttl: Duration) -> Self {
+        Self::new(Arc::new(SecretsManagerSource::new(client)), ttl)
+    }
+
     /// The secret `secret_id`, fetching it if it was never fetched or has
     /// expired.
     pub async fn json(&self, secret_id: &str) -> Result<Arc<SecretJson>, SecretError> {

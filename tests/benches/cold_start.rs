@@ -433,7 +433,8 @@ async fn main() {
     // hello-world floor (which otherwise comes with this bench's profile).
     let given = |name: &str| std::env::var_os(name).map(PathBuf::from);
     let bin_dir = given("COLD_START_BINARIES").unwrap_or_else(|| {
-        let dir = harness::local::function_binaries();
+        // Each built alone, as SAM builds them.
+        let dir = harness::local::function_binaries_each_alone();
         assert!(
             dir.ends_with("release"),
             "cold starts are measured on release binaries; run this with `cargo bench` ({})",
@@ -456,6 +457,14 @@ async fn main() {
     let send_queue = harness::create_queue(&sqs, "cold-start-send").await;
     let dlq = harness::create_queue(&sqs, "cold-start-dlq").await;
     let events_queue = harness::create_queue(&sqs, "cold-start-events").await;
+    // What the template gives each function beyond its job's own settings,
+    // so each cold start makes what Lambda's would: the log key the status
+    // function reads at init, the callbacks and media queues, and the
+    // sender's media bucket and schedule group.
+    let callbacks_queue = harness::create_queue(&sqs, "cold-start-callbacks").await;
+    let media_queue = harness::create_queue(&sqs, "cold-start-media").await;
+    let log_key_secret_id = harness::create_log_key_secret(&sm).await;
+    let schedule_group = harness::create_schedule_group().await;
 
     // Every function, Python's too, reaches moto and the sandbox through a
     // timing proxy, so each sample knows its round trips.
@@ -498,6 +507,18 @@ async fn main() {
             .env("WHATSAPP_PHONE_NUMBER_ID", harness::local::PHONE_NUMBER_ID)
             .env("SEND_QUEUE_URL", send_queue.as_str())
             .env("SEND_MAX_RECEIVE_COUNT", "5")
+            .env("UPSTREAM_EVENTS_QUEUE_URL", events_queue.as_str())
+            .env("CALLBACKS_QUEUE_URL", callbacks_queue.as_str())
+            .env("MEDIA_BUCKET", "cold-start-media")
+            .env("SCHEDULE_GROUP", schedule_group.as_str())
+            .env(
+                "SCHEDULER_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/cold-start-scheduler",
+            )
+            .env(
+                "SEND_QUEUE_ARN",
+                "arn:aws:sqs:us-east-1:123456789012:cold-start-send",
+            )
     };
     let status_fn = |dir: &Path| {
         FunctionSpec::new("status", dir.join("status"))
@@ -506,6 +527,9 @@ async fn main() {
             .env("WEBHOOK_DLQ_URL", dlq.as_str())
             .env("WEBHOOK_MAX_RECEIVE_COUNT", "5")
             .env("UPSTREAM_EVENTS_QUEUE_URL", events_queue.as_str())
+            .env("CALLBACKS_QUEUE_URL", callbacks_queue.as_str())
+            .env("MEDIA_QUEUE_URL", media_queue.as_str())
+            .env("LOG_KEY_SECRET_ID", log_key_secret_id.as_str())
     };
     let mut baseline = FunctionSpec::new("python-webhook", &python)
         .env("AWS_ENDPOINT_URL", moto.url())

@@ -85,18 +85,46 @@ pub fn function_binaries() -> PathBuf {
 }
 
 fn build_function_binaries() -> PathBuf {
+    // The same package set as `make dev` builds, so both share one feature
+    // resolution and one set of artifacts.
+    let built = cargo_build(&[
+        "chasqui-webhook",
+        "chasqui-sender",
+        "chasqui-status",
+        "chasqui-api",
+        "chasqui-cli",
+    ]);
+    side_by_side(&built, &["webhook", "sender", "status", "api", "chasqui"])
+}
+
+/// The `webhook`, `sender`, `status` and `api` binaries, each built alone
+/// as `sam build` and `make build` build them (so none links what cargo's
+/// feature unification would add from another function: the sender's S3
+/// and Scheduler clients in the status binary, say), in this test's profile;
+/// their directory. For the cold-start bench.
+pub fn function_binaries_each_alone() -> PathBuf {
+    let mut built = BTreeMap::new();
+    for package in [
+        "chasqui-webhook",
+        "chasqui-sender",
+        "chasqui-status",
+        "chasqui-api",
+    ] {
+        built.extend(cargo_build(&[package]));
+    }
+    side_by_side(&built, &["webhook", "sender", "status", "api"])
+}
+
+/// Builds the binaries of `packages` together; each binary's path by name.
+fn cargo_build(packages: &[&str]) -> BTreeMap<String, PathBuf> {
     let mut build = escargot::CargoBuild::new()
         .manifest_path(crate::root().join("Cargo.toml"))
         .bins()
-        // The same package set as `make dev` builds, so both share one
-        // feature resolution and one set of artifacts.
-        .package("chasqui-webhook")
-        .package("chasqui-sender")
-        .package("chasqui-status")
-        .package("chasqui-api")
-        .package("chasqui-cli")
         .current_release()
         .arg("--quiet");
+    for package in packages {
+        build = build.package(package);
+    }
     // What cargo set for this test (package name, manifest dir, ...) would
     // count as changed inputs of build scripts that watch them (ring's),
     // rebuilding half the tree on every run.
@@ -121,11 +149,10 @@ fn build_function_binaries() -> PathBuf {
     let started = Instant::now();
     let messages = build
         .exec()
-        .unwrap_or_else(|e| panic!("running cargo build for the function binaries: {e}"));
+        .unwrap_or_else(|e| panic!("running cargo build for {packages:?}: {e}"));
     let mut built: BTreeMap<String, PathBuf> = BTreeMap::new();
     for message in messages {
-        let message =
-            message.unwrap_or_else(|e| panic!("cargo build of the function binaries failed: {e}"));
+        let message = message.unwrap_or_else(|e| panic!("cargo build of {packages:?} failed: {e}"));
         if let Ok(escargot::format::Message::CompilerArtifact(artifact)) = message.decode()
             && let Some(exe) = artifact.executable
         {
@@ -133,17 +160,22 @@ fn build_function_binaries() -> PathBuf {
         }
     }
     eprintln!(
-        "function binaries up to date in {:.1} s",
+        "binaries of {packages:?} up to date in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    built
+}
+
+/// The directory of the binaries `names`, which cargo put side by side.
+fn side_by_side(built: &BTreeMap<String, PathBuf>, names: &[&str]) -> PathBuf {
     let dir = |name: &str| {
         let exe = built
             .get(name)
             .unwrap_or_else(|| panic!("cargo built no {name} binary: {built:?}"));
         exe.parent().map(PathBuf::from).unwrap_or_default()
     };
-    let bin_dir = dir("webhook");
-    for name in ["sender", "status", "api", "chasqui"] {
+    let bin_dir = dir(names[0]);
+    for name in &names[1..] {
         assert_eq!(dir(name), bin_dir, "the binaries are side by side");
     }
     bin_dir

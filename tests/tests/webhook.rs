@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use shared::config::SecretSettings;
 use shared::intake::{MAX_SQS_MESSAGE_BYTES, QueuedWebhook};
 use shared::queue::SqsQueue;
-use shared::secrets::{SecretCache, SecretsManagerSource};
+use shared::secrets::SecretCache;
 
 /// Every fixture's further apps live under its own prefix.
 struct Fixture {
@@ -39,10 +39,7 @@ async fn setup() -> Fixture {
 async fn app_for(queue_url: &str, prefix: &str) -> App {
     let sm = harness::secrets_manager().await;
     let secret_id = harness::create_secret(&sm).await;
-    let secrets = SecretCache::new(
-        Arc::new(SecretsManagerSource::new(sm)),
-        Duration::from_secs(300),
-    );
+    let secrets = SecretCache::secrets_manager(sm, Duration::from_secs(300));
     let secret = SecretSettings {
         secret_id,
         prefix: Some(prefix.to_owned()),
@@ -522,10 +519,7 @@ async fn each_app_verifies_only_on_its_own_route_and_its_changes_carry_its_name(
 async fn without_a_prefix_only_the_default_app_has_a_route() {
     let f = setup().await;
     let sm = harness::secrets_manager().await;
-    let secrets = SecretCache::new(
-        Arc::new(SecretsManagerSource::new(sm.clone())),
-        Duration::from_secs(300),
-    );
+    let secrets = SecretCache::secrets_manager(sm.clone(), Duration::from_secs(300));
     let secret = SecretSettings {
         secret_id: harness::create_secret(&sm).await,
         prefix: None,

@@ -22,7 +22,7 @@ use shared::callbacks::store::{CallbackStore, Registry, RegistryError};
 use shared::callbacks::{self as cb, Endpoint};
 use shared::config::Settings;
 use shared::queue::SqsQueue;
-use shared::secrets::{ExposeSecret, SecretCache, SecretsManagerSource};
+use shared::secrets::{ExposeSecret, SecretCache};
 
 use super::{CliError, Output};
 use crate::clock;
@@ -53,8 +53,8 @@ pub fn registry(target: &Target) -> Result<Registry, CliError> {
     let guard = Guard::new(Guard::parse_networks(&networks).map_err(|reason| {
         CliError::new(format!("CALLBACK_ALLOWED_NETWORKS {networks:?}: {reason}"))
     })?);
-    let secrets = Arc::new(SecretCache::new(
-        Arc::new(SecretsManagerSource::new(target.secrets_manager())),
+    let secrets = Arc::new(SecretCache::secrets_manager(
+        target.secrets_manager(),
         shared::config::DEFAULT_SECRET_TTL,
     ));
     let store = CallbackStore::new(target.dynamodb(), target.table()?);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::config::{GraphSettings, Settings};
-use shared::secrets::{SecretCache, SecretsManagerSource};
+use shared::secrets::SecretCache;
 use shared::templates::store::{DynamoTemplates, TemplateStore};
 use shared::templates::sync::{self, Account};
 use shared::templates::{Entry, check};
@@ -70,8 +70,8 @@ pub async fn sync_target(
     };
     let bindings = Arc::new(DynamoBindings::new(target.dynamodb(), target.table()?));
     let tokens = TenantTokens {
-        secrets: Arc::new(SecretCache::new(
-            Arc::new(SecretsManagerSource::new(target.secrets_manager())),
+        secrets: Arc::new(SecretCache::secrets_manager(
+            target.secrets_manager(),
             secret.ttl,
         )),
         directory: Arc::new(Directory::new(bindings.clone(), tenant::BINDINGS_TTL)),

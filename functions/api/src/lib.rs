@@ -44,7 +44,7 @@ use shared::intake::MAX_SQS_MESSAGE_BYTES;
 use shared::keys::DynamoKeys;
 use shared::queue::{Outgoing, SqsQueue};
 use shared::schedule::{Cancel, EventBridgeTimer};
-use shared::secrets::{SecretCache, SecretsManagerSource};
+use shared::secrets::SecretCache;
 use shared::send_request::SendRequest;
 use shared::table;
 use shared::table::attr::message as attr;
@@ -181,10 +181,8 @@ impl App {
         let registry = Registry::new(
             CallbackStore::new(ddb.clone(), &table),
             guard,
-            Arc::new(SecretCache::new(
-                Arc::new(SecretsManagerSource::new(
-                    aws_sdk_secretsmanager::Client::new(aws),
-                )),
+            Arc::new(SecretCache::secrets_manager(
+                aws_sdk_secretsmanager::Client::new(aws),
                 config.callbacks.secret_ttl,
             )),
             config.callbacks.secret_id.clone(),

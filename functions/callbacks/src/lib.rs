@@ -37,7 +37,7 @@ use shared::callbacks::store::{CallbackStore, Delivery, KeptEvent, Registry, sta
 use shared::callbacks::{DeliveryJob, Endpoint, JOB_KIND, enqueue};
 use shared::config::{CallbackSettings, ConfigError, Settings};
 use shared::queue::{Outgoing, SqsQueue};
-use shared::secrets::{SecretCache, SecretsManagerSource};
+use shared::secrets::SecretCache;
 use shared::sqs::requeue::{Requeue, SqsRequeue, backoff_between};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use tokio::sync::Mutex;
@@ -111,10 +111,8 @@ impl App {
     ) -> Result<Self, lambda_runtime::Error> {
         let settings = config.callbacks.clone();
         let guard = Guard::new(Guard::parse_networks(&settings.allowed_networks)?);
-        let secrets = Arc::new(SecretCache::new(
-            Arc::new(SecretsManagerSource::new(
-                aws_sdk_secretsmanager::Client::new(aws),
-            )),
+        let secrets = Arc::new(SecretCache::secrets_manager(
+            aws_sdk_secretsmanager::Client::new(aws),
             settings.secret_ttl,
         ));
         let store = CallbackStore::new(aws_sdk_dynamodb::Client::new(aws), &config.table_name);

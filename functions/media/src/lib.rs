@@ -32,6 +32,7 @@ use shared::events::{Event, MediaChanged};
 use shared::media::graph::{DownloadError, GraphMedia, MediaApi, MediaUrl, is_gone};
 use shared::media::s3::{Head, MediaBucket, Put, SHA256_METADATA};
 use shared::media::{DEFAULT_MAX_BYTES, MediaInfo, MediaJob, checksum_matches, reason, state};
+use shared::secrets::SecretCache;
 use shared::sqs::requeue::{Requeue, SqsRequeue, backoff};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
 use shared::store::StoreError;
@@ -157,8 +158,16 @@ impl App {
         config: &MediaConfig,
         aws: &aws_config::SdkConfig,
     ) -> Result<Self, lambda_runtime::Error> {
-        let tokens = TenantTokens::new(aws, &config.table_name, &config.secret);
         let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        let tokens = TenantTokens::new(
+            Arc::new(SecretCache::secrets_manager(
+                aws_sdk_secretsmanager::Client::new(aws),
+                config.secret.ttl,
+            )),
+            dynamodb.clone(),
+            &config.table_name,
+            &config.secret,
+        );
         let api = GraphMedia::new(
             &config.graph_base_url,
             &config.graph_version,

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use shared::clients::Building;
 use shared::cloud_api::{CloudApi, CloudApiClient, ErrorClass, GraphError};
 use shared::config::{
     ConfigError, GraphSettings, ScheduleSettings, SecretSettings, Settings, TemplateSettings,
@@ -34,6 +35,7 @@ use shared::metrics::{self, Emf};
 use shared::now_millis;
 use shared::queue::QueueError;
 use shared::record::{ErrorRecord, Status};
+use shared::secrets::SecretCache;
 use shared::send_request::{RequestError, SendRequest};
 use shared::sqs::requeue::{self, Requeue, SqsRequeue, backoff};
 use shared::sqs::{Batch, BatchResponse, SqsRecord};
@@ -337,12 +339,26 @@ impl App {
         config: &SenderConfig,
         aws: &aws_config::SdkConfig,
     ) -> Result<Self, lambda_runtime::Error> {
-        let tokens = TenantTokens::new(aws, &config.table_name, &config.secret);
-        tokens
-            .secrets
-            .access_token(&config.secret.secret_id)
-            .await?;
-        let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+        // The table's and the queues' clients are made on their own thread
+        // while the secret's round trip is under way (`shared::clients`).
+        let clients = Building::start(aws, |aws| {
+            (
+                aws_sdk_dynamodb::Client::new(aws),
+                aws_sdk_sqs::Client::new(aws),
+            )
+        });
+        let secrets = Arc::new(SecretCache::secrets_manager(
+            aws_sdk_secretsmanager::Client::new(aws),
+            config.secret.ttl,
+        ));
+        secrets.access_token(&config.secret.secret_id).await?;
+        let (dynamodb, sqs) = clients.wait();
+        let tokens = TenantTokens::new(
+            secrets,
+            dynamodb.clone(),
+            &config.table_name,
+            &config.secret,
+        );
         let directory = tokens.directory.clone();
         let api = Arc::new(CloudApiClient::new(
             &config.graph,
@@ -371,7 +387,6 @@ impl App {
                 }),
         };
         let store = Arc::new(DynamoLedger::new(dynamodb.clone(), &config.table_name));
-        let sqs = aws_sdk_sqs::Client::new(aws);
         let events = publish::publisher(
             &sqs,
             config.upstream_events_queue_url.as_deref(),

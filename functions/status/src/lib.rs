@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
+use shared::clients::Building;
 use shared::config::{ConfigError, Settings};
 use shared::events::Payload;
 use shared::metrics::{self, Emf};
@@ -250,7 +251,8 @@ impl App {
     /// requests), SQS for events (or the log) and the dead-letter queue.
     pub fn from_config(config: &StatusConfig, aws: &aws_config::SdkConfig) -> Self {
         let requests = RequestCounter::default();
-        let store = Arc::new(DynamoStore::new(requests.client(aws), &config.table_name));
+        let dynamodb = requests.client(aws);
+        let store = Arc::new(DynamoStore::new(dynamodb.clone(), &config.table_name));
         let sqs = aws_sdk_sqs::Client::new(aws);
         let publisher = publish::publisher(
             &sqs,
@@ -272,12 +274,9 @@ impl App {
             contacts: store.clone(),
             log: store.clone(),
             health: store,
-            templates: Arc::new(DynamoTemplates::new(
-                requests.client(aws),
-                &config.table_name,
-            )),
+            templates: Arc::new(DynamoTemplates::new(dynamodb, &config.table_name)),
             publisher,
-            dead_letters: Arc::new(SqsDeadLetters::new(sqs, &config.dlq_url)),
+            dead_letters: Arc::new(SqsDeadLetters::new(sqs.clone(), &config.dlq_url)),
         };
         let app = Self::new(
             ports,
@@ -286,7 +285,7 @@ impl App {
             requests,
         );
         match &config.media_queue_url {
-            Some(url) => app.with_media_queue(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url)),
+            Some(url) => app.with_media_queue(SqsQueue::new(sqs, url)),
             None => app,
         }
     }
@@ -301,10 +300,16 @@ impl App {
             );
         }
         let aws = shared::aws_config().await;
+        // The adapters and their clients are made on their own thread while
+        // the log key's round trip is under way (`shared::clients`).
+        let app = Building::start(&aws, {
+            let config = config.clone();
+            move |aws| Self::from_config(&config, aws)
+        });
         if let Some(secret_id) = &config.log_key_secret_id {
             install_log_key(&aws, secret_id).await;
         }
-        Ok(Self::from_config(&config, &aws))
+        Ok(app.wait())
     }
 
     /// DynamoDB requests made so far, by operation.

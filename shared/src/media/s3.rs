@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use aws_sdk_s3::primitives::ByteStream;
 
+use crate::clients::Lazy;
 use crate::store::StoreError;
 use crate::table::dynamo::failure;
 
@@ -55,21 +56,25 @@ pub struct Put<'a> {
     pub metadata: Vec<(&'static str, String)>,
 }
 
-/// Adapter: S3.
+/// Adapter: S3. Its client is made at its first use, not at cold start
+/// (`crate::clients`): the sender needs it only for media kept in S3.
 #[derive(Clone)]
 pub struct MediaBucket {
-    client: aws_sdk_s3::Client,
+    client: Lazy<aws_sdk_s3::Client>,
 }
 
 impl MediaBucket {
     /// The adapter over `config` (path-style addressing, so a local
     /// emulator and dotted bucket names work like AWS).
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build();
         Self {
-            client: aws_sdk_s3::Client::from_conf(s3),
+            client: Lazy::new(config, |config| {
+                aws_sdk_s3::Client::from_conf(
+                    aws_sdk_s3::config::Builder::from(config)
+                        .force_path_style(true)
+                        .build(),
+                )
+            }),
         }
     }
 
@@ -77,6 +82,7 @@ impl MediaBucket {
     pub async fn head(&self, bucket: &str, key: &str) -> Result<Option<Head>, StoreError> {
         match self
             .client
+            .get()
             .head_object()
             .bucket(bucket)
             .key(key)
@@ -111,7 +117,7 @@ impl MediaBucket {
         key: &str,
         etag: Option<&str>,
     ) -> Result<Option<(Head, Vec<u8>)>, StoreError> {
-        let mut request = self.client.get_object().bucket(bucket).key(key);
+        let mut request = self.client.get().get_object().bucket(bucket).key(key);
         if let Some(etag) = etag {
             request = request.if_match(format!("\"{etag}\""));
         }
@@ -147,6 +153,7 @@ impl MediaBucket {
     pub async fn put(&self, put: Put<'_>) -> Result<(), StoreError> {
         let mut request = self
             .client
+            .get()
             .put_object()
             .bucket(put.bucket)
             .key(put.key)

@@ -15,6 +15,7 @@ use aws_sdk_scheduler::types::{
 };
 
 use super::{Fire, MAX_QUEUE_DELAY_SECONDS, at_expression, schedule_name};
+use crate::clients::Lazy;
 use crate::config::ScheduleSettings;
 use crate::error::{Cause, Chain};
 use crate::events::publish::EventPublisher;
@@ -61,8 +62,10 @@ pub trait Timer: Send + Sync {
 /// is a delayed message on the send queue instead.
 #[derive(Clone)]
 pub struct EventBridgeTimer {
-    scheduler: aws_sdk_scheduler::Client,
-    sqs: aws_sdk_sqs::Client,
+    // Made at the first schedule, not at cold start (`crate::clients`):
+    // most sends are not scheduled.
+    scheduler: Lazy<aws_sdk_scheduler::Client>,
+    sqs: Lazy<aws_sdk_sqs::Client>,
     queue_url: String,
     settings: ScheduleSettings,
 }
@@ -76,8 +79,8 @@ impl EventBridgeTimer {
         settings: ScheduleSettings,
     ) -> Self {
         Self {
-            scheduler: aws_sdk_scheduler::Client::new(aws),
-            sqs: aws_sdk_sqs::Client::new(aws),
+            scheduler: Lazy::new(aws, aws_sdk_scheduler::Client::new),
+            sqs: Lazy::new(aws, aws_sdk_sqs::Client::new),
             queue_url: queue_url.into(),
             settings,
         }
@@ -106,6 +109,7 @@ impl Timer for EventBridgeTimer {
             // Whole seconds, rounded up: never early.
             let delay = wait.as_millis().div_ceil(1000) as i32;
             self.sqs
+                .get()
                 .send_message()
                 .queue_url(&self.queue_url)
                 .message_body(input)
@@ -133,6 +137,7 @@ impl Timer for EventBridgeTimer {
             .map_err(|e| Self::error("CreateSchedule", e))?;
         let result = self
             .scheduler
+            .get()
             .create_schedule()
             .name(schedule_name(tenant, id))
             .group_name(&self.settings.group)
@@ -161,6 +166,7 @@ impl Timer for EventBridgeTimer {
     async fn clear(&self, tenant: &str, id: &str) -> Result<(), ScheduleError> {
         let result = self
             .scheduler
+            .get()
             .delete_schedule()
             .name(schedule_name(tenant, id))
             .group_name(&self.settings.group)

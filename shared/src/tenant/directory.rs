@@ -289,22 +289,20 @@ pub struct TenantTokens {
 }
 
 impl TenantTokens {
-    /// The production tokens: Secrets Manager through a cache of
-    /// `secret.ttl`, the bindings of `table_name` reloaded every
+    /// The production tokens: `secrets` (Secrets Manager through a cache,
+    /// [`SecretCache::secrets_manager`]), the bindings of `table_name` read
+    /// through the function's one DynamoDB client and reloaded every
     /// [`super::BINDINGS_TTL`].
-    pub fn new(aws: &aws_config::SdkConfig, table_name: &str, secret: &SecretSettings) -> Self {
+    pub fn new(
+        secrets: Arc<SecretCache>,
+        dynamodb: aws_sdk_dynamodb::Client,
+        table_name: &str,
+        secret: &SecretSettings,
+    ) -> Self {
         Self {
-            secrets: Arc::new(SecretCache::new(
-                Arc::new(crate::secrets::SecretsManagerSource::new(
-                    aws_sdk_secretsmanager::Client::new(aws),
-                )),
-                secret.ttl,
-            )),
+            secrets,
             directory: Arc::new(Directory::new(
-                Arc::new(DynamoBindings::new(
-                    aws_sdk_dynamodb::Client::new(aws),
-                    table_name,
-                )),
+                Arc::new(DynamoBindings::new(dynamodb, table_name)),
                 super::BINDINGS_TTL,
             )),
             secret: secret.clone(),
