@@ -108,7 +108,72 @@ impl<C> Lazy<C> {
     }
 
     /// Whether the client has been made.
-    pub fn is_made(&self) -> bool {
+    #[cfg(test)]
+    fn is_made(&self) -> bool {
         self.client.get().is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn config() -> SdkConfig {
+        SdkConfig::builder()
+            .region(aws_config::Region::new("sa-east-1"))
+            .build()
+    }
+
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+
+    /// A stand-in client: the region it was made for and which one it is.
+    fn counted(config: &SdkConfig) -> (String, usize) {
+        let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+        (region, MADE.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    #[test]
+    fn a_lazy_client_is_made_at_its_first_use_once_and_its_clones_share_it() {
+        let lazy = Lazy::new(&config(), counted);
+        let clone = lazy.clone();
+        assert!(!lazy.is_made(), "nothing is made before the first use");
+        let (region, first) = lazy.get().clone();
+        assert_eq!(region, "sa-east-1", "made from the configuration given");
+        assert_eq!(lazy.get().1, first, "kept, not made again");
+        assert!(
+            clone.is_made(),
+            "a clone made before the first use shares it"
+        );
+        assert_eq!(clone.get().1, first);
+    }
+
+    #[test]
+    fn a_client_building_in_the_background_is_made_on_its_own_thread_from_the_configuration() {
+        let here = std::thread::current().id();
+        let building = Building::start(&config(), move |config| {
+            let thread = std::thread::current();
+            (
+                thread.id() != here,
+                thread.name().map(str::to_owned),
+                config.region().map(|r| r.to_string()),
+            )
+        });
+        let (elsewhere, name, region) = building.wait();
+        assert!(elsewhere, "made on another thread");
+        assert_eq!(name.as_deref(), Some("aws-client"));
+        assert_eq!(region.as_deref(), Some("sa-east-1"));
+    }
+
+    #[test]
+    fn a_panic_while_building_goes_on_where_the_client_is_waited_for() {
+        let building = Building::start(&config(), |_| -> u8 { panic!("unusable configuration") });
+        let caught =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || building.wait()));
+        let message = caught
+            .err()
+            .and_then(|p| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        assert_eq!(message, "unusable configuration");
     }
 }

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use chasqui_cli::runtime::{CapturedLogs, FunctionSpec, Invoke, LocalFunction};
 use chasqui_cli::sandbox::{Sandbox, SandboxConfig};
-use harness::proxy::RecordingProxy;
+use harness::proxy::{Call, RecordingProxy};
 use serde_json::{Value, json};
 use shared::intake::QueuedWebhook;
 
@@ -45,6 +45,31 @@ use shared::intake::QueuedWebhook;
 const OVERHEAD_GOAL_MS: f64 = 2.0;
 /// The peak RSS goal (issue 16).
 const RSS_GOAL_MIB: f64 = 10.0;
+
+/// How long the services were answering at least one of `calls`: the
+/// union of their intervals, so calls made at once (the status function's
+/// event to two queues, a client made while a secret's call is under way)
+/// count once, as the process waited for them once.
+fn waited(calls: &[Call]) -> Duration {
+    let mut spans: Vec<(Instant, Instant)> = calls
+        .iter()
+        .map(|c| (c.started, c.started + c.took))
+        .collect();
+    spans.sort();
+    let mut total = Duration::ZERO;
+    let mut open: Option<(Instant, Instant)> = None;
+    for (start, end) in spans {
+        open = match open {
+            Some((from, to)) if start <= to => Some((from, to.max(end))),
+            Some((from, to)) => {
+                total += to - from;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    total + open.map_or(Duration::ZERO, |(from, to)| to - from)
+}
 
 /// One fresh process, one event.
 struct Sample {
@@ -120,7 +145,7 @@ impl Subject {
     async fn sample(&mut self, proxies: &[&RecordingProxy]) {
         let event = self.event();
         for proxy in proxies {
-            proxy.take();
+            proxy.take_calls();
         }
         let function = LocalFunction::new(self.spec.clone());
         let report = function.invoke_report(event.clone()).await;
@@ -128,7 +153,7 @@ impl Subject {
         let cpu = pid.and_then(cpu_time);
         let rss_now = pid.and_then(rss_split);
         function.shutdown().await;
-        let upstream: Vec<Duration> = proxies.iter().flat_map(|p| p.take()).collect();
+        let calls: Vec<Call> = proxies.iter().flat_map(|p| p.take_calls()).collect();
         let fail = |why: String| -> ! {
             panic!(
                 "{}: {why}\n--- its last output ---\n{}",
@@ -152,8 +177,8 @@ impl Subject {
                 .unwrap_or_else(|| fail("no peak RSS (is this Linux?)".into())),
             anon_kib: rss_now.map_or(0, |(anon, _)| anon),
             file_kib: rss_now.map_or(0, |(_, file)| file),
-            calls: upstream.len(),
-            upstream: upstream.iter().sum(),
+            calls: calls.len(),
+            upstream: waited(&calls),
         });
     }
 
@@ -529,6 +554,7 @@ async fn main() {
             .env("UPSTREAM_EVENTS_QUEUE_URL", events_queue.as_str())
             .env("CALLBACKS_QUEUE_URL", callbacks_queue.as_str())
             .env("MEDIA_QUEUE_URL", media_queue.as_str())
+            .env("MEDIA_BUCKET", "cold-start-media")
             .env("LOG_KEY_SECRET_ID", log_key_secret_id.as_str())
     };
     let mut baseline = FunctionSpec::new("python-webhook", &python)
@@ -726,7 +752,7 @@ async fn main() {
         }
     }
     let (direct, proxied) = (Stats::of(direct).median, Stats::of(proxied).median);
-    moto.take();
+    moto.take_calls();
 
     // Warm: one instance each, the webhook's POST beside the API's.
     let warm_n = n.max(20);

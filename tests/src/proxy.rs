@@ -31,6 +31,8 @@ use crate::meter::{Index, ItemWrite, read_units};
 /// One request that went through.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
+    /// When the request was sent upstream.
+    pub started: Instant,
     /// Upstream time: request sent to answer read.
     pub took: Duration,
     /// The AWS action of a JSON-protocol call (`X-Amz-Target`, e.g.
@@ -438,6 +440,7 @@ impl RecordingProxy {
                 _ => (send().await.0, None),
             };
             records.lock().expect("the log").push(Call {
+                started,
                 took: started.elapsed(),
                 action,
                 access_key,
@@ -466,11 +469,6 @@ impl RecordingProxy {
     /// `http://<addr>`, to use as the function's endpoint.
     pub fn url(&self) -> String {
         self.server.url()
-    }
-
-    /// The upstream times recorded since the last call.
-    pub fn take(&self) -> Vec<Duration> {
-        self.take_calls().into_iter().map(|c| c.took).collect()
     }
 
     /// The calls recorded since the last call.
