@@ -6,8 +6,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_scheduler::operation::create_schedule::CreateScheduleError;
 use aws_sdk_scheduler::operation::delete_schedule::DeleteScheduleError;
 use aws_sdk_scheduler::types::{
@@ -24,7 +23,7 @@ use crate::record::{MessageRecord, Status};
 use crate::store::StoreError;
 use crate::table;
 use crate::table::attr::message as attr;
-use crate::table::dynamo::{Item, Update, failure, key, message_record};
+use crate::table::dynamo::{Conditional, Item, Update, key, message_record};
 
 /// Setting or clearing a fire failed; a retry may help (the calls are
 /// idempotent).
@@ -255,25 +254,19 @@ pub async fn cancel(
     );
     let item_key = key(table::message_pk(tenant, id), table::MESSAGE_SK);
     let result = u
-        .update_item(dynamodb, table_name, item_key.clone(), Some(condition))
-        .return_values(ReturnValue::AllOld)
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await;
+        .update_or_current(
+            dynamodb,
+            table_name,
+            item_key,
+            condition,
+            ReturnValue::AllOld,
+            ("UpdateItem message", "GetItem message"),
+        )
+        .await?;
     let old = match result {
-        Ok(out) => out.attributes.unwrap_or_default(),
-        Err(err) => {
-            let Some(UpdateItemError::ConditionalCheckFailedException(e)) = err.as_service_error()
-            else {
-                return Err(failure("UpdateItem message", err).into());
-            };
-            let old = match e.item() {
-                Some(item) => Some(item.clone()),
-                None => read(dynamodb, table_name, item_key).await?,
-            };
-            let Some(old) = old else {
-                return Ok(Cancel::Unknown);
-            };
+        Conditional::Written(old) => old,
+        Conditional::Refused(None) => return Ok(Cancel::Unknown),
+        Conditional::Refused(Some(old)) => {
             let record = record(&old)?;
             if record.is_expired(now_ms / 1000) {
                 return Ok(Cancel::Unknown);
@@ -311,20 +304,4 @@ fn record(item: &Item) -> Result<MessageRecord, StoreError> {
         operation: "UpdateItem message",
         source,
     })
-}
-
-async fn read(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    table_name: &str,
-    item_key: Item,
-) -> Result<Option<Item>, StoreError> {
-    let out = dynamodb
-        .get_item()
-        .table_name(table_name)
-        .set_key(Some(item_key))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| failure("GetItem message", e))?;
-    Ok(out.item)
 }
