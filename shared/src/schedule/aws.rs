@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_scheduler::error::SdkError;
 use aws_sdk_scheduler::operation::create_schedule::CreateScheduleError;
 use aws_sdk_scheduler::operation::delete_schedule::DeleteScheduleError;
 use aws_sdk_scheduler::types::{
@@ -142,19 +143,10 @@ impl Timer for EventBridgeTimer {
             .target(target)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // The same name: an earlier attempt created it.
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(CreateScheduleError::ConflictException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(Self::error("CreateSchedule", e)),
-        }
+        // The same name: an earlier attempt created it.
+        done_or("CreateSchedule", result, |e| {
+            matches!(e, CreateScheduleError::ConflictException(_))
+        })
     }
 
     async fn clear(&self, tenant: &str, id: &str) -> Result<(), ScheduleError> {
@@ -165,18 +157,26 @@ impl Timer for EventBridgeTimer {
             .group_name(&self.settings.group)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(DeleteScheduleError::ResourceNotFoundException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(Self::error("DeleteSchedule", e)),
-        }
+        done_or("DeleteSchedule", result, |e| {
+            matches!(e, DeleteScheduleError::ResourceNotFoundException(_))
+        })
+    }
+}
+
+/// An idempotent call's result: done, also when it failed with what
+/// `already` says is the work of an earlier call.
+fn done_or<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+    already: impl FnOnce(&E) -> bool,
+) -> Result<(), ScheduleError>
+where
+    SdkError<E, R>: Into<Cause>,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(already) => Ok(()),
+        Err(e) => Err(EventBridgeTimer::error(operation, e)),
     }
 }
 
