@@ -127,18 +127,7 @@ pub async fn create_queue_with_dlq(
     visibility_timeout_secs: u32,
 ) -> (String, String) {
     let dlq_url = create_queue(sqs, &format!("{prefix}-dlq")).await;
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .ok()
-        .and_then(|o| {
-            o.attributes()
-                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        })
-        .unwrap_or_else(|| panic!("no ARN for {dlq_url}"));
+    let dlq_arn = queue_arn(sqs, &dlq_url).await;
     let policy =
         format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#);
     let out = sqs
@@ -158,6 +147,95 @@ pub async fn create_queue_with_dlq(
             )
         });
     (out.queue_url().unwrap_or_default().to_owned(), dlq_url)
+}
+
+/// The ARN of the queue at `queue_url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| {
+            o.attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        })
+        .unwrap_or_else(|| panic!("no ARN for {queue_url}"))
+}
+
+/// Receives (deleting none) until the queue answers empty: every message
+/// visible now, each once while it stays in flight.
+pub async fn drain(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Message> {
+    let mut got = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "receive_message: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                )
+            });
+        if out.messages().is_empty() {
+            return got;
+        }
+        got.extend(out.messages().iter().cloned());
+    }
+}
+
+/// What an in-process sender test runs against: a fresh table, a send
+/// queue with its dead-letter queue (three receives, 30 s visibility) and
+/// the test WhatsApp secret.
+pub struct SenderStack {
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub secret: String,
+}
+
+impl SenderStack {
+    /// Creates the table, the queues and the secret.
+    pub async fn create() -> Self {
+        let ddb = dynamodb().await;
+        let table = create_table(&ddb).await;
+        let sqs = sqs().await;
+        let (queue_url, dlq_url) = create_queue_with_dlq(&sqs, "send", 3, 30).await;
+        let secret = create_secret(&secrets_manager().await).await;
+        Self {
+            ddb,
+            sqs,
+            table,
+            queue_url,
+            dlq_url,
+            secret,
+        }
+    }
+
+    /// The sender's settings on this stack for the number
+    /// `phone_number_id`, with Meta's Graph API at `graph_url`; a test adds
+    /// its own.
+    pub fn settings<'a>(
+        &'a self,
+        phone_number_id: &'a str,
+        graph_url: &'a str,
+    ) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("WHATSAPP_SECRET_ID", self.secret.as_str()),
+            ("TABLE_NAME", self.table.as_str()),
+            ("SEND_QUEUE_URL", self.queue_url.as_str()),
+            ("SEND_MAX_RECEIVE_COUNT", "3"),
+            ("WHATSAPP_PHONE_NUMBER_ID", phone_number_id),
+            ("GRAPH_API_BASE_URL", graph_url),
+        ]
+    }
 }
 
 /// Receives until `expected` messages arrived (deleting none) or ten seconds passed.

@@ -195,23 +195,11 @@ impl Env {
     }
 
     async fn events(&self) -> Vec<Event> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.events_queue)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                out.push(serde_json::from_str(m.body().unwrap_or_default()).unwrap());
-            }
-        }
+        harness::drain(&self.sqs, &self.events_queue)
+            .await
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap_or_default()).unwrap())
+            .collect()
     }
 
     async fn object_bytes(&self, key: &str) -> (Vec<u8>, Option<String>) {

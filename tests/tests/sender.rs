@@ -30,25 +30,22 @@ struct Env {
 
 async fn env(extra: &[(&str, &str)]) -> Env {
     let graph = MockServer::start().await;
-    let ddb = harness::dynamodb().await;
-    let table = harness::create_table(&ddb).await;
-    let sqs = harness::sqs().await;
-    let (queue_url, dlq_url) = harness::create_queue_with_dlq(&sqs, "send", 3, 30).await;
-    let secret = harness::create_secret(&harness::secrets_manager().await).await;
+    let stack = harness::SenderStack::create().await;
     let uri = graph.uri();
-    let mut pairs = vec![
-        ("WHATSAPP_SECRET_ID", secret.as_str()),
-        ("TABLE_NAME", table.as_str()),
-        ("SEND_QUEUE_URL", queue_url.as_str()),
-        ("SEND_MAX_RECEIVE_COUNT", "3"),
-        ("WHATSAPP_PHONE_NUMBER_ID", PN),
-        ("GRAPH_API_BASE_URL", uri.as_str()),
-    ];
+    let mut pairs = stack.settings(PN, &uri);
     pairs.extend_from_slice(extra);
     let config = chasqui_sender::configure(&Settings::from_pairs(pairs)).unwrap();
     let app = chasqui_sender::App::from_config(&config, &harness::aws().await)
         .await
         .unwrap();
+    let harness::SenderStack {
+        ddb,
+        sqs,
+        table,
+        queue_url,
+        dlq_url,
+        ..
+    } = stack;
     Env {
         config,
         app,
