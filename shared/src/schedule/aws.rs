@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::ReturnValue;
 use aws_sdk_scheduler::error::SdkError;
 use aws_sdk_scheduler::operation::create_schedule::CreateScheduleError;
 use aws_sdk_scheduler::operation::delete_schedule::DeleteScheduleError;
@@ -24,7 +24,7 @@ use crate::record::{MessageRecord, Status};
 use crate::store::StoreError;
 use crate::table;
 use crate::table::attr::message as attr;
-use crate::table::dynamo::{Conditional, Item, Update, key, message_record};
+use crate::table::dynamo::{Conditional, Item, Update, message_key, message_record, n};
 
 /// Setting or clearing a fire failed; a retry may help (the calls are
 /// idempotent).
@@ -210,10 +210,6 @@ pub enum CancelError {
     Event(#[from] QueueError),
 }
 
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 /// Cancels `tenant`'s message `id` (`chasqui send cancel`, `DELETE
 /// /v1/messages/{id}`): one conditional write of `cancelled_at` that holds
 /// only while the sender has not claimed the message (no `send_state`, no
@@ -252,12 +248,11 @@ pub async fn cancel(
     let condition = format!(
         "attribute_exists({pk}) AND {untouched} AND (attribute_not_exists({exp}) OR {exp} > {now_s})"
     );
-    let item_key = key(table::message_pk(tenant, id), table::MESSAGE_SK);
     let result = u
         .update_or_current(
             dynamodb,
             table_name,
-            item_key,
+            message_key(tenant, id),
             condition,
             ReturnValue::AllOld,
             ("UpdateItem message", "GetItem message"),

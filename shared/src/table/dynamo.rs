@@ -27,6 +27,21 @@ pub fn key(pk: String, sk: impl Into<String>) -> Item {
     ])
 }
 
+/// The key of a message item (`tenant`'s message `message_id`).
+pub fn message_key(tenant: &str, message_id: &str) -> Item {
+    key(super::message_pk(tenant, message_id), super::MESSAGE_SK)
+}
+
+/// A string attribute.
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number attribute.
+pub fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
 /// The key of a customer's contact item.
 pub fn contact_key(tenant: &str, phone_number_id: &str, customer_id: &str) -> Item {
     key(
@@ -457,14 +472,6 @@ mod tests {
     use crate::record::Status;
     use crate::table::attr::message as attr;
     use serde_json::json;
-
-    fn n(v: u64) -> AttributeValue {
-        AttributeValue::N(v.to_string())
-    }
-
-    fn s(v: &str) -> AttributeValue {
-        AttributeValue::S(v.to_owned())
-    }
 
     #[test]
     fn reads_both_writers_fields() {

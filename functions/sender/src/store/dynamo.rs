@@ -11,7 +11,8 @@ use shared::record::ErrorRecord;
 use shared::table;
 use shared::table::attr::message as attr;
 use shared::table::dynamo::{
-    Conditional, Update, error_attribute, failure, from_json, is_condition_failure,
+    Conditional, Update, error_attribute, failure, from_json, is_condition_failure, message_key, n,
+    s,
 };
 
 use super::{
@@ -24,14 +25,6 @@ use super::{
 pub struct DynamoLedger {
     client: aws_sdk_dynamodb::Client,
     table: String,
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
@@ -76,10 +69,6 @@ impl DynamoLedger {
         }
     }
 
-    fn key(tenant: &str, message_id: &str) -> HashMap<String, AttributeValue> {
-        table::dynamo::key(table::message_pk(tenant, message_id), table::MESSAGE_SK)
-    }
-
     async fn read_message(
         &self,
         tenant: &str,
@@ -89,7 +78,7 @@ impl DynamoLedger {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, message_id)))
+            .set_key(Some(message_key(tenant, message_id)))
             .consistent_read(true)
             .send()
             .await
@@ -113,7 +102,7 @@ impl DynamoLedger {
             .update_item(
                 &self.client,
                 &self.table,
-                Self::key(tenant, message_id),
+                message_key(tenant, message_id),
                 Some(condition),
             )
             .send()
@@ -152,7 +141,7 @@ impl DynamoLedger {
         u.update_or_current(
             &self.client,
             &self.table,
-            Self::key(claim.tenant, claim.message_id),
+            message_key(claim.tenant, claim.message_id),
             condition,
             returned,
             ("UpdateItem", "GetItem"),
