@@ -223,21 +223,28 @@ fn default_tenant() -> String {
     shared::tenant::DEFAULT_TENANT.to_owned()
 }
 
+/// The record's body as `T`; when it is not `what`, the record is parked
+/// with the reason (the outcome is the error).
+async fn read<T: serde::de::DeserializeOwned>(
+    app: &App,
+    record: &SqsRecord,
+    what: &str,
+) -> Result<T, Outcome> {
+    match serde_json::from_str(&record.body) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let cause = format!("not {what}: {e}");
+            Err(park(app, record, &record.body, &[], &cause).await)
+        }
+    }
+}
+
 /// An event: kept, then tried once at each endpoint that wants it; the
 /// failures become delivery jobs.
 async fn fan_out(app: &App, record: &SqsRecord) -> Outcome {
-    let head: EventHead = match serde_json::from_str(&record.body) {
+    let head: EventHead = match read(app, record, "an event").await {
         Ok(head) => head,
-        Err(e) => {
-            return park(
-                app,
-                record,
-                &record.body,
-                &[],
-                &format!("not an event: {e}"),
-            )
-            .await;
-        }
+        Err(parked) => return parked,
     };
     if shared::tenant::check_name(&head.tenant).is_err() {
         return park(
@@ -346,18 +353,9 @@ macro_rules! dropped {
 
 /// A delivery job: one endpoint, one kept event.
 async fn job(app: &App, record: &SqsRecord) -> Outcome {
-    let job: DeliveryJob = match serde_json::from_str(&record.body) {
+    let job: DeliveryJob = match read(app, record, "a delivery job").await {
         Ok(job) => job,
-        Err(e) => {
-            return park(
-                app,
-                record,
-                &record.body,
-                &[],
-                &format!("not a delivery job: {e}"),
-            )
-            .await;
-        }
+        Err(parked) => return parked,
     };
     let ids = (
         job.tenant.as_str(),
