@@ -79,12 +79,7 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client) -> String {
         .bucket(&name)
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_bucket: {}",
-                aws_sdk_s3::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_bucket"));
     name
 }
 
@@ -102,6 +97,17 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Panics with an AWS call's error, named by `operation`, and its whole
+/// chain of causes: `.unwrap_or_else(aws_failed("create_queue"))`.
+pub fn aws_failed<T, E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> T {
+    move |e| {
+        panic!(
+            "{operation}: {}",
+            aws_sdk_sqs::error::DisplayErrorContext(e)
+        )
+    }
+}
+
 /// Creates a queue and returns its URL.
 pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
     let out = sqs
@@ -109,12 +115,7 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
         .queue_name(unique(prefix))
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_queue: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_queue"));
     out.queue_url().unwrap_or_default().to_owned()
 }
 
@@ -140,12 +141,7 @@ pub async fn create_queue_with_dlq(
         )
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_queue: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_queue"));
     (out.queue_url().unwrap_or_default().to_owned(), dlq_url)
 }
 
@@ -176,12 +172,7 @@ pub async fn drain(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Message> {
             .wait_time_seconds(0)
             .send()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "receive_message: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                )
-            });
+            .unwrap_or_else(aws_failed("receive_message"));
         if out.messages().is_empty() {
             return got;
         }
@@ -236,6 +227,17 @@ impl SenderStack {
             ("GRAPH_API_BASE_URL", graph_url),
         ]
     }
+
+    /// Sends `body` to the send queue.
+    pub async fn enqueue(&self, body: &(impl std::fmt::Display + ?Sized)) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body.to_string())
+            .send()
+            .await
+            .unwrap_or_else(aws_failed("send_message"));
+    }
 }
 
 /// Receives until `expected` messages arrived (deleting none) or ten seconds passed.
@@ -253,12 +255,7 @@ pub async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, expected: usize
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "receive_message: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                )
-            });
+            .unwrap_or_else(aws_failed("receive_message"));
         got.extend(out.messages().iter().cloned());
     }
     got
@@ -300,12 +297,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
         .attribute_names(QueueAttributeName::All)
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "get_queue_attributes: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("get_queue_attributes"));
     let attrs = out.attributes().cloned().unwrap_or_default();
     [
         QueueAttributeName::ApproximateNumberOfMessages,
@@ -356,12 +348,7 @@ pub async fn create_schedule_group() -> String {
         .name(&group)
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_schedule_group: {}",
-                aws_sdk_scheduler::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_schedule_group"));
     group
 }
 
@@ -387,12 +374,7 @@ async fn put_secret(
         .secret_string(value.to_string())
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_secret: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_secret"));
     id
 }
 
@@ -465,12 +447,7 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client) -> String {
         )
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_table: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_table"));
     ddb.update_time_to_live()
         .table_name(&name)
         .time_to_live_specification(
@@ -482,12 +459,7 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client) -> String {
         )
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "update_time_to_live: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("update_time_to_live"));
     name
 }
 

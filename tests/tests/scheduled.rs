@@ -26,13 +26,18 @@ struct Env {
     config: chasqui_sender::SenderConfig,
     app: chasqui_sender::App,
     graph: MockServer,
-    ddb: aws_sdk_dynamodb::Client,
-    sqs: aws_sdk_sqs::Client,
+    stack: harness::SenderStack,
     scheduler: aws_sdk_scheduler::Client,
-    table: String,
-    queue_url: String,
     events_url: String,
     group: String,
+}
+
+impl std::ops::Deref for Env {
+    type Target = harness::SenderStack;
+
+    fn deref(&self) -> &harness::SenderStack {
+        &self.stack
+    }
 }
 
 async fn env() -> Env {
@@ -67,38 +72,18 @@ async fn env() -> Env {
     let app = chasqui_sender::App::from_config(&config, &aws)
         .await
         .unwrap();
-    let harness::SenderStack {
-        ddb,
-        sqs,
-        table,
-        queue_url,
-        ..
-    } = stack;
     Env {
         config,
         app,
         graph,
-        ddb,
-        sqs,
+        stack,
         scheduler,
-        table,
-        queue_url,
         events_url,
         group,
     }
 }
 
 impl Env {
-    async fn enqueue(&self, body: &str) {
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-    }
-
     /// Receives `n` messages from the send queue and hands them to the
     /// sender as one batch.
     async fn deliver(&self, n: usize) -> BatchResponse {

@@ -21,11 +21,15 @@ struct Env {
     config: chasqui_sender::SenderConfig,
     app: chasqui_sender::App,
     graph: MockServer,
-    ddb: aws_sdk_dynamodb::Client,
-    sqs: aws_sdk_sqs::Client,
-    table: String,
-    queue_url: String,
-    dlq_url: String,
+    stack: harness::SenderStack,
+}
+
+impl std::ops::Deref for Env {
+    type Target = harness::SenderStack;
+
+    fn deref(&self) -> &harness::SenderStack {
+        &self.stack
+    }
 }
 
 async fn env(extra: &[(&str, &str)]) -> Env {
@@ -38,23 +42,11 @@ async fn env(extra: &[(&str, &str)]) -> Env {
     let app = chasqui_sender::App::from_config(&config, &harness::aws().await)
         .await
         .unwrap();
-    let harness::SenderStack {
-        ddb,
-        sqs,
-        table,
-        queue_url,
-        dlq_url,
-        ..
-    } = stack;
     Env {
         config,
         app,
         graph,
-        ddb,
-        sqs,
-        table,
-        queue_url,
-        dlq_url,
+        stack,
     }
 }
 
@@ -63,16 +55,6 @@ impl Env {
         chasqui_sender::App::from_config(&self.config, &harness::aws().await)
             .await
             .unwrap()
-    }
-
-    async fn enqueue(&self, body: &Value) {
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body.to_string())
-            .send()
-            .await
-            .unwrap();
     }
 
     /// Receives `n` messages and wraps them as Lambda's SQS event.
