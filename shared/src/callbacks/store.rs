@@ -138,16 +138,11 @@ impl CallbackStore {
 
     /// One endpoint of `tenant` (another tenant's id is not found).
     pub async fn endpoint(&self, tenant: &str, id: &str) -> Result<Option<Endpoint>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(dynamo::key(table::callback_pk(tenant), id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failure("GetItem callback", e))?;
-        out.item().map(|i| read("GetItem callback", i)).transpose()
+        let key = dynamo::key(table::callback_pk(tenant), id);
+        dynamo::get_item(&self.client, &self.table, key, "GetItem callback")
+            .await?
+            .map(|i| read("GetItem callback", &i))
+            .transpose()
     }
 
     /// Deletes an endpoint of `tenant`; `false` when there was none.
@@ -223,19 +218,12 @@ impl CallbackStore {
         tenant: &str,
         event_id: &str,
     ) -> Result<Option<KeptEvent>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(event_key(tenant, event_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failure("GetItem callback event", e))?;
-        let kept: Option<KeptEvent> = out
-            .item()
-            .map(|i| read("GetItem callback event", i))
-            .transpose()?;
+        let key = event_key(tenant, event_id);
+        let kept: Option<KeptEvent> =
+            dynamo::get_item(&self.client, &self.table, key, "GetItem callback event")
+                .await?
+                .map(|i| read("GetItem callback event", &i))
+                .transpose()?;
         let now = crate::now_millis() / 1000;
         Ok(kept.filter(|k| !k.expires_at.is_some_and(|at| table::has_expired(at, now))))
     }

@@ -163,15 +163,9 @@ impl Update {
         if let Some(item) = e.item() {
             return Ok(Conditional::Refused(Some(item.clone())));
         }
-        let out = client
-            .get_item()
-            .table_name(table_name)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failure(get, e))?;
-        Ok(Conditional::Refused(out.item))
+        Ok(Conditional::Refused(
+            get_item(client, table_name, key, get).await?,
+        ))
     }
 
     /// The `UpdateExpression`.
@@ -405,6 +399,25 @@ where
     } else {
         StoreError::Unavailable { operation, source }
     }
+}
+
+/// The item at `key`, read consistently (`None`: there is none);
+/// `operation` names the read in errors.
+pub async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    table_name: &str,
+    key: Item,
+    operation: &'static str,
+) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table_name)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| failure(operation, e))?;
+    Ok(out.item)
 }
 
 /// Writes `item` only if its key is new: `false` when it was already there.

@@ -11,8 +11,8 @@ use shared::record::ErrorRecord;
 use shared::table;
 use shared::table::attr::message as attr;
 use shared::table::dynamo::{
-    Conditional, Update, error_attribute, failure, from_json, is_condition_failure, message_key, n,
-    s,
+    Conditional, Update, error_attribute, failure, from_json, get_item, is_condition_failure,
+    message_key, n, s,
 };
 
 use super::{
@@ -74,16 +74,8 @@ impl DynamoLedger {
         tenant: &str,
         message_id: &str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(message_key(tenant, message_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failure("GetItem", e))?;
-        Ok(out.item)
+        let key = message_key(tenant, message_id);
+        get_item(&self.client, &self.table, key, "GetItem").await
     }
 
     /// Applies `u` only while this attempt holds the lock (in progress with
