@@ -61,27 +61,6 @@ pub fn registry(target: &Target) -> Result<Registry, CliError> {
     Ok(Registry::new(store, guard, secrets, secret_id))
 }
 
-fn queue(target: &Target, dlq: bool) -> Result<String, CliError> {
-    let (value, name, output) = if dlq {
-        (
-            &target.resources.callbacks_dlq_url,
-            "CALLBACKS_DLQ_URL",
-            "CallbacksDeadLetterQueueUrl",
-        )
-    } else {
-        (
-            &target.resources.callbacks_queue_url,
-            "CALLBACKS_QUEUE_URL",
-            "CallbacksQueueUrl",
-        )
-    };
-    value.clone().ok_or_else(|| {
-        CliError::new(format!("no {name} (looked in {})", target.source)).hint(format!(
-            "restart `make dev`, or set {name} (the stack's {output} output)"
-        ))
-    })
-}
-
 fn endpoint_json(e: &Endpoint) -> Value {
     json!({
         "endpoint_id": e.endpoint_id, "tenant": e.tenant, "url": e.url,
@@ -188,14 +167,14 @@ pub async fn remove(target: &Target, out: Output, endpoint_id: &str) -> Result<(
 /// `parked`: the target tenant's deliveries in the callbacks dead-letter
 /// queue, with their cause (read without removing them).
 pub async fn parked(target: &Target, out: Output, limit: usize) -> Result<Vec<Value>, CliError> {
-    let dlq = queue(target, true)?;
+    let dlq = target.callbacks_dlq()?;
     let sqs = target.sqs();
     let mut seen = std::collections::HashSet::new();
     let mut rows = Vec::new();
     loop {
         let got = sqs
             .receive_message()
-            .queue_url(&dlq)
+            .queue_url(dlq)
             .max_number_of_messages(10)
             .visibility_timeout(5)
             .message_attribute_names("All")
@@ -303,7 +282,7 @@ pub async fn replay(target: &Target, out: Output, args: &ReplayArgs) -> Result<u
         .replay_jobs(&target.tenant, &ids, args.endpoint.as_deref())
         .await
         .map_err(|e| CliError::new(e.to_string()))?;
-    let queue = SqsQueue::new(target.sqs(), queue(target, false)?);
+    let queue = SqsQueue::new(target.sqs(), target.callbacks_queue()?);
     cb::enqueue(&queue, &jobs, None)
         .await
         .map_err(|e| CliError::new(format!("queueing the replays: {e}")))?;
