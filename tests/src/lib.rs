@@ -469,20 +469,21 @@ pub async fn message_item(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
     message_id: &str,
-) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let tenant = shared::tenant::DEFAULT_TENANT;
-    ddb.get_item()
-        .table_name(table)
-        .key(
-            "pk",
-            AttributeValue::S(shared::table::message_pk(tenant, message_id)),
-        )
-        .key("sk", AttributeValue::S(shared::table::MESSAGE_SK.into()))
-        .consistent_read(true)
-        .send()
+) -> shared::table::dynamo::Item {
+    tenant_message_item(ddb, table, shared::tenant::DEFAULT_TENANT, message_id)
         .await
-        .unwrap()
-        .item
         .unwrap_or_else(|| panic!("no record for {message_id}"))
+}
+
+/// `tenant`'s message item of `message_id`, read consistently.
+pub async fn tenant_message_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &str,
+    message_id: &str,
+) -> Option<shared::table::dynamo::Item> {
+    let key = shared::table::dynamo::message_key(tenant, message_id);
+    shared::table::dynamo::get_item(ddb, table, key, "GetItem message")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }

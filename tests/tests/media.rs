@@ -557,19 +557,7 @@ impl Outbound {
     }
 
     async fn record(&self, id: &str) -> Value {
-        let item: Item = self
-            .env
-            .ddb
-            .get_item()
-            .table_name(&self.env.table)
-            .key("pk", AttributeValue::S(format!("MSG#{id}")))
-            .key("sk", AttributeValue::S("MSG".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap_or_else(|| panic!("no record {id}"));
+        let item = harness::message_item(&self.env.ddb, &self.env.table, id).await;
         shared::table::dynamo::to_json(&AttributeValue::M(item))
     }
 }

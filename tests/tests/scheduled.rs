@@ -101,19 +101,7 @@ impl Env {
     }
 
     async fn record(&self, tenant: &str, id: &str) -> Option<HashMap<String, AttributeValue>> {
-        self.ddb
-            .get_item()
-            .table_name(&self.table)
-            .key(
-                "pk",
-                AttributeValue::S(shared::table::message_pk(tenant, id)),
-            )
-            .key("sk", AttributeValue::S("MSG".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
+        harness::tenant_message_item(&self.ddb, &self.table, tenant, id).await
     }
 
     async fn status(&self, tenant: &str, id: &str) -> Status {

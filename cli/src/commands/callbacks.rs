@@ -167,50 +167,25 @@ pub async fn remove(target: &Target, out: Output, endpoint_id: &str) -> Result<(
 /// `parked`: the target tenant's deliveries in the callbacks dead-letter
 /// queue, with their cause (read without removing them).
 pub async fn parked(target: &Target, out: Output, limit: usize) -> Result<Vec<Value>, CliError> {
-    let dlq = target.callbacks_dlq()?;
-    let sqs = target.sqs();
-    let mut seen = std::collections::HashSet::new();
+    // Every tenant's are in the one queue: up to 1000 read, this one's kept.
+    let messages = super::dlq::receive(target, target.callbacks_dlq()?, 1000, 5).await?;
     let mut rows = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(dlq)
-            .max_number_of_messages(10)
-            .visibility_timeout(5)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .send()
-            .await
-            .map_err(|e| CliError::aws("reading the callbacks dead-letter queue", e))?
-            .messages
-            .unwrap_or_default();
-        let fresh: Vec<_> = got
-            .into_iter()
-            .filter(|m| seen.insert(m.message_id().unwrap_or_default().to_owned()))
-            .collect();
-        if fresh.is_empty() || seen.len() > 1000 {
-            break;
+    for m in &messages {
+        let attr = |name: &str| {
+            m.message_attributes()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.string_value())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if attr("tenant") != target.tenant && !attr("tenant").is_empty() {
+            continue;
         }
-        for m in fresh {
-            let attr = |name: &str| {
-                m.message_attributes()
-                    .and_then(|a| a.get(name))
-                    .and_then(|v| v.string_value())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            if attr("tenant") != target.tenant && !attr("tenant").is_empty() {
-                continue;
-            }
-            rows.push(json!({
-                "event_id": attr("event_id"), "endpoint_id": attr("endpoint_id"),
-                "reason": attr("failure_reason"),
-                "parked_at": m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).and_then(|v| v.parse::<u64>().ok()),
-            }));
-        }
-        if rows.len() >= limit {
-            break;
-        }
+        rows.push(json!({
+            "event_id": attr("event_id"), "endpoint_id": attr("endpoint_id"),
+            "reason": attr("failure_reason"),
+            "parked_at": m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).and_then(|v| v.parse::<u64>().ok()),
+        }));
     }
     rows.truncate(limit);
     let human = if rows.is_empty() {

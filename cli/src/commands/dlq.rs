@@ -114,7 +114,9 @@ impl Letter {
     }
 }
 
-async fn receive(
+/// Up to `limit` messages of `queue`, each once, left in flight for
+/// `visibility` seconds.
+pub(super) async fn receive(
     target: &Target,
     queue: &str,
     limit: usize,
