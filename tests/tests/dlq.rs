@@ -3,7 +3,8 @@
 //! letter with its reason (the inbound record's `media` as the media
 //! function writes it, the callbacks function's `failure_reason`); a media
 //! job is replayed onto its queue; parked callbacks are not moved (they are
-//! sent again with `chasqui callbacks replay`).
+//! sent again with `chasqui callbacks replay`), and `chasqui callbacks
+//! parked` shows one tenant's.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageAttributeValue;
@@ -239,4 +240,39 @@ async fn a_stack_without_media_or_callbacks_queues_lists_the_others() {
         .await
         .unwrap_err();
     assert!(err.message.contains("MEDIA_DLQ_URL"), "{err:?}");
+}
+
+#[tokio::test]
+async fn callbacks_parked_shows_the_target_tenants_only() {
+    let env = env().await;
+    for (tenant, event) in [("acme", "evt_a"), ("globex", "evt_g")] {
+        put(
+            &env.sqs,
+            &env.callbacks_dlq,
+            "{}",
+            &[
+                ("failure_reason", &format!("gave up on {event}")),
+                ("tenant", tenant),
+                ("event_id", event),
+                ("endpoint_id", "ep_1"),
+            ],
+        )
+        .await;
+    }
+    let mut acme = env.target.clone();
+    acme.tenant = "acme".into();
+    let rows = chasqui_cli::commands::callbacks::parked(&acme, Output { json: true }, 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["event_id"], "evt_a");
+    assert_eq!(rows[0]["reason"], "gave up on evt_a");
+    // The limit holds, and the letters stay for the next look.
+    let mut globex = env.target.clone();
+    globex.tenant = "globex".into();
+    let rows = chasqui_cli::commands::callbacks::parked(&globex, Output { json: true }, 0)
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+    assert_eq!(harness::queue_depth(&env.sqs, &env.callbacks_dlq).await, 2);
 }
