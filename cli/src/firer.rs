@@ -74,12 +74,7 @@ pub async fn fire_due(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "ListSchedules: {}",
-                    aws_sdk_scheduler::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(failed("ListSchedules"))?;
         names.extend(
             page.schedules()
                 .iter()
@@ -98,12 +93,7 @@ pub async fn fire_due(
             .name(&name)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "GetSchedule: {}",
-                    aws_sdk_scheduler::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(failed("GetSchedule"))?;
         let due = schedule
             .schedule_expression()
             .and_then(at_millis)
@@ -117,12 +107,7 @@ pub async fn fire_due(
             .queue_name(queue_name)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "GetQueueUrl: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                )
-            })?
+            .map_err(failed("GetQueueUrl"))?
             .queue_url()
             .unwrap_or_default()
             .to_owned();
@@ -131,27 +116,28 @@ pub async fn fire_due(
             .message_body(target.input().unwrap_or_default())
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "SendMessage: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(failed("SendMessage"))?;
         scheduler
             .delete_schedule()
             .group_name(group)
             .name(&name)
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "DeleteSchedule: {}",
-                    aws_sdk_scheduler::error::DisplayErrorContext(e)
-                )
-            })?;
+            .map_err(failed("DeleteSchedule"))?;
         fired += 1;
     }
     Ok(fired)
+}
+
+/// An AWS call's error as a line: `operation` and the whole chain of
+/// causes.
+fn failed<E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> String {
+    move |e| {
+        format!(
+            "{operation}: {}",
+            aws_sdk_scheduler::error::DisplayErrorContext(e)
+        )
+    }
 }
 
 #[cfg(test)]

@@ -145,6 +145,11 @@ pub struct Resources {
     /// The media bucket (`docs/media.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_bucket: Option<String>,
+    /// The media queue and its dead-letter queue (`docs/media.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_queue_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_dlq_url: Option<String>,
     /// Where the webhook is served (Meta's callback URL).
     #[serde(default)]
     pub webhook_url: Option<String>,

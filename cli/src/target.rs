@@ -47,6 +47,8 @@ impl Target {
             region: settings.get("AWS_REGION"),
             sandbox_url: settings.get("CHASQUI_SANDBOX_URL"),
             media_bucket: settings.get("MEDIA_BUCKET"),
+            media_queue_url: settings.get("MEDIA_QUEUE_URL"),
+            media_dlq_url: settings.get("MEDIA_DLQ_URL"),
             webhook_url: None,
             secret_prefix: settings.get("WHATSAPP_SECRET_PREFIX"),
             schedule_group: settings.get("SCHEDULE_GROUP"),
@@ -216,6 +218,38 @@ impl Target {
             &self.resources.webhook_dlq_url,
             "WEBHOOK_DLQ_URL",
             "WebhookDeadLetterQueueUrl",
+        )
+    }
+
+    pub fn media_queue(&self) -> Result<&str, CliError> {
+        self.need(
+            &self.resources.media_queue_url,
+            "MEDIA_QUEUE_URL",
+            "MediaQueueUrl",
+        )
+    }
+
+    pub fn media_dlq(&self) -> Result<&str, CliError> {
+        self.need(
+            &self.resources.media_dlq_url,
+            "MEDIA_DLQ_URL",
+            "MediaDeadLetterQueueUrl",
+        )
+    }
+
+    pub fn callbacks_queue(&self) -> Result<&str, CliError> {
+        self.need(
+            &self.resources.callbacks_queue_url,
+            "CALLBACKS_QUEUE_URL",
+            "CallbacksQueueUrl",
+        )
+    }
+
+    pub fn callbacks_dlq(&self) -> Result<&str, CliError> {
+        self.need(
+            &self.resources.callbacks_dlq_url,
+            "CALLBACKS_DLQ_URL",
+            "CallbacksDeadLetterQueueUrl",
         )
     }
 

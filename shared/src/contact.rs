@@ -188,15 +188,8 @@ async fn fetch(
 ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
     let key = |id: &str| dynamo::contact_key(tenant, scope, id);
     if let [id] = ids {
-        let out = client
-            .get_item()
-            .table_name(table_name)
-            .set_key(Some(key(id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failure("GetItem contact", e))?;
-        return Ok(out.item.into_iter().collect());
+        let item = dynamo::get_item(client, table_name, key(id), "GetItem contact").await?;
+        return Ok(item.into_iter().collect());
     }
     let mut keys = KeysAndAttributes::builder().consistent_read(true);
     for id in ids {

@@ -79,12 +79,7 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client) -> String {
         .bucket(&name)
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_bucket: {}",
-                aws_sdk_s3::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_bucket"));
     name
 }
 
@@ -102,6 +97,17 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// Panics with an AWS call's error, named by `operation`, and its whole
+/// chain of causes: `.unwrap_or_else(aws_failed("create_queue"))`.
+pub fn aws_failed<T, E: std::error::Error>(operation: &'static str) -> impl FnOnce(E) -> T {
+    move |e| {
+        panic!(
+            "{operation}: {}",
+            aws_sdk_sqs::error::DisplayErrorContext(e)
+        )
+    }
+}
+
 /// Creates a queue and returns its URL.
 pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
     let out = sqs
@@ -109,12 +115,7 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, prefix: &str) -> String {
         .queue_name(unique(prefix))
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_queue: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_queue"));
     out.queue_url().unwrap_or_default().to_owned()
 }
 
@@ -127,18 +128,7 @@ pub async fn create_queue_with_dlq(
     visibility_timeout_secs: u32,
 ) -> (String, String) {
     let dlq_url = create_queue(sqs, &format!("{prefix}-dlq")).await;
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .ok()
-        .and_then(|o| {
-            o.attributes()
-                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        })
-        .unwrap_or_else(|| panic!("no ARN for {dlq_url}"));
+    let dlq_arn = queue_arn(sqs, &dlq_url).await;
     let policy =
         format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{max_receive_count}"}}"#);
     let out = sqs
@@ -151,13 +141,103 @@ pub async fn create_queue_with_dlq(
         )
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_queue: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_queue"));
     (out.queue_url().unwrap_or_default().to_owned(), dlq_url)
+}
+
+/// The ARN of the queue at `queue_url`.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| {
+            o.attributes()
+                .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        })
+        .unwrap_or_else(|| panic!("no ARN for {queue_url}"))
+}
+
+/// Receives (deleting none) until the queue answers empty: every message
+/// visible now, each once while it stays in flight.
+pub async fn drain(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Vec<Message> {
+    let mut got = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .unwrap_or_else(aws_failed("receive_message"));
+        if out.messages().is_empty() {
+            return got;
+        }
+        got.extend(out.messages().iter().cloned());
+    }
+}
+
+/// What an in-process sender test runs against: a fresh table, a send
+/// queue with its dead-letter queue (three receives, 30 s visibility) and
+/// the test WhatsApp secret.
+pub struct SenderStack {
+    pub ddb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub secret: String,
+}
+
+impl SenderStack {
+    /// Creates the table, the queues and the secret.
+    pub async fn create() -> Self {
+        let ddb = dynamodb().await;
+        let table = create_table(&ddb).await;
+        let sqs = sqs().await;
+        let (queue_url, dlq_url) = create_queue_with_dlq(&sqs, "send", 3, 30).await;
+        let secret = create_secret(&secrets_manager().await).await;
+        Self {
+            ddb,
+            sqs,
+            table,
+            queue_url,
+            dlq_url,
+            secret,
+        }
+    }
+
+    /// The sender's settings on this stack for the number
+    /// `phone_number_id`, with Meta's Graph API at `graph_url`; a test adds
+    /// its own.
+    pub fn settings<'a>(
+        &'a self,
+        phone_number_id: &'a str,
+        graph_url: &'a str,
+    ) -> Vec<(&'a str, &'a str)> {
+        vec![
+            ("WHATSAPP_SECRET_ID", self.secret.as_str()),
+            ("TABLE_NAME", self.table.as_str()),
+            ("SEND_QUEUE_URL", self.queue_url.as_str()),
+            ("SEND_MAX_RECEIVE_COUNT", "3"),
+            ("WHATSAPP_PHONE_NUMBER_ID", phone_number_id),
+            ("GRAPH_API_BASE_URL", graph_url),
+        ]
+    }
+
+    /// Sends `body` to the send queue.
+    pub async fn enqueue(&self, body: &(impl std::fmt::Display + ?Sized)) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body.to_string())
+            .send()
+            .await
+            .unwrap_or_else(aws_failed("send_message"));
+    }
 }
 
 /// Receives until `expected` messages arrived (deleting none) or ten seconds passed.
@@ -175,12 +255,7 @@ pub async fn receive(sqs: &aws_sdk_sqs::Client, queue_url: &str, expected: usize
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .send()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "receive_message: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
-                )
-            });
+            .unwrap_or_else(aws_failed("receive_message"));
         got.extend(out.messages().iter().cloned());
     }
     got
@@ -222,12 +297,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> usize {
         .attribute_names(QueueAttributeName::All)
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "get_queue_attributes: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("get_queue_attributes"));
     let attrs = out.attributes().cloned().unwrap_or_default();
     [
         QueueAttributeName::ApproximateNumberOfMessages,
@@ -278,12 +348,7 @@ pub async fn create_schedule_group() -> String {
         .name(&group)
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_schedule_group: {}",
-                aws_sdk_scheduler::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_schedule_group"));
     group
 }
 
@@ -309,12 +374,7 @@ async fn put_secret(
         .secret_string(value.to_string())
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_secret: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_secret"));
     id
 }
 
@@ -387,12 +447,7 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client) -> String {
         )
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "create_table: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("create_table"));
     ddb.update_time_to_live()
         .table_name(&name)
         .time_to_live_specification(
@@ -404,12 +459,7 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client) -> String {
         )
         .send()
         .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "update_time_to_live: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
-        });
+        .unwrap_or_else(aws_failed("update_time_to_live"));
     name
 }
 
@@ -419,20 +469,21 @@ pub async fn message_item(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
     message_id: &str,
-) -> std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let tenant = shared::tenant::DEFAULT_TENANT;
-    ddb.get_item()
-        .table_name(table)
-        .key(
-            "pk",
-            AttributeValue::S(shared::table::message_pk(tenant, message_id)),
-        )
-        .key("sk", AttributeValue::S(shared::table::MESSAGE_SK.into()))
-        .consistent_read(true)
-        .send()
+) -> shared::table::dynamo::Item {
+    tenant_message_item(ddb, table, shared::tenant::DEFAULT_TENANT, message_id)
         .await
-        .unwrap()
-        .item
         .unwrap_or_else(|| panic!("no record for {message_id}"))
+}
+
+/// `tenant`'s message item of `message_id`, read consistently.
+pub async fn tenant_message_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &str,
+    message_id: &str,
+) -> Option<shared::table::dynamo::Item> {
+    let key = shared::table::dynamo::message_key(tenant, message_id);
+    shared::table::dynamo::get_item(ddb, table, key, "GetItem message")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }

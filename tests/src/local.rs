@@ -350,12 +350,7 @@ impl LocalStack {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .unwrap_or_else(|e| {
-                    panic!(
-                        "send_message_batch: {}",
-                        aws_sdk_sqs::error::DisplayErrorContext(e)
-                    )
-                });
+                .unwrap_or_else(crate::aws_failed("send_message_batch"));
             assert!(out.failed().is_empty(), "{:?}", out.failed());
         }
     }
@@ -399,12 +394,7 @@ impl LocalStack {
                     .request_items(&self.table, keys)
                     .send()
                     .await
-                    .unwrap_or_else(|e| {
-                        panic!(
-                            "batch_get_item: {}",
-                            aws_sdk_dynamodb::error::DisplayErrorContext(e)
-                        )
-                    });
+                    .unwrap_or_else(crate::aws_failed("batch_get_item"));
                 for item in resp
                     .responses()
                     .and_then(|r| r.get(&self.table))

@@ -195,23 +195,11 @@ impl Env {
     }
 
     async fn events(&self) -> Vec<Event> {
-        let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.events_queue)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                return out;
-            }
-            for m in got.messages() {
-                out.push(serde_json::from_str(m.body().unwrap_or_default()).unwrap());
-            }
-        }
+        harness::drain(&self.sqs, &self.events_queue)
+            .await
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap_or_default()).unwrap())
+            .collect()
     }
 
     async fn object_bytes(&self, key: &str) -> (Vec<u8>, Option<String>) {
@@ -569,19 +557,7 @@ impl Outbound {
     }
 
     async fn record(&self, id: &str) -> Value {
-        let item: Item = self
-            .env
-            .ddb
-            .get_item()
-            .table_name(&self.env.table)
-            .key("pk", AttributeValue::S(format!("MSG#{id}")))
-            .key("sk", AttributeValue::S("MSG".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap_or_else(|| panic!("no record {id}"));
+        let item = harness::message_item(&self.env.ddb, &self.env.table, id).await;
         shared::table::dynamo::to_json(&AttributeValue::M(item))
     }
 }

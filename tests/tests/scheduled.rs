@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use shared::config::Settings;
 use shared::events::{Event, Payload};
@@ -27,13 +26,18 @@ struct Env {
     config: chasqui_sender::SenderConfig,
     app: chasqui_sender::App,
     graph: MockServer,
-    ddb: aws_sdk_dynamodb::Client,
-    sqs: aws_sdk_sqs::Client,
+    stack: harness::SenderStack,
     scheduler: aws_sdk_scheduler::Client,
-    table: String,
-    queue_url: String,
     events_url: String,
     group: String,
+}
+
+impl std::ops::Deref for Env {
+    type Target = harness::SenderStack;
+
+    fn deref(&self) -> &harness::SenderStack {
+        &self.stack
+    }
 }
 
 async fn env() -> Env {
@@ -45,37 +49,15 @@ async fn env() -> Env {
         .mount(&graph)
         .await;
     let aws = harness::aws().await;
-    let ddb = harness::dynamodb().await;
-    let table = harness::create_table(&ddb).await;
-    let sqs = harness::sqs().await;
-    let (queue_url, dlq_url) = harness::create_queue_with_dlq(&sqs, "send", 3, 30).await;
-    let events_url = harness::create_queue(&sqs, "events").await;
-    let arn = |url: String| {
-        let sqs = sqs.clone();
-        async move {
-            sqs.get_queue_attributes()
-                .queue_url(url)
-                .attribute_names(QueueAttributeName::QueueArn)
-                .send()
-                .await
-                .unwrap()
-                .attributes()
-                .unwrap()[&QueueAttributeName::QueueArn]
-                .clone()
-        }
-    };
-    let (queue_arn, dlq_arn) = (arn(queue_url.clone()).await, arn(dlq_url).await);
+    let stack = harness::SenderStack::create().await;
+    let events_url = harness::create_queue(&stack.sqs, "events").await;
+    let queue_arn = harness::queue_arn(&stack.sqs, &stack.queue_url).await;
+    let dlq_arn = harness::queue_arn(&stack.sqs, &stack.dlq_url).await;
     let scheduler = aws_sdk_scheduler::Client::new(&aws);
     let group = harness::create_schedule_group().await;
-    let secret = harness::create_secret(&harness::secrets_manager().await).await;
     let uri = graph.uri();
-    let config = chasqui_sender::configure(&Settings::from_pairs([
-        ("WHATSAPP_SECRET_ID", secret.as_str()),
-        ("TABLE_NAME", table.as_str()),
-        ("SEND_QUEUE_URL", queue_url.as_str()),
-        ("SEND_MAX_RECEIVE_COUNT", "3"),
-        ("WHATSAPP_PHONE_NUMBER_ID", PN),
-        ("GRAPH_API_BASE_URL", uri.as_str()),
+    let mut pairs = stack.settings(PN, &uri);
+    pairs.extend([
         ("UPSTREAM_EVENTS_QUEUE_URL", events_url.as_str()),
         ("SCHEDULE_GROUP", group.as_str()),
         (
@@ -85,8 +67,8 @@ async fn env() -> Env {
         ("SEND_QUEUE_ARN", queue_arn.as_str()),
         ("SEND_DLQ_ARN", dlq_arn.as_str()),
         ("SEND_AT_MAX_DAYS", "35"),
-    ]))
-    .unwrap();
+    ]);
+    let config = chasqui_sender::configure(&Settings::from_pairs(pairs)).unwrap();
     let app = chasqui_sender::App::from_config(&config, &aws)
         .await
         .unwrap();
@@ -94,27 +76,14 @@ async fn env() -> Env {
         config,
         app,
         graph,
-        ddb,
-        sqs,
+        stack,
         scheduler,
-        table,
-        queue_url,
         events_url,
         group,
     }
 }
 
 impl Env {
-    async fn enqueue(&self, body: &str) {
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .unwrap();
-    }
-
     /// Receives `n` messages from the send queue and hands them to the
     /// sender as one batch.
     async fn deliver(&self, n: usize) -> BatchResponse {
@@ -132,19 +101,7 @@ impl Env {
     }
 
     async fn record(&self, tenant: &str, id: &str) -> Option<HashMap<String, AttributeValue>> {
-        self.ddb
-            .get_item()
-            .table_name(&self.table)
-            .key(
-                "pk",
-                AttributeValue::S(shared::table::message_pk(tenant, id)),
-            )
-            .key("sk", AttributeValue::S("MSG".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap()
-            .item
+        harness::tenant_message_item(&self.ddb, &self.table, tenant, id).await
     }
 
     async fn status(&self, tenant: &str, id: &str) -> Status {
@@ -191,31 +148,16 @@ impl Env {
     async fn events(&self) -> Vec<(String, String)> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
-        loop {
-            let got = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.events_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(0)
-                .send()
-                .await
-                .unwrap()
-                .messages
-                .unwrap_or_default();
-            if got.is_empty() {
-                return out;
+        for m in harness::drain(&self.sqs, &self.events_url).await {
+            let event: Event = serde_json::from_str(m.body().unwrap()).unwrap();
+            if !seen.insert(event.id.clone()) {
+                continue;
             }
-            for m in got {
-                let event: Event = serde_json::from_str(m.body().unwrap()).unwrap();
-                if !seen.insert(event.id.clone()) {
-                    continue;
-                }
-                if let Payload::StatusChanged(data) = event.payload {
-                    out.push((data.message_id.unwrap_or_default(), data.status));
-                }
+            if let Payload::StatusChanged(data) = event.payload {
+                out.push((data.message_id.unwrap_or_default(), data.status));
             }
         }
+        out
     }
 
     async fn opt_out(&self, wa_id: &str) {
@@ -482,12 +424,8 @@ async fn near_fires_send_once_at_their_time_with_every_check_then() {
 #[tokio::test]
 async fn a_cancel_deletes_the_schedule_and_its_fire_is_dropped() {
     let env = env().await;
-    env.enqueue(&template(
-        "far-cancel",
-        "+5511988880021",
-        &at(3 * 3_600_000),
-    ))
-    .await;
+    let request = template("far-cancel", "+5511988880021", &at(3 * 3_600_000));
+    env.enqueue(&request).await;
     env.deliver(1).await;
     assert_eq!(env.schedules().await.len(), 1);
     assert_eq!(env.cancel("default", "far-cancel").await, Cancel::Cancelled);
@@ -500,12 +438,7 @@ async fn a_cancel_deletes_the_schedule_and_its_fire_is_dropped() {
     let r = env.deliver(1).await;
     assert!(r.batch_item_failures.is_empty(), "{r:?}");
     // A redelivered request neither schedules nor sends it again.
-    env.enqueue(&template(
-        "far-cancel",
-        "+5511988880021",
-        &at(3 * 3_600_000),
-    ))
-    .await;
+    env.enqueue(&request).await;
     env.deliver(1).await;
     assert!(env.schedules().await.is_empty());
     assert_eq!(env.calls().await, 0);

@@ -21,29 +21,22 @@ struct Env {
     config: chasqui_sender::SenderConfig,
     app: chasqui_sender::App,
     graph: MockServer,
-    ddb: aws_sdk_dynamodb::Client,
-    sqs: aws_sdk_sqs::Client,
-    table: String,
-    queue_url: String,
-    dlq_url: String,
+    stack: harness::SenderStack,
+}
+
+impl std::ops::Deref for Env {
+    type Target = harness::SenderStack;
+
+    fn deref(&self) -> &harness::SenderStack {
+        &self.stack
+    }
 }
 
 async fn env(extra: &[(&str, &str)]) -> Env {
     let graph = MockServer::start().await;
-    let ddb = harness::dynamodb().await;
-    let table = harness::create_table(&ddb).await;
-    let sqs = harness::sqs().await;
-    let (queue_url, dlq_url) = harness::create_queue_with_dlq(&sqs, "send", 3, 30).await;
-    let secret = harness::create_secret(&harness::secrets_manager().await).await;
+    let stack = harness::SenderStack::create().await;
     let uri = graph.uri();
-    let mut pairs = vec![
-        ("WHATSAPP_SECRET_ID", secret.as_str()),
-        ("TABLE_NAME", table.as_str()),
-        ("SEND_QUEUE_URL", queue_url.as_str()),
-        ("SEND_MAX_RECEIVE_COUNT", "3"),
-        ("WHATSAPP_PHONE_NUMBER_ID", PN),
-        ("GRAPH_API_BASE_URL", uri.as_str()),
-    ];
+    let mut pairs = stack.settings(PN, &uri);
     pairs.extend_from_slice(extra);
     let config = chasqui_sender::configure(&Settings::from_pairs(pairs)).unwrap();
     let app = chasqui_sender::App::from_config(&config, &harness::aws().await)
@@ -53,11 +46,7 @@ async fn env(extra: &[(&str, &str)]) -> Env {
         config,
         app,
         graph,
-        ddb,
-        sqs,
-        table,
-        queue_url,
-        dlq_url,
+        stack,
     }
 }
 
@@ -66,16 +55,6 @@ impl Env {
         chasqui_sender::App::from_config(&self.config, &harness::aws().await)
             .await
             .unwrap()
-    }
-
-    async fn enqueue(&self, body: &Value) {
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body.to_string())
-            .send()
-            .await
-            .unwrap();
     }
 
     /// Receives `n` messages and wraps them as Lambda's SQS event.

@@ -61,27 +61,6 @@ pub fn registry(target: &Target) -> Result<Registry, CliError> {
     Ok(Registry::new(store, guard, secrets, secret_id))
 }
 
-fn queue(target: &Target, dlq: bool) -> Result<String, CliError> {
-    let (value, name, output) = if dlq {
-        (
-            &target.resources.callbacks_dlq_url,
-            "CALLBACKS_DLQ_URL",
-            "CallbacksDeadLetterQueueUrl",
-        )
-    } else {
-        (
-            &target.resources.callbacks_queue_url,
-            "CALLBACKS_QUEUE_URL",
-            "CallbacksQueueUrl",
-        )
-    };
-    value.clone().ok_or_else(|| {
-        CliError::new(format!("no {name} (looked in {})", target.source)).hint(format!(
-            "restart `make dev`, or set {name} (the stack's {output} output)"
-        ))
-    })
-}
-
 fn endpoint_json(e: &Endpoint) -> Value {
     json!({
         "endpoint_id": e.endpoint_id, "tenant": e.tenant, "url": e.url,
@@ -188,50 +167,25 @@ pub async fn remove(target: &Target, out: Output, endpoint_id: &str) -> Result<(
 /// `parked`: the target tenant's deliveries in the callbacks dead-letter
 /// queue, with their cause (read without removing them).
 pub async fn parked(target: &Target, out: Output, limit: usize) -> Result<Vec<Value>, CliError> {
-    let dlq = queue(target, true)?;
-    let sqs = target.sqs();
-    let mut seen = std::collections::HashSet::new();
+    // Every tenant's are in the one queue: up to 1000 read, this one's kept.
+    let messages = super::dlq::receive(target, target.callbacks_dlq()?, 1000, 5).await?;
     let mut rows = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(&dlq)
-            .max_number_of_messages(10)
-            .visibility_timeout(5)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .send()
-            .await
-            .map_err(|e| CliError::aws("reading the callbacks dead-letter queue", e))?
-            .messages
-            .unwrap_or_default();
-        let fresh: Vec<_> = got
-            .into_iter()
-            .filter(|m| seen.insert(m.message_id().unwrap_or_default().to_owned()))
-            .collect();
-        if fresh.is_empty() || seen.len() > 1000 {
-            break;
+    for m in &messages {
+        let attr = |name: &str| {
+            m.message_attributes()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.string_value())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if attr("tenant") != target.tenant && !attr("tenant").is_empty() {
+            continue;
         }
-        for m in fresh {
-            let attr = |name: &str| {
-                m.message_attributes()
-                    .and_then(|a| a.get(name))
-                    .and_then(|v| v.string_value())
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            if attr("tenant") != target.tenant && !attr("tenant").is_empty() {
-                continue;
-            }
-            rows.push(json!({
-                "event_id": attr("event_id"), "endpoint_id": attr("endpoint_id"),
-                "reason": attr("failure_reason"),
-                "parked_at": m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).and_then(|v| v.parse::<u64>().ok()),
-            }));
-        }
-        if rows.len() >= limit {
-            break;
-        }
+        rows.push(json!({
+            "event_id": attr("event_id"), "endpoint_id": attr("endpoint_id"),
+            "reason": attr("failure_reason"),
+            "parked_at": m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).and_then(|v| v.parse::<u64>().ok()),
+        }));
     }
     rows.truncate(limit);
     let human = if rows.is_empty() {
@@ -303,7 +257,7 @@ pub async fn replay(target: &Target, out: Output, args: &ReplayArgs) -> Result<u
         .replay_jobs(&target.tenant, &ids, args.endpoint.as_deref())
         .await
         .map_err(|e| CliError::new(e.to_string()))?;
-    let queue = SqsQueue::new(target.sqs(), queue(target, false)?);
+    let queue = SqsQueue::new(target.sqs(), target.callbacks_queue()?);
     cb::enqueue(&queue, &jobs, None)
         .await
         .map_err(|e| CliError::new(format!("queueing the replays: {e}")))?;

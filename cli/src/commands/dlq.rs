@@ -1,17 +1,23 @@
 //! `chasqui dlq list|replay`: what is in the dead-letter queues, why, and
 //! putting it back.
 //!
-//! Why: a webhook change the status function parked carries its
-//! `failure_reason` attribute; a send request moved by the queue's redrive
-//! policy carries nothing, so its reason is the sender's record
-//! (`error` or `last_error`). A replayed send request keeps its message id
-//! (the SQS one is written into the body when it had none), so it is still
-//! sent at most once.
+//! Why: a webhook change the status function parked, and a callback
+//! delivery the callbacks function parked, carry a `failure_reason`
+//! attribute; a send request or a media job moved by its queue's redrive
+//! policy carries nothing, so its reason is the record: the sender's
+//! (`error` or `last_error`), or the inbound record's `media` (`reason`
+//! and `detail`). A replayed send request keeps its message id (the SQS
+//! one is written into the body when it had none), so it is still sent at
+//! most once. Parked callbacks are listed here with every tenant's; they
+//! are sent again with `chasqui callbacks replay`, which starts a fresh
+//! retry window.
 
 use std::collections::{HashMap, HashSet};
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
 use serde_json::{Value, json};
+
+use shared::media::MediaJob;
 
 use super::{CliError, Output, status};
 use crate::clock;
@@ -23,6 +29,11 @@ pub enum Which {
     Sender,
     /// The webhook queue's DLQ: webhook changes the status function parked.
     Webhook,
+    /// The media queue's DLQ: inbound media downloads given up on.
+    Media,
+    /// The callbacks DLQ: deliveries parked after `CALLBACK_RETRY_HOURS`
+    /// (listed only: `chasqui callbacks replay` sends them again).
+    Callbacks,
 }
 
 impl Which {
@@ -30,13 +41,32 @@ impl Which {
         match self {
             Which::Sender => "sender",
             Which::Webhook => "webhook",
+            Which::Media => "media",
+            Which::Callbacks => "callbacks",
         }
+    }
+
+    /// The queues `dlq list` reads without `--queue`: the send and webhook
+    /// ones always, the media and callbacks ones where the stack names them.
+    pub fn listed(target: &Target) -> Vec<Which> {
+        let r = &target.resources;
+        [
+            (Which::Sender, true),
+            (Which::Webhook, true),
+            (Which::Media, r.media_dlq_url.is_some()),
+            (Which::Callbacks, r.callbacks_dlq_url.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(which, named)| named.then_some(which))
+        .collect()
     }
 
     fn dlq(self, target: &Target) -> Result<String, CliError> {
         Ok(match self {
             Which::Sender => target.send_dlq()?,
             Which::Webhook => target.webhook_dlq()?,
+            Which::Media => target.media_dlq()?,
+            Which::Callbacks => target.callbacks_dlq()?,
         }
         .to_owned())
     }
@@ -45,13 +75,21 @@ impl Which {
         Ok(match self {
             Which::Sender => target.send_queue()?,
             Which::Webhook => target.webhook_queue()?,
+            Which::Media => target.media_queue()?,
+            Which::Callbacks => {
+                return Err(CliError::new(
+                    "parked callbacks are not moved back: they stay as evidence",
+                )
+                .hint("send the events again with `chasqui callbacks replay --event ID` (or --since TIME), which gives them a fresh retry window")
+                .code(2));
+            }
         }
         .to_owned())
     }
 }
 
 /// Attributes the status function adds when it parks a change; a replay
-/// leaves them behind.
+/// leaves them behind (the callbacks function adds them too).
 const PARKING: &[&str] = &["failure_reason", "failed_message_id", "receive_count"];
 
 /// One dead letter, described.
@@ -76,7 +114,9 @@ impl Letter {
     }
 }
 
-async fn receive(
+/// Up to `limit` messages of `queue`, each once, left in flight for
+/// `visibility` seconds.
+pub(super) async fn receive(
     target: &Target,
     queue: &str,
     limit: usize,
@@ -172,6 +212,19 @@ async fn describe(target: &Target, which: Which, m: &Message) -> Letter {
             });
             (attr("failed_message_id"), summary, reason)
         }
+        Which::Media => media_letter(target, body).await,
+        Which::Callbacks => {
+            let summary = format!(
+                "{} of tenant {} to endpoint {}",
+                attr("event_id").unwrap_or_else(|| "a record".into()),
+                attr("tenant").unwrap_or_else(|| "?".into()),
+                attr("endpoint_id").unwrap_or_else(|| "?".into())
+            );
+            let reason = attr("failure_reason").unwrap_or_else(|| {
+                "moved by the queue's redrive policy after its receives (see the callbacks function's log)".into()
+            });
+            (attr("event_id"), summary, reason)
+        }
     };
     Letter {
         queue: which.name(),
@@ -184,6 +237,58 @@ async fn describe(target: &Target, which: Which, m: &Message) -> Letter {
             .and_then(|c| c.parse().ok())
             .or(system(MessageSystemAttributeName::ApproximateReceiveCount)),
     }
+}
+
+/// A media job in the dead-letter queue: its inbound message's id, what it
+/// was, and why from the inbound record's `media`.
+async fn media_letter(target: &Target, body: &str) -> (Option<String>, String, String) {
+    let Ok(job) = serde_json::from_str::<MediaJob>(body) else {
+        return (
+            None,
+            "not a media job".into(),
+            "unreadable: moved after its receives (see the media function's log)".into(),
+        );
+    };
+    let summary = format!(
+        "{} {} of message {} to {}",
+        job.kind, job.media_id, job.inbound_id, job.phone_number_id
+    );
+    let key = shared::table::dynamo::key(
+        shared::table::contact_pk(&job.tenant, &job.phone_number_id, &job.customer_id),
+        shared::table::inbound_sk(job.at, &job.inbound_id),
+    );
+    let record = match target.table() {
+        Ok(table) => {
+            shared::table::dynamo::get_item(&target.dynamodb(), table, key, "GetItem inbound").await
+        }
+        Err(e) => return (Some(job.inbound_id), summary, e.message),
+    };
+    let media = match record {
+        Ok(item) => item.and_then(|i| {
+            i.get(shared::table::attr::inbound::MEDIA)
+                .map(shared::table::dynamo::to_json)
+        }),
+        Err(e) => {
+            return (
+                Some(job.inbound_id),
+                summary,
+                format!("record unreadable: {e}"),
+            );
+        }
+    };
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    let reason = match media {
+        Some(m) => match (text(&m, "reason"), text(&m, "detail")) {
+            (Some(r), Some(d)) => format!("{r}: {d}"),
+            (Some(r), None) => r,
+            _ => format!(
+                "moved after its receives (media {})",
+                text(&m, "state").unwrap_or_else(|| "?".into())
+            ),
+        },
+        None => "no inbound record (past its retention?)".into(),
+    };
+    (Some(job.inbound_id), summary, reason)
 }
 
 /// Every dead letter (up to `limit` per queue), described.
@@ -224,7 +329,7 @@ pub async fn list(
 ) -> Result<(), CliError> {
     let queues = match queue {
         Some(q) => vec![q],
-        None => vec![Which::Sender, Which::Webhook],
+        None => Which::listed(target),
     };
     let letters = letters(target, &queues, limit).await?;
     let human = if letters.is_empty() {
@@ -244,7 +349,7 @@ pub async fn list(
             })
             .collect::<Vec<_>>()
             .join("\n")
-            + "\n  replay: chasqui dlq replay --queue sender|webhook [--limit N]"
+            + "\n  replay: chasqui dlq replay --queue sender|webhook|media [--limit N]; callbacks: chasqui callbacks replay"
     };
     out.result(
         &human,
@@ -260,8 +365,8 @@ pub async fn replay(
     which: Which,
     limit: usize,
 ) -> Result<(), CliError> {
-    let dlq = which.dlq(target)?;
     let source = which.source(target)?;
+    let dlq = which.dlq(target)?;
     let sqs = target.sqs();
     let messages = receive(target, &dlq, limit, 60).await?;
     let mut replayed = Vec::new();

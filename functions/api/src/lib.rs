@@ -699,7 +699,7 @@ async fn accept(
         .update_item(
             &app.ddb,
             &app.config.table_name,
-            table::dynamo::key(table::message_pk(tenant, id), table::MESSAGE_SK),
+            table::dynamo::message_key(tenant, id),
             Some(format!("attribute_not_exists({rh}) OR {rh} = {h}")),
         )
         .return_values(ReturnValue::AllOld)

@@ -221,21 +221,28 @@ fn default_tenant() -> String {
     shared::tenant::DEFAULT_TENANT.to_owned()
 }
 
+/// The record's body as `T`; when it is not `what`, the record is parked
+/// with the reason (the outcome is the error).
+async fn read<T: serde::de::DeserializeOwned>(
+    app: &App,
+    record: &SqsRecord,
+    what: &str,
+) -> Result<T, Outcome> {
+    match serde_json::from_str(&record.body) {
+        Ok(value) => Ok(value),
+        Err(e) => {
+            let cause = format!("not {what}: {e}");
+            Err(park(app, record, &record.body, &[], &cause).await)
+        }
+    }
+}
+
 /// An event: kept, then tried once at each endpoint that wants it; the
 /// failures become delivery jobs.
 async fn fan_out(app: &App, record: &SqsRecord) -> Outcome {
-    let head: EventHead = match serde_json::from_str(&record.body) {
+    let head: EventHead = match read(app, record, "an event").await {
         Ok(head) => head,
-        Err(e) => {
-            return park(
-                app,
-                record,
-                &record.body,
-                &[],
-                &format!("not an event: {e}"),
-            )
-            .await;
-        }
+        Err(parked) => return parked,
     };
     if shared::tenant::check_name(&head.tenant).is_err() {
         return park(
@@ -332,20 +339,21 @@ async fn fan_out(app: &App, record: &SqsRecord) -> Outcome {
     Outcome::Done
 }
 
+/// A job that ends without a send: logged at `level` with the job's ids
+/// (tenant, event, endpoint), its `outcome` and why; then it is done.
+macro_rules! dropped {
+    ($level:ident, $ids:expr, $outcome:literal, $why:literal) => {{
+        let (tenant, event_id, endpoint_id) = $ids;
+        tracing::$level!(tenant, event_id, endpoint_id, outcome = $outcome, $why);
+        Outcome::Done
+    }};
+}
+
 /// A delivery job: one endpoint, one kept event.
 async fn job(app: &App, record: &SqsRecord) -> Outcome {
-    let job: DeliveryJob = match serde_json::from_str(&record.body) {
+    let job: DeliveryJob = match read(app, record, "a delivery job").await {
         Ok(job) => job,
-        Err(e) => {
-            return park(
-                app,
-                record,
-                &record.body,
-                &[],
-                &format!("not a delivery job: {e}"),
-            )
-            .await;
-        }
+        Err(parked) => return parked,
     };
     let ids = (
         job.tenant.as_str(),
@@ -360,41 +368,35 @@ async fn job(app: &App, record: &SqsRecord) -> Outcome {
     {
         Ok(Some(endpoint)) if !endpoint.disabled => endpoint,
         Ok(_) => {
-            tracing::info!(
-                tenant = ids.0,
-                event_id = ids.1,
-                endpoint_id = ids.2,
-                outcome = "endpoint_gone",
+            return dropped!(
+                info,
+                ids,
+                "endpoint_gone",
                 "the endpoint was removed or disabled: delivery dropped"
             );
-            return Outcome::Done;
         }
         Err(e) => return retry(app, record, format!("reading the endpoint failed: {e}")),
     };
     let kept = match app.registry.store.event(&job.tenant, &job.event_id).await {
         Ok(Some(kept)) => kept,
         Ok(None) => {
-            tracing::warn!(
-                tenant = ids.0,
-                event_id = ids.1,
-                endpoint_id = ids.2,
-                outcome = "event_gone",
+            return dropped!(
+                warn,
+                ids,
+                "event_gone",
                 "the event is no longer kept (CALLBACK_RETENTION_DAYS): delivery dropped"
             );
-            return Outcome::Done;
         }
         Err(e) => return retry(app, record, format!("reading the event failed: {e}")),
     };
     let before = kept.deliveries.get(&job.endpoint_id);
     if !job.replay && before.is_some_and(|d| d.state == state::DELIVERED) {
-        tracing::info!(
-            tenant = ids.0,
-            event_id = ids.1,
-            endpoint_id = ids.2,
-            outcome = "already_delivered",
+        return dropped!(
+            info,
+            ids,
+            "already_delivered",
             "delivered before: not sent again"
         );
-        return Outcome::Done;
     }
     let attempts = before.map_or(0, |d| d.attempts) + 1;
     let (outcome, mut delivery) = attempt(app, &endpoint, &kept, attempts).await;
@@ -459,27 +461,22 @@ async fn attempt(
     };
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (tenant, event_id, endpoint_id) = (&kept.tenant, &kept.event_id, &endpoint.endpoint_id);
-    let delivery = match &outcome {
+    let (reached, status, error) = match &outcome {
         Attempt::Delivered { status } => {
             tracing::info!(%tenant, %event_id, %endpoint_id, event_type = %kept.kind, attempt = attempts, outcome = "delivered", status, latency_ms, "callback delivered");
-            Delivery {
-                state: state::DELIVERED.to_owned(),
-                attempts,
-                updated_at: shared::now_millis(),
-                status: Some(*status),
-                error: None,
-            }
+            (state::DELIVERED, Some(*status), None)
         }
         Attempt::Failed { status, reason } => {
             tracing::warn!(%tenant, %event_id, %endpoint_id, event_type = %kept.kind, attempt = attempts, outcome = "failed", status, reason = %reason, latency_ms, "callback failed");
-            Delivery {
-                state: state::RETRYING.to_owned(),
-                attempts,
-                updated_at: shared::now_millis(),
-                status: *status,
-                error: Some(reason.clone()),
-            }
+            (state::RETRYING, *status, Some(reason.clone()))
         }
+    };
+    let delivery = Delivery {
+        state: reached.to_owned(),
+        attempts,
+        updated_at: shared::now_millis(),
+        status,
+        error,
     };
     (outcome, delivery)
 }

@@ -23,7 +23,7 @@ use shared::media::graph::MediaApi;
 use shared::media::s3::MediaBucket;
 use shared::store::StoreError;
 use shared::table::attr::media_upload as attr;
-use shared::table::dynamo::{Update, failure, key};
+use shared::table::dynamo::{Update, failure, get_item, key};
 use shared::table::{MEDIA_UPLOAD_SK, media_upload_pk};
 
 /// How long Meta keeps an uploaded file.
@@ -175,19 +175,9 @@ impl UploadCache for DynamoUploads {
         number: &str,
         object: &str,
     ) -> Result<Option<(String, u64)>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(
-                media_upload_pk(tenant, number, object),
-                MEDIA_UPLOAD_SK,
-            )))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failure("GetItem media upload", e))?;
-        let Some(item) = out.item() else {
+        let key = key(media_upload_pk(tenant, number, object), MEDIA_UPLOAD_SK);
+        let Some(item) = get_item(&self.client, &self.table, key, "GetItem media upload").await?
+        else {
             return Ok(None);
         };
         let id = item

@@ -17,7 +17,7 @@ use shared::table::attr::{
     message as attr,
 };
 use shared::table::dynamo::{
-    Item, Update, contact_key, error_attribute, failure, is_condition_failure, message_record,
+    Item, Update, contact_key, error_attribute, failure, is_condition_failure, message_record, n, s,
 };
 use shared::table::{
     self, HOOK_SK, MESSAGE_SK, PK, SK, WAMID, WAMID_INDEX, fragment_pk, fragment_sk, hook_pk,
@@ -65,14 +65,6 @@ impl DynamoStore {
             Err(err) => Err(failure(operation, err)),
         }
     }
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }
 
 /// The key of a message item.

@@ -13,7 +13,9 @@ use super::{Endpoint, MASTER_KEY_FIELD, MAX_ENDPOINTS_PER_TENANT, endpoint_key};
 use crate::secrets::{ExposeSecret, SecretCache, SecretError};
 use crate::store::StoreError;
 use crate::table::attr::{callback as ep, callback_event as ev};
-use crate::table::dynamo::{self, Item, Update, failure, from_item, is_condition_failure};
+use crate::table::dynamo::{
+    self, Item, Update, failure, from_item, is_condition_failure, n, query_partition, s,
+};
 use crate::table::{self, EXPIRES_AT};
 
 /// Delivery states.
@@ -75,12 +77,12 @@ pub struct CallbackStore {
     table: String,
 }
 
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
+/// The key of `tenant`'s kept event `event_id`.
+fn event_key(tenant: &str, event_id: &str) -> Item {
+    dynamo::key(
+        table::callback_event_pk(tenant, event_id),
+        table::CALLBACK_EVENT_SK,
+    )
 }
 
 /// Days since the Unix epoch (UTC) of `ms`.
@@ -106,7 +108,7 @@ impl CallbackStore {
         if !e.events.is_empty() {
             item.insert(
                 ep::EVENTS.into(),
-                AttributeValue::L(e.events.iter().map(|k| s(k)).collect()),
+                AttributeValue::L(e.events.iter().map(s).collect()),
             );
         }
         item.insert(ep::CREATED_AT.into(), n(e.created_at));
@@ -126,43 +128,21 @@ impl CallbackStore {
 
     /// Every endpoint of `tenant`, disabled ones included.
     pub async fn endpoints(&self, tenant: &str) -> Result<Vec<Endpoint>, StoreError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", table::PK)
-                .expression_attribute_values(":pk", s(&table::callback_pk(tenant)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| failure("Query callback", e))?;
-            for item in page.items() {
-                out.push(read("Query callback", item)?);
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        query_partition(&self.client, &self.table, &table::callback_pk(tenant))
+            .await
+            .map_err(|e| failure("Query callback", e))?
+            .iter()
+            .map(|item| read("Query callback", item))
+            .collect()
     }
 
     /// One endpoint of `tenant` (another tenant's id is not found).
     pub async fn endpoint(&self, tenant: &str, id: &str) -> Result<Option<Endpoint>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(dynamo::key(table::callback_pk(tenant), id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failure("GetItem callback", e))?;
-        out.item().map(|i| read("GetItem callback", i)).transpose()
+        let key = dynamo::key(table::callback_pk(tenant), id);
+        dynamo::get_item(&self.client, &self.table, key, "GetItem callback")
+            .await?
+            .map(|i| read("GetItem callback", &i))
+            .transpose()
     }
 
     /// Deletes an endpoint of `tenant`; `false` when there was none.
@@ -200,15 +180,7 @@ impl CallbackStore {
             .set_if_absent(ev::DELIVERIES, AttributeValue::M(HashMap::new()))
             .set_if_absent(EXPIRES_AT, n(expires_at));
         let out = e
-            .update_item(
-                &self.client,
-                &self.table,
-                dynamo::key(
-                    table::callback_event_pk(tenant, event_id),
-                    table::CALLBACK_EVENT_SK,
-                ),
-                None,
-            )
+            .update_item(&self.client, &self.table, event_key(tenant, event_id), None)
             .return_values(ReturnValue::AllNew)
             .send()
             .await
@@ -246,22 +218,12 @@ impl CallbackStore {
         tenant: &str,
         event_id: &str,
     ) -> Result<Option<KeptEvent>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(dynamo::key(
-                table::callback_event_pk(tenant, event_id),
-                table::CALLBACK_EVENT_SK,
-            )))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failure("GetItem callback event", e))?;
-        let kept: Option<KeptEvent> = out
-            .item()
-            .map(|i| read("GetItem callback event", i))
-            .transpose()?;
+        let key = event_key(tenant, event_id);
+        let kept: Option<KeptEvent> =
+            dynamo::get_item(&self.client, &self.table, key, "GetItem callback event")
+                .await?
+                .map(|i| read("GetItem callback event", &i))
+                .transpose()?;
         let now = crate::now_millis() / 1000;
         Ok(kept.filter(|k| !k.expires_at.is_some_and(|at| table::has_expired(at, now))))
     }
@@ -287,10 +249,7 @@ impl CallbackStore {
         let mut u = e.update_item(
             &self.client,
             &self.table,
-            dynamo::key(
-                table::callback_event_pk(tenant, event_id),
-                table::CALLBACK_EVENT_SK,
-            ),
+            event_key(tenant, event_id),
             Some(format!("attribute_exists({map})")),
         );
         u = u.update_expression(format!("SET {map}.{id} = {v}"));
@@ -322,9 +281,9 @@ impl CallbackStore {
                     .key_condition_expression("#pk = :pk AND #sk BETWEEN :a AND :b")
                     .expression_attribute_names("#pk", table::PK)
                     .expression_attribute_names("#sk", table::SK)
-                    .expression_attribute_values(":pk", s(&table::callback_day_pk(tenant, day)))
-                    .expression_attribute_values(":a", s(&table::callback_day_sk(since_ms, "")))
-                    .expression_attribute_values(":b", s(&table::callback_day_sk(until_ms, "~")))
+                    .expression_attribute_values(":pk", s(table::callback_day_pk(tenant, day)))
+                    .expression_attribute_values(":a", s(table::callback_day_sk(since_ms, "")))
+                    .expression_attribute_values(":b", s(table::callback_day_sk(until_ms, "~")))
                     .set_exclusive_start_key(start)
                     .send()
                     .await

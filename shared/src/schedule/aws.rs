@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_scheduler::error::SdkError;
 use aws_sdk_scheduler::operation::create_schedule::CreateScheduleError;
 use aws_sdk_scheduler::operation::delete_schedule::DeleteScheduleError;
 use aws_sdk_scheduler::types::{
@@ -25,7 +25,7 @@ use crate::record::{MessageRecord, Status};
 use crate::store::StoreError;
 use crate::table;
 use crate::table::attr::message as attr;
-use crate::table::dynamo::{Item, Update, failure, key, message_record};
+use crate::table::dynamo::{Conditional, Item, Update, message_key, message_record, n};
 
 /// Setting or clearing a fire failed; a retry may help (the calls are
 /// idempotent).
@@ -148,19 +148,10 @@ impl Timer for EventBridgeTimer {
             .target(target)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // The same name: an earlier attempt created it.
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(CreateScheduleError::ConflictException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(Self::error("CreateSchedule", e)),
-        }
+        // The same name: an earlier attempt created it.
+        done_or("CreateSchedule", result, |e| {
+            matches!(e, CreateScheduleError::ConflictException(_))
+        })
     }
 
     async fn clear(&self, tenant: &str, id: &str) -> Result<(), ScheduleError> {
@@ -172,18 +163,26 @@ impl Timer for EventBridgeTimer {
             .group_name(&self.settings.group)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(DeleteScheduleError::ResourceNotFoundException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(Self::error("DeleteSchedule", e)),
-        }
+        done_or("DeleteSchedule", result, |e| {
+            matches!(e, DeleteScheduleError::ResourceNotFoundException(_))
+        })
+    }
+}
+
+/// An idempotent call's result: done, also when it failed with what
+/// `already` says is the work of an earlier call.
+fn done_or<T, E, R>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, R>>,
+    already: impl FnOnce(&E) -> bool,
+) -> Result<(), ScheduleError>
+where
+    SdkError<E, R>: Into<Cause>,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(already) => Ok(()),
+        Err(e) => Err(EventBridgeTimer::error(operation, e)),
     }
 }
 
@@ -215,10 +214,6 @@ pub enum CancelError {
     /// published.
     #[error("the cancelled event was not published: {0}")]
     Event(#[from] QueueError),
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 /// Cancels `tenant`'s message `id` (`chasqui send cancel`, `DELETE
@@ -259,27 +254,20 @@ pub async fn cancel(
     let condition = format!(
         "attribute_exists({pk}) AND {untouched} AND (attribute_not_exists({exp}) OR {exp} > {now_s})"
     );
-    let item_key = key(table::message_pk(tenant, id), table::MESSAGE_SK);
     let result = u
-        .update_item(dynamodb, table_name, item_key.clone(), Some(condition))
-        .return_values(ReturnValue::AllOld)
-        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-        .send()
-        .await;
+        .update_or_current(
+            dynamodb,
+            table_name,
+            message_key(tenant, id),
+            condition,
+            ReturnValue::AllOld,
+            ("UpdateItem message", "GetItem message"),
+        )
+        .await?;
     let old = match result {
-        Ok(out) => out.attributes.unwrap_or_default(),
-        Err(err) => {
-            let Some(UpdateItemError::ConditionalCheckFailedException(e)) = err.as_service_error()
-            else {
-                return Err(failure("UpdateItem message", err).into());
-            };
-            let old = match e.item() {
-                Some(item) => Some(item.clone()),
-                None => read(dynamodb, table_name, item_key).await?,
-            };
-            let Some(old) = old else {
-                return Ok(Cancel::Unknown);
-            };
+        Conditional::Written(old) => old,
+        Conditional::Refused(None) => return Ok(Cancel::Unknown),
+        Conditional::Refused(Some(old)) => {
             let record = record(&old)?;
             if record.is_expired(now_ms / 1000) {
                 return Ok(Cancel::Unknown);
@@ -317,20 +305,4 @@ fn record(item: &Item) -> Result<MessageRecord, StoreError> {
         operation: "UpdateItem message",
         source,
     })
-}
-
-async fn read(
-    dynamodb: &aws_sdk_dynamodb::Client,
-    table_name: &str,
-    item_key: Item,
-) -> Result<Option<Item>, StoreError> {
-    let out = dynamodb
-        .get_item()
-        .table_name(table_name)
-        .set_key(Some(item_key))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| failure("GetItem message", e))?;
-    Ok(out.item)
 }

@@ -6,7 +6,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
@@ -24,6 +25,21 @@ pub fn key(pk: String, sk: impl Into<String>) -> Item {
         (super::PK.to_owned(), AttributeValue::S(pk)),
         (super::SK.to_owned(), AttributeValue::S(sk.into())),
     ])
+}
+
+/// The key of a message item (`tenant`'s message `message_id`).
+pub fn message_key(tenant: &str, message_id: &str) -> Item {
+    key(super::message_pk(tenant, message_id), super::MESSAGE_SK)
+}
+
+/// A string attribute.
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number attribute.
+pub fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
 }
 
 /// The key of a customer's contact item.
@@ -115,6 +131,43 @@ impl Update {
             .set_expression_attribute_values(Some(self.values))
     }
 
+    /// Sends this update of `key` under `condition`, answering the
+    /// attributes `returned` names when the condition held, or else the item
+    /// as it stands: the one the refusal returns, or (not every DynamoDB
+    /// implementation returns it) a consistent read. `operations` name the
+    /// update and the read in errors.
+    pub async fn update_or_current(
+        self,
+        client: &aws_sdk_dynamodb::Client,
+        table_name: &str,
+        key: Item,
+        condition: String,
+        returned: ReturnValue,
+        operations: (&'static str, &'static str),
+    ) -> Result<Conditional, StoreError> {
+        let (update, get) = operations;
+        let result = self
+            .update_item(client, table_name, key.clone(), Some(condition))
+            .return_values(returned)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let err = match result {
+            Ok(out) => return Ok(Conditional::Written(out.attributes.unwrap_or_default())),
+            Err(err) => err,
+        };
+        let Some(UpdateItemError::ConditionalCheckFailedException(e)) = err.as_service_error()
+        else {
+            return Err(failure(update, err));
+        };
+        if let Some(item) = e.item() {
+            return Ok(Conditional::Refused(Some(item.clone())));
+        }
+        Ok(Conditional::Refused(
+            get_item(client, table_name, key, get).await?,
+        ))
+    }
+
     /// The `UpdateExpression`.
     pub fn expression(&self) -> String {
         let mut parts = Vec::new();
@@ -129,6 +182,15 @@ impl Update {
         }
         parts.join(" ")
     }
+}
+
+/// How a conditional update ([`Update::update_or_current`]) ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conditional {
+    /// The condition held: the attributes the update returned.
+    Written(Item),
+    /// It did not: the item as it stands (`None`: there is none).
+    Refused(Option<Item>),
 }
 
 /// The message item exactly as the writers leave it: one field per
@@ -339,6 +401,25 @@ where
     }
 }
 
+/// The item at `key`, read consistently (`None`: there is none);
+/// `operation` names the read in errors.
+pub async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    table_name: &str,
+    key: Item,
+    operation: &'static str,
+) -> Result<Option<Item>, StoreError> {
+    let out = client
+        .get_item()
+        .table_name(table_name)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| failure(operation, e))?;
+    Ok(out.item)
+}
+
 /// Writes `item` only if its key is new: `false` when it was already there.
 pub async fn put_new(
     client: &aws_sdk_dynamodb::Client,
@@ -404,14 +485,6 @@ mod tests {
     use crate::record::Status;
     use crate::table::attr::message as attr;
     use serde_json::json;
-
-    fn n(v: u64) -> AttributeValue {
-        AttributeValue::N(v.to_string())
-    }
-
-    fn s(v: &str) -> AttributeValue {
-        AttributeValue::S(v.to_owned())
-    }
 
     #[test]
     fn reads_both_writers_fields() {

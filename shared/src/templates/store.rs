@@ -9,7 +9,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use super::{Entry, Slot, Update};
 use crate::store::StoreError;
 use crate::table::attr::template as attr;
-use crate::table::dynamo::{self, Item, Update as Expr, failure, from_item, is_condition_failure};
+use crate::table::dynamo::{
+    self, Item, Update as Expr, failure, from_item, is_condition_failure, n, s,
+};
 use crate::table::{self};
 
 /// What became of a state written to an entry.
@@ -111,14 +113,6 @@ fn slot_attrs(slot: Slot) -> (&'static str, &'static str) {
         Slot::Quality => (attr::QUALITY, attr::QUALITY_AT),
         Slot::Category => (attr::CATEGORY, attr::CATEGORY_AT),
     }
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 #[async_trait]

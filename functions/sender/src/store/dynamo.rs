@@ -4,14 +4,16 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde_json::Value;
 use shared::customer::CustomerIds;
 use shared::record::ErrorRecord;
 use shared::table;
 use shared::table::attr::message as attr;
-use shared::table::dynamo::{Update, error_attribute, failure, from_json, is_condition_failure};
+use shared::table::dynamo::{
+    Conditional, Update, error_attribute, failure, from_json, get_item, is_condition_failure,
+    message_key, n, s,
+};
 
 use super::{
     Begin, Claim, ContactBook, ContactState, Earlier, Finish, RecordedError, Scheduling,
@@ -23,14 +25,6 @@ use super::{
 pub struct DynamoLedger {
     client: aws_sdk_dynamodb::Client,
     table: String,
-}
-
-fn s(v: &str) -> AttributeValue {
-    AttributeValue::S(v.to_owned())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 fn number(item: &HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
@@ -75,25 +69,13 @@ impl DynamoLedger {
         }
     }
 
-    fn key(tenant: &str, message_id: &str) -> HashMap<String, AttributeValue> {
-        table::dynamo::key(table::message_pk(tenant, message_id), table::MESSAGE_SK)
-    }
-
     async fn read_message(
         &self,
         tenant: &str,
         message_id: &str,
     ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(tenant, message_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| failure("GetItem", e))?;
-        Ok(out.item)
+        let key = message_key(tenant, message_id);
+        get_item(&self.client, &self.table, key, "GetItem").await
     }
 
     /// Applies `u` only while this attempt holds the lock (in progress with
@@ -112,7 +94,7 @@ impl DynamoLedger {
             .update_item(
                 &self.client,
                 &self.table,
-                Self::key(tenant, message_id),
+                message_key(tenant, message_id),
                 Some(condition),
             )
             .send()
@@ -122,6 +104,41 @@ impl DynamoLedger {
             Err(err) if is_condition_failure(&err) => Ok(false),
             Err(err) => Err(failure("UpdateItem", err)),
         }
+    }
+
+    /// Writes `u` on `claim`'s record while it is this request's (or
+    /// nobody's yet), not cancelled and free as `free` says (a condition
+    /// written with `u`'s placeholders); or while the record has expired,
+    /// which counts as absent. The claim and the schedule record both go
+    /// here; a refusal answers the record as it stands.
+    async fn claim(
+        &self,
+        mut u: Update,
+        claim: &Claim<'_>,
+        free: &str,
+        returned: ReturnValue,
+    ) -> Result<Conditional, StoreError> {
+        let (rh, cancelled, exp) = (
+            u.name(attr::REQUEST_HASH),
+            u.name(attr::CANCELLED_AT),
+            u.name(attr::EXPIRES_AT),
+        );
+        let (h, now_s) = (
+            u.value(s(claim.request_hash)),
+            u.value(n(claim.now_ms / 1000)),
+        );
+        let condition = format!(
+            "((attribute_not_exists({rh}) OR {rh} = {h}) AND attribute_not_exists({cancelled}) AND {free}) OR {exp} < {now_s}"
+        );
+        u.update_or_current(
+            &self.client,
+            &self.table,
+            message_key(claim.tenant, claim.message_id),
+            condition,
+            returned,
+            ("UpdateItem", "GetItem"),
+        )
+        .await
     }
 
     /// Clears what an earlier life left once the lock is ours.
@@ -225,40 +242,18 @@ impl SendLedger for DynamoLedger {
         let mut u = described(claim);
         u.set(attr::SEND_STATE, s(state::IN_PROGRESS))
             .set(attr::LOCK_EXPIRES_AT, n(claim.lock_expires_at));
-        let (rh, st, lock, exp, cancelled) = (
-            u.name(attr::REQUEST_HASH),
-            u.name(attr::SEND_STATE),
-            u.name(attr::LOCK_EXPIRES_AT),
-            u.name(attr::EXPIRES_AT),
-            u.name(attr::CANCELLED_AT),
-        );
-        let (h, ip, dl, now, now_s) = (
-            u.value(s(claim.request_hash)),
+        let (st, lock) = (u.name(attr::SEND_STATE), u.name(attr::LOCK_EXPIRES_AT));
+        let (ip, dl, now) = (
             u.value(s(state::IN_PROGRESS)),
             u.value(s(state::DEAD_LETTERED)),
             u.value(n(claim.now_ms)),
-            u.value(n(claim.now_ms / 1000)),
         );
-        // Free, released, dead-lettered or crashed (expired lock) with the
-        // same request, and not cancelled; or an expired record, which
-        // counts as absent.
-        let condition = format!(
-            "((attribute_not_exists({rh}) OR {rh} = {h}) AND attribute_not_exists({cancelled}) AND (attribute_not_exists({st}) OR {st} = {dl} OR ({st} = {ip} AND {lock} < {now}))) OR {exp} < {now_s}"
+        // Free, released, dead-lettered or crashed (expired lock).
+        let free = format!(
+            "(attribute_not_exists({st}) OR {st} = {dl} OR ({st} = {ip} AND {lock} < {now}))"
         );
-        let result = u
-            .update_item(
-                &self.client,
-                &self.table,
-                Self::key(claim.tenant, claim.message_id),
-                Some(condition),
-            )
-            .return_values(ReturnValue::AllOld)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let old = out.attributes.unwrap_or_default();
+        match self.claim(u, claim, &free, ReturnValue::AllOld).await? {
+            Conditional::Written(old) => {
                 let expired = number(&old, table::EXPIRES_AT)
                     .is_some_and(|e| table::has_expired(e, claim.now_ms / 1000));
                 if expired {
@@ -286,25 +281,11 @@ impl SendLedger for DynamoLedger {
                     earlier(&old)
                 }))
             }
-            Err(err) => {
-                if let Some(UpdateItemError::ConditionalCheckFailedException(e)) =
-                    err.as_service_error()
-                {
-                    let old = match e.item() {
-                        Some(item) => Some(item.clone()),
-                        // Not every DynamoDB implementation returns it.
-                        None => self.read_message(claim.tenant, claim.message_id).await?,
-                    };
-                    return Ok(match old {
-                        Some(item) => classify_existing(&item, claim),
-                        // Deleted between the two calls: try again later.
-                        None => Begin::Busy {
-                            lock_expires_at: claim.now_ms,
-                        },
-                    });
-                }
-                Err(failure("UpdateItem", err))
-            }
+            Conditional::Refused(Some(item)) => Ok(classify_existing(&item, claim)),
+            // Deleted between the two calls: try again later.
+            Conditional::Refused(None) => Ok(Begin::Busy {
+                lock_expires_at: claim.now_ms,
+            }),
         }
     }
 
@@ -318,66 +299,30 @@ impl SendLedger for DynamoLedger {
         u.set_if_absent(attr::SCHEDULED_AT, n(claim.now_ms))
             .set(attr::SEND_AT, n(send_at_ms))
             .set(attr::REQUEST, s(body));
-        let (rh, st, cancelled, accepted, exp) = (
-            u.name(attr::REQUEST_HASH),
-            u.name(attr::SEND_STATE),
-            u.name(attr::CANCELLED_AT),
-            u.name(attr::ACCEPTED_AT),
-            u.name(attr::EXPIRES_AT),
-        );
-        let (h, now_s) = (
-            u.value(s(claim.request_hash)),
-            u.value(n(claim.now_ms / 1000)),
-        );
-        // Unclaimed and not cancelled, with this request (an API-accepted
-        // message carries its hash already); or an expired record.
-        let condition = format!(
-            "((attribute_not_exists({rh}) OR {rh} = {h}) AND attribute_not_exists({st}) AND attribute_not_exists({cancelled}) AND attribute_not_exists({accepted})) OR {exp} < {now_s}"
-        );
-        let result = u
-            .update_item(
-                &self.client,
-                &self.table,
-                Self::key(claim.tenant, claim.message_id),
-                Some(condition),
-            )
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let new = out.attributes.unwrap_or_default();
-                Ok(Scheduling::Recorded {
-                    scheduled_at: number(&new, attr::SCHEDULED_AT).unwrap_or(claim.now_ms),
-                })
-            }
-            Err(err) => {
-                if let Some(UpdateItemError::ConditionalCheckFailedException(e)) =
-                    err.as_service_error()
-                {
-                    let old = match e.item() {
-                        Some(item) => Some(item.clone()),
-                        None => self.read_message(claim.tenant, claim.message_id).await?,
-                    };
-                    let Some(old) = old else {
-                        return Err(StoreError::Unavailable {
-                            operation: "UpdateItem",
-                            source: "the record changed while it was scheduled; try again".into(),
-                        });
-                    };
-                    return Ok(
-                        if text(&old, attr::REQUEST_HASH).is_some_and(|h| h != claim.request_hash) {
-                            Scheduling::Conflict
-                        } else if old.contains_key(attr::CANCELLED_AT) {
-                            Scheduling::Cancelled
-                        } else {
-                            Scheduling::Claimed
-                        },
-                    );
-                }
-                Err(failure("UpdateItem", err))
-            }
+        let (st, accepted) = (u.name(attr::SEND_STATE), u.name(attr::ACCEPTED_AT));
+        // Unclaimed (an API-accepted message carries its request's hash
+        // already, but no state).
+        let unclaimed = format!("attribute_not_exists({st}) AND attribute_not_exists({accepted})");
+        match self
+            .claim(u, claim, &unclaimed, ReturnValue::AllNew)
+            .await?
+        {
+            Conditional::Written(new) => Ok(Scheduling::Recorded {
+                scheduled_at: number(&new, attr::SCHEDULED_AT).unwrap_or(claim.now_ms),
+            }),
+            Conditional::Refused(Some(old)) => Ok(
+                if text(&old, attr::REQUEST_HASH).is_some_and(|h| h != claim.request_hash) {
+                    Scheduling::Conflict
+                } else if old.contains_key(attr::CANCELLED_AT) {
+                    Scheduling::Cancelled
+                } else {
+                    Scheduling::Claimed
+                },
+            ),
+            Conditional::Refused(None) => Err(StoreError::Unavailable {
+                operation: "UpdateItem",
+                source: "the record changed while it was scheduled; try again".into(),
+            }),
         }
     }
 
