@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use shared::clients::Building;
 use shared::cloud_api::{CloudApi, CloudApiClient, ErrorClass, GraphError};
 use shared::config::{
     ConfigError, GraphSettings, ScheduleSettings, SecretSettings, Settings, TemplateSettings,
@@ -339,20 +338,16 @@ impl App {
         config: &SenderConfig,
         aws: &aws_config::SdkConfig,
     ) -> Result<Self, lambda_runtime::Error> {
-        // The table's and the queues' clients are made on their own thread
-        // while the secret's round trip is under way (`shared::clients`).
-        let clients = Building::start(aws, |aws| {
-            (
-                aws_sdk_dynamodb::Client::new(aws),
-                aws_sdk_sqs::Client::new(aws),
-            )
-        });
         let secrets = Arc::new(SecretCache::secrets_manager(
             aws_sdk_secretsmanager::Client::new(aws),
             config.secret.ttl,
         ));
         secrets.access_token(&config.secret.secret_id).await?;
-        let (dynamodb, sqs) = clients.wait();
+        // One client per service, shared by every adapter (`shared::clients`).
+        let (dynamodb, sqs) = (
+            aws_sdk_dynamodb::Client::new(aws),
+            aws_sdk_sqs::Client::new(aws),
+        );
         let tokens = TenantTokens::new(
             secrets,
             dynamodb.clone(),

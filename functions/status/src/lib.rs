@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
-use shared::clients::Building;
 use shared::config::{ConfigError, Settings};
 use shared::events::Payload;
 use shared::metrics::{self, Emf};
@@ -300,16 +299,10 @@ impl App {
             );
         }
         let aws = shared::aws_config().await;
-        // The adapters and their clients are made on their own thread while
-        // the log key's round trip is under way (`shared::clients`).
-        let app = Building::start(&aws, {
-            let config = config.clone();
-            move |aws| Self::from_config(&config, aws)
-        });
         if let Some(secret_id) = &config.log_key_secret_id {
             install_log_key(&aws, secret_id).await;
         }
-        Ok(app.wait())
+        Ok(Self::from_config(&config, &aws))
     }
 
     /// DynamoDB requests made so far, by operation.

@@ -19,7 +19,6 @@ use std::time::Instant;
 
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::clients::Building;
 use shared::config::{ConfigError, SecretSettings, Settings, WebhookConfig};
 use shared::intake::{self, MAX_BODY_BYTES, MAX_WEBHOOK_BYTES};
 use shared::metrics::{self, Emf};
@@ -72,15 +71,12 @@ impl App {
         let config = configure(&Settings::from_env())?;
         metrics::install(&config.metrics_namespace);
         let aws = shared::aws_config().await;
-        // The queue's client is made on its own thread while the secret's
-        // round trip is under way (`shared::clients`).
-        let sqs = Building::start(&aws, aws_sdk_sqs::Client::new);
         let secrets = SecretCache::secrets_manager(
             aws_sdk_secretsmanager::Client::new(&aws),
             config.secret.ttl,
         );
         secrets.app(&config.secret.secret_id).await?;
-        let queue = SqsQueue::new(sqs.wait(), &config.queue_url);
+        let queue = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &config.queue_url);
         Ok(Self::new(secrets, config.secret, Arc::new(queue)))
     }
 
