@@ -799,7 +799,7 @@ async fn main() {
         row(subject, hello);
     }
     println!(
-        "round trips: calls through the timing proxies and the services' time answering them (median per sample); \
+        "round trips: calls through the timing proxies and the time at least one was being answered (median per sample); \
          beyond hello: median(spawn→response − round trips) − hello-world's median spawn→response, and CPU − hello-world's CPU; \
          peak RSS: VmHWM (med, p90), and the RSS right after the response split into anonymous memory (heap, stacks) and mapped files (the binary's pages)"
     );
