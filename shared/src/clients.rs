@@ -11,7 +11,9 @@
 //!
 //! - A function makes **one client per service**, shared by its adapters
 //!   (clients are handles: a clone shares the configuration and the
-//!   connection pool).
+//!   connection pool). One exception: the status function reads the
+//!   bindings through a DynamoDB client of their own, without its request
+//!   counter's interceptor, so the counter counts what each record costs.
 //! - A client only some requests need (S3 for media kept in S3, EventBridge
 //!   Scheduler for scheduled sends) is [`Lazy`]: made at its first use, once
 //!   per instance, so a cold start that never needs it never pays for it
